@@ -1,0 +1,146 @@
+//! Wiring: builds the service from a [`Config`] and runs it until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::distributions::{Alphanumeric, DistString};
+use tokio::net::TcpListener;
+
+use crate::auth::revocation::MemoryRevocations;
+use crate::auth::{self, Auth, password};
+use crate::config::{AdminAccount, Config};
+use crate::domain::user::{Email, Password, Role, Username};
+use crate::http::{self, AppState};
+use crate::store::{self, NewUser, Store};
+
+/// A built service, ready to serve.
+pub struct Service {
+    pub router: axum::Router,
+    pub store: Arc<dyn Store>,
+    /// One line saying which backends are in use.
+    pub backends: String,
+}
+
+/// Opens the backends, applies migrations and creates the first admin account.
+pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = store::open(&config.database).await?;
+    ensure_admin(store.as_ref(), &config.admin).await?;
+    let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let auth = Auth::new(
+        &secret,
+        store.clone(),
+        Arc::new(MemoryRevocations::default()),
+        config.access_token_ttl,
+        config.refresh_token_ttl,
+    )
+    .await?;
+    let state =
+        AppState { store: store.clone(), auth: Arc::new(auth), metrics: http::ops::metrics_handle()? };
+    let backends =
+        format!("database: {} ({}), token revocation: in-process", store.backend(), config.database);
+    Ok(Service { router: http::router(state), store, backends })
+}
+
+/// Builds the service and serves it on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run(build(&config).await?, listener, shutdown).await
+}
+
+/// Serves a built service until `shutdown` completes, then lets in-flight requests finish
+/// and closes the store.
+pub async fn run(
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
+    axum::serve(listener, service.router).with_graceful_shutdown(shutdown).await?;
+    service.store.close().await;
+    tracing::info!("tickitecking stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Creates the configured admin account unless an account of that name exists. Without a
+/// configured password one is generated and logged, once.
+async fn ensure_admin(store: &dyn Store, admin: &AdminAccount) -> anyhow::Result<()> {
+    let username = Username::parse(&admin.username).map_err(|e| anyhow::anyhow!("ADMIN_USERNAME {e}"))?;
+    let email = Email::parse(&admin.email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
+    if let Some(existing) = store.user_by_username(username.as_str()).await? {
+        if existing.role != Role::Admin {
+            tracing::warn!(
+                "ADMIN_USERNAME {:?} exists but is not an admin; no admin account created",
+                existing.username
+            );
+        }
+        return Ok(());
+    }
+    let (password, generated) = match &admin.password {
+        Some(p) => (Password::parse(p).map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD {e}"))?, false),
+        None => {
+            let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
+            (
+                Password::parse(&format!("{random}#7a"))
+                    .map_err(|e| anyhow::anyhow!("generated password {e}"))?,
+                true,
+            )
+        }
+    };
+    let password_hash = password::hash(password.expose().to_owned()).await?;
+    store
+        .create_user(&NewUser {
+            username: username.as_str().to_owned(),
+            password_hash,
+            email: email.as_str().to_owned(),
+            nickname: None,
+            role: Role::Admin,
+        })
+        .await
+        .context("creating the admin account")?;
+    if generated {
+        tracing::warn!(
+            "created admin account {:?} with generated password {:?}; it is shown only this once",
+            username.as_str(),
+            password.expose()
+        );
+    } else {
+        tracing::info!("created admin account {:?}", username.as_str());
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Command line and environment configuration, parsed in one place into a typed [`Config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+
+/// The `tickitecking` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tickitecking",
+    version,
+    about = "Concert ticket booking service: every seat sold at most once",
+    long_about = "Concert ticket booking service. With no command it serves, like `tickitecking serve`.\n\
+                  Every flag also reads an environment variable; a flag wins over its variable.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+/// Flags of `tickitecking serve`, each with its environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "TICKITECKING_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Folder for the SQLite database, posters and generated secrets.
+    #[arg(long, env = "TICKITECKING_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL; default: SQLite file `tickitecking.db` in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Secret for signing tokens; default: generated once and kept in the data dir.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of access tokens (e.g. `15m`, `1h`).
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (e.g. `7d`).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+}
+
+/// The first admin account, created at start-up when it does not exist yet.
+#[derive(Debug, Clone)]
+pub struct AdminAccount {
+    pub username: String,
+    /// `None`: generate one and print it once to the log.
+    pub password: Option<String>,
+    pub email: String,
+}
+
+impl AdminAccount {
+    /// Reads `ADMIN_USERNAME`, `ADMIN_PASSWORD` and `ADMIN_EMAIL`.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            username: var("ADMIN_USERNAME").unwrap_or_else(|| "admin".into()),
+            password: var("ADMIN_PASSWORD"),
+            email: var("ADMIN_EMAIL").unwrap_or_else(|| "admin@localhost".into()),
+        }
+    }
+}
+
+/// Which database the service runs on, chosen by the URL scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    /// Picks the backend from the scheme; `None` means SQLite in `data_dir`.
+    pub fn parse(url: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        match url {
+            None => Ok(Self::Sqlite(format!("sqlite://{}", data_dir.join("tickitecking.db").display()))),
+            Some(url) if url.starts_with("sqlite:") => Ok(Self::Sqlite(url.to_owned())),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                bail!("PostgreSQL is not supported by this build yet; use a sqlite: URL or none")
+            }
+            Some(other) => bail!(
+                "unsupported DATABASE_URL {:?}: expected sqlite:…",
+                other.split(':').next().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// The URL as safe to log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Everything the service needs to start, already validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub admin: AdminAccount,
+}
+
+impl Config {
+    /// Validates the parsed flags and reads the admin variables.
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
+        if args.access_token_ttl < Duration::from_secs(1) {
+            bail!("--access-token-ttl must be at least 1s");
+        }
+        if args.refresh_token_ttl < args.access_token_ttl {
+            bail!("--refresh-token-ttl must not be shorter than --access-token-ttl");
+        }
+        let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
+        Ok(Self {
+            bind: args.bind,
+            data_dir: args.data_dir,
+            database,
+            jwt_secret: args.jwt_secret.filter(|s| !s.is_empty()),
+            access_token_ttl: args.access_token_ttl,
+            refresh_token_ttl: args.refresh_token_ttl,
+            admin: AdminAccount::from_env(),
+        })
+    }
+
+    /// Defaults for a service kept entirely in `data_dir` (used by tests and tools).
+    pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
+            data_dir,
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            admin: AdminAccount { username: "admin".into(), password: None, email: "admin@localhost".into() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_the_data_dir() {
+        let url = DatabaseUrl::parse(None, std::path::Path::new("/tmp/x")).unwrap();
+        assert_eq!(url, DatabaseUrl::Sqlite("sqlite:///tmp/x/tickitecking.db".into()));
+    }
+
+    #[test]
+    fn database_url_rejects_unknown_schemes() {
+        assert!(DatabaseUrl::parse(Some("mysql://x"), std::path::Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn cli_parses_durations_and_defaults() {
+        let cli = Cli::try_parse_from(["tickitecking", "serve", "--access-token-ttl", "15m"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        assert_eq!(args.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(args.refresh_token_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,180 @@
+//! The one error type of the HTTP layer. Its variants are the HTTP outcomes; every error
+//! answers with the envelope `{message, code, errors}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthError;
+use crate::domain::{FieldError, Invalid};
+use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    #[schema(example = "seat A-1 is already taken")]
+    pub message: String,
+    /// What went wrong, for programs: a stable upper-case code.
+    #[schema(example = "SEAT_TAKEN")]
+    pub code: String,
+    /// Per-field problems of invalid input; empty otherwise.
+    pub errors: Vec<FieldError>,
+}
+
+/// An HTTP outcome other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: fields that break the rules.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// 400: a body that is not JSON at all.
+    #[error("{0}")]
+    MalformedBody(String),
+    /// 401, with a code saying why.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: &'static str },
+    /// 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404 for a thing, or for an unknown route.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409 with a code saying what clashed.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, errors: Vec<FieldError> },
+    /// 413.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503: a backend is down or overloaded; worth retrying.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: a bug or an unexpected failure. The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// 409 with a message and no field errors.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict { code, message: message.into(), errors: Vec::new() }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+            ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "MALFORMED_BODY"),
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "backend unavailable")
+            }
+            _ => {}
+        }
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Invalid(errors) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                format!("invalid input: {}", fields.join(", "))
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Invalid(errors) | ApiError::Conflict { errors, .. } => errors,
+            _ => Vec::new(),
+        };
+        let mut response =
+            (status, Json(ErrorBody { message, code: code.to_owned(), errors })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::Invalid(invalid.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Duplicate(field) => ApiError::Conflict {
+                code: match field {
+                    "username" => "USERNAME_TAKEN",
+                    "email" => "EMAIL_TAKEN",
+                    "nickname" => "NICKNAME_TAKEN",
+                    _ => "DUPLICATE",
+                },
+                message: format!("{field} is already taken"),
+                errors: vec![FieldError { field: field.into(), message: "is already taken".into() }],
+            },
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::Unavailable(e) => ApiError::Unavailable(e.into()),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidCredentials => ApiError::Unauthorized {
+                code: "INVALID_CREDENTIALS",
+                message: "invalid username or password",
+            },
+            AuthError::TokenExpired => {
+                ApiError::Unauthorized { code: "TOKEN_EXPIRED", message: "token expired" }
+            }
+            AuthError::TokenInvalid => {
+                ApiError::Unauthorized { code: "TOKEN_INVALID", message: "token invalid or revoked" }
+            }
+            AuthError::TokenReused => ApiError::Unauthorized {
+                code: "TOKEN_REUSED",
+                message: "refresh token was already used; every session of that login was revoked",
+            },
+            AuthError::Store(e) => e.into(),
+            AuthError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Answers unknown routes with the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+/// Answers a known route called with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

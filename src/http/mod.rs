@@ -1,0 +1,101 @@
+//! HTTP: the router, extractors, DTOs and the mapping of errors to responses. Handlers are
+//! thin: parse the request into domain values, call auth or the store, shape the answer.
+
+mod admin;
+pub mod error;
+pub mod extract;
+pub mod ops;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::Auth;
+use crate::store::Store;
+use error::ApiError;
+
+/// Largest JSON body accepted anywhere but on uploads.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Auth>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The success envelope: `{"data": ...}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+impl<T> Data<T> {
+    pub fn new(data: T) -> Self {
+        Self { data }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tickitecking", description = "Concert ticket booking: every seat sold at most once."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "Accounts and sessions"),
+        (name = "admin", description = "Operators only"),
+        (name = "ops", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+    }
+}
+
+/// The routes of the API with their OpenAPI document, built together so that no route
+/// can be served without being documented.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", OpenApiRouter::new().merge(users::router()).merge(admin::router()))
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+/// The whole service.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = api();
+    routes
+        .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn(ops::track))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,105 @@
+//! Operations: liveness, readiness, Prometheus metrics and the per-request metrics layer.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(render_metrics))
+}
+
+/// The process-wide Prometheus recorder (metrics macros record into one global recorder,
+/// so several apps in one test process share it).
+pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    const LATENCY_BUCKETS: [f64; 14] =
+        [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)?
+        .build_recorder();
+    let handle = recorder.handle();
+    // Losing the race to another thread is fine: its recorder is the one in use.
+    if metrics::set_global_recorder(recorder).is_ok() {
+        let _ = HANDLE.set(handle.clone());
+        let upkeep = handle.clone();
+        std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })?;
+    }
+    HANDLE.get().cloned().ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+}
+
+/// Counts every request and records its latency, by method, route template and status.
+pub(super) async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Status of the service and its backends.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: &'static str,
+    /// Database state, on `/ready`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "alive", body = Status)))]
+async fn health() -> Json<Status> {
+    Json(Status { status: "ok", database: None })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/ready", tag = "ops", responses(
+    (status = 200, description = "ready to serve", body = Status),
+    (status = 503, description = "a backend is unreachable; the body says which", body = Status),
+))]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
+    match state.store.ping().await {
+        Ok(()) => {
+            (StatusCode::OK, Json(Status { status: "ready", database: Some(state.store.backend().into()) }))
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Status { status: "unavailable", database: Some(format!("{}: {e}", state.store.backend())) }),
+        ),
+    }
+}
+
+/// Prometheus text exposition of the service's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+))]
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}

@@ -1,0 +1,12 @@
+//! tickitecking: a concert ticket booking service built for the on-sale rush.
+//!
+//! Layers, outermost first: [`http`] (routes, extractors, DTOs, error mapping) calls
+//! [`auth`] and [`store`]; [`domain`] holds the rules and validation and does no I/O.
+//! [`app`] wires them together from a [`config::Config`].
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;

@@ -1,0 +1,95 @@
+//! Storage: the traits the rest of the program talks to, and one implementation per backend.
+//!
+//! The backend is chosen once at start-up from the database URL ([`open`]); handlers only
+//! ever see `Arc<dyn Store>`. Invariants live in the schema (constraints, partial unique
+//! indexes, transactions); the traits' methods are whole transactions.
+
+pub mod sqlite;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+pub use tokens::{NewRefreshToken, Rotation, TokenStore};
+pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
+
+use crate::config::DatabaseUrl;
+
+/// Everything the service stores, on one backend.
+#[async_trait::async_trait]
+pub trait Store: UserStore + TokenStore + Send + Sync + 'static {
+    /// Backend name for logs and `/ready` ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+    /// Finishes pending work and closes connections; called once at shutdown.
+    async fn close(&self);
+}
+
+/// What can go wrong in storage, in terms the HTTP layer can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A live row already has this unique value; the payload names the field.
+    #[error("{0} is already taken")]
+    Duplicate(&'static str),
+    /// No such (live) row.
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or is overloaded; worth retrying later.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(err)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                match duplicate_field(db.constraint().unwrap_or_default(), db.message()) {
+                    Some(field) => StoreError::Duplicate(field),
+                    None => StoreError::Other(anyhow::Error::new(err)),
+                }
+            }
+            _ => StoreError::Other(anyhow::Error::new(err)),
+        }
+    }
+}
+
+/// Names the field behind a unique violation. SQLite reports no constraint name, only a
+/// message naming the index or column, so both are searched for the `<table>_<field>_key`
+/// index names the migrations use.
+fn duplicate_field(constraint: &str, message: &str) -> Option<&'static str> {
+    const KEYS: [(&str, &str, &str); 3] = [
+        ("users_username_key", "users.username", "username"),
+        ("users_email_key", "users.email", "email"),
+        ("users_nickname_key", "users.nickname", "nickname"),
+    ];
+    KEYS.iter()
+        .find(|(index, column, _)| {
+            constraint == *index || message.contains(index) || message.contains(column)
+        })
+        .map(|(_, _, field)| *field)
+}
+
+/// Opens the store the URL names and brings its schema up to date.
+pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        DatabaseUrl::Sqlite(url) => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duplicate_field;
+
+    #[test]
+    fn duplicate_field_is_found_in_sqlite_messages() {
+        let msg = "UNIQUE constraint failed: index 'users_email_key'";
+        assert_eq!(duplicate_field("", msg), Some("email"));
+        assert_eq!(duplicate_field("users_nickname_key", ""), Some("nickname"));
+        assert_eq!(duplicate_field("", "UNIQUE constraint failed: other.x"), None);
+    }
+}

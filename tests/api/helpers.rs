@@ -1,0 +1,226 @@
+//! The test harness: [`TestApp`] runs the service on a random port with its own data dir.
+
+#![allow(dead_code)]
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tickitecking::app;
+use tickitecking::config::Config;
+use tokio::sync::oneshot;
+
+/// Password of the admin account every test app starts with.
+pub const ADMIN_PASSWORD: &str = "Admin#Pass1";
+/// Password used for the accounts tests create.
+pub const PASSWORD: &str = "Secret#2026";
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// One HTTP response, body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `data` of a success envelope.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// The `code` of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// The fields named in an error envelope's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), expected, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts an error envelope with this status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.code(), code, "unexpected code; body: {}", self.text);
+        assert!(self.body["message"].is_string(), "error without message: {}", self.text);
+        assert!(self.body["errors"].is_array(), "error without errors array: {}", self.text);
+        self
+    }
+}
+
+/// An access/refresh pair from a login.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// A service with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A service whose config `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_in(dir, adjust).await
+    }
+
+    /// A service on an existing data dir (e.g. to restart on the same data).
+    pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::in_dir(dir.path());
+        config.admin.password = Some(ADMIN_PASSWORD.into());
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let service = app::build(&config).await.expect("service builds");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app::run(service, listener, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { address, client, dir, shutdown: Some(tx), server: Some(server) }
+    }
+
+    /// Stops the service gracefully and gives back its data dir.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request with an optional JSON body and bearer token.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    /// Reads a response into a [`Reply`].
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, text, body }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::GET, path, None, token).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.request(Method::POST, path, Some(body), token).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.request(Method::PUT, path, Some(body), token).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.request(Method::PATCH, path, Some(body), token).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::DELETE, path, None, token).await
+    }
+
+    /// Signs up `username` (email `<username>@example.com`, password [`PASSWORD`]).
+    pub async fn signup(&self, username: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/users/signup",
+                &json!({"username": username, "password": PASSWORD, "email": format!("{username}@example.com")}),
+                None,
+            )
+            .await;
+        reply.assert_status(201);
+        reply.data().clone()
+    }
+
+    /// Logs in and returns the pair.
+    pub async fn login(&self, username: &str, password: &str) -> Tokens {
+        let reply = self
+            .post("/api/v1/users/login", &json!({"username": username, "password": password}), None)
+            .await;
+        reply.assert_status(200);
+        Tokens {
+            access: reply.data()["accessToken"].as_str().expect("accessToken").to_owned(),
+            refresh: reply.data()["refreshToken"].as_str().expect("refreshToken").to_owned(),
+        }
+    }
+
+    /// A new fan, signed up and logged in: `(user id, access token)`.
+    pub async fn fan(&self, username: &str) -> (i64, String) {
+        let user = self.signup(username).await;
+        let tokens = self.login(username, PASSWORD).await;
+        (user["id"].as_i64().expect("id"), tokens.access)
+    }
+
+    /// The admin's access token.
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await.access
+    }
+
+    /// A new promoter (a fan an admin made COMPANY_USER), logged in: `(user id, access token)`.
+    pub async fn promoter(&self, username: &str) -> (i64, String) {
+        let user = self.signup(username).await;
+        let id = user["id"].as_i64().expect("id");
+        let admin = self.admin_token().await;
+        self.put(
+            &format!("/api/v1/admin/users/{id}"),
+            &json!({"username": username, "email": user["email"], "role": "COMPANY_USER"}),
+            Some(&admin),
+        )
+        .await
+        .assert_status(200);
+        (id, self.login(username, PASSWORD).await.access)
+    }
+}

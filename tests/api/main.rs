@@ -1,0 +1,5 @@
+//! HTTP integration tests: each test starts the real service on a random port with a
+//! fresh data directory and talks HTTP to it.
+
+mod accounts;
+mod helpers;
