@@ -2,4 +2,7 @@
 //! fresh data directory and talks HTTP to it.
 
 mod accounts;
+mod docs;
 mod helpers;
+mod ops;
+mod venues;

@@ -1,0 +1,1 @@
+//! OpenAPI document: every route served is documented, every documented route is served.

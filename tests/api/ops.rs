@@ -1,0 +1,1 @@
+//! Operations: health, readiness, metrics, error envelopes for unknown routes and bad bodies.

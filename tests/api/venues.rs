@@ -1,0 +1,1 @@
+//! Auditoriums, concerts, seat maps and posters.
