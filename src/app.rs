@@ -9,9 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::auth::revocation::MemoryRevocations;
 use crate::auth::{self, Auth, password};
+use crate::cache::{MemoryCatalog, SeatMaps};
 use crate::config::{AdminAccount, Config};
+use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
 use crate::http::{self, AppState};
+use crate::posters::PosterStore;
 use crate::store::{self, NewUser, Store};
 
 /// A built service, ready to serve.
@@ -37,10 +40,24 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         config.refresh_token_ttl,
     )
     .await?;
-    let state =
-        AppState { store: store.clone(), auth: Arc::new(auth), metrics: http::ops::metrics_handle()? };
-    let backends =
-        format!("database: {} ({}), token revocation: in-process", store.backend(), config.database);
+    if config.demo {
+        tracing::info!("{}", demo::load(store.as_ref()).await?);
+    }
+    let posters = PosterStore::local(&config.image_dir)?;
+    let backends = format!(
+        "database: {} ({}), posters: {}, seat gate, caches and token revocation: in-process",
+        store.backend(),
+        config.database,
+        posters.description
+    );
+    let state = AppState {
+        store: store.clone(),
+        auth: Arc::new(auth),
+        metrics: http::ops::metrics_handle()?,
+        catalog: Arc::new(MemoryCatalog::default()),
+        seat_maps: Arc::new(SeatMaps::default()),
+        posters,
+    };
     Ok(Service { router: http::router(state), store, backends })
 }
 

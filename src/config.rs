@@ -29,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service (the default when no command is given).
     Serve(ServeArgs),
+    /// Load a demo promoter, two venues and a few upcoming concerts, then exit (idempotent).
+    Demo(ServeArgs),
 }
 
 /// Flags of `tickitecking serve`, each with its environment variable.
@@ -52,6 +54,12 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens (e.g. `7d`).
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
+    /// Where posters are stored: a folder path; default: `images/` in the data dir.
+    #[arg(long, env = "IMAGE_STORE")]
+    pub image_store: Option<String>,
+    /// Load the demo promoter, venues and concerts before serving (idempotent).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The first admin account, created at start-up when it does not exist yet.
@@ -117,6 +125,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub admin: AdminAccount,
+    /// Folder for poster files.
+    pub image_dir: PathBuf,
+    /// Load the demo data at start-up.
+    pub demo: bool,
 }
 
 impl Config {
@@ -129,7 +141,16 @@ impl Config {
             bail!("--refresh-token-ttl must not be shorter than --access-token-ttl");
         }
         let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
+        let image_dir = match args.image_store.filter(|s| !s.is_empty()) {
+            None => args.data_dir.join("images"),
+            Some(s) if s.starts_with("s3://") => {
+                bail!("IMAGE_STORE=s3://… is not supported by this build yet")
+            }
+            Some(dir) => PathBuf::from(dir.strip_prefix("file://").unwrap_or(&dir)),
+        };
         Ok(Self {
+            image_dir,
+            demo: args.demo,
             bind: args.bind,
             data_dir: args.data_dir,
             database,
@@ -144,6 +165,8 @@ impl Config {
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
+            image_dir: data_dir.join("images"),
+            demo: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
             data_dir,

@@ -6,7 +6,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod posters;
 pub mod store;

@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Demo(args)) => demo(args).await,
         None => serve(cli.serve).await,
     };
     match result {
@@ -32,4 +33,14 @@ async fn serve(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     app::serve(config, listener, app::shutdown_signal()).await
+}
+
+async fn demo(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(args)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = tickitecking::store::open(&config.database).await?;
+    let summary = tickitecking::demo::load(store.as_ref()).await;
+    store.close().await;
+    tracing::info!("{}", summary?);
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Business rules and validation. Nothing here does I/O: values are parsed once at the
 //! boundary into types that can only hold valid data ("parse, don't validate").
 
+pub mod poster;
 pub mod user;
+pub mod venue;
 
 use serde::Serialize;
 use utoipa::ToSchema;

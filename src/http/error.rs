@@ -140,6 +140,7 @@ impl From<StoreError> for ApiError {
                 errors: vec![FieldError { field: field.into(), message: "is already taken".into() }],
             },
             StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::Conflict { code, message } => ApiError::conflict(code, message),
             StoreError::Unavailable(e) => ApiError::Unavailable(e.into()),
             StoreError::Other(e) => ApiError::Internal(e),
         }

@@ -2,8 +2,11 @@
 //! thin: parse the request into domain values, call auth or the store, shape the answer.
 
 mod admin;
+mod auditoriums;
+mod concerts;
 pub mod error;
 pub mod extract;
+mod images;
 pub mod ops;
 mod users;
 
@@ -22,6 +25,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Auth;
+use crate::cache::{Catalog, SeatMaps};
+use crate::posters::PosterStore;
 use crate::store::Store;
 use error::ApiError;
 
@@ -34,6 +39,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Arc<Auth>,
     pub metrics: PrometheusHandle,
+    pub catalog: Arc<dyn Catalog>,
+    pub seat_maps: Arc<SeatMaps>,
+    pub posters: PosterStore,
 }
 
 /// The success envelope: `{"data": ...}`.
@@ -55,6 +63,9 @@ impl<T> Data<T> {
     modifiers(&BearerAuth),
     tags(
         (name = "users", description = "Accounts and sessions"),
+        (name = "auditoriums", description = "Venues"),
+        (name = "concerts", description = "Concerts and posters"),
+        (name = "seats", description = "Seat maps"),
         (name = "admin", description = "Operators only"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
@@ -79,7 +90,15 @@ impl Modify for BearerAuth {
 /// can be served without being documented.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", OpenApiRouter::new().merge(users::router()).merge(admin::router()))
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .merge(users::router())
+                .merge(admin::router())
+                .merge(auditoriums::router())
+                .merge(concerts::router())
+                .merge(images::router()),
+        )
         .merge(ops::router())
         .split_for_parts()
 }

@@ -7,17 +7,21 @@
 pub mod sqlite;
 mod tokens;
 mod users;
+mod venues;
 
 use std::sync::Arc;
 
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
+pub use venues::{
+    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow, VenueStore,
+};
 
 use crate::config::DatabaseUrl;
 
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
-pub trait Store: UserStore + TokenStore + Send + Sync + 'static {
+pub trait Store: UserStore + TokenStore + VenueStore + Send + Sync + 'static {
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
     /// Finishes pending work and closes connections; called once at shutdown.
@@ -33,6 +37,10 @@ pub enum StoreError {
     /// No such (live) row.
     #[error("not found")]
     NotFound,
+    /// The change would break a rule that depends on other rows (e.g. deleting a venue
+    /// with upcoming concerts); `code` is the API's error code.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The database cannot be reached or is overloaded; worth retrying later.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -72,6 +80,12 @@ fn duplicate_field(constraint: &str, message: &str) -> Option<&'static str> {
             constraint == *index || message.contains(index) || message.contains(column)
         })
         .map(|(_, _, field)| *field)
+}
+
+impl StoreError {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { code, message: message.into() }
+    }
 }
 
 /// Opens the store the URL names and brings its schema up to date.

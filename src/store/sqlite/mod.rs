@@ -7,6 +7,7 @@
 
 mod tokens;
 mod users;
+mod venues;
 
 use std::str::FromStr;
 use std::time::Duration;

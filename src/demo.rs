@@ -1,0 +1,105 @@
+//! Demo data: a promoter, two venues and a few upcoming concerts, so a newcomer sees a
+//! living service at once. Loading twice adds nothing twice.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+
+use crate::auth::password;
+use crate::domain::user::Role;
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
+use crate::store::{NewUser, Store};
+
+/// The demo promoter's login.
+pub const PROMOTER: (&str, &str) = ("demo-promoter", "Demo#Promoter1");
+
+fn letter(c: char) -> anyhow::Result<Letter> {
+    Letter::parse(&c.to_string()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// (name, venue index, days from now, [(grade, price)], [(first row, last row, grade)])
+type DemoConcert = (&'static str, usize, i64, &'static [(char, f64)], &'static [(char, char, char)]);
+
+/// Loads whatever of the demo data is missing; returns a one-line summary.
+pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
+    let promoter = match store.user_by_username(PROMOTER.0).await? {
+        Some(user) => user,
+        None => store
+            .create_user(&NewUser {
+                username: PROMOTER.0.into(),
+                password_hash: password::hash(PROMOTER.1.into()).await?,
+                email: "demo-promoter@example.com".into(),
+                nickname: Some("Demo Live".into()),
+                role: Role::CompanyUser,
+            })
+            .await
+            .context("creating the demo promoter")?,
+    };
+    let venues = [
+        ("Olympic Hall", "424 Olympic-ro, Songpa-gu, Seoul", 'T', 40),
+        ("Blue Square", "294 Itaewon-ro, Yongsan-gu, Seoul", 'J', 30),
+    ];
+    let existing = store.list_auditoriums(Some(promoter.id)).await?;
+    let mut venue_ids = Vec::new();
+    for (name, address, max_row, max_column) in venues {
+        let id = match existing.iter().find(|a| a.name == name) {
+            Some(a) => a.id,
+            None => {
+                let spec = AuditoriumSpec {
+                    name: name.into(),
+                    address: address.into(),
+                    max_row: letter(max_row)?,
+                    max_column,
+                };
+                store.create_auditorium(promoter.id, &spec).await?.id
+            }
+        };
+        venue_ids.push((id, letter(max_row)?));
+    }
+    let concerts: [DemoConcert; 3] = [
+        (
+            "Spring Night Live",
+            0,
+            30,
+            &[('R', 165000.0), ('S', 132000.0), ('A', 99000.0)],
+            &[('A', 'E', 'R'), ('F', 'L', 'S'), ('M', 'T', 'A')],
+        ),
+        ("Indie Weekend", 1, 45, &[('S', 88000.0), ('A', 66000.0)], &[('A', 'D', 'S'), ('E', 'J', 'A')]),
+        ("Jazz by the River", 1, 60, &[('R', 120000.0), ('A', 70000.0)], &[('A', 'C', 'R'), ('D', 'J', 'A')]),
+    ];
+    let (listed, _) = store.list_concerts(0, 10_000).await?;
+    let mut created = 0;
+    for (name, venue, days, prices, rows) in concerts {
+        if listed.iter().any(|c| c.name == name) {
+            continue;
+        }
+        let (auditorium_id, max_row) = venue_ids[venue];
+        let mut spec_rows = BTreeMap::new();
+        for &(first, last, grade) in rows {
+            for row in letter(first)?.index()..=letter(last)?.index().min(max_row.index()) {
+                spec_rows.insert(Letter::from_index(row).context("row letter")?, letter(grade)?);
+            }
+        }
+        let spec = ConcertSpec {
+            name: name.into(),
+            description: format!("{name}: a demo concert."),
+            start_time: Utc::now() + Duration::days(days),
+            auditorium_id,
+            max_seats_per_fan: 4,
+            prices: prices
+                .iter()
+                .map(|&(g, p)| Ok((letter(g)?, Price::parse(p).map_err(|e| anyhow::anyhow!(e))?)))
+                .collect::<anyhow::Result<_>>()?,
+            rows: spec_rows,
+        };
+        store.create_concert(&spec).await?;
+        created += 1;
+    }
+    Ok(format!(
+        "demo data ready: promoter {:?} (password {:?}), {} venues, {created} concert(s) added",
+        PROMOTER.0,
+        PROMOTER.1,
+        venue_ids.len()
+    ))
+}

@@ -1,0 +1,420 @@
+//! Venues and concerts: row letters, grades, prices, seat plans and seat states.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+use super::{Invalid, Validator};
+
+/// One capital letter `A`..`Z`: a row of seats or a seat grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Letter(u8);
+
+impl Letter {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.as_bytes() {
+            [b @ b'A'..=b'Z'] => Ok(Self(*b)),
+            _ => Err("must be one capital letter A-Z".into()),
+        }
+    }
+
+    /// The letter at `index` (0 is `A`), if any.
+    pub fn from_index(index: usize) -> Option<Self> {
+        u8::try_from(index).ok().filter(|i| *i < 26).map(|i| Self(b'A' + i))
+    }
+
+    /// 0 for `A`, 25 for `Z`.
+    pub fn index(self) -> usize {
+        usize::from(self.0 - b'A')
+    }
+
+    pub fn as_char(self) -> char {
+        char::from(self.0)
+    }
+
+    /// `A` up to and including `self`.
+    pub fn up_to(self) -> impl Iterator<Item = Letter> {
+        (b'A'..=self.0).map(Letter)
+    }
+}
+
+impl fmt::Display for Letter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_char())
+    }
+}
+
+impl Serialize for Letter {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_char(self.as_char())
+    }
+}
+
+/// A non-negative amount with at most two decimals, kept exactly in hundredths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Price(i64);
+
+impl Price {
+    /// Largest accepted amount (one billion).
+    pub const MAX_CENTS: i64 = 100_000_000_000;
+
+    pub fn parse(amount: f64) -> Result<Self, String> {
+        if !amount.is_finite() || amount < 0.0 {
+            return Err("must be a non-negative amount".into());
+        }
+        let cents = (amount * 100.0).round();
+        if (amount * 100.0 - cents).abs() > 1e-6 {
+            return Err("must have at most two decimals".into());
+        }
+        if cents > Self::MAX_CENTS as f64 {
+            return Err("must be at most 1000000000".into());
+        }
+        Ok(Self(cents as i64))
+    }
+
+    pub fn from_cents(cents: i64) -> Self {
+        Self(cents)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+}
+
+impl Serialize for Price {
+    /// Whole amounts as JSON integers (`90000`), others with their decimals (`12.5`).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 100 == 0 { s.serialize_i64(self.0 / 100) } else { s.serialize_f64(self.0 as f64 / 100.0) }
+    }
+}
+
+/// The state of one seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SeatStatus {
+    Available,
+    Reserved,
+    Locked,
+}
+
+impl SeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "AVAILABLE",
+            SeatStatus::Reserved => "RESERVED",
+            SeatStatus::Locked => "LOCKED",
+        }
+    }
+
+    /// The character of the compact seat map: `A`, `R` or `L`.
+    pub fn map_char(self) -> u8 {
+        match self {
+            SeatStatus::Available => b'A',
+            SeatStatus::Reserved => b'R',
+            SeatStatus::Locked => b'L',
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "AVAILABLE" => Ok(SeatStatus::Available),
+            "RESERVED" => Ok(SeatStatus::Reserved),
+            "LOCKED" => Ok(SeatStatus::Locked),
+            _ => Err(format!("unknown seat status {raw:?}")),
+        }
+    }
+}
+
+/// Largest `maxSeatsPerFan` a concert may set.
+pub const MAX_SEATS_PER_FAN: i64 = 100;
+/// `maxSeatsPerFan` when a concert does not say.
+pub const DEFAULT_SEATS_PER_FAN: i64 = 4;
+
+/// A venue's validated fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditoriumSpec {
+    pub name: String,
+    pub address: String,
+    pub max_row: Letter,
+    pub max_column: u8,
+}
+
+/// A venue's fields as sent.
+#[derive(Debug, Default)]
+pub struct AuditoriumInput<'a> {
+    pub name: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub max_row: Option<&'a str>,
+    pub max_column: Option<i64>,
+}
+
+impl AuditoriumSpec {
+    pub fn parse(input: AuditoriumInput<'_>) -> Result<Self, Invalid> {
+        let mut v = Validator::default();
+        let name = v.require("name", input.name, |s| text(s, 100));
+        let address = v.require("address", input.address, |s| text(s, 300));
+        let max_row = v.require("maxRow", input.max_row, Letter::parse);
+        let max_column = v.check(
+            "maxColumn",
+            match input.max_column {
+                Some(n @ 1..=100) => Ok(n as u8),
+                Some(_) => Err("must be 1 to 100".into()),
+                None => Err("is required".into()),
+            },
+        );
+        let (((name, address), max_row), max_column) =
+            v.finish_with(name.zip(address).zip(max_row).zip(max_column))?;
+        Ok(Self { name, address, max_row, max_column })
+    }
+}
+
+/// Trimmed, non-empty text of at most `max` characters.
+pub fn text(raw: &str, max: usize) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A concert's validated fields: what goes on sale, at which prices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcertSpec {
+    pub name: String,
+    pub description: String,
+    pub start_time: DateTime<Utc>,
+    pub auditorium_id: i64,
+    pub max_seats_per_fan: i64,
+    /// Price of each grade, by grade.
+    pub prices: BTreeMap<Letter, Price>,
+    /// Grade of each row on sale, by row.
+    pub rows: BTreeMap<Letter, Letter>,
+}
+
+/// One `{horizontals, grade}` entry of a concert's `seatList`, as sent.
+#[derive(Debug, Default)]
+pub struct RowsInput<'a> {
+    pub horizontals: Option<Vec<&'a str>>,
+    pub grade: Option<&'a str>,
+}
+
+/// A concert's fields as sent.
+#[derive(Debug, Default)]
+pub struct ConcertInput<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub start_time: Option<&'a str>,
+    pub auditorium_id: Option<i64>,
+    pub max_seats_per_fan: Option<i64>,
+    pub prices: Option<Vec<(Option<&'a str>, Option<f64>)>>,
+    pub seat_list: Option<Vec<RowsInput<'a>>>,
+}
+
+impl ConcertSpec {
+    /// Validates a concert against the time `now` and its venue's last row.
+    pub fn parse(
+        input: ConcertInput<'_>,
+        now: DateTime<Utc>,
+        max_row: Option<Letter>,
+    ) -> Result<Self, Invalid> {
+        let mut v = Validator::default();
+        let name = v.require("name", input.name, |s| text(s, 200));
+        let description = input.description.unwrap_or_default().trim().to_owned();
+        if description.chars().count() > 5000 {
+            v.reject("description", "must be at most 5000 characters");
+        }
+        let start_time = v.require("startTime", input.start_time, |s| {
+            let t = DateTime::parse_from_rfc3339(s)
+                .map_err(|_| "must be an RFC 3339 time, e.g. 2027-05-01T19:00:00Z".to_owned())?
+                .with_timezone(&Utc);
+            if t <= now { Err("must be in the future".into()) } else { Ok(t) }
+        });
+        let auditorium_id = v.check("auditoriumId", input.auditorium_id.ok_or_else(|| "is required".into()));
+        let max_seats_per_fan = input.max_seats_per_fan.unwrap_or(DEFAULT_SEATS_PER_FAN);
+        if !(1..=MAX_SEATS_PER_FAN).contains(&max_seats_per_fan) {
+            v.reject("maxSeatsPerFan", format!("must be 1 to {MAX_SEATS_PER_FAN}"));
+        }
+
+        let mut prices = BTreeMap::new();
+        match input.prices {
+            None => v.reject("seatPrices", "is required"),
+            Some(list) if list.is_empty() => v.reject("seatPrices", "must name at least one grade"),
+            Some(list) => {
+                for (i, (grade, price)) in list.into_iter().enumerate() {
+                    let grade = v.require(&format!("seatPrices[{i}].grade"), grade, Letter::parse);
+                    let price = v.check(
+                        &format!("seatPrices[{i}].price"),
+                        price.ok_or_else(|| "is required".to_owned()).and_then(Price::parse),
+                    );
+                    if let (Some(grade), Some(price)) = (grade, price)
+                        && prices.insert(grade, price).is_some()
+                    {
+                        v.reject(&format!("seatPrices[{i}].grade"), format!("grade {grade} is priced twice"));
+                    }
+                }
+            }
+        }
+
+        let mut rows = BTreeMap::new();
+        match input.seat_list {
+            None => v.reject("seatList", "is required"),
+            Some(list) if list.is_empty() => v.reject("seatList", "must put at least one row on sale"),
+            Some(list) => {
+                for (i, entry) in list.into_iter().enumerate() {
+                    let grade = v.require(&format!("seatList[{i}].grade"), entry.grade, Letter::parse);
+                    if let Some(grade) = grade
+                        && !prices.contains_key(&grade)
+                        && !prices.is_empty()
+                    {
+                        v.reject(&format!("seatList[{i}].grade"), format!("grade {grade} has no price"));
+                    }
+                    let horizontals = entry.horizontals.unwrap_or_default();
+                    if horizontals.is_empty() {
+                        v.reject(&format!("seatList[{i}].horizontals"), "must name at least one row");
+                    }
+                    for (j, raw) in horizontals.into_iter().enumerate() {
+                        let field = format!("seatList[{i}].horizontals[{j}]");
+                        let Some(row) = v.check(&field, Letter::parse(raw)) else { continue };
+                        if max_row.is_some_and(|max| row > max) {
+                            v.reject(&field, format!("row {row} is beyond the venue's last row"));
+                        } else if let Some(grade) = grade
+                            && rows.insert(row, grade).is_some()
+                        {
+                            v.reject(&field, format!("row {row} is listed twice"));
+                        }
+                    }
+                }
+            }
+        }
+        let ((name, start_time), auditorium_id) = v.finish_with(name.zip(start_time).zip(auditorium_id))?;
+        Ok(Self { name, description, start_time, auditorium_id, max_seats_per_fan, prices, rows })
+    }
+}
+
+/// The compact seat map of one row: one character per column, column 1 first.
+pub fn row_statuses(max_column: usize, seats: impl IntoIterator<Item = (usize, SeatStatus)>) -> String {
+    let mut line = vec![b'-'; max_column];
+    for (column, status) in seats {
+        if let Some(slot) = column.checked_sub(1).and_then(|i| line.get_mut(i)) {
+            *slot = status.map_char();
+        }
+    }
+    String::from_utf8(line).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(s: &str) -> Letter {
+        Letter::parse(s).unwrap()
+    }
+
+    #[test]
+    fn letters_are_single_capitals() {
+        assert_eq!(letter("A").index(), 0);
+        assert_eq!(letter("Z").index(), 25);
+        for bad in ["", "a", "AA", "1", "Ä"] {
+            assert!(Letter::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(letter("C").up_to().map(Letter::as_char).collect::<String>(), "ABC");
+    }
+
+    #[test]
+    fn prices_are_exact_and_non_negative() {
+        assert_eq!(Price::parse(90000.0).unwrap().cents(), 9_000_000);
+        assert_eq!(Price::parse(12.5).unwrap().cents(), 1250);
+        assert_eq!(Price::parse(0.1 + 0.2).unwrap().cents(), 30);
+        assert!(Price::parse(-1.0).is_err());
+        assert!(Price::parse(1.234).is_err());
+        assert!(Price::parse(f64::NAN).is_err());
+        assert_eq!(serde_json::to_string(&Price::from_cents(9_000_000)).unwrap(), "90000");
+        assert_eq!(serde_json::to_string(&Price::from_cents(1250)).unwrap(), "12.5");
+    }
+
+    fn input<'a>() -> ConcertInput<'a> {
+        ConcertInput {
+            name: Some("Live"),
+            description: Some("desc"),
+            start_time: Some("2030-01-01T19:00:00Z"),
+            auditorium_id: Some(1),
+            max_seats_per_fan: None,
+            prices: Some(vec![(Some("R"), Some(100.0)), (Some("S"), Some(50.0))]),
+            seat_list: Some(vec![
+                RowsInput { horizontals: Some(vec!["A", "B"]), grade: Some("R") },
+                RowsInput { horizontals: Some(vec!["C"]), grade: Some("S") },
+            ]),
+        }
+    }
+
+    fn fields(err: Invalid) -> Vec<String> {
+        err.0.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_valid_concert_parses_with_the_default_limit() {
+        let spec = ConcertSpec::parse(input(), Utc::now(), Some(letter("C"))).unwrap();
+        assert_eq!(spec.max_seats_per_fan, DEFAULT_SEATS_PER_FAN);
+        assert_eq!(spec.rows.len(), 3);
+        assert_eq!(spec.rows[&letter("C")], letter("S"));
+    }
+
+    #[test]
+    fn rows_beyond_the_venue_are_rejected() {
+        let err = ConcertSpec::parse(input(), Utc::now(), Some(letter("B"))).unwrap_err();
+        assert_eq!(fields(err), ["seatList[1].horizontals[0]"]);
+    }
+
+    #[test]
+    fn duplicate_rows_and_unpriced_grades_are_rejected() {
+        let mut i = input();
+        i.seat_list = Some(vec![
+            RowsInput { horizontals: Some(vec!["A"]), grade: Some("R") },
+            RowsInput { horizontals: Some(vec!["A"]), grade: Some("V") },
+        ]);
+        let err = ConcertSpec::parse(i, Utc::now(), None).unwrap_err();
+        assert_eq!(fields(err), ["seatList[1].grade", "seatList[1].horizontals[0]"]);
+    }
+
+    #[test]
+    fn past_start_and_empty_name_are_rejected() {
+        let mut i = input();
+        i.start_time = Some("2001-01-01T00:00:00Z");
+        i.name = Some("   ");
+        i.prices = Some(vec![(Some("R"), Some(-5.0)), (Some("S"), Some(1.0))]);
+        let err = ConcertSpec::parse(i, Utc::now(), None).unwrap_err();
+        assert_eq!(fields(err), ["name", "startTime", "seatPrices[0].price"]);
+    }
+
+    #[test]
+    fn the_compact_row_marks_missing_seats() {
+        let line =
+            row_statuses(5, [(1, SeatStatus::Available), (2, SeatStatus::Reserved), (4, SeatStatus::Locked)]);
+        assert_eq!(line, "AR-L-");
+    }
+
+    #[test]
+    fn auditorium_bounds_are_checked() {
+        let ok = AuditoriumSpec::parse(AuditoriumInput {
+            name: Some(" Hall "),
+            address: Some("Seoul"),
+            max_row: Some("Z"),
+            max_column: Some(100),
+        })
+        .unwrap();
+        assert_eq!(ok.name, "Hall");
+        let err = AuditoriumSpec::parse(AuditoriumInput {
+            name: Some(""),
+            address: None,
+            max_row: Some("z"),
+            max_column: Some(101),
+        })
+        .unwrap_err();
+        assert_eq!(fields(err), ["name", "address", "maxRow", "maxColumn"]);
+    }
+}

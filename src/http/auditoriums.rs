@@ -1,0 +1,320 @@
+//! `/auditoriums` and `/admin/auditoriums`: venues and seat locks.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, require};
+use super::{AppState, Data};
+use crate::auth::Principal;
+use crate::domain::Validator;
+use crate::domain::user::Role;
+use crate::domain::venue::{AuditoriumInput, AuditoriumSpec, Letter, SeatStatus};
+use crate::store::{AuditoriumRecord, StoreError};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_auditorium, list_own_auditoriums))
+        .routes(routes!(get_auditorium, update_auditorium, delete_auditorium))
+        .routes(routes!(list_all_auditoriums))
+        .routes(routes!(toggle_seat_lock))
+}
+
+/// 403 unless the caller is an admin or the promoter who owns the thing.
+pub(super) fn ensure_owner(principal: &Principal, owner_id: i64) -> Result<(), ApiError> {
+    if principal.has(Role::Admin) || (principal.has(Role::CompanyUser) && principal.user_id == owner_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only its owner or an administrator may change this"))
+    }
+}
+
+/// A 404 naming `what` for a missing row.
+pub(super) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(what),
+        other => other.into(),
+    }
+}
+
+/// Body of `POST /auditoriums` and `PUT /auditoriums/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditoriumRequest {
+    #[schema(example = "Olympic Hall")]
+    pub name: Option<String>,
+    #[schema(example = "424 Olympic-ro, Seoul")]
+    pub address: Option<String>,
+    /// Last row: one capital letter; rows run from `A` to it.
+    #[schema(example = "J")]
+    pub max_row: Option<String>,
+    /// Seats per row, 1–100.
+    #[schema(example = 30)]
+    pub max_column: Option<i64>,
+}
+
+impl AuditoriumRequest {
+    fn parse(&self) -> Result<AuditoriumSpec, ApiError> {
+        Ok(AuditoriumSpec::parse(AuditoriumInput {
+            name: self.name.as_deref(),
+            address: self.address.as_deref(),
+            max_row: self.max_row.as_deref(),
+            max_column: self.max_column,
+        })?)
+    }
+}
+
+/// A promoter as shown with their venues.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnerView {
+    pub id: i64,
+    pub username: String,
+    pub nickname: Option<String>,
+}
+
+/// A venue.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditoriumView {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    #[schema(value_type = String, example = "J")]
+    pub max_row: Letter,
+    pub max_column: u8,
+    pub owner: OwnerView,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<AuditoriumRecord> for AuditoriumView {
+    fn from(a: AuditoriumRecord) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            address: a.address,
+            max_row: a.max_row,
+            max_column: a.max_column,
+            owner: OwnerView { id: a.owner_id, username: a.owner_username, nickname: a.owner_nickname },
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Creates a venue owned by the caller.
+#[utoipa::path(post, path = "/auditoriums", tag = "auditoriums", security(("bearer" = [])),
+    request_body = AuditoriumRequest,
+    responses(
+        (status = 201, description = "venue created", body = Data<AuditoriumView>),
+        (status = 400, description = "invalid fields", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not a promoter or administrator", body = ErrorBody),
+    ))]
+async fn create_auditorium(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<AuditoriumRequest>,
+) -> Result<(StatusCode, Json<Data<AuditoriumView>>), ApiError> {
+    require(&principal, Role::CompanyUser)?;
+    let spec = body.parse()?;
+    let record = state.store.create_auditorium(principal.user_id, &spec).await?;
+    Ok((StatusCode::CREATED, Json(Data::new(record.into()))))
+}
+
+/// The caller's own venues.
+#[utoipa::path(get, path = "/auditoriums", tag = "auditoriums", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's venues, oldest first", body = Data<Vec<AuditoriumView>>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not a promoter or administrator", body = ErrorBody),
+    ))]
+async fn list_own_auditoriums(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Data<Vec<AuditoriumView>>>, ApiError> {
+    require(&principal, Role::CompanyUser)?;
+    let list = state.store.list_auditoriums(Some(principal.user_id)).await?;
+    Ok(Json(Data::new(list.into_iter().map(Into::into).collect())))
+}
+
+/// One venue with its owner.
+#[utoipa::path(get, path = "/auditoriums/{id}", tag = "auditoriums",
+    params(("id" = i64, Path, description = "auditorium id")),
+    responses(
+        (status = 200, description = "the venue", body = Data<AuditoriumView>),
+        (status = 404, description = "no such venue (or deleted)", body = ErrorBody),
+    ))]
+async fn get_auditorium(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Data<AuditoriumView>>, ApiError> {
+    let record = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
+    Ok(Json(Data::new(record.into())))
+}
+
+/// Changes a venue. It cannot shrink below the seats of its upcoming concerts.
+#[utoipa::path(put, path = "/auditoriums/{id}", tag = "auditoriums", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "auditorium id")),
+    request_body = AuditoriumRequest,
+    responses(
+        (status = 200, description = "the updated venue", body = Data<AuditoriumView>),
+        (status = 400, description = "invalid fields", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such venue", body = ErrorBody),
+        (status = 409, description = "would shrink below seats of upcoming concerts (AUDITORIUM_IN_USE)", body = ErrorBody),
+    ))]
+async fn update_auditorium(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<AuditoriumRequest>,
+) -> Result<Json<Data<AuditoriumView>>, ApiError> {
+    let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
+    ensure_owner(&principal, current.owner_id)?;
+    let spec = body.parse()?;
+    let record = state.store.update_auditorium(id, &spec).await.map_err(not_found("auditorium"))?;
+    state.catalog.invalidate().await;
+    if record.max_column != current.max_column {
+        state.seat_maps.clear();
+    }
+    Ok(Json(Data::new(record.into())))
+}
+
+/// Deletes a venue (soft delete). Refused while it has upcoming concerts.
+#[utoipa::path(delete, path = "/auditoriums/{id}", tag = "auditoriums", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "auditorium id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such venue", body = ErrorBody),
+        (status = 409, description = "the venue has upcoming concerts (AUDITORIUM_IN_USE)", body = ErrorBody),
+    ))]
+async fn delete_auditorium(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
+    ensure_owner(&principal, current.owner_id)?;
+    state.store.delete_auditorium(id).await.map_err(not_found("auditorium"))?;
+    state.catalog.invalidate().await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every venue of every promoter.
+#[utoipa::path(get, path = "/admin/auditoriums", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "every venue, oldest first", body = Data<Vec<AuditoriumView>>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not an administrator", body = ErrorBody),
+    ))]
+async fn list_all_auditoriums(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Data<Vec<AuditoriumView>>>, ApiError> {
+    require(&principal, Role::Admin)?;
+    let list = state.store.list_auditoriums(None).await?;
+    Ok(Json(Data::new(list.into_iter().map(Into::into).collect())))
+}
+
+/// A seat position of a venue.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SeatPositionRequest {
+    #[schema(example = "B")]
+    pub horizontal: Option<String>,
+    #[schema(example = 12)]
+    pub vertical: Option<i64>,
+}
+
+/// What a lock toggle did in one concert.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockToggleView {
+    pub concert_id: i64,
+    pub concert_name: String,
+    /// The seat's status afterwards: `AVAILABLE`, `LOCKED`, or `RESERVED` when left as it was.
+    #[schema(value_type = String, example = "LOCKED")]
+    pub status: SeatStatus,
+    /// False for a reserved seat, which stays reserved.
+    pub changed: bool,
+}
+
+/// Result of `PATCH /admin/auditoriums/{id}/seats`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockResult {
+    pub auditorium_id: i64,
+    #[schema(value_type = String)]
+    pub horizontal: Letter,
+    pub vertical: u8,
+    /// One entry per upcoming concert of the venue.
+    pub concerts: Vec<LockToggleView>,
+}
+
+/// Toggles the lock of one seat position in every upcoming concert of a venue
+/// (available ↔ locked); a reserved seat stays reserved and is reported.
+#[utoipa::path(patch, path = "/admin/auditoriums/{id}/seats", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "auditorium id")),
+    request_body = SeatPositionRequest,
+    responses(
+        (status = 200, description = "what changed in each upcoming concert", body = Data<LockResult>),
+        (status = 400, description = "invalid or out-of-range seat position", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not an administrator", body = ErrorBody),
+        (status = 404, description = "no such venue", body = ErrorBody),
+    ))]
+async fn toggle_seat_lock(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<SeatPositionRequest>,
+) -> Result<Json<Data<LockResult>>, ApiError> {
+    require(&principal, Role::Admin)?;
+    let auditorium = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
+    let mut v = Validator::default();
+    let horizontal = v.require("horizontal", body.horizontal.as_deref(), |raw| {
+        Letter::parse(raw).and_then(|row| {
+            if row > auditorium.max_row {
+                Err(format!("the venue's last row is {}", auditorium.max_row))
+            } else {
+                Ok(row)
+            }
+        })
+    });
+    let vertical = v.check(
+        "vertical",
+        match body.vertical {
+            Some(n) if n >= 1 && n <= i64::from(auditorium.max_column) => Ok(n as u8),
+            Some(_) => Err(format!("must be 1 to {}", auditorium.max_column)),
+            None => Err("is required".into()),
+        },
+    );
+    let (horizontal, vertical) = v.finish_with(horizontal.zip(vertical))?;
+    let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
+    for toggle in toggles.iter().filter(|t| t.changed) {
+        state.seat_maps.invalidate(toggle.concert_id);
+    }
+    Ok(Json(Data::new(LockResult {
+        auditorium_id: id,
+        horizontal,
+        vertical,
+        concerts: toggles
+            .into_iter()
+            .map(|t| LockToggleView {
+                concert_id: t.concert_id,
+                concert_name: t.concert_name,
+                status: t.status,
+                changed: t.changed,
+            })
+            .collect(),
+    })))
+}

@@ -1,0 +1,490 @@
+//! `/concerts`: the catalog, concert management and seat maps.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auditoriums::{ensure_owner, not_found};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, require};
+use super::{AppState, Data};
+use crate::auth::Principal;
+use crate::cache::EncodedSeatMap;
+use crate::domain::FieldError;
+use crate::domain::user::Role;
+use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
+use crate::store::{ConcertRecord, SeatMapRecord};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_concert, list_concerts))
+        .routes(routes!(get_concert, update_concert, delete_concert))
+        .routes(routes!(seat_map))
+        .routes(routes!(reservation_map))
+}
+
+/// Where a stored poster is served.
+pub(super) fn image_path(key: &str) -> String {
+    format!("/api/v1/images/{key}")
+}
+
+/// One grade's price in a concert request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PriceRequest {
+    #[schema(example = "R")]
+    pub grade: Option<String>,
+    #[schema(example = 150000)]
+    pub price: Option<f64>,
+}
+
+/// Rows put on sale at one grade.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RowsRequest {
+    #[schema(example = json!(["A", "B"]))]
+    pub horizontals: Option<Vec<String>>,
+    #[schema(example = "R")]
+    pub grade: Option<String>,
+}
+
+/// Body of `POST /concerts` and `PUT /concerts/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertRequest {
+    #[schema(example = "Spring Live 2027")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// RFC 3339; must be in the future.
+    #[schema(example = "2027-05-01T19:00:00Z")]
+    pub start_time: Option<String>,
+    pub auditorium_id: Option<i64>,
+    /// Most active seats one fan may hold for this concert (default 4).
+    pub max_seats_per_fan: Option<i64>,
+    pub seat_prices: Option<Vec<PriceRequest>>,
+    pub seat_list: Option<Vec<RowsRequest>>,
+}
+
+impl ConcertRequest {
+    fn parse(&self, max_row: Option<Letter>) -> Result<ConcertSpec, ApiError> {
+        let input = ConcertInput {
+            name: self.name.as_deref(),
+            description: self.description.as_deref(),
+            start_time: self.start_time.as_deref(),
+            auditorium_id: self.auditorium_id,
+            max_seats_per_fan: self.max_seats_per_fan,
+            prices: self
+                .seat_prices
+                .as_ref()
+                .map(|list| list.iter().map(|p| (p.grade.as_deref(), p.price)).collect()),
+            seat_list: self.seat_list.as_ref().map(|list| {
+                list.iter()
+                    .map(|r| RowsInput {
+                        horizontals: r.horizontals.as_ref().map(|h| h.iter().map(String::as_str).collect()),
+                        grade: r.grade.as_deref(),
+                    })
+                    .collect()
+            }),
+        };
+        Ok(ConcertSpec::parse(input, Utc::now(), max_row)?)
+    }
+}
+
+/// A grade and its price.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatPriceView {
+    #[schema(value_type = String, example = "R")]
+    pub grade: Letter,
+    #[schema(value_type = f64, example = 150000)]
+    pub price: Price,
+}
+
+/// A concert with its venue and prices.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertDetail {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub start_time: DateTime<Utc>,
+    pub company_user_id: i64,
+    pub auditorium_id: i64,
+    pub auditorium_name: String,
+    pub auditorium_address: String,
+    #[schema(value_type = String, example = "J")]
+    pub auditorium_max_row: Letter,
+    pub auditorium_max_column: u8,
+    /// Where the poster is served, when there is one.
+    pub image_path: Option<String>,
+    pub max_seats_per_fan: i64,
+    pub seat_prices: Vec<SeatPriceView>,
+}
+
+impl From<ConcertRecord> for ConcertDetail {
+    fn from(c: ConcertRecord) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            start_time: c.start_time,
+            company_user_id: c.owner_id,
+            auditorium_id: c.auditorium.id,
+            auditorium_name: c.auditorium.name,
+            auditorium_address: c.auditorium.address,
+            auditorium_max_row: c.auditorium.max_row,
+            auditorium_max_column: c.auditorium.max_column,
+            image_path: c.poster_key.as_deref().map(image_path),
+            max_seats_per_fan: c.max_seats_per_fan,
+            seat_prices: c.prices.into_iter().map(|(grade, price)| SeatPriceView { grade, price }).collect(),
+        }
+    }
+}
+
+/// JSON bytes as a response.
+fn json_bytes(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
+    Ok(Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+async fn load_concert(state: &AppState, id: i64) -> Result<ConcertRecord, ApiError> {
+    state.store.concert(id).await?.ok_or(ApiError::NotFound("concert"))
+}
+
+/// Puts a concert on sale: one seat per listed row × column, all in one transaction.
+#[utoipa::path(post, path = "/concerts", tag = "concerts", security(("bearer" = [])),
+    request_body = ConcertRequest,
+    responses(
+        (status = 201, description = "concert created", body = Data<ConcertDetail>),
+        (status = 400, description = "invalid fields (rows beyond the venue, duplicate rows, unpriced grades, past start, …)", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the venue's owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such venue", body = ErrorBody),
+    ))]
+async fn create_concert(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ConcertRequest>,
+) -> Result<(StatusCode, Json<Data<ConcertDetail>>), ApiError> {
+    require(&principal, Role::CompanyUser)?;
+    let max_row = match body.auditorium_id {
+        Some(id) => {
+            let auditorium = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
+            ensure_owner(&principal, auditorium.owner_id)?;
+            Some(auditorium.max_row)
+        }
+        None => None,
+    };
+    let spec = body.parse(max_row)?;
+    let id = state.store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
+    state.catalog.invalidate().await;
+    let concert = load_concert(&state, id).await?;
+    Ok((StatusCode::CREATED, Json(Data::new(concert.into()))))
+}
+
+/// Paging of `GET /concerts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<i64>,
+    /// Concerts per page, 1–100 (default 10).
+    pub size: Option<i64>,
+}
+
+/// One line of the concert list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertListItem {
+    pub id: i64,
+    pub name: String,
+    pub image_path: Option<String>,
+    pub start_time: DateTime<Utc>,
+    /// The promoter's nickname (or username).
+    pub writer: String,
+    pub auditorium_name: String,
+}
+
+/// A page of concerts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertPage {
+    pub content: Vec<ConcertListItem>,
+    pub page: i64,
+    pub size: i64,
+    pub total_elements: i64,
+    pub total_pages: i64,
+}
+
+/// Concerts, newest first.
+#[utoipa::path(get, path = "/concerts", tag = "concerts", params(PageQuery),
+    responses(
+        (status = 200, description = "one page of concerts", body = Data<ConcertPage>),
+        (status = 400, description = "page < 1 or size outside 1–100", body = ErrorBody),
+    ))]
+async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
+    let query = Query::<PageQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::Invalid(vec![FieldError { field: "query".into(), message: e.body_text() }]))?;
+    let page = query.page.unwrap_or(1);
+    let size = query.size.unwrap_or(10);
+    let mut errors = Vec::new();
+    if page < 1 {
+        errors.push(FieldError { field: "page".into(), message: "must be 1 or more".into() });
+    }
+    if !(1..=100).contains(&size) {
+        errors.push(FieldError { field: "size".into(), message: "must be 1 to 100".into() });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    // The first page is what everyone opens: it is served from the catalog cache.
+    let key = format!("concerts:p1:s{size}");
+    if page == 1
+        && let Some(body) = state.catalog.get(&key).await
+    {
+        return Ok(json_bytes(StatusCode::OK, body));
+    }
+    let offset = (page - 1).saturating_mul(size);
+    let (summaries, total) = state.store.list_concerts(offset, size).await?;
+    let body = encode(&Data::new(ConcertPage {
+        content: summaries
+            .into_iter()
+            .map(|s| ConcertListItem {
+                id: s.id,
+                name: s.name,
+                image_path: s.poster_key.as_deref().map(image_path),
+                start_time: s.start_time,
+                writer: s.writer,
+                auditorium_name: s.auditorium_name,
+            })
+            .collect(),
+        page,
+        size,
+        total_elements: total,
+        total_pages: (total + size - 1) / size,
+    }))?;
+    if page == 1 {
+        state.catalog.put(&key, body.clone()).await;
+    }
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
+/// One concert with its venue and prices.
+#[utoipa::path(get, path = "/concerts/{id}", tag = "concerts",
+    params(("id" = i64, Path, description = "concert id")),
+    responses(
+        (status = 200, description = "the concert", body = Data<ConcertDetail>),
+        (status = 404, description = "no such concert (or deleted)", body = ErrorBody),
+    ))]
+async fn get_concert(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let key = format!("concert:{id}");
+    if let Some(body) = state.catalog.get(&key).await {
+        return Ok(json_bytes(StatusCode::OK, body));
+    }
+    let detail = ConcertDetail::from(load_concert(&state, id).await?);
+    let body = encode(&Data::new(detail))?;
+    state.catalog.put(&key, body.clone()).await;
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
+/// Changes a concert: name, description, start, per-fan limit, row grades and prices, and
+/// more rows. Reserved seats keep their reservations; rows on sale cannot be removed.
+#[utoipa::path(put, path = "/concerts/{id}", tag = "concerts", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "concert id")),
+    request_body = ConcertRequest,
+    responses(
+        (status = 200, description = "the updated concert", body = Data<ConcertDetail>),
+        (status = 400, description = "invalid fields", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such concert", body = ErrorBody),
+        (status = 409, description = "started already, another venue, or removing rows on sale", body = ErrorBody),
+    ))]
+async fn update_concert(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ConcertRequest>,
+) -> Result<Json<Data<ConcertDetail>>, ApiError> {
+    let current = load_concert(&state, id).await?;
+    ensure_owner(&principal, current.owner_id)?;
+    if current.start_time <= Utc::now() {
+        return Err(ApiError::conflict("CONCERT_STARTED", "the concert has already started"));
+    }
+    let spec = body.parse(Some(current.auditorium.max_row))?;
+    state.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
+    state.catalog.invalidate().await;
+    state.seat_maps.invalidate(id);
+    Ok(Json(Data::new(load_concert(&state, id).await?.into())))
+}
+
+/// Deletes a concert (soft delete). Refused while it has active reservations.
+#[utoipa::path(delete, path = "/concerts/{id}", tag = "concerts", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "concert id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such concert", body = ErrorBody),
+        (status = 409, description = "the concert has active reservations (CONCERT_HAS_RESERVATIONS)", body = ErrorBody),
+    ))]
+async fn delete_concert(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let current = load_concert(&state, id).await?;
+    ensure_owner(&principal, current.owner_id)?;
+    state.store.delete_concert(id).await.map_err(not_found("concert"))?;
+    state.catalog.invalidate().await;
+    state.seat_maps.invalidate(id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One row of the compact seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapRow {
+    #[schema(value_type = String, example = "A")]
+    pub horizontal: Letter,
+    #[schema(value_type = String, example = "R")]
+    pub grade: Letter,
+    #[schema(value_type = f64, example = 150000)]
+    pub price: Price,
+    /// One character per column, column 1 first: `A` available, `R` reserved, `L` locked,
+    /// `-` no seat.
+    #[schema(example = "AARRA-L")]
+    pub statuses: String,
+}
+
+/// The whole seat map of a concert in one small response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapView {
+    pub concert_id: i64,
+    /// Changes on every change of the map; also the `ETag`.
+    pub version: i64,
+    pub rows: Vec<SeatMapRow>,
+}
+
+impl From<&SeatMapRecord> for SeatMapView {
+    fn from(map: &SeatMapRecord) -> Self {
+        Self {
+            concert_id: map.concert_id,
+            version: map.version,
+            rows: map
+                .rows
+                .iter()
+                .map(|row| SeatMapRow {
+                    horizontal: row.horizontal,
+                    grade: row.grade,
+                    price: row.price,
+                    statuses: row_statuses(map.max_column, row.seats.iter().copied()),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Whether `If-None-Match` names the current version.
+fn not_modified(headers: &HeaderMap, version: i64) -> bool {
+    let current = etag(version);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == current))
+}
+
+/// The compact seat map, cached and conditional: `If-None-Match` with the current `ETag`
+/// gets 304 and no body.
+#[utoipa::path(get, path = "/concerts/{id}/seats", tag = "seats",
+    params(("id" = i64, Path, description = "concert id")),
+    responses(
+        (status = 200, description = "the whole seat map, with its version as ETag", body = Data<SeatMapView>),
+        (status = 304, description = "unchanged since the ETag in If-None-Match"),
+        (status = 404, description = "no such concert", body = ErrorBody),
+    ))]
+async fn seat_map(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let map = match state.seat_maps.get(id) {
+        Some(map) => map,
+        None => {
+            let record = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+            let body = encode(&Data::new(SeatMapView::from(&record)))?;
+            let map = Arc::new(EncodedSeatMap { version: record.version, body });
+            state.seat_maps.put(id, map.clone());
+            map
+        }
+    };
+    let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
+    let cache = HeaderValue::from_static("no-cache");
+    if not_modified(&headers, map.version) {
+        return Ok(
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), (header::CACHE_CONTROL, cache)]).into_response()
+        );
+    }
+    let mut response = json_bytes(StatusCode::OK, map.body.clone());
+    response.headers_mut().insert(header::ETAG, tag);
+    response.headers_mut().insert(header::CACHE_CONTROL, cache);
+    Ok(response)
+}
+
+/// A seat that cannot be booked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreservableSeat {
+    #[schema(value_type = String, example = "A")]
+    pub horizontal: Letter,
+    pub vertical: usize,
+    /// `RESERVED` or `LOCKED`.
+    #[schema(value_type = String, example = "RESERVED")]
+    pub status: SeatStatus,
+}
+
+/// The seat map in the original service's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationMap {
+    pub concert: ConcertDetail,
+    pub unreservable_seats: Vec<UnreservableSeat>,
+}
+
+/// The concert and every seat that cannot be booked (reserved or locked).
+#[utoipa::path(get, path = "/concerts/{id}/reservations", tag = "seats",
+    params(("id" = i64, Path, description = "concert id")),
+    responses(
+        (status = 200, description = "the concert and its unbookable seats", body = Data<ReservationMap>),
+        (status = 404, description = "no such concert", body = ErrorBody),
+    ))]
+async fn reservation_map(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Data<ReservationMap>>, ApiError> {
+    let concert = load_concert(&state, id).await?;
+    let map = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    let unreservable_seats =
+        map.rows
+            .iter()
+            .flat_map(|row| {
+                row.seats.iter().filter(|(_, status)| *status != SeatStatus::Available).map(
+                    |&(vertical, status)| UnreservableSeat { horizontal: row.horizontal, vertical, status },
+                )
+            })
+            .collect();
+    Ok(Json(Data::new(ReservationMap { concert: concert.into(), unreservable_seats })))
+}

@@ -1,0 +1,184 @@
+//! `/images`: poster upload and serving.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auditoriums::ensure_owner;
+use super::concerts::image_path;
+use super::error::{ApiError, ErrorBody};
+use super::{AppState, Data};
+use crate::auth::Principal;
+use crate::domain::FieldError;
+use crate::domain::poster::{ImageKind, MAX_POSTER_BYTES};
+use crate::store::NewImage;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        // Room for the file and the multipart framing; the file itself is counted exactly.
+        .routes(routes!(upload_poster))
+        .layer(DefaultBodyLimit::max(MAX_POSTER_BYTES + 64 * 1024))
+        .routes(routes!(serve_poster))
+}
+
+/// The multipart form of `POST /images/upload`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PosterUpload {
+    /// A JPEG, PNG or GIF image of at most 5 MiB; the type is read from the content.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    #[schema(example = 1)]
+    pub concert_id: i64,
+}
+
+/// A stored poster.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PosterView {
+    pub concert_id: i64,
+    /// Where the poster is served.
+    pub image_path: String,
+    pub content_type: String,
+    pub size: usize,
+    pub original_name: String,
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::MalformedBody(e.body_text())
+    }
+}
+
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
+}
+
+/// Uploads a concert's poster (multipart: `file`, `concertId`); it replaces any earlier one.
+#[utoipa::path(post, path = "/images/upload", tag = "concerts", security(("bearer" = [])),
+    request_body(content = PosterUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "poster stored and set", body = Data<PosterView>),
+        (status = 400, description = "missing file or concertId", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the concert's owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such concert", body = ErrorBody),
+        (status = 413, description = "file larger than 5 MiB", body = ErrorBody),
+        (status = 415, description = "not multipart, or not a JPEG, PNG or GIF image", body = ErrorBody),
+    ))]
+async fn upload_poster(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Request,
+) -> Result<(StatusCode, Json<Data<PosterView>>), ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(ApiError::UnsupportedMediaType("expected a multipart/form-data body".into()));
+    }
+    let mut multipart =
+        Multipart::from_request(request, &state).await.map_err(|e| ApiError::MalformedBody(e.body_text()))?;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut concert_id: Option<String> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().unwrap_or("poster").chars().take(255).collect();
+                let mut content = Vec::new();
+                // Counted chunk by chunk: an oversized file is refused as soon as it passes
+                // the limit, without being read whole.
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if content.len() + chunk.len() > MAX_POSTER_BYTES {
+                        return Err(ApiError::PayloadTooLarge);
+                    }
+                    content.extend_from_slice(&chunk);
+                }
+                file = Some((name, content));
+            }
+            Some("concertId") => concert_id = Some(field.text().await.map_err(multipart_error)?),
+            _ => {}
+        }
+    }
+    let concert_id: i64 = concert_id
+        .ok_or_else(|| field_error("concertId", "is required"))?
+        .trim()
+        .parse()
+        .map_err(|_| field_error("concertId", "must be a concert id"))?;
+    let concert = state.store.concert(concert_id).await?.ok_or(ApiError::NotFound("concert"))?;
+    ensure_owner(&principal, concert.owner_id)?;
+    let (original_name, content) = file.ok_or_else(|| field_error("file", "is required"))?;
+    if content.is_empty() {
+        return Err(field_error("file", "is empty"));
+    }
+    let kind = ImageKind::sniff(&content).ok_or_else(|| {
+        ApiError::UnsupportedMediaType("the poster must be a JPEG, PNG or GIF image".into())
+    })?;
+    let key = format!("poster-{concert_id}-{}.{}", uuid::Uuid::new_v4().simple(), kind.extension());
+    let size = content.len();
+    state.posters.put(&key, Bytes::from(content)).await?;
+    state
+        .store
+        .set_poster(&NewImage {
+            concert_id,
+            original_name: original_name.clone(),
+            store_key: key.clone(),
+            content_type: kind.content_type().into(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        })
+        .await
+        .map_err(super::auditoriums::not_found("concert"))?;
+    state.catalog.invalidate().await;
+    Ok((
+        StatusCode::CREATED,
+        Json(Data::new(PosterView {
+            concert_id,
+            image_path: image_path(&key),
+            content_type: kind.content_type().into(),
+            size,
+            original_name,
+        })),
+    ))
+}
+
+/// A stored poster, with its image type and long-lived caching (keys never change content).
+#[utoipa::path(get, path = "/images/{key}", tag = "concerts",
+    params(("key" = String, Path, description = "the key in a concert's imagePath")),
+    responses(
+        (status = 200, description = "the image", content_type = "image/*", body = Vec<u8>),
+        (status = 404, description = "no such poster", body = ErrorBody),
+    ))]
+async fn serve_poster(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+    let safe = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !safe {
+        return Err(ApiError::NotFound("poster"));
+    }
+    let content_type = state.store.poster_content_type(&key).await?.ok_or(ApiError::NotFound("poster"))?;
+    // Only image types ever reach the header, whatever the database says.
+    let kind =
+        key.rsplit('.').next().and_then(ImageKind::from_extension).ok_or(ApiError::NotFound("poster"))?;
+    if kind.content_type() != content_type {
+        return Err(ApiError::NotFound("poster"));
+    }
+    let content = state.posters.get(&key).await?.ok_or(ApiError::NotFound("poster"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind.content_type())),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_static("inline")),
+        ],
+        content,
+    )
+        .into_response())
+}

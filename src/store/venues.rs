@@ -1,0 +1,138 @@
+//! Auditoriums (venues), concerts, seats and posters in storage.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+
+/// A live auditorium with its owner's names.
+#[derive(Debug, Clone)]
+pub struct AuditoriumRecord {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub max_row: Letter,
+    pub max_column: u8,
+    pub owner_id: i64,
+    pub owner_username: String,
+    pub owner_nickname: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A live concert with its venue and prices.
+#[derive(Debug, Clone)]
+pub struct ConcertRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub start_time: DateTime<Utc>,
+    pub owner_id: i64,
+    pub max_seats_per_fan: i64,
+    pub poster_key: Option<String>,
+    pub auditorium: AuditoriumRecord,
+    /// By grade.
+    pub prices: Vec<(Letter, Price)>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One line of the concert list.
+#[derive(Debug, Clone)]
+pub struct ConcertSummary {
+    pub id: i64,
+    pub name: String,
+    pub poster_key: Option<String>,
+    pub start_time: DateTime<Utc>,
+    /// The promoter's nickname, or username when they have none.
+    pub writer: String,
+    pub auditorium_name: String,
+}
+
+/// One row of a seat map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatRow {
+    pub horizontal: Letter,
+    pub grade: Letter,
+    pub price: Price,
+    /// `(column, status)` of each seat of the row.
+    pub seats: Vec<(usize, SeatStatus)>,
+}
+
+/// Every seat of a concert, read in one snapshot with the map's version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatMapRecord {
+    pub concert_id: i64,
+    pub version: i64,
+    /// The venue's width: the length of every row's compact line.
+    pub max_column: usize,
+    pub rows: Vec<SeatRow>,
+}
+
+/// What toggling the lock of one seat position did in one concert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockToggle {
+    pub concert_id: i64,
+    pub concert_name: String,
+    /// The seat's status afterwards.
+    pub status: SeatStatus,
+    /// False when the seat is reserved and was left as it was.
+    pub changed: bool,
+}
+
+/// A stored poster image.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub concert_id: i64,
+    pub original_name: String,
+    pub store_key: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// Auditoriums, concerts, seats and posters.
+#[async_trait]
+pub trait VenueStore {
+    async fn create_auditorium(
+        &self,
+        owner_id: i64,
+        spec: &AuditoriumSpec,
+    ) -> Result<AuditoriumRecord, StoreError>;
+    /// A live auditorium.
+    async fn auditorium(&self, id: i64) -> Result<Option<AuditoriumRecord>, StoreError>;
+    /// Live auditoriums, of one owner or of everyone, oldest first.
+    async fn list_auditoriums(&self, owner_id: Option<i64>) -> Result<Vec<AuditoriumRecord>, StoreError>;
+    /// Changes an auditorium; `Conflict` when it would no longer hold the seats of an
+    /// upcoming concert.
+    async fn update_auditorium(&self, id: i64, spec: &AuditoriumSpec)
+    -> Result<AuditoriumRecord, StoreError>;
+    /// Soft-deletes an auditorium; `Conflict` while it has upcoming concerts.
+    async fn delete_auditorium(&self, id: i64) -> Result<(), StoreError>;
+    /// Toggles available ↔ locked at one seat position in every upcoming concert of the
+    /// auditorium; reserved seats stay reserved and are reported.
+    async fn toggle_seat_lock(
+        &self,
+        auditorium_id: i64,
+        horizontal: Letter,
+        vertical: u8,
+    ) -> Result<Vec<LockToggle>, StoreError>;
+
+    /// Creates a concert with its prices and one seat per row on sale × column, in one
+    /// transaction. The owner is the auditorium's owner. Returns the new id.
+    async fn create_concert(&self, spec: &ConcertSpec) -> Result<i64, StoreError>;
+    /// A live concert.
+    async fn concert(&self, id: i64) -> Result<Option<ConcertRecord>, StoreError>;
+    /// One page of live concerts, newest first, and the total count.
+    async fn list_concerts(&self, offset: i64, limit: i64) -> Result<(Vec<ConcertSummary>, i64), StoreError>;
+    /// Changes name, description, start, limit, prices and row grades; adds new rows.
+    /// Reserved seats keep their reservations. `Conflict` once the concert has started.
+    async fn update_concert(&self, id: i64, spec: &ConcertSpec) -> Result<(), StoreError>;
+    /// Soft-deletes a concert; `Conflict` while it has active reservations.
+    async fn delete_concert(&self, id: i64) -> Result<(), StoreError>;
+    /// The whole seat map of a live concert.
+    async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError>;
+    /// Records an uploaded poster and makes it the concert's poster.
+    async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError>;
+    /// The content type of a stored poster, by its key.
+    async fn poster_content_type(&self, store_key: &str) -> Result<Option<String>, StoreError>;
+}
