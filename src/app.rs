@@ -13,6 +13,7 @@ use crate::cache::{MemoryCatalog, SeatMaps};
 use crate::config::{AdminAccount, Config};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
+use crate::gate::MemoryGate;
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
 use crate::store::{self, NewUser, Store};
@@ -57,6 +58,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         catalog: Arc::new(MemoryCatalog::default()),
         seat_maps: Arc::new(SeatMaps::default()),
         posters,
+        gate: Arc::new(MemoryGate::new(store.clone())),
     };
     Ok(Service { router: http::router(state), store, backends })
 }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod gate;
 pub mod http;
 pub mod posters;
 pub mod store;

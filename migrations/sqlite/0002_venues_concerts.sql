@@ -68,6 +68,8 @@ CREATE TABLE reservations (
     concert_id    INTEGER NOT NULL REFERENCES concerts (id),
     seat_id       INTEGER NOT NULL REFERENCES seats (id),
     status        TEXT    NOT NULL CHECK (status IN ('Y', 'N')),
+    -- The seat's price when booked: later price changes do not rewrite history.
+    price_cents   INTEGER NOT NULL CHECK (price_cents >= 0),
     created_at    TEXT    NOT NULL,
     cancelled_at  TEXT,
     CHECK ((status = 'Y') = (cancelled_at IS NULL))

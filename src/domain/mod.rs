@@ -1,6 +1,7 @@
 //! Business rules and validation. Nothing here does I/O: values are parsed once at the
 //! boundary into types that can only hold valid data ("parse, don't validate").
 
+pub mod booking;
 pub mod poster;
 pub mod user;
 pub mod venue;

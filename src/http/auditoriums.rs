@@ -302,6 +302,7 @@ async fn toggle_seat_lock(
     let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
     for toggle in toggles.iter().filter(|t| t.changed) {
         state.seat_maps.invalidate(toggle.concert_id);
+        state.gate.forget(Some(toggle.concert_id)).await?;
     }
     Ok(Json(Data::new(LockResult {
         auditorium_id: id,

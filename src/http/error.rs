@@ -42,6 +42,9 @@ pub enum ApiError {
     /// 404 for a thing, or for an unknown route.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 404 with a specific code and the fields that named missing things.
+    #[error("{message}")]
+    NotFoundDetail { code: &'static str, message: String, errors: Vec<FieldError> },
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::NotFoundDetail { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
@@ -105,7 +109,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            ApiError::Invalid(errors) | ApiError::Conflict { errors, .. } => errors,
+            ApiError::Invalid(errors)
+            | ApiError::Conflict { errors, .. }
+            | ApiError::NotFoundDetail { errors, .. } => errors,
             _ => Vec::new(),
         };
         let mut response =

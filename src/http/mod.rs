@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod images;
 pub mod ops;
+mod reservations;
 mod users;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Auth;
 use crate::cache::{Catalog, SeatMaps};
+use crate::gate::SeatGate;
 use crate::posters::PosterStore;
 use crate::store::Store;
 use error::ApiError;
@@ -42,6 +44,7 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     pub seat_maps: Arc<SeatMaps>,
     pub posters: PosterStore,
+    pub gate: Arc<dyn SeatGate>,
 }
 
 /// The success envelope: `{"data": ...}`.
@@ -97,7 +100,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(admin::router())
                 .merge(auditoriums::router())
                 .merge(concerts::router())
-                .merge(images::router()),
+                .merge(images::router())
+                .merge(reservations::router()),
         )
         .merge(ops::router())
         .split_for_parts()

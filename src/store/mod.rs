@@ -4,6 +4,7 @@
 //! ever see `Arc<dyn Store>`. Invariants live in the schema (constraints, partial unique
 //! indexes, transactions); the traits' methods are whole transactions.
 
+mod bookings;
 pub mod sqlite;
 mod tokens;
 mod users;
@@ -11,6 +12,9 @@ mod venues;
 
 use std::sync::Arc;
 
+pub use bookings::{
+    Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
+};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
 pub use venues::{
@@ -21,7 +25,7 @@ use crate::config::DatabaseUrl;
 
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
-pub trait Store: UserStore + TokenStore + VenueStore + Send + Sync + 'static {
+pub trait Store: UserStore + TokenStore + VenueStore + BookingStore + Send + Sync + 'static {
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
     /// Finishes pending work and closes connections; called once at shutdown.

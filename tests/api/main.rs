@@ -2,6 +2,7 @@
 //! fresh data directory and talks HTTP to it.
 
 mod accounts;
+mod bookings;
 mod docs;
 mod helpers;
 mod ops;

@@ -1,0 +1,414 @@
+//! Booking, cancelling and reservation histories.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auditoriums::SeatPositionRequest;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, require};
+use super::{AppState, Data};
+use crate::auth::Principal;
+use crate::domain::FieldError;
+use crate::domain::booking::{Order, OrderShape, ReservationStatus, SeatRef};
+use crate::domain::user::Role;
+use crate::domain::venue::{Letter, Price, SeatStatus};
+use crate::store::{BookingError, BookingRequest, ReservationHistory, ReservationRecord};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(book))
+        .routes(routes!(cancel))
+        .routes(routes!(my_reservations))
+        .routes(routes!(all_reservations))
+}
+
+/// Body of `POST /concerts/{id}/reservations`: one seat, or `seats` for several at once.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BookRequest {
+    #[schema(example = "B")]
+    pub horizontal: Option<String>,
+    #[schema(example = 12)]
+    pub vertical: Option<i64>,
+    /// Several seats, booked all together or none.
+    pub seats: Option<Vec<SeatPositionRequest>>,
+}
+
+impl BookRequest {
+    fn parse(&self) -> Result<Order, ApiError> {
+        let single = (self.horizontal.is_some() || self.vertical.is_some())
+            .then_some((self.horizontal.as_deref(), self.vertical));
+        let list = self
+            .seats
+            .as_ref()
+            .map(|seats| seats.iter().map(|s| (s.horizontal.as_deref(), s.vertical)).collect());
+        Ok(Order::parse(single, list)?)
+    }
+}
+
+/// A reservation as booking answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationView {
+    pub id: i64,
+    /// `Y` active, `N` cancelled.
+    #[schema(value_type = String, example = "Y")]
+    pub status: ReservationStatus,
+    pub user_id: i64,
+    pub concert_id: i64,
+    pub seat_id: i64,
+}
+
+impl From<&ReservationRecord> for ReservationView {
+    fn from(r: &ReservationRecord) -> Self {
+        Self { id: r.id, status: r.status, user_id: r.user_id, concert_id: r.concert_id, seat_id: r.seat_id }
+    }
+}
+
+/// The answer to a several-seat order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationList {
+    pub reservations: Vec<ReservationView>,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let invalid = || {
+        ApiError::Invalid(vec![FieldError {
+            field: "Idempotency-Key".into(),
+            message: "must be 1 to 255 visible ASCII characters".into(),
+        }])
+    };
+    let key = value.to_str().map_err(|_| invalid())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key))
+}
+
+fn seat_errors(seats: &[SeatRef], what: impl Fn(&SeatRef) -> String) -> Vec<FieldError> {
+    seats.iter().map(|s| FieldError { field: format!("seats.{s}"), message: what(s) }).collect()
+}
+
+/// 409 naming the seats that are not free.
+fn unavailable(seats: &[(SeatRef, SeatStatus)]) -> ApiError {
+    let locked = seats.iter().all(|(_, status)| *status == SeatStatus::Locked);
+    let names: Vec<String> = seats.iter().map(|(s, _)| s.to_string()).collect();
+    let (code, verb) = if locked { ("SEAT_LOCKED", "locked") } else { ("SEAT_TAKEN", "taken") };
+    ApiError::Conflict {
+        code,
+        message: format!("seat {} {} {verb}", names.join(", "), if names.len() == 1 { "is" } else { "are" }),
+        errors: seats
+            .iter()
+            .map(|(s, status)| FieldError {
+                field: format!("seats.{s}"),
+                message: if *status == SeatStatus::Locked { "is locked".into() } else { "is taken".into() },
+            })
+            .collect(),
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::ConcertNotFound => ApiError::NotFound("concert"),
+            BookingError::ConcertStarted => {
+                ApiError::conflict("CONCERT_STARTED", "the concert has already started")
+            }
+            BookingError::SeatsNotFound(seats) => ApiError::NotFoundDetail {
+                code: "SEAT_NOT_FOUND",
+                message: format!(
+                    "no seat {} in this concert",
+                    seats.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                errors: seat_errors(&seats, |_| "no such seat".into()),
+            },
+            BookingError::SeatsUnavailable(seats) => unavailable(&seats),
+            BookingError::FanLimit { limit, held } => ApiError::conflict(
+                "SEAT_LIMIT",
+                format!("at most {limit} seats per fan for this concert; you hold {held}"),
+            ),
+            BookingError::KeyReused => ApiError::conflict(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for a different request",
+            ),
+            BookingError::ReservationNotFound => ApiError::NotFound("reservation"),
+            BookingError::NotOwner => ApiError::Forbidden("only its owner or an administrator may cancel it"),
+            BookingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Books one seat (`{horizontal, vertical}`) or several, all or none (`{seats: [...]}`).
+/// With an `Idempotency-Key` header, a retry answers what the first request answered.
+#[utoipa::path(post, path = "/concerts/{id}/reservations", tag = "seats", security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "concert id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the first answer"),
+    ),
+    request_body = BookRequest,
+    responses(
+        (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<ReservationView>),
+        (status = 400, description = "missing, malformed, out-of-range or duplicate seats, or an empty or oversized list", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
+        (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, CONCERT_STARTED, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+    ))]
+async fn book(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(concert_id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BookRequest>,
+) -> Result<Response, ApiError> {
+    let order = body.parse()?;
+    let key = idempotency_key(&headers)?;
+    // A retry must reach the store to find its saved answer; anything else asking for a
+    // seat the gate knows is gone is refused here, without the database.
+    if key.is_none() {
+        let refused = state.gate.refused(concert_id, &order.seats).await?;
+        if !refused.is_empty() {
+            metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
+            metrics::counter!("gate_hits_total").increment(1);
+            return Err(unavailable(&refused));
+        }
+    }
+    let request = BookingRequest {
+        user_id: principal.user_id,
+        concert_id,
+        order: &order,
+        idempotency: key.map(|k| (k, order.fingerprint(concert_id))),
+    };
+    let booked = match state.store.book(&request).await {
+        Ok(booked) => booked,
+        Err(e) => {
+            metrics::counter!("bookings_total", "outcome" => "refused").increment(1);
+            return Err(e.into());
+        }
+    };
+    if !booked.replayed {
+        let taken: Vec<(SeatRef, SeatStatus)> =
+            booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
+        state.gate.record(concert_id, booked.version, &taken).await?;
+        state.seat_maps.invalidate(concert_id);
+        metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
+        metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
+    }
+    let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
+    Ok(match order.shape {
+        OrderShape::Single => match views.into_iter().next() {
+            Some(view) => (StatusCode::CREATED, Json(Data::new(view))).into_response(),
+            None => return Err(ApiError::Internal(anyhow::anyhow!("a booking returned no reservation"))),
+        },
+        OrderShape::List => {
+            (StatusCode::CREATED, Json(Data::new(ReservationList { reservations: views }))).into_response()
+        }
+    })
+}
+
+/// A cancelled (or already cancelled) reservation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelledView {
+    #[serde(flatten)]
+    pub reservation: ReservationView,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// Cancels a reservation: the seat is free at once. Cancelling twice answers the same.
+#[utoipa::path(delete, path = "/concerts/{id}/reservations/{reservation_id}", tag = "seats",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "concert id"),
+        ("reservation_id" = i64, Path, description = "reservation id"),
+    ),
+    responses(
+        (status = 200, description = "the cancelled reservation", body = Data<CancelledView>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the reservation's owner or an administrator", body = ErrorBody),
+        (status = 404, description = "no such reservation in this concert", body = ErrorBody),
+        (status = 409, description = "the concert has started (CONCERT_STARTED)", body = ErrorBody),
+    ))]
+async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((concert_id, reservation_id)): Path<(i64, i64)>,
+) -> Result<Json<Data<CancelledView>>, ApiError> {
+    let cancelled =
+        state.store.cancel(concert_id, reservation_id, principal.user_id, principal.has(Role::Admin)).await?;
+    if let Some(version) = cancelled.version {
+        state.gate.record(concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await?;
+        state.seat_maps.invalidate(concert_id);
+        metrics::counter!("cancellations_total").increment(1);
+    }
+    Ok(Json(Data::new(CancelledView {
+        reservation: (&cancelled.reservation).into(),
+        cancelled_at: cancelled.reservation.cancelled_at,
+    })))
+}
+
+/// A concert as shown in a reservation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedConcert {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub start_time: DateTime<Utc>,
+}
+
+/// A venue as shown in a reservation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservedAuditorium {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+}
+
+/// A seat as shown in a reservation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservedSeat {
+    pub id: i64,
+    #[schema(value_type = String, example = "B")]
+    pub horizontal: Letter,
+    pub vertical: u8,
+    #[schema(value_type = String, example = "R")]
+    pub grade: Letter,
+}
+
+/// The fan who holds a reservation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservedBy {
+    pub id: i64,
+    pub username: String,
+    pub nickname: Option<String>,
+}
+
+/// One of the caller's reservations.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MyReservation {
+    pub id: i64,
+    #[schema(value_type = String, example = "Y")]
+    pub status: ReservationStatus,
+    pub concert: ReservedConcert,
+    pub auditorium: ReservedAuditorium,
+    pub seat: ReservedSeat,
+    /// The price when booked.
+    #[schema(value_type = f64)]
+    pub price: Price,
+    pub created_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+fn parts(r: &ReservationHistory) -> (ReservedConcert, ReservedAuditorium, ReservedSeat) {
+    (
+        ReservedConcert {
+            id: r.concert_id,
+            name: r.concert_name.clone(),
+            description: r.concert_description.clone(),
+            start_time: r.start_time,
+        },
+        ReservedAuditorium {
+            id: r.auditorium_id,
+            name: r.auditorium_name.clone(),
+            address: r.auditorium_address.clone(),
+        },
+        ReservedSeat { id: r.seat_id, horizontal: r.horizontal, vertical: r.vertical, grade: r.grade },
+    )
+}
+
+/// Every reservation of the caller, active and cancelled, newest first.
+#[utoipa::path(get, path = "/users/my/reservations", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's reservations", body = Data<Vec<MyReservation>>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+    ))]
+async fn my_reservations(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Data<Vec<MyReservation>>>, ApiError> {
+    let history = state.store.reservation_history(Some(principal.user_id)).await?;
+    Ok(Json(Data::new(
+        history
+            .iter()
+            .map(|r| {
+                let (concert, auditorium, seat) = parts(r);
+                MyReservation {
+                    id: r.id,
+                    status: r.status,
+                    concert,
+                    auditorium,
+                    seat,
+                    price: r.price,
+                    created_at: r.created_at,
+                    cancelled_at: r.cancelled_at,
+                }
+            })
+            .collect(),
+    )))
+}
+
+/// A reservation as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminReservation {
+    pub id: i64,
+    #[schema(value_type = String, example = "Y")]
+    pub status: ReservationStatus,
+    pub user: ReservedBy,
+    pub concert: ReservedConcert,
+    pub auditorium: ReservedAuditorium,
+    pub seat: ReservedSeat,
+    #[schema(value_type = f64)]
+    pub price: Price,
+    pub reserved_time: DateTime<Utc>,
+    pub cancelled_time: Option<DateTime<Utc>>,
+}
+
+/// Every reservation of everyone, newest first.
+#[utoipa::path(get, path = "/admin/reservations", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "every reservation", body = Data<Vec<AdminReservation>>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not an administrator", body = ErrorBody),
+    ))]
+async fn all_reservations(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Data<Vec<AdminReservation>>>, ApiError> {
+    require(&principal, Role::Admin)?;
+    let history = state.store.reservation_history(None).await?;
+    Ok(Json(Data::new(
+        history
+            .iter()
+            .map(|r| {
+                let (concert, auditorium, seat) = parts(r);
+                AdminReservation {
+                    id: r.id,
+                    status: r.status,
+                    user: ReservedBy {
+                        id: r.user_id,
+                        username: r.username.clone(),
+                        nickname: r.nickname.clone(),
+                    },
+                    concert,
+                    auditorium,
+                    seat,
+                    price: r.price,
+                    reserved_time: r.created_at,
+                    cancelled_time: r.cancelled_at,
+                }
+            })
+            .collect(),
+    )))
+}

@@ -1,0 +1,335 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, Transaction};
+
+use super::SqliteStore;
+use crate::domain::booking::{ReservationStatus, SeatRef};
+use crate::domain::venue::{Letter, Price, SeatStatus};
+use crate::store::{
+    Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
+    StoreError,
+};
+
+const RESERVATION_COLUMNS: &str = "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
+
+#[derive(sqlx::FromRow)]
+struct ReservationRow {
+    id: i64,
+    user_id: i64,
+    concert_id: i64,
+    seat_id: i64,
+    status: String,
+    created_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(what))
+}
+
+impl TryFrom<ReservationRow> for ReservationRecord {
+    type Error = StoreError;
+    fn try_from(r: ReservationRow) -> Result<Self, StoreError> {
+        Ok(ReservationRecord {
+            id: r.id,
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            seat_id: r.seat_id,
+            status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
+            created_at: r.created_at,
+            cancelled_at: r.cancelled_at,
+        })
+    }
+}
+
+fn letter(raw: &str) -> Result<Letter, StoreError> {
+    Letter::parse(raw).map_err(|e| corrupt(format!("stored letter {raw:?}: {e}")))
+}
+
+/// Turns a refusal raised by the schema's triggers or unique index into the booking
+/// error it stands for. With one writer these are a second line of defence: the checks
+/// before the insert already caught the case.
+fn refusal(err: sqlx::Error, seats: &[SeatRef]) -> BookingError {
+    if let sqlx::Error::Database(db) = &err {
+        let message = db.message();
+        let unavailable =
+            || BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect());
+        if db.is_unique_violation() || message.contains("SEAT_UNAVAILABLE") {
+            return unavailable();
+        }
+        if message.contains("CONCERT_STARTED") {
+            return BookingError::ConcertStarted;
+        }
+    }
+    BookingError::Store(err.into())
+}
+
+async fn version(tx: &mut Transaction<'_, Sqlite>, concert_id: i64) -> Result<i64, BookingError> {
+    Ok(sqlx::query_scalar("SELECT seat_version FROM concerts WHERE id = $1")
+        .bind(concert_id)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+/// The seats of a stored reservation list, in order.
+async fn seats_of(
+    tx: &mut Transaction<'_, Sqlite>,
+    reservations: &[ReservationRecord],
+) -> Result<Vec<SeatRef>, BookingError> {
+    let mut seats = Vec::with_capacity(reservations.len());
+    for r in reservations {
+        let (h, v): (String, i64) = sqlx::query_as("SELECT horizontal, vertical FROM seats WHERE id = $1")
+            .bind(r.seat_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        seats.push(SeatRef {
+            horizontal: letter(&h)?,
+            vertical: u8::try_from(v).map_err(|e| StoreError::Other(e.into()))?,
+        });
+    }
+    Ok(seats)
+}
+
+/// The answer saved under an idempotency key, if the key was used before.
+async fn replay(
+    tx: &mut Transaction<'_, Sqlite>,
+    request: &BookingRequest<'_>,
+) -> Result<Option<Booked>, BookingError> {
+    let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
+    let saved: Option<(String, String)> = sqlx::query_as(
+        "SELECT fingerprint, reservation_ids FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(request.user_id)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((saved_fingerprint, ids)) = saved else { return Ok(None) };
+    if &saved_fingerprint != fingerprint {
+        return Err(BookingError::KeyReused);
+    }
+    let mut reservations = Vec::new();
+    for id in ids.split(',').filter(|s| !s.is_empty()) {
+        let id: i64 = id.parse().map_err(|_| corrupt(format!("idempotency ids {ids:?}")))?;
+        let row: ReservationRow =
+            sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+        let mut record = ReservationRecord::try_from(row)?;
+        // The first answer reported them active; a replay answers the same.
+        record.status = ReservationStatus::Active;
+        record.cancelled_at = None;
+        reservations.push(record);
+    }
+    let seats = seats_of(tx, &reservations).await?;
+    let version = version(tx, request.concert_id).await?;
+    Ok(Some(Booked { reservations, version, replayed: true, seats }))
+}
+
+#[async_trait]
+impl BookingStore for SqliteStore {
+    async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
+        let now = Utc::now();
+        let seats = &request.order.seats;
+        let mut tx = self.write.begin().await?;
+        if let Some(booked) = replay(&mut tx, request).await? {
+            tx.commit().await?;
+            return Ok(booked);
+        }
+        let concert: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(request.concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
+        if start_time <= now {
+            return Err(BookingError::ConcertStarted);
+        }
+        let mut found = Vec::with_capacity(seats.len());
+        let mut missing = Vec::new();
+        let mut unavailable = Vec::new();
+        for seat in seats {
+            let row: Option<(i64, String, i64)> = sqlx::query_as(
+                "SELECT s.id, s.status, p.price_cents
+                 FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+                 WHERE s.concert_id = $1 AND s.horizontal = $2 AND s.vertical = $3",
+            )
+            .bind(request.concert_id)
+            .bind(seat.horizontal.to_string())
+            .bind(i64::from(seat.vertical))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                None => missing.push(*seat),
+                Some((id, status, price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
+                    SeatStatus::Available => found.push((id, price)),
+                    other => unavailable.push((*seat, other)),
+                },
+            }
+        }
+        if !missing.is_empty() {
+            return Err(BookingError::SeatsNotFound(missing));
+        }
+        if !unavailable.is_empty() {
+            return Err(BookingError::SeatsUnavailable(unavailable));
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM reservations WHERE user_id = $1 AND concert_id = $2 AND status = 'Y'",
+        )
+        .bind(request.user_id)
+        .bind(request.concert_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
+            return Err(BookingError::FanLimit { limit, held });
+        }
+        let mut reservations = Vec::with_capacity(found.len());
+        for (seat_id, price) in found {
+            let row: ReservationRow = sqlx::query_as(&format!(
+                "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+                 VALUES ($1, $2, $3, 'Y', $4, $5) RETURNING {RESERVATION_COLUMNS}"
+            ))
+            .bind(request.user_id)
+            .bind(request.concert_id)
+            .bind(seat_id)
+            .bind(price)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| refusal(e, seats))?;
+            reservations.push(ReservationRecord::try_from(row)?);
+        }
+        if let Some((key, fingerprint)) = &request.idempotency {
+            let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(request.user_id)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(request.concert_id)
+            .bind(ids.join(","))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let version = version(&mut tx, request.concert_id).await?;
+        // synchronous = FULL: when commit returns, the booking is on disk.
+        tx.commit().await?;
+        Ok(Booked { reservations, version, replayed: false, seats: seats.clone() })
+    }
+
+    async fn cancel(
+        &self,
+        concert_id: i64,
+        reservation_id: i64,
+        actor_id: i64,
+        actor_is_admin: bool,
+    ) -> Result<Cancelled, BookingError> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let row: Option<ReservationRow> = sqlx::query_as(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND concert_id = $2"
+        ))
+        .bind(reservation_id)
+        .bind(concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
+        if record.user_id != actor_id && !actor_is_admin {
+            return Err(BookingError::NotOwner);
+        }
+        let seat = seats_of(&mut tx, std::slice::from_ref(&record)).await?.remove(0);
+        if !record.status.can_become(ReservationStatus::Cancelled) {
+            tx.commit().await?;
+            return Ok(Cancelled { reservation: record, seat, version: None });
+        }
+        let start_time: DateTime<Utc> = sqlx::query_scalar("SELECT start_time FROM concerts WHERE id = $1")
+            .bind(concert_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if start_time <= now && !actor_is_admin {
+            return Err(BookingError::ConcertStarted);
+        }
+        let row: ReservationRow = sqlx::query_as(&format!(
+            "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = $1 AND status = 'Y'
+             RETURNING {RESERVATION_COLUMNS}"
+        ))
+        .bind(reservation_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = version(&mut tx, concert_id).await?;
+        tx.commit().await?;
+        Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(version) })
+    }
+
+    async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            status: String,
+            price_cents: i64,
+            created_at: DateTime<Utc>,
+            cancelled_at: Option<DateTime<Utc>>,
+            user_id: i64,
+            username: String,
+            nickname: Option<String>,
+            concert_id: i64,
+            concert_name: String,
+            concert_description: String,
+            start_time: DateTime<Utc>,
+            auditorium_id: i64,
+            auditorium_name: String,
+            auditorium_address: String,
+            seat_id: i64,
+            horizontal: String,
+            vertical: i64,
+            grade: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT r.id, r.status, r.price_cents, r.created_at, r.cancelled_at,
+                    u.id AS user_id, u.username, u.nickname,
+                    c.id AS concert_id, c.name AS concert_name, c.description AS concert_description, c.start_time,
+                    a.id AS auditorium_id, a.name AS auditorium_name, a.address AS auditorium_address,
+                    s.id AS seat_id, s.horizontal, s.vertical, s.grade
+             FROM reservations r
+             JOIN users u ON u.id = r.user_id
+             JOIN concerts c ON c.id = r.concert_id
+             JOIN auditoriums a ON a.id = c.auditorium_id
+             JOIN seats s ON s.id = r.seat_id
+             WHERE $1 IS NULL OR r.user_id = $1
+             ORDER BY r.id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReservationHistory {
+                    id: r.id,
+                    status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
+                    price: Price::from_cents(r.price_cents),
+                    created_at: r.created_at,
+                    cancelled_at: r.cancelled_at,
+                    user_id: r.user_id,
+                    username: r.username,
+                    nickname: r.nickname,
+                    concert_id: r.concert_id,
+                    concert_name: r.concert_name,
+                    concert_description: r.concert_description,
+                    start_time: r.start_time,
+                    auditorium_id: r.auditorium_id,
+                    auditorium_name: r.auditorium_name,
+                    auditorium_address: r.auditorium_address,
+                    seat_id: r.seat_id,
+                    horizontal: letter(&r.horizontal)?,
+                    vertical: u8::try_from(r.vertical).map_err(|e| StoreError::Other(e.into()))?,
+                    grade: letter(&r.grade)?,
+                })
+            })
+            .collect()
+    }
+}

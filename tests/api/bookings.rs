@@ -1,0 +1,1 @@
+//! Booking: single and multi-seat orders, limits, idempotency, cancellation, concurrency.
