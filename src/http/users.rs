@@ -245,7 +245,8 @@ async fn update_my(
     Ok(Json(Data::new(user.into())))
 }
 
-/// Deletes the caller's account (soft delete); every token of it stops working.
+/// Deletes the caller's account (soft delete); every token of it stops working and its
+/// reservations of upcoming concerts are cancelled.
 #[utoipa::path(delete, path = "/users/my", tag = "users", security(("bearer" = [])),
     responses(
         (status = 204, description = "account deleted"),
@@ -254,5 +255,9 @@ async fn update_my(
 async fn delete_my(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
     let version = state.store.delete_user(principal.user_id).await?;
     state.auth.user_version_changed(principal.user_id, version).await?;
+    // Seats were released in concerts we do not track here; account deletion is rare, so
+    // every derived seat view is rebuilt from the database.
+    state.gate.forget(None).await?;
+    state.seat_maps.clear();
     Ok(StatusCode::NO_CONTENT)
 }

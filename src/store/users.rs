@@ -63,8 +63,9 @@ pub trait UserStore {
     /// An admin's change. When the role or password changes, the token version is bumped so
     /// that every token issued before stops working.
     async fn admin_update_user(&self, id: i64, update: &UserUpdate) -> Result<UserRecord, StoreError>;
-    /// Soft-deletes an account, bumps its token version and revokes its refresh tokens, in
-    /// one transaction. Returns the new token version.
+    /// Soft-deletes an account, bumps its token version, revokes its refresh tokens and
+    /// cancels its reservations of concerts not yet started, in one transaction. Returns
+    /// the new token version.
     async fn delete_user(&self, id: i64) -> Result<i64, StoreError>;
     /// `(user id, token version)` of every account whose version is above zero.
     async fn token_versions(&self) -> Result<Vec<(i64, i64)>, StoreError>;

@@ -148,6 +148,17 @@ impl UserStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let version = version.ok_or(StoreError::NotFound)?;
+        // Seats of concerts still to come go back on sale (the triggers free them);
+        // reservations of past concerts stay as they were.
+        sqlx::query(
+            "UPDATE reservations SET status = 'N', cancelled_at = $2
+             WHERE user_id = $1 AND status = 'Y'
+               AND concert_id IN (SELECT id FROM concerts WHERE start_time > $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)
