@@ -81,10 +81,26 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
+    let maintenance = tokio::spawn(maintain(service.store.clone()));
     axum::serve(listener, service.router).with_graceful_shutdown(shutdown).await?;
+    maintenance.abort();
     service.store.close().await;
     tracing::info!("tickitecking stopped");
     Ok(())
+}
+
+/// How long an idempotency key answers retries.
+const IDEMPOTENCY_KEY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Hourly housekeeping: expired idempotency keys and revocations.
+async fn maintain(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        if let Err(e) = store.prune(IDEMPOTENCY_KEY_LIFETIME).await {
+            tracing::warn!("housekeeping failed: {e:#}");
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -101,5 +101,9 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
 ))]
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    for (pool, size, idle) in state.store.pool_usage() {
+        metrics::gauge!("db_pool_connections", "pool" => pool).set(f64::from(size));
+        metrics::gauge!("db_pool_idle_connections", "pool" => pool).set(idle as f64);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

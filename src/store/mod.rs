@@ -30,6 +30,11 @@ pub trait Store: UserStore + TokenStore + VenueStore + BookingStore + Send + Syn
     fn backend(&self) -> &'static str;
     /// Finishes pending work and closes connections; called once at shutdown.
     async fn close(&self);
+    /// `(pool name, open connections, idle connections)` of each connection pool.
+    fn pool_usage(&self) -> Vec<(&'static str, u32, usize)>;
+    /// Drops what has outlived its use: idempotency keys older than `keep_keys` and
+    /// revocations of tokens that have expired anyway.
+    async fn prune(&self, keep_keys: std::time::Duration) -> Result<(), StoreError>;
 }
 
 /// What can go wrong in storage, in terms the HTTP layer can answer with.

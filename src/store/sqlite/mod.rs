@@ -71,4 +71,25 @@ impl Store for SqliteStore {
         self.read.close().await;
         self.write.close().await;
     }
+
+    fn pool_usage(&self) -> Vec<(&'static str, u32, usize)> {
+        vec![
+            ("read", self.read.size(), self.read.num_idle()),
+            ("write", self.write.size(), self.write.num_idle()),
+        ]
+    }
+
+    async fn prune(&self, keep_keys: Duration) -> Result<(), crate::store::StoreError> {
+        let now = chrono::Utc::now();
+        let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&self.write)
+            .await?;
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
 }
