@@ -31,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load a demo promoter, two venues and a few upcoming concerts, then exit (idempotent).
     Demo(ServeArgs),
+    /// Load a running instance with an on-sale scenario and report throughput and latency.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `tickitecking serve`, each with its environment variable.

@@ -1,0 +1,135 @@
+//! The load itself: one task per connection, closed loop (send, wait, send) or open loop
+//! (requests at a fixed rate, latency counted from when each was due, so a slow server
+//! cannot hide its queueing — no coordinated omission).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use hyper::Method;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::Scenario;
+use super::client::Connection;
+use super::report::Tally;
+use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
+
+/// Shared state of a run.
+pub struct Run {
+    pub scenario: Scenario,
+    pub fixture: Fixture,
+    pub deadline: Instant,
+    /// Requests per second per connection, for open loop.
+    pub per_connection_rate: Option<f64>,
+    pub rush_seats: usize,
+    /// The next seat to sell in `spread`.
+    pub next_seat: AtomicUsize,
+    pub completed: AtomicU64,
+    pub sold_out: AtomicBool,
+}
+
+/// What to send next.
+enum Step {
+    Get(String),
+    Book { concert: i64, row: String, column: usize, fan: usize },
+    Cancel { concert: i64, reservation: i64, fan: usize },
+    Stop,
+}
+
+impl Run {
+    fn next_step(&self, rng: &mut StdRng, mine: &[(i64, i64, usize)]) -> Step {
+        let fixture = &self.fixture;
+        let fans = fixture.fans.len();
+        let random_concert = |rng: &mut StdRng| fixture.concerts[rng.gen_range(0..fixture.concerts.len())];
+        match self.scenario {
+            Scenario::Health => Step::Get("/health".into()),
+            Scenario::Seatmap => Step::Get(format!("/api/v1/concerts/{}/seats", fixture.concerts[0])),
+            Scenario::Spread => {
+                let i = self.next_seat.fetch_add(1, Ordering::Relaxed);
+                if i >= fixture.concerts.len() * SEATS_PER_CONCERT {
+                    self.sold_out.store(true, Ordering::Relaxed);
+                    return Step::Stop;
+                }
+                let (row, column) = seat_at(i % SEATS_PER_CONCERT);
+                Step::Book { concert: fixture.concerts[i / SEATS_PER_CONCERT], row, column, fan: i % fans }
+            }
+            Scenario::Rush => {
+                let (row, column) = seat_at(rng.gen_range(0..self.rush_seats.clamp(1, SEATS_PER_CONCERT)));
+                Step::Book { concert: fixture.concerts[0], row, column, fan: rng.gen_range(0..fans) }
+            }
+            Scenario::Mixed => {
+                let roll = rng.gen_range(0..100);
+                match roll {
+                    0..30 => Step::Get("/api/v1/concerts?page=1&size=10".into()),
+                    30..50 => Step::Get(format!("/api/v1/concerts/{}", random_concert(rng))),
+                    50..80 => Step::Get(format!("/api/v1/concerts/{}/seats", random_concert(rng))),
+                    _ if roll >= 95 && !mine.is_empty() => {
+                        let (concert, reservation, fan) = mine[rng.gen_range(0..mine.len())];
+                        Step::Cancel { concert, reservation, fan }
+                    }
+                    _ => {
+                        let (row, column) = seat_at(rng.gen_range(0..SEATS_PER_CONCERT));
+                        Step::Book { concert: random_concert(rng), row, column, fan: rng.gen_range(0..fans) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connection's loop until the deadline (or sell-out).
+pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::Result<Tally> {
+    let mut tally = Tally::new()?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    // (concert, reservation, fan) this worker booked and has not cancelled.
+    let mut mine: Vec<(i64, i64, usize)> = Vec::new();
+    let interval = run.per_connection_rate.map(|r| Duration::from_secs_f64(1.0 / r.max(1e-6)));
+    // Spread connections' first requests over one interval so an open loop is smooth.
+    let mut due = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(rng.r#gen::<f64>()));
+    while Instant::now() < run.deadline {
+        if interval.is_some() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let started = if interval.is_some() { due } else { Instant::now() };
+        let step = run.next_step(&mut rng, &mine);
+        let answer = match &step {
+            Step::Stop => break,
+            Step::Get(path) => conn.send(Method::GET, path, None, None).await,
+            Step::Book { concert, row, column, fan } => {
+                let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
+                let path = format!("/api/v1/concerts/{concert}/reservations");
+                conn.send(Method::POST, &path, Some(&run.fixture.fans[*fan]), Some(body)).await
+            }
+            Step::Cancel { concert, reservation, fan } => {
+                let path = format!("/api/v1/concerts/{concert}/reservations/{reservation}");
+                conn.send(Method::DELETE, &path, Some(&run.fixture.fans[*fan]), None).await
+            }
+        };
+        match answer {
+            Ok(answer) => {
+                tally.record(answer.status.as_u16(), started.elapsed());
+                match step {
+                    Step::Book { concert, fan, .. } if answer.status == 201 => {
+                        if let Some(id) = answer.json()["data"]["id"].as_i64() {
+                            tally.booked.push(id);
+                            mine.push((concert, id, fan));
+                        }
+                    }
+                    Step::Cancel { reservation, .. } if answer.status == 200 => {
+                        tally.cancelled.push(reservation);
+                        mine.retain(|(_, id, _)| *id != reservation);
+                    }
+                    _ => {}
+                }
+            }
+            Err(_) => tally.errors += 1,
+        }
+        run.completed.fetch_add(1, Ordering::Relaxed);
+        if let Some(interval) = interval {
+            due += interval;
+        }
+    }
+    Ok(tally)
+}

@@ -1,0 +1,191 @@
+//! `tickitecking bench`: a load generator for a running instance. It sets up its own data
+//! through the public API, drives one of the on-sale scenarios over a fixed number of
+//! connections, reports throughput and latency percentiles, and then checks through the
+//! API that no seat was sold twice and that every confirmation it received is a booking.
+
+mod client;
+mod load;
+mod report;
+mod setup;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use hyper::Method;
+
+use self::client::Connection;
+use self::load::Run;
+use self::report::{Report, Tally, Verification};
+
+/// What the load does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Every attempt books a distinct free seat, until sold out or time is up.
+    Spread,
+    /// Many fans on few seats: almost every attempt is refused.
+    Rush,
+    /// Full seat-map reads of a 2,600-seat concert.
+    Seatmap,
+    /// Browse list, detail and map, book and cancel, in on-sale proportions.
+    Mixed,
+    /// `GET /health`: the ceiling the other figures are compared with.
+    Health,
+}
+
+/// Flags of `tickitecking bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Base URL of the instance to load (loopback only makes sense on one machine).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    #[arg(long, value_enum, default_value_t = Scenario::Spread)]
+    pub scenario: Scenario,
+    /// Open connections, one request in flight on each.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// How long to run (e.g. `10s`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Open loop: offer this many requests per second in all; default: closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Fans to create (each signs up and logs in once).
+    #[arg(long, default_value_t = 100)]
+    pub fans: usize,
+    /// Concerts to create (2,600 seats each); default: 20 for spread and mixed, else 1.
+    #[arg(long)]
+    pub concerts: Option<usize>,
+    /// Seats fought over in `rush`.
+    #[arg(long, default_value_t = 100)]
+    pub rush_seats: usize,
+    #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn address(target: &str) -> anyhow::Result<SocketAddr> {
+    let host = target.trim_start_matches("http://").trim_end_matches('/');
+    anyhow::ensure!(!target.starts_with("https://"), "bench speaks plain HTTP only");
+    host.to_socket_addrs()
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .with_context(|| format!("no address for {host}"))
+}
+
+/// Runs a benchmark and prints its report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    let address = address(&args.target)?;
+    anyhow::ensure!(args.connections > 0 && args.fans > 0, "--connections and --fans must be at least 1");
+    let concerts = args.concerts.unwrap_or(match args.scenario {
+        Scenario::Spread | Scenario::Mixed => 20,
+        _ => 1,
+    });
+    let run_id = format!("{:x}", rand::random::<u32>());
+    let seats_per_fan = setup::SEATS_PER_CONCERT.div_ceil(args.fans);
+    eprintln!("setting up run {run_id}: {concerts} concert(s) of 2,600 seats, {} fans…", args.fans);
+    let fixture = setup::prepare(
+        address,
+        (&args.admin_username, &args.admin_password),
+        &run_id,
+        concerts.max(1),
+        args.fans,
+        seats_per_fan,
+    )
+    .await?;
+    let run = Arc::new(Run {
+        scenario: args.scenario,
+        fixture,
+        deadline: Instant::now() + args.duration,
+        per_connection_rate: args.rate.map(|r| r / args.connections as f64),
+        rush_seats: args.rush_seats,
+        next_seat: AtomicUsize::new(0),
+        completed: AtomicU64::new(0),
+        sold_out: AtomicBool::new(false),
+    });
+    let progress = indicatif::ProgressBar::new_spinner();
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        workers.push(tokio::spawn(load::worker(run.clone(), Connection::new(address), i as u64 + 1)));
+    }
+    let ticker = {
+        let run = run.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let done = run.completed.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                progress.set_message(format!("{done} requests, {:.0}/s, {secs:.1} s", done as f64 / secs));
+                progress.tick();
+            }
+        })
+    };
+    let mut tally = Tally::new()?;
+    for worker in workers {
+        tally.merge(worker.await??)?;
+    }
+    let elapsed = started.elapsed();
+    ticker.abort();
+    progress.finish_and_clear();
+    let mode = match args.rate {
+        Some(rate) => format!("open loop, {rate:.0} req/s offered"),
+        None => "closed loop".into(),
+    };
+    let mut report =
+        Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
+    if matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed) {
+        report.verification = Some(verify(address, &run.fixture, &tally).await?);
+    }
+    if run.sold_out.load(Ordering::Relaxed) {
+        eprintln!("every seat was sold before the time was up");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(report)
+}
+
+/// Checks through the API that no seat was sold twice and every confirmation stands.
+async fn verify(
+    address: SocketAddr,
+    fixture: &setup::Fixture,
+    tally: &Tally,
+) -> anyhow::Result<Verification> {
+    let mut conn = Connection::new(address);
+    let answer =
+        conn.send(Method::GET, "/api/v1/admin/reservations", Some(&fixture.admin_token), None).await?;
+    anyhow::ensure!(answer.status == 200, "listing reservations: {}", answer.status);
+    let ours: HashSet<i64> = fixture.concerts.iter().copied().collect();
+    let mut active_ids = HashSet::new();
+    let mut per_seat: HashMap<i64, usize> = HashMap::new();
+    for r in answer.json()["data"].as_array().cloned().unwrap_or_default() {
+        let in_run = r["concert"]["id"].as_i64().is_some_and(|c| ours.contains(&c));
+        if in_run && r["status"] == "Y" {
+            active_ids.insert(r["id"].as_i64().unwrap_or_default());
+            *per_seat.entry(r["seat"]["id"].as_i64().unwrap_or_default()).or_default() += 1;
+        }
+    }
+    let cancelled: HashSet<i64> = tally.cancelled.iter().copied().collect();
+    let confirmed: Vec<i64> = tally.booked.iter().copied().filter(|id| !cancelled.contains(id)).collect();
+    let found = confirmed.iter().filter(|id| active_ids.contains(id)).count();
+    let twice = per_seat.values().filter(|n| **n > 1).count();
+    Ok(Verification {
+        confirmed: confirmed.len(),
+        confirmed_found_active: found,
+        active_reservations: active_ids.len(),
+        seats_sold_twice: twice,
+        ok: twice == 0 && found == confirmed.len(),
+    })
+}

@@ -1,0 +1,159 @@
+//! Run statistics: an HDR latency histogram, status counts, throughput.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// What one worker saw.
+pub struct Tally {
+    pub latency_us: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: u64,
+    /// Reservation ids of every 201 (booking scenarios).
+    pub booked: Vec<i64>,
+    /// Reservation ids this worker cancelled again (mixed scenario).
+    pub cancelled: Vec<i64>,
+}
+
+impl Tally {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            statuses: BTreeMap::new(),
+            errors: 0,
+            booked: Vec::new(),
+            cancelled: Vec::new(),
+        })
+    }
+
+    pub fn record(&mut self, status: u16, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+        let _ = self.latency_us.record(us);
+        *self.statuses.entry(status).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: Tally) -> anyhow::Result<()> {
+        self.latency_us.add(&other.latency_us)?;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.errors += other.errors;
+        self.booked.extend(other.booked);
+        self.cancelled.extend(other.cancelled);
+        Ok(())
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub mode: String,
+    pub connections: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub requests_per_second: f64,
+    /// 2xx answers per second (bookings per second in `spread`).
+    pub successes_per_second: f64,
+    /// 409 answers per second (refusals in `rush`).
+    pub refusals_per_second: f64,
+    pub transport_errors: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub latency: Latency,
+    /// Result of the after-run check through the API, when the scenario books.
+    pub verification: Option<Verification>,
+}
+
+/// The after-run check: nothing sold twice, every confirmation still a booking.
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub confirmed: usize,
+    pub confirmed_found_active: usize,
+    pub active_reservations: usize,
+    pub seats_sold_twice: usize,
+    pub ok: bool,
+}
+
+impl Report {
+    pub fn new(scenario: &str, mode: String, connections: usize, elapsed: Duration, tally: &Tally) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        let requests: u64 = tally.statuses.values().sum();
+        let count = |pred: &dyn Fn(u16) -> bool| {
+            tally.statuses.iter().filter(|(s, _)| pred(**s)).map(|(_, n)| n).sum::<u64>()
+        };
+        let ms = |us: u64| us as f64 / 1000.0;
+        let h = &tally.latency_us;
+        Self {
+            scenario: scenario.to_owned(),
+            mode,
+            connections,
+            seconds,
+            requests,
+            requests_per_second: requests as f64 / seconds,
+            successes_per_second: count(&|s| (200..300).contains(&s)) as f64 / seconds,
+            refusals_per_second: count(&|s| s == 409) as f64 / seconds,
+            transport_errors: tally.errors,
+            statuses: tally.statuses.clone(),
+            latency: Latency {
+                p50_ms: ms(h.value_at_quantile(0.5)),
+                p90_ms: ms(h.value_at_quantile(0.9)),
+                p99_ms: ms(h.value_at_quantile(0.99)),
+                p999_ms: ms(h.value_at_quantile(0.999)),
+                max_ms: ms(h.max()),
+                mean_ms: h.mean() / 1000.0,
+            },
+            verification: None,
+        }
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let statuses: Vec<String> = self.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        let mut out = format!(
+            "scenario {} ({}), {} connections, {:.1} s\n\
+             requests   {} ({:.0}/s), 2xx {:.0}/s, 409 {:.0}/s, transport errors {}\n\
+             statuses   {}\n\
+             latency ms p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2}\n",
+            self.scenario,
+            self.mode,
+            self.connections,
+            self.seconds,
+            self.requests,
+            self.requests_per_second,
+            self.successes_per_second,
+            self.refusals_per_second,
+            self.transport_errors,
+            statuses.join(", "),
+            self.latency.p50_ms,
+            self.latency.p90_ms,
+            self.latency.p99_ms,
+            self.latency.p999_ms,
+            self.latency.max_ms,
+            self.latency.mean_ms,
+        );
+        if let Some(v) = &self.verification {
+            out.push_str(&format!(
+                "verified   {}: {} confirmed, {} of them active, {} active in all, {} seats sold twice\n",
+                if v.ok { "OK" } else { "FAILED" },
+                v.confirmed,
+                v.confirmed_found_active,
+                v.active_reservations,
+                v.seats_sold_twice
+            ));
+        }
+        out
+    }
+}

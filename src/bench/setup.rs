@@ -1,0 +1,145 @@
+//! Sets up a run's data through the public API: a promoter, a full 26 × 100 venue,
+//! concerts, and fans with tokens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use super::client::{Answer, Connection};
+
+/// Seats per concert: rows A–Z × columns 1–100.
+pub const SEATS_PER_CONCERT: usize = 26 * 100;
+const PASSWORD: &str = "Bench#Fan2026";
+
+/// What a run works on.
+pub struct Fixture {
+    pub admin_token: String,
+    pub concerts: Vec<i64>,
+    /// Access tokens of the fans, index = fan number.
+    pub fans: Vec<String>,
+}
+
+fn expect(answer: Answer, status: StatusCode, what: &str) -> anyhow::Result<serde_json::Value> {
+    if answer.status != status {
+        bail!("{what}: expected {status}, got {}: {}", answer.status, String::from_utf8_lossy(&answer.body));
+    }
+    Ok(answer.json())
+}
+
+async fn login(conn: &mut Connection, path: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let answer = conn
+        .send_json(Method::POST, path, None, &json!({"username": username, "password": password}))
+        .await?;
+    let body = expect(answer, StatusCode::OK, &format!("logging in as {username}"))?;
+    body["data"]["accessToken"].as_str().map(str::to_owned).context("no accessToken")
+}
+
+async fn signup(conn: &mut Connection, username: &str) -> anyhow::Result<i64> {
+    let answer = conn
+        .send_json(
+            Method::POST,
+            "/api/v1/users/signup",
+            None,
+            &json!({"username": username, "password": PASSWORD, "email": format!("{username}@bench.example")}),
+        )
+        .await?;
+    let body = expect(answer, StatusCode::CREATED, &format!("signing up {username}"))?;
+    body["data"]["id"].as_i64().context("no user id")
+}
+
+/// Creates everything a run needs. Names carry `run` so runs never collide.
+pub async fn prepare(
+    address: SocketAddr,
+    admin: (&str, &str),
+    run: &str,
+    concerts: usize,
+    fans: usize,
+    seats_per_fan: usize,
+) -> anyhow::Result<Fixture> {
+    let mut conn = Connection::new(address);
+    let admin_token = login(&mut conn, "/api/v1/admin/login", admin.0, admin.1).await?;
+    let promoter = format!("bp-{run}");
+    let promoter_id = signup(&mut conn, &promoter).await?;
+    let answer = conn
+        .send_json(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{promoter_id}"),
+            Some(&admin_token),
+            &json!({"username": promoter, "email": format!("{promoter}@bench.example"), "role": "COMPANY_USER"}),
+        )
+        .await?;
+    expect(answer, StatusCode::OK, "promoting the bench promoter")?;
+    let promoter_token = login(&mut conn, "/api/v1/users/login", &promoter, PASSWORD).await?;
+    let answer = conn
+        .send_json(
+            Method::POST,
+            "/api/v1/auditoriums",
+            Some(&promoter_token),
+            &json!({"name": format!("Bench Hall {run}"), "address": "loopback", "maxRow": "Z", "maxColumn": 100}),
+        )
+        .await?;
+    let hall = expect(answer, StatusCode::CREATED, "creating the venue")?["data"]["id"]
+        .as_i64()
+        .context("venue id")?;
+    let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();
+    let mut concert_ids = Vec::with_capacity(concerts);
+    for i in 0..concerts {
+        let answer = conn
+            .send_json(
+                Method::POST,
+                "/api/v1/concerts",
+                Some(&promoter_token),
+                &json!({
+                    "name": format!("Bench {run} #{i}"),
+                    "description": "load generator concert",
+                    "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+                    "auditoriumId": hall,
+                    "maxSeatsPerFan": seats_per_fan.clamp(1, 100),
+                    "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
+                    "seatList": [
+                        {"horizontals": rows(b'A', b'E'), "grade": "R"},
+                        {"horizontals": rows(b'F', b'P'), "grade": "S"},
+                        {"horizontals": rows(b'Q', b'Z'), "grade": "A"},
+                    ],
+                }),
+            )
+            .await?;
+        concert_ids.push(
+            expect(answer, StatusCode::CREATED, "creating a concert")?["data"]["id"]
+                .as_i64()
+                .context("concert id")?,
+        );
+    }
+    // Fans sign up and log in a few at a time: each costs the server a password hash.
+    let fan_names: Arc<Vec<String>> = Arc::new((0..fans).map(|i| format!("bf-{run}-{i}")).collect());
+    let mut tasks = Vec::new();
+    let lanes = 4;
+    for lane in 0..lanes {
+        let names = fan_names.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::new(address);
+            let mut tokens = Vec::new();
+            for i in (lane..names.len()).step_by(lanes) {
+                signup(&mut conn, &names[i]).await?;
+                tokens.push((i, login(&mut conn, "/api/v1/users/login", &names[i], PASSWORD).await?));
+            }
+            anyhow::Ok(tokens)
+        }));
+    }
+    let mut fans_tokens = vec![String::new(); fans];
+    for task in tasks {
+        for (i, token) in task.await?? {
+            fans_tokens[i] = token;
+        }
+    }
+    Ok(Fixture { admin_token, concerts: concert_ids, fans: fans_tokens })
+}
+
+/// The seat at `index` of a concert's 2,600: row-major, `(row letter, column)`.
+pub fn seat_at(index: usize) -> (String, usize) {
+    let row = char::from(b'A' + u8::try_from(index / 100 % 26).unwrap_or(0));
+    (row.to_string(), index % 100 + 1)
+}
