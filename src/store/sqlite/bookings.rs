@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
+use sqlx::SqliteConnection;
 
 use super::SqliteStore;
-use crate::domain::booking::{ReservationStatus, SeatRef};
+use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
@@ -64,23 +64,23 @@ fn refusal(err: sqlx::Error, seats: &[SeatRef]) -> BookingError {
     BookingError::Store(err.into())
 }
 
-async fn version(tx: &mut Transaction<'_, Sqlite>, concert_id: i64) -> Result<i64, BookingError> {
+async fn version(conn: &mut SqliteConnection, concert_id: i64) -> Result<i64, BookingError> {
     Ok(sqlx::query_scalar("SELECT seat_version FROM concerts WHERE id = $1")
         .bind(concert_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await?)
 }
 
 /// The seats of a stored reservation list, in order.
 async fn seats_of(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     reservations: &[ReservationRecord],
 ) -> Result<Vec<SeatRef>, BookingError> {
     let mut seats = Vec::with_capacity(reservations.len());
     for r in reservations {
         let (h, v): (String, i64) = sqlx::query_as("SELECT horizontal, vertical FROM seats WHERE id = $1")
             .bind(r.seat_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *conn)
             .await?;
         seats.push(SeatRef {
             horizontal: letter(&h)?,
@@ -91,17 +91,14 @@ async fn seats_of(
 }
 
 /// The answer saved under an idempotency key, if the key was used before.
-async fn replay(
-    tx: &mut Transaction<'_, Sqlite>,
-    request: &BookingRequest<'_>,
-) -> Result<Option<Booked>, BookingError> {
+async fn replay(conn: &mut SqliteConnection, request: &OwnedBooking) -> Result<Option<Booked>, BookingError> {
     let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
     let saved: Option<(String, String)> = sqlx::query_as(
         "SELECT fingerprint, reservation_ids FROM idempotency_keys WHERE user_id = $1 AND key = $2",
     )
     .bind(request.user_id)
     .bind(key)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((saved_fingerprint, ids)) = saved else { return Ok(None) };
     if &saved_fingerprint != fingerprint {
@@ -113,7 +110,7 @@ async fn replay(
         let row: ReservationRow =
             sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1"))
                 .bind(id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?;
         let mut record = ReservationRecord::try_from(row)?;
         // The first answer reported them active; a replay answers the same.
@@ -121,88 +118,99 @@ async fn replay(
         record.cancelled_at = None;
         reservations.push(record);
     }
-    let seats = seats_of(tx, &reservations).await?;
-    let version = version(tx, request.concert_id).await?;
+    let seats = seats_of(conn, &reservations).await?;
+    let version = version(conn, request.concert_id).await?;
     Ok(Some(Booked { reservations, version, replayed: true, seats }))
 }
 
-#[async_trait]
-impl BookingStore for SqliteStore {
-    async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
-        let now = Utc::now();
-        let seats = &request.order.seats;
-        let mut tx = self.write.begin().await?;
-        if let Some(booked) = replay(&mut tx, request).await? {
-            tx.commit().await?;
-            return Ok(booked);
-        }
-        let concert: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
-            "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL",
-        )
-        .bind(request.concert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
-        if start_time <= now {
-            return Err(BookingError::ConcertStarted);
-        }
-        let mut found = Vec::with_capacity(seats.len());
-        let mut missing = Vec::new();
-        let mut unavailable = Vec::new();
-        for seat in seats {
-            let row: Option<(i64, String, i64)> = sqlx::query_as(
-                "SELECT s.id, s.status, p.price_cents
+/// A booking as the writer task holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedBooking {
+    pub user_id: i64,
+    pub concert_id: i64,
+    pub order: Order,
+    /// `(key, fingerprint)`.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// One booking inside the caller's transaction (a savepoint of the group commit): checks,
+/// inserts, and the idempotency record. The caller commits; nobody is answered before.
+pub(super) async fn book_in(
+    conn: &mut SqliteConnection,
+    request: &OwnedBooking,
+) -> Result<Booked, BookingError> {
+    let now = Utc::now();
+    let seats = &request.order.seats;
+    if let Some(booked) = replay(conn, request).await? {
+        return Ok(booked);
+    }
+    let concert: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(request.concert_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
+    if start_time <= now {
+        return Err(BookingError::ConcertStarted);
+    }
+    let mut found = Vec::with_capacity(seats.len());
+    let mut missing = Vec::new();
+    let mut unavailable = Vec::new();
+    for seat in seats {
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT s.id, s.status, p.price_cents
                  FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
                  WHERE s.concert_id = $1 AND s.horizontal = $2 AND s.vertical = $3",
-            )
-            .bind(request.concert_id)
-            .bind(seat.horizontal.to_string())
-            .bind(i64::from(seat.vertical))
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
-                None => missing.push(*seat),
-                Some((id, status, price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
-                    SeatStatus::Available => found.push((id, price)),
-                    other => unavailable.push((*seat, other)),
-                },
-            }
-        }
-        if !missing.is_empty() {
-            return Err(BookingError::SeatsNotFound(missing));
-        }
-        if !unavailable.is_empty() {
-            return Err(BookingError::SeatsUnavailable(unavailable));
-        }
-        let held: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM reservations WHERE user_id = $1 AND concert_id = $2 AND status = 'Y'",
         )
+        .bind(request.concert_id)
+        .bind(seat.horizontal.to_string())
+        .bind(i64::from(seat.vertical))
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            None => missing.push(*seat),
+            Some((id, status, price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
+                SeatStatus::Available => found.push((id, price)),
+                other => unavailable.push((*seat, other)),
+            },
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SeatsNotFound(missing));
+    }
+    if !unavailable.is_empty() {
+        return Err(BookingError::SeatsUnavailable(unavailable));
+    }
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reservations WHERE user_id = $1 AND concert_id = $2 AND status = 'Y'",
+    )
+    .bind(request.user_id)
+    .bind(request.concert_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
+        return Err(BookingError::FanLimit { limit, held });
+    }
+    let mut reservations = Vec::with_capacity(found.len());
+    for (seat_id, price) in found {
+        let row: ReservationRow = sqlx::query_as(&format!(
+            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+                 VALUES ($1, $2, $3, 'Y', $4, $5) RETURNING {RESERVATION_COLUMNS}"
+        ))
         .bind(request.user_id)
         .bind(request.concert_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
-            return Err(BookingError::FanLimit { limit, held });
-        }
-        let mut reservations = Vec::with_capacity(found.len());
-        for (seat_id, price) in found {
-            let row: ReservationRow = sqlx::query_as(&format!(
-                "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-                 VALUES ($1, $2, $3, 'Y', $4, $5) RETURNING {RESERVATION_COLUMNS}"
-            ))
-            .bind(request.user_id)
-            .bind(request.concert_id)
-            .bind(seat_id)
-            .bind(price)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| refusal(e, seats))?;
-            reservations.push(ReservationRecord::try_from(row)?);
-        }
-        if let Some((key, fingerprint)) = &request.idempotency {
-            let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
-            sqlx::query(
+        .bind(seat_id)
+        .bind(price)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| refusal(e, seats))?;
+        reservations.push(ReservationRecord::try_from(row)?);
+    }
+    if let Some((key, fingerprint)) = &request.idempotency {
+        let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
+        sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -212,15 +220,25 @@ impl BookingStore for SqliteStore {
             .bind(request.concert_id)
             .bind(ids.join(","))
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        }
-        let version = version(&mut tx, request.concert_id).await?;
-        // synchronous = FULL: when commit returns, the booking is on disk.
-        tx.commit().await?;
-        Ok(Booked { reservations, version, replayed: false, seats: seats.clone() })
     }
+    let version = version(conn, request.concert_id).await?;
+    Ok(Booked { reservations, version, replayed: false, seats: seats.clone() })
+}
 
+#[async_trait]
+impl BookingStore for SqliteStore {
+    async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
+        self.writer
+            .book(OwnedBooking {
+                user_id: request.user_id,
+                concert_id: request.concert_id,
+                order: request.order.clone(),
+                idempotency: request.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
+            })
+            .await
+    }
     async fn cancel(
         &self,
         concert_id: i64,

@@ -9,6 +9,7 @@ mod bookings;
 mod tokens;
 mod users;
 mod venues;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,8 @@ use super::Store;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Group commit of bookings, on the write pool's connection.
+    writer: writer::BookingWriter,
 }
 
 impl SqliteStore {
@@ -57,7 +60,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("opening {url} for reading"))?;
-        Ok(Self { read, write })
+        let writer = writer::BookingWriter::start(write.clone());
+        Ok(Self { read, write, writer })
     }
 }
 
