@@ -241,12 +241,16 @@ impl ConcertSpec {
         }
 
         let mut prices = BTreeMap::new();
+        // Grades named in seatPrices, even with an invalid price: such a grade is reported
+        // once, at its price, not again as "has no price" in seatList.
+        let mut named = std::collections::BTreeSet::new();
         match input.prices {
             None => v.reject("seatPrices", "is required"),
             Some(list) if list.is_empty() => v.reject("seatPrices", "must name at least one grade"),
             Some(list) => {
                 for (i, (grade, price)) in list.into_iter().enumerate() {
                     let grade = v.require(&format!("seatPrices[{i}].grade"), grade, Letter::parse);
+                    named.extend(grade);
                     let price = v.check(
                         &format!("seatPrices[{i}].price"),
                         price.ok_or_else(|| "is required".to_owned()).and_then(Price::parse),
@@ -268,8 +272,8 @@ impl ConcertSpec {
                 for (i, entry) in list.into_iter().enumerate() {
                     let grade = v.require(&format!("seatList[{i}].grade"), entry.grade, Letter::parse);
                     if let Some(grade) = grade
-                        && !prices.contains_key(&grade)
-                        && !prices.is_empty()
+                        && !named.contains(&grade)
+                        && !named.is_empty()
                     {
                         v.reject(&format!("seatList[{i}].grade"), format!("grade {grade} has no price"));
                     }
