@@ -42,7 +42,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     )
     .await?;
     if config.demo {
-        tracing::info!("{}", demo::load(store.as_ref()).await?);
+        // Loaded outside the log macro: its arguments are not evaluated when the level is off.
+        let summary = demo::load(store.as_ref()).await?;
+        tracing::info!("{summary}");
     }
     let posters = PosterStore::local(&config.image_dir)?;
     let backends = format!(

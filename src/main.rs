@@ -47,6 +47,6 @@ async fn demo(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
     let store = tickitecking::store::open(&config.database).await?;
     let summary = tickitecking::demo::load(store.as_ref()).await;
     store.close().await;
-    tracing::info!("{}", summary?);
+    println!("{}", summary?);
     Ok(())
 }

@@ -1,18 +1,22 @@
 -- Booking rules enforced by the database itself, whatever gate or code sits in front.
 -- Error messages raised here are matched by the store to answer with the right code.
 
--- A new active reservation needs an available seat of its concert, a concert not yet
+-- A new active reservation needs an available seat of its concert, a live concert not yet
 -- started (by the reservation's own time), and room under the fan's per-concert limit.
+-- A single-seat booking is one INSERT that relies on exactly these checks.
 CREATE TRIGGER reservations_check_insert
 BEFORE INSERT ON reservations WHEN NEW.status = 'Y'
 BEGIN
     SELECT RAISE(ABORT, 'SEAT_MISMATCH')
     WHERE (SELECT concert_id FROM seats WHERE id = NEW.seat_id) IS NOT NEW.concert_id;
-    SELECT RAISE(ABORT, 'SEAT_UNAVAILABLE')
-    WHERE (SELECT status FROM seats WHERE id = NEW.seat_id) IS NOT 'AVAILABLE';
+    SELECT RAISE(ABORT, 'SEAT_TAKEN')
+    WHERE (SELECT status FROM seats WHERE id = NEW.seat_id) = 'RESERVED';
+    SELECT RAISE(ABORT, 'SEAT_LOCKED')
+    WHERE (SELECT status FROM seats WHERE id = NEW.seat_id) = 'LOCKED';
+    SELECT RAISE(ABORT, 'CONCERT_NOT_FOUND')
+    WHERE NOT EXISTS (SELECT 1 FROM concerts WHERE id = NEW.concert_id AND deleted_at IS NULL);
     SELECT RAISE(ABORT, 'CONCERT_STARTED')
-    WHERE NOT EXISTS (SELECT 1 FROM concerts WHERE id = NEW.concert_id AND deleted_at IS NULL
-                                                AND start_time > NEW.created_at);
+    WHERE (SELECT start_time FROM concerts WHERE id = NEW.concert_id) <= NEW.created_at;
     SELECT RAISE(ABORT, 'FAN_LIMIT')
     WHERE (SELECT count(*) FROM reservations WHERE user_id = NEW.user_id AND concert_id = NEW.concert_id
                                               AND status = 'Y')

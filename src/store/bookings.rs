@@ -42,6 +42,13 @@ pub struct Booked {
     pub seats: Vec<SeatRef>,
 }
 
+impl Booked {
+    /// The concert booked in.
+    pub fn concert_id(&self) -> i64 {
+        self.reservations.first().map_or(0, |r| r.concert_id)
+    }
+}
+
 /// A committed cancellation.
 #[derive(Debug, Clone)]
 pub struct Cancelled {

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use sqlx::{Connection, SqliteConnection};
 
 use super::SqliteStore;
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
@@ -46,25 +46,107 @@ fn letter(raw: &str) -> Result<Letter, StoreError> {
     Letter::parse(raw).map_err(|e| corrupt(format!("stored letter {raw:?}: {e}")))
 }
 
-/// Turns a refusal raised by the schema's triggers or unique index into the booking
-/// error it stands for. With one writer these are a second line of defence: the checks
-/// before the insert already caught the case.
-fn refusal(err: sqlx::Error, seats: &[SeatRef]) -> BookingError {
-    if let sqlx::Error::Database(db) = &err {
-        let message = db.message();
-        let unavailable =
-            || BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect());
-        if db.is_unique_violation() || message.contains("SEAT_UNAVAILABLE") {
-            return unavailable();
-        }
-        if message.contains("CONCERT_STARTED") {
-            return BookingError::ConcertStarted;
-        }
-    }
-    BookingError::Store(err.into())
+/// What the schema's triggers or unique index refused, if that is what `err` is.
+enum Refusal {
+    Taken,
+    Locked,
+    ConcertNotFound,
+    ConcertStarted,
+    FanLimit,
 }
 
-async fn version(conn: &mut SqliteConnection, concert_id: i64) -> Result<i64, BookingError> {
+fn refusal_of(err: &sqlx::Error) -> Option<Refusal> {
+    let sqlx::Error::Database(db) = err else { return None };
+    let message = db.message();
+    if db.is_unique_violation() || message.contains("SEAT_TAKEN") {
+        Some(Refusal::Taken)
+    } else if message.contains("SEAT_LOCKED") {
+        Some(Refusal::Locked)
+    } else if message.contains("CONCERT_NOT_FOUND") {
+        Some(Refusal::ConcertNotFound)
+    } else if message.contains("CONCERT_STARTED") {
+        Some(Refusal::ConcertStarted)
+    } else if message.contains("FAN_LIMIT") {
+        Some(Refusal::FanLimit)
+    } else {
+        None
+    }
+}
+
+/// The booking error a refusal by the schema stands for.
+async fn refusal(conn: &mut SqliteConnection, err: sqlx::Error, request: &OwnedBooking) -> BookingError {
+    let seats = &request.order.seats;
+    match refusal_of(&err) {
+        Some(Refusal::Taken) => {
+            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect())
+        }
+        Some(Refusal::Locked) => {
+            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Locked)).collect())
+        }
+        Some(Refusal::ConcertNotFound) => BookingError::ConcertNotFound,
+        Some(Refusal::ConcertStarted) => BookingError::ConcertStarted,
+        Some(Refusal::FanLimit) => {
+            let counts: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
+                "SELECT max_seats_per_fan,
+                        (SELECT count(*) FROM reservations WHERE user_id = $2 AND concert_id = $1 AND status = 'Y')
+                 FROM concerts WHERE id = $1",
+            )
+            .bind(request.concert_id)
+            .bind(request.user_id)
+            .fetch_one(conn)
+            .await;
+            match counts {
+                Ok((limit, held)) => BookingError::FanLimit { limit, held },
+                Err(e) => BookingError::Store(e.into()),
+            }
+        }
+        None => BookingError::Store(err.into()),
+    }
+}
+
+/// The fast path of a single seat without an idempotency key: one INSERT, checked by the
+/// schema's triggers. A refused statement leaves nothing behind, so it needs no savepoint.
+async fn book_one(
+    conn: &mut SqliteConnection,
+    request: &OwnedBooking,
+    seat: SeatRef,
+) -> Result<Booked, BookingError> {
+    let inserted: Result<Option<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         SELECT $1, $2, s.id, 'Y', p.price_cents, $3
+         FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+         WHERE s.concert_id = $2 AND s.horizontal = $4 AND s.vertical = $5
+         RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(request.user_id)
+    .bind(request.concert_id)
+    .bind(Utc::now())
+    .bind(seat.horizontal.to_string())
+    .bind(i64::from(seat.vertical))
+    .fetch_optional(&mut *conn)
+    .await;
+    match inserted {
+        Ok(Some(row)) => {
+            Ok(Booked { reservations: vec![row.try_into()?], version: 0, replayed: false, seats: vec![seat] })
+        }
+        // Nothing to insert: no such seat, or no such concert.
+        Ok(None) => {
+            let live: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM concerts WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(request.concert_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            Err(if live.is_some() {
+                BookingError::SeatsNotFound(vec![seat])
+            } else {
+                BookingError::ConcertNotFound
+            })
+        }
+        Err(e) => Err(refusal(conn, e, request).await),
+    }
+}
+
+pub(super) async fn version(conn: &mut SqliteConnection, concert_id: i64) -> Result<i64, BookingError> {
     Ok(sqlx::query_scalar("SELECT seat_version FROM concerts WHERE id = $1")
         .bind(concert_id)
         .fetch_one(conn)
@@ -119,8 +201,7 @@ async fn replay(conn: &mut SqliteConnection, request: &OwnedBooking) -> Result<O
         reservations.push(record);
     }
     let seats = seats_of(conn, &reservations).await?;
-    let version = version(conn, request.concert_id).await?;
-    Ok(Some(Booked { reservations, version, replayed: true, seats }))
+    Ok(Some(Booked { reservations, version: 0, replayed: true, seats }))
 }
 
 /// A booking as the writer task holds it.
@@ -133,12 +214,32 @@ pub(super) struct OwnedBooking {
     pub idempotency: Option<(String, String)>,
 }
 
-/// One booking inside the caller's transaction (a savepoint of the group commit): checks,
-/// inserts, and the idempotency record. The caller commits; nobody is answered before.
+/// One booking inside the caller's transaction (the group commit's); the caller commits,
+/// and nobody is answered before. `version` is left 0: the writer sets it after the batch.
 pub(super) async fn book_in(
     conn: &mut SqliteConnection,
     request: &OwnedBooking,
 ) -> Result<Booked, BookingError> {
+    if let ([seat], None) = (&request.order.seats[..], &request.idempotency) {
+        return book_one(conn, request, *seat).await;
+    }
+    // Several seats or an idempotency key: every check first, then the inserts, all in a
+    // savepoint so that a refusal midway leaves nothing behind.
+    let mut savepoint = conn.begin().await?;
+    match book_checked(&mut savepoint, request).await {
+        Ok(booked) => {
+            savepoint.commit().await?;
+            Ok(booked)
+        }
+        Err(refused) => {
+            savepoint.rollback().await?;
+            Err(refused)
+        }
+    }
+}
+
+/// The checked path: replay, concert, every seat, the per-fan limit, then the inserts.
+async fn book_checked(conn: &mut SqliteConnection, request: &OwnedBooking) -> Result<Booked, BookingError> {
     let now = Utc::now();
     let seats = &request.order.seats;
     if let Some(booked) = replay(conn, request).await? {
@@ -194,7 +295,7 @@ pub(super) async fn book_in(
     }
     let mut reservations = Vec::with_capacity(found.len());
     for (seat_id, price) in found {
-        let row: ReservationRow = sqlx::query_as(&format!(
+        let row: Result<ReservationRow, sqlx::Error> = sqlx::query_as(&format!(
             "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
                  VALUES ($1, $2, $3, 'Y', $4, $5) RETURNING {RESERVATION_COLUMNS}"
         ))
@@ -204,8 +305,11 @@ pub(super) async fn book_in(
         .bind(price)
         .bind(now)
         .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| refusal(e, seats))?;
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Err(refusal(conn, e, request).await),
+        };
         reservations.push(ReservationRecord::try_from(row)?);
     }
     if let Some((key, fingerprint)) = &request.idempotency {
@@ -223,8 +327,7 @@ pub(super) async fn book_in(
             .execute(&mut *conn)
             .await?;
     }
-    let version = version(conn, request.concert_id).await?;
-    Ok(Booked { reservations, version, replayed: false, seats: seats.clone() })
+    Ok(Booked { reservations, version: 0, replayed: false, seats: seats.clone() })
 }
 
 #[async_trait]

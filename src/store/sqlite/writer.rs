@@ -1,15 +1,16 @@
-//! Group commit for bookings. Booking transactions queue here; one task takes every booking
-//! waiting, runs each in its own savepoint inside one transaction, and commits them with a
-//! single fsync. Nobody is answered before that commit is on disk, so a confirmation still
+//! Group commit for bookings. Bookings queue here; one task takes every booking waiting,
+//! runs them one after the other inside one transaction (each either a single statement or
+//! its own savepoint, so a refused one leaves no trace), and commits them with a single
+//! fsync. Nobody is answered before that commit is on disk, so a confirmation still
 //! means durable — but a rush of bookings costs one fsync per batch instead of per booking.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use sqlx::Acquire;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::bookings::{OwnedBooking, book_in};
+use super::bookings::{OwnedBooking, book_in, version};
 use crate::store::{Booked, BookingError, StoreError};
 
 /// Most bookings committed together: bounds the time the write connection is held.
@@ -51,14 +52,11 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(OwnedBooking, Reply)>) 
     }
 }
 
-/// Answers every job of a batch whose shared transaction failed.
-fn fail_all(jobs: Vec<Reply>, err: &sqlx::Error) {
-    let err = Arc::new(err.to_string());
+/// Answers every job of a batch whose shared transaction failed: none of it is committed.
+fn fail_all(jobs: Vec<Reply>, why: &str) {
     for reply in jobs {
-        let message = err.clone();
-        let _ = reply.send(Err(BookingError::Store(StoreError::Other(anyhow::anyhow!(
-            "batch commit failed: {message}"
-        )))));
+        let err = StoreError::Other(anyhow::anyhow!("booking batch not committed: {why}"));
+        let _ = reply.send(Err(BookingError::Store(err)));
     }
 }
 
@@ -81,39 +79,40 @@ async fn commit_batch(pool: &SqlitePool, jobs: Vec<(OwnedBooking, Reply)>) {
     };
     let mut tx = match conn.begin().await {
         Ok(tx) => tx,
-        Err(e) => return fail_all(jobs.into_iter().map(|(_, r)| r).collect(), &e),
+        Err(e) => return fail_all(jobs.into_iter().map(|(_, r)| r).collect(), &e.to_string()),
     };
     let mut booked: Vec<(Reply, Booked)> = Vec::with_capacity(jobs.len());
-    let mut pending: Vec<(OwnedBooking, Reply)> = jobs;
-    pending.reverse();
-    while let Some((job, reply)) = pending.pop() {
-        // Each booking in its own savepoint: a refused one leaves no trace, the others stay.
-        let outcome = async {
-            let mut savepoint = tx.begin().await?;
-            match book_in(&mut savepoint, &job).await {
-                Ok(done) => {
-                    savepoint.commit().await?;
-                    Ok(Ok(done))
-                }
-                Err(refused) => {
-                    savepoint.rollback().await?;
-                    Ok(Err(refused))
-                }
+    for (job, reply) in jobs {
+        match book_in(&mut tx, &job).await {
+            Ok(done) => booked.push((reply, done)),
+            Err(BookingError::Store(e)) => {
+                // Storage failed mid-batch: the shared transaction cannot be trusted, so
+                // nothing of this batch is committed and every booking in it is refused.
+                let _ = reply.send(Err(BookingError::Store(e)));
+                return fail_all(
+                    booked.into_iter().map(|(r, _)| r).collect(),
+                    "an earlier booking of the batch failed",
+                );
             }
-        }
-        .await;
-        match outcome {
-            Ok(Ok(done)) => booked.push((reply, done)),
-            Ok(Err(refused)) => {
+            Err(refused) => {
                 let _ = reply.send(Err(refused));
             }
-            Err(e) => {
-                // The transaction itself is broken: nothing of this batch is committed.
-                let replies = booked.into_iter().map(|(r, _)| r).chain(std::iter::once(reply));
-                let rest = pending.into_iter().map(|(_, r)| r);
-                return fail_all(replies.chain(rest).collect(), &e);
-            }
         }
+    }
+    // Every change of the batch is at or below the version read last, and every later
+    // change above it: one version per concert is exact enough for the gate's ordering.
+    let mut versions: HashMap<i64, i64> = HashMap::new();
+    for (_, done) in &mut booked {
+        let version = match versions.get(&done.concert_id()) {
+            Some(v) => *v,
+            None => match version(&mut tx, done.concert_id()).await {
+                Ok(v) => *versions.entry(done.concert_id()).or_insert(v),
+                Err(e) => {
+                    return fail_all(booked.into_iter().map(|(r, _)| r).collect(), &e.to_string());
+                }
+            },
+        };
+        done.version = version;
     }
     match tx.commit().await {
         Ok(()) => {
@@ -121,6 +120,6 @@ async fn commit_batch(pool: &SqlitePool, jobs: Vec<(OwnedBooking, Reply)>) {
                 let _ = reply.send(Ok(done));
             }
         }
-        Err(e) => fail_all(booked.into_iter().map(|(r, _)| r).collect(), &e),
+        Err(e) => fail_all(booked.into_iter().map(|(r, _)| r).collect(), &e.to_string()),
     }
 }
