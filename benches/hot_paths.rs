@@ -1,0 +1,78 @@
+//! Micro-benchmarks of the pieces on every on-sale request: verifying an access token,
+//! asking the seat gate, and encoding a full seat map.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tickitecking::auth::token::{self, TokenKeys, TokenKind};
+use tickitecking::domain::booking::SeatRef;
+use tickitecking::domain::user::Role;
+use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use tickitecking::gate::{MemoryGate, SeatGate};
+use tickitecking::store::sqlite::SqliteStore;
+use tickitecking::store::{NewUser, Store};
+
+fn token_verification(c: &mut Criterion) {
+    let keys = TokenKeys::new(b"a benchmark secret of at least 32 bytes!");
+    let claims = token::claims(42, Role::User, 0, TokenKind::Access, "family", Duration::from_secs(3600));
+    let jwt = keys.sign(&claims).expect("sign");
+    c.bench_function("verify access token", |b| b.iter(|| keys.verify(black_box(&jwt), TokenKind::Access)));
+}
+
+fn seat(row: char, column: u8) -> SeatRef {
+    SeatRef { horizontal: letter(row), vertical: column }
+}
+
+/// A promoter, a 26 × 100 hall and a concert of 2,600 seats, straight through the store.
+async fn full_concert(store: &dyn Store) -> i64 {
+    let owner = store
+        .create_user(&NewUser {
+            username: "bench".into(),
+            password_hash: "not used".into(),
+            email: "bench@example.com".into(),
+            nickname: None,
+            role: Role::CompanyUser,
+        })
+        .await
+        .expect("user");
+    let hall = AuditoriumSpec { name: "Hall".into(), address: "here".into(), max_row: letter('Z'), max_column: 100 };
+    let hall = store.create_auditorium(owner.id, &hall).await.expect("hall");
+    let spec = ConcertSpec {
+        name: "Bench".into(),
+        description: String::new(),
+        start_time: chrono::Utc::now() + chrono::Duration::days(30),
+        auditorium_id: hall.id,
+        max_seats_per_fan: 4,
+        prices: BTreeMap::from([(letter('R'), Price::from_cents(10_000))]),
+        rows: letter('Z').up_to().map(|row| (row, letter('R'))).collect(),
+    };
+    store.create_concert(&spec).await.expect("concert")
+}
+
+fn letter(c: char) -> Letter {
+    Letter::parse(&c.to_string()).expect("letter")
+}
+
+fn gate_check(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store: Arc<dyn Store> = Arc::new(runtime.block_on(SqliteStore::open(&url)).expect("store"));
+    let concert = runtime.block_on(full_concert(store.as_ref()));
+    let gate = MemoryGate::new(store);
+    let taken: Vec<(SeatRef, SeatStatus)> =
+        (1..=100).map(|col| (seat('A', col), SeatStatus::Reserved)).collect();
+    runtime.block_on(gate.record(concert, i64::MAX / 2, &taken)).expect("record");
+    // The first check loads the concert's board from the database; the rest are memory.
+    runtime.block_on(gate.refused(concert, &[seat('B', 1)])).expect("load");
+    let asked = [seat('A', 50)];
+    c.bench_function("gate: surely taken seat", |b| {
+        b.to_async(&runtime).iter(|| async { gate.refused(black_box(concert), black_box(&asked)).await })
+    });
+}
+
+criterion_group!(benches, token_verification, gate_check);
+criterion_main!(benches);
