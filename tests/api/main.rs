@@ -6,4 +6,5 @@ mod bookings;
 mod docs;
 mod helpers;
 mod ops;
+mod rush;
 mod venues;
