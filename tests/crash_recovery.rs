@@ -142,7 +142,7 @@ async fn stage(server: &Server, fans: usize) -> (i64, Vec<String>) {
 /// Order `i`: a single seat or a pair, most of them on contested seats.
 fn order(i: usize) -> Value {
     let seat = |n: usize| json!({"horizontal": char::from(b'A' + (n / 10 % 5) as u8).to_string(), "vertical": n % 10 + 1});
-    if i % 3 == 0 { json!({"seats": [seat(i % 37), seat(i % 37 + 1)]}) } else { seat(i % 41) }
+    if i.is_multiple_of(3) { json!({"seats": [seat(i % 37), seat(i % 37 + 1)]}) } else { seat(i % 41) }
 }
 
 /// Fires `orders` bookings at once; the receiver gets each reservation id of every 201,
