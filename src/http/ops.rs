@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, Prometheus metrics and the per-request metrics layer.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::Json;
@@ -23,8 +23,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// The process-wide Prometheus recorder (metrics macros record into one global recorder,
 /// so several apps in one test process share it).
 pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
+    // A mutex, not a OnceLock: installing can fail, and a second caller must wait until the
+    // first has finished installing rather than find neither a handle nor a free slot.
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut handle = HANDLE.lock().map_err(|_| anyhow::anyhow!("metrics lock poisoned"))?;
+    if let Some(handle) = handle.as_ref() {
         return Ok(handle.clone());
     }
     const LATENCY_BUCKETS: [f64; 14] =
@@ -32,19 +35,18 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)?
         .build_recorder();
-    let handle = recorder.handle();
-    // Losing the race to another thread is fine: its recorder is the one in use.
-    if metrics::set_global_recorder(recorder).is_ok() {
-        let _ = HANDLE.set(handle.clone());
-        let upkeep = handle.clone();
-        std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(5));
-                upkeep.run_upkeep();
-            }
-        })?;
-    }
-    HANDLE.get().cloned().ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+    let installed = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| anyhow::anyhow!("another metrics recorder is installed"))?;
+    let upkeep = installed.clone();
+    std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            upkeep.run_upkeep();
+        }
+    })?;
+    *handle = Some(installed.clone());
+    Ok(installed)
 }
 
 /// Counts every request and records its latency, by method, route template and status.

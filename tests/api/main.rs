@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bookings;
+mod contract;
 mod docs;
 mod helpers;
 mod ops;

@@ -1,0 +1,144 @@
+//! The served contract: every SPEC endpoint is routed and documented, every documented
+//! operation is served, and every error answers with the envelope.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+/// Every endpoint of SPEC.md, as (method, path template). A route that exists in the spec
+/// but is missing from the served OpenAPI document (or not served) fails the test.
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/users/signup"),
+    ("post", "/api/v1/users/login"),
+    ("post", "/api/v1/users/token/refresh"),
+    ("post", "/api/v1/users/logout"),
+    ("get", "/api/v1/users/my"),
+    ("put", "/api/v1/users/my"),
+    ("delete", "/api/v1/users/my"),
+    ("get", "/api/v1/users/my/reservations"),
+    ("post", "/api/v1/auditoriums"),
+    ("get", "/api/v1/auditoriums"),
+    ("get", "/api/v1/auditoriums/{id}"),
+    ("put", "/api/v1/auditoriums/{id}"),
+    ("delete", "/api/v1/auditoriums/{id}"),
+    ("post", "/api/v1/concerts"),
+    ("get", "/api/v1/concerts"),
+    ("get", "/api/v1/concerts/{id}"),
+    ("put", "/api/v1/concerts/{id}"),
+    ("delete", "/api/v1/concerts/{id}"),
+    ("post", "/api/v1/images/upload"),
+    ("get", "/api/v1/concerts/{id}/reservations"),
+    ("get", "/api/v1/concerts/{id}/seats"),
+    ("post", "/api/v1/concerts/{id}/reservations"),
+    ("delete", "/api/v1/concerts/{id}/reservations/{reservation_id}"),
+    ("post", "/api/v1/admin/login"),
+    ("get", "/api/v1/admin/users"),
+    ("put", "/api/v1/admin/users/{id}"),
+    ("get", "/api/v1/admin/auditoriums"),
+    ("patch", "/api/v1/admin/auditoriums/{id}/seats"),
+    ("get", "/api/v1/admin/reservations"),
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
+];
+
+async fn document(app: &TestApp) -> Value {
+    let doc = app.get("/api-docs/openapi.json", None).await;
+    doc.assert_status(200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."), "OpenAPI 3: {}", doc.text);
+    doc.body
+}
+
+#[tokio::test]
+async fn every_spec_endpoint_is_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let missing: Vec<String> = SPEC_ROUTES
+        .iter()
+        .filter(|(method, path)| doc["paths"][*path][*method].is_null())
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    assert!(missing.is_empty(), "missing from the OpenAPI document: {missing:?}");
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served_and_documents_its_errors() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let concrete =
+                path.replace("{id}", "1").replace("{reservation_id}", "1").replace("{key}", "x.png");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
+            let reply = app.request(method.clone(), &concrete, body.as_ref(), None).await;
+            let unrouted = reply.status == 404 && reply.body["message"] == "route not found";
+            assert!(
+                !unrouted && reply.status != 405,
+                "{method} {path} is documented but not served: {}",
+                reply.text
+            );
+            if !["/health", "/ready", "/metrics"].contains(&path.as_str()) {
+                let errors = operation["responses"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(status, _)| status.starts_with('4'))
+                    .filter(|(_, r)| r.to_string().contains("ErrorBody"))
+                    .count();
+                assert!(errors > 0, "{method} {path} documents no error response");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_interactive_docs_page_is_served() {
+    let app = TestApp::spawn().await;
+    let mut reply = app.get("/docs", None).await;
+    if reply.status.is_redirection() {
+        reply = app.get("/docs/", None).await;
+    }
+    reply.assert_status(200);
+    assert!(reply.text.to_lowercase().contains("<html"), "{}", reply.text);
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics_answer() {
+    let app = TestApp::spawn().await;
+    app.get("/health", None).await.assert_status(200);
+    let ready = app.get("/ready", None).await;
+    ready.assert_status(200);
+    assert_eq!(ready.body["database"], "sqlite");
+    app.get("/api/v1/concerts", None).await.assert_status(200);
+    let metrics = app.get("/metrics", None).await;
+    metrics.assert_status(200);
+    assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        metrics.text.contains(r#"http_requests_total{method="GET",route="/api/v1/concerts",status="200"}"#),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("http_request_duration_seconds_bucket"));
+    assert!(metrics.text.contains("db_pool_connections"));
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_bad_bodies_get_the_error_envelope() {
+    let app = TestApp::spawn().await;
+    app.get("/no/such/route", None).await.assert_error(404, "NOT_FOUND");
+    app.delete("/health", None).await.assert_error(405, "METHOD_NOT_ALLOWED");
+    let url = app.url("/api/v1/users/signup");
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        let request = app.client.post(&url).header("content-type", content_type).body(body);
+        async move { TestApp::reply(request.send().await.unwrap()).await }
+    };
+    send("text/plain", b"{}".to_vec()).await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    send("application/json", b"{\"username\":".to_vec()).await.assert_error(400, "MALFORMED_BODY");
+    let typed = send("application/json", br#"{"username": 5}"#.to_vec()).await;
+    typed.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(typed.error_fields(), ["username"]);
+    let big = format!(r#"{{"username": "{}"}}"#, "x".repeat(70 * 1024));
+    send("application/json", big.into_bytes()).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+}
