@@ -1,6 +1,7 @@
 //! HTTP integration tests: each test starts the real service on a random port with a
 //! fresh data directory and talks HTTP to it.
 
+mod account_rules;
 mod accounts;
 mod bookings;
 mod contract;
