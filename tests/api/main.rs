@@ -4,6 +4,7 @@
 mod account_rules;
 mod accounts;
 mod bookings;
+mod catalog;
 mod contract;
 mod docs;
 mod helpers;
