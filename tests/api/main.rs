@@ -9,5 +9,6 @@ mod contract;
 mod docs;
 mod helpers;
 mod ops;
-mod rush;
+mod reservation_rules;
+pub mod rush;
 mod venues;
