@@ -150,5 +150,7 @@ async fn update_user(
             other => other.into(),
         })?;
     state.auth.user_version_changed(user.id, user.token_version).await?;
+    // The concert list shows promoters by nickname.
+    state.catalog.invalidate().await;
     Ok(Json(Data::new(user.into())))
 }

@@ -347,6 +347,7 @@ async fn delete_concert(
     state.store.delete_concert(id).await.map_err(not_found("concert"))?;
     state.catalog.invalidate().await;
     state.seat_maps.invalidate(id);
+    state.gate.forget(Some(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -242,6 +242,8 @@ async fn update_my(
         .store
         .update_profile(principal.user_id, email.as_str(), nickname.as_ref().map(Nickname::as_str))
         .await?;
+    // The concert list shows promoters by nickname.
+    state.catalog.invalidate().await;
     Ok(Json(Data::new(user.into())))
 }
 

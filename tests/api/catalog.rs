@@ -211,6 +211,9 @@ async fn cached_list_and_detail_change_at_once_after_writes() {
     assert_eq!(app.get("/api/v1/concerts", None).await.data()["content"][0]["name"], "Renamed");
     upload(&app, &promoter, &id.to_string(), Some(("p.png", PNG))).await.assert_status(201);
     assert!(app.get("/api/v1/concerts", None).await.data()["content"][0]["imagePath"].is_string());
+    let renamed = json!({"email": "promoter@example.com", "nickname": "Blue Stage"});
+    app.put("/api/v1/users/my", &renamed, Some(&promoter)).await.assert_status(200);
+    assert_eq!(app.get("/api/v1/concerts", None).await.data()["content"][0]["writer"], "Blue Stage");
     app.delete(&format!("/api/v1/concerts/{id}"), Some(&promoter)).await.assert_status(204);
     assert_eq!(app.get("/api/v1/concerts", None).await.data()["totalElements"], 0);
     app.get(&format!("/api/v1/concerts/{id}"), None).await.assert_error(404, "NOT_FOUND");
