@@ -3,8 +3,8 @@
 //! - [`Catalog`]: concert details and the first page of the concert list, as ready-made
 //!   JSON. Every catalog write bumps a generation that is part of each key, so one bump
 //!   invalidates everything at once (cheap, and it works the same on a shared cache).
-//! - [`SeatMaps`]: each concert's encoded seat map with its version, dropped on every seat
-//!   change of that concert.
+//! - [`SeatMaps`]: each concert's encoded seat map with its version, marked stale on every
+//!   seat change of that concert and rebuilt by one reader at a time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,32 +78,80 @@ pub struct EncodedSeatMap {
     pub body: Bytes,
 }
 
-/// Encoded seat maps by concert, dropped on every change of a concert's seats.
+/// What a reader should do for a concert's seat map.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Serve this map: it is current, or another reader is rebuilding it right now and
+    /// this one is the latest consistent snapshot (its version matches its content).
+    Serve(Arc<EncodedSeatMap>),
+    /// Rebuild it from the database, then [`SeatMaps::put`] it with this ticket (or
+    /// [`SeatMaps::abandon`] on failure).
+    Rebuild(u64),
+}
+
+#[derive(Debug, Default)]
+struct SeatMapEntry {
+    map: Option<Arc<EncodedSeatMap>>,
+    /// Bumped by every invalidation; a rebuild started before one is not current.
+    generation: u64,
+    /// The generation the map was built at.
+    built_at: u64,
+    rebuilding: bool,
+}
+
+/// Encoded seat maps by concert. A change marks a map stale; the next reader rebuilds it
+/// while readers arriving meanwhile are served the previous snapshot (stale while
+/// revalidate), so a rush of bookings costs one rebuild at a time, not one per read.
 #[derive(Debug, Default)]
 pub struct SeatMaps {
-    maps: Mutex<HashMap<i64, Arc<EncodedSeatMap>>>,
+    maps: Mutex<HashMap<i64, SeatMapEntry>>,
 }
 
 impl SeatMaps {
-    pub fn get(&self, concert_id: i64) -> Option<Arc<EncodedSeatMap>> {
-        self.maps.lock().ok()?.get(&concert_id).cloned()
+    /// What to do for `concert_id`'s map.
+    pub fn lookup(&self, concert_id: i64) -> Lookup {
+        let Ok(mut maps) = self.maps.lock() else { return Lookup::Rebuild(0) };
+        let entry = maps.entry(concert_id).or_default();
+        match &entry.map {
+            Some(map) if entry.built_at == entry.generation || entry.rebuilding => Lookup::Serve(map.clone()),
+            _ if entry.rebuilding => Lookup::Rebuild(entry.generation),
+            _ => {
+                entry.rebuilding = true;
+                Lookup::Rebuild(entry.generation)
+            }
+        }
     }
 
-    /// Stores a map unless a newer version is already there.
-    pub fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>) {
+    /// Stores a rebuilt map; it is current unless a change came in since `ticket`.
+    pub fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
         if let Ok(mut maps) = self.maps.lock() {
-            match maps.get(&concert_id) {
-                Some(current) if current.version >= map.version => {}
+            let entry = maps.entry(concert_id).or_default();
+            if entry.map.as_ref().is_none_or(|current| current.version <= map.version) {
+                entry.map = Some(map);
+                entry.built_at = ticket;
+            }
+            entry.rebuilding = false;
+        }
+    }
+
+    /// Gives up a rebuild (the concert is gone, or the database failed).
+    pub fn abandon(&self, concert_id: i64) {
+        if let Ok(mut maps) = self.maps.lock() {
+            match maps.get_mut(&concert_id) {
+                Some(entry) if entry.map.is_some() => entry.rebuilding = false,
                 _ => {
-                    maps.insert(concert_id, map);
+                    maps.remove(&concert_id);
                 }
             }
         }
     }
 
+    /// Marks a concert's map stale after a change of its seats.
     pub fn invalidate(&self, concert_id: i64) {
-        if let Ok(mut maps) = self.maps.lock() {
-            maps.remove(&concert_id);
+        if let Ok(mut maps) = self.maps.lock()
+            && let Some(entry) = maps.get_mut(&concert_id)
+        {
+            entry.generation += 1;
         }
     }
 
@@ -128,13 +176,54 @@ mod tests {
         assert_eq!(cache.get("a").await, None);
     }
 
+    fn map(version: i64) -> Arc<EncodedSeatMap> {
+        Arc::new(EncodedSeatMap { version, body: Bytes::from(version.to_string()) })
+    }
+
+    fn served(lookup: Lookup) -> Option<i64> {
+        match lookup {
+            Lookup::Serve(map) => Some(map.version),
+            Lookup::Rebuild(_) => None,
+        }
+    }
+
     #[test]
-    fn an_older_seat_map_never_replaces_a_newer_one() {
+    fn after_a_change_one_reader_rebuilds_while_the_others_get_the_last_snapshot() {
         let maps = SeatMaps::default();
-        maps.put(1, Arc::new(EncodedSeatMap { version: 5, body: Bytes::from_static(b"new") }));
-        maps.put(1, Arc::new(EncodedSeatMap { version: 4, body: Bytes::from_static(b"old") }));
-        assert_eq!(maps.get(1).map(|m| m.version), Some(5));
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!("a cold map is rebuilt") };
+        maps.put(1, map(5), ticket);
+        assert_eq!(served(maps.lookup(1)), Some(5));
         maps.invalidate(1);
-        assert!(maps.get(1).is_none());
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else {
+            panic!("the first reader after a change rebuilds")
+        };
+        assert_eq!(served(maps.lookup(1)), Some(5), "others meanwhile get the snapshot");
+        maps.put(1, map(6), ticket);
+        assert_eq!(served(maps.lookup(1)), Some(6));
+    }
+
+    #[test]
+    fn a_change_during_a_rebuild_keeps_the_map_stale() {
+        let maps = SeatMaps::default();
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
+        maps.invalidate(1);
+        maps.put(1, map(5), ticket);
+        assert!(matches!(maps.lookup(1), Lookup::Rebuild(_)), "built before the change: rebuild again");
+    }
+
+    #[test]
+    fn an_older_map_never_replaces_a_newer_one_and_failures_release_the_rebuild() {
+        let maps = SeatMaps::default();
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
+        maps.put(1, map(5), ticket);
+        maps.put(1, map(4), ticket);
+        assert_eq!(served(maps.lookup(1)), Some(5));
+        maps.invalidate(1);
+        assert!(matches!(maps.lookup(1), Lookup::Rebuild(_)));
+        maps.abandon(1);
+        assert!(matches!(maps.lookup(1), Lookup::Rebuild(_)), "after a failure the next reader tries again");
+        let Lookup::Rebuild(_) = maps.lookup(2) else { panic!() };
+        maps.abandon(2);
+        assert!(maps.maps.lock().unwrap().get(&2).is_none(), "no entry kept for a concert that is not there");
     }
 }

@@ -18,7 +18,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, require};
 use super::{AppState, Data};
 use crate::auth::Principal;
-use crate::cache::EncodedSeatMap;
+use crate::cache::{EncodedSeatMap, Lookup};
 use crate::domain::FieldError;
 use crate::domain::user::Role;
 use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
@@ -423,15 +423,18 @@ async fn seat_map(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let map = match state.seat_maps.get(id) {
-        Some(map) => map,
-        None => {
-            let record = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
-            let body = encode(&Data::new(SeatMapView::from(&record)))?;
-            let map = Arc::new(EncodedSeatMap { version: record.version, body });
-            state.seat_maps.put(id, map.clone());
-            map
-        }
+    let map = match state.seat_maps.lookup(id) {
+        Lookup::Serve(map) => map,
+        Lookup::Rebuild(ticket) => match encode_seat_map(&state, id).await {
+            Ok(map) => {
+                state.seat_maps.put(id, map.clone(), ticket);
+                map
+            }
+            Err(e) => {
+                state.seat_maps.abandon(id);
+                return Err(e);
+            }
+        },
     };
     let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
     let cache = HeaderValue::from_static("no-cache");
@@ -444,6 +447,13 @@ async fn seat_map(
     response.headers_mut().insert(header::ETAG, tag);
     response.headers_mut().insert(header::CACHE_CONTROL, cache);
     Ok(response)
+}
+
+/// Reads a concert's whole seat map from the database and encodes it once.
+async fn encode_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
+    let record = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    let body = encode(&Data::new(SeatMapView::from(&record)))?;
+    Ok(Arc::new(EncodedSeatMap { version: record.version, body }))
 }
 
 /// A seat that cannot be booked.
