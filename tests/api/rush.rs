@@ -223,3 +223,41 @@ async fn a_retry_with_the_same_idempotency_key_answers_the_first_booking_again()
     .await
     .assert_error(409, "SEAT_TAKEN");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_cancels_and_rebookings_never_leave_a_free_seat_refused() {
+    let app = TestApp::spawn().await;
+    let (_, concert) = concert(&app, 100).await;
+    let tokens = fans(&app, "churn", 6).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    for round in 0..15 {
+        let seat = json!({"horizontal": "F", "vertical": round % 10 + 1});
+        let booked = app.post(&path, &seat, Some(&tokens[0])).await;
+        if booked.status != 201 {
+            continue; // still held from an earlier round by someone else
+        }
+        let id = booked.data()["id"].as_i64().unwrap();
+        let cancel = {
+            let (client, url, token) =
+                (app.client.clone(), app.url(&format!("{path}/{id}")), tokens[0].clone());
+            tokio::spawn(async move {
+                client.delete(url).bearer_auth(token).send().await.unwrap().status().as_u16()
+            })
+        };
+        let attempts =
+            book_all(&app, concert, tokens[1..].iter().map(|t| (t.clone(), seat.clone())).collect()).await;
+        assert_eq!(cancel.await.unwrap(), 200);
+        assert!(attempts.iter().filter(|(s, _)| *s == 201).count() <= 1);
+        let holders = active(&app, concert).await.len();
+        let map = app.get(&format!("/api/v1/concerts/{concert}/seats"), None).await;
+        let reserved = map.data()["rows"][5]["statuses"].as_str().unwrap().as_bytes()[round % 10] == b'R';
+        if !reserved {
+            // Free by the database: the gate must let the next fan through.
+            let last = app.post(&path, &seat, Some(&tokens[5])).await;
+            last.assert_status(201);
+            let id = last.data()["id"].as_i64().unwrap();
+            app.delete(&format!("{path}/{id}"), Some(&tokens[5])).await.assert_status(200);
+        }
+        assert_eq!(holders, reserved_on_map(&app, concert).await, "map and reservations agree");
+    }
+}

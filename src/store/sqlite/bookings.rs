@@ -330,6 +330,56 @@ async fn book_checked(conn: &mut SqliteConnection, request: &OwnedBooking) -> Re
     Ok(Booked { reservations, version: 0, replayed: false, seats: seats.clone() })
 }
 
+/// A cancellation as the writer task holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedCancel {
+    pub concert_id: i64,
+    pub reservation_id: i64,
+    pub actor_id: i64,
+    pub actor_is_admin: bool,
+}
+
+/// One cancellation inside the writer's transaction. Its only write is one conditional
+/// UPDATE (the triggers free the seat), so a refusal needs no savepoint. `version` is set
+/// by the writer after the batch; `None` means it was cancelled already.
+pub(super) async fn cancel_in(
+    conn: &mut SqliteConnection,
+    request: &OwnedCancel,
+) -> Result<Cancelled, BookingError> {
+    let now = Utc::now();
+    let row: Option<ReservationRow> = sqlx::query_as(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND concert_id = $2"
+    ))
+    .bind(request.reservation_id)
+    .bind(request.concert_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
+    if record.user_id != request.actor_id && !request.actor_is_admin {
+        return Err(BookingError::NotOwner);
+    }
+    let seat = seats_of(conn, std::slice::from_ref(&record)).await?.remove(0);
+    if !record.status.can_become(ReservationStatus::Cancelled) {
+        return Ok(Cancelled { reservation: record, seat, version: None });
+    }
+    let start_time: DateTime<Utc> = sqlx::query_scalar("SELECT start_time FROM concerts WHERE id = $1")
+        .bind(request.concert_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if start_time <= now && !request.actor_is_admin {
+        return Err(BookingError::ConcertStarted);
+    }
+    let row: ReservationRow = sqlx::query_as(&format!(
+        "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = $1 AND status = 'Y'
+         RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(request.reservation_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(0) })
+}
+
 #[async_trait]
 impl BookingStore for SqliteStore {
     async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
@@ -349,42 +399,7 @@ impl BookingStore for SqliteStore {
         actor_id: i64,
         actor_is_admin: bool,
     ) -> Result<Cancelled, BookingError> {
-        let now = Utc::now();
-        let mut tx = self.write.begin().await?;
-        let row: Option<ReservationRow> = sqlx::query_as(&format!(
-            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND concert_id = $2"
-        ))
-        .bind(reservation_id)
-        .bind(concert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
-        if record.user_id != actor_id && !actor_is_admin {
-            return Err(BookingError::NotOwner);
-        }
-        let seat = seats_of(&mut tx, std::slice::from_ref(&record)).await?.remove(0);
-        if !record.status.can_become(ReservationStatus::Cancelled) {
-            tx.commit().await?;
-            return Ok(Cancelled { reservation: record, seat, version: None });
-        }
-        let start_time: DateTime<Utc> = sqlx::query_scalar("SELECT start_time FROM concerts WHERE id = $1")
-            .bind(concert_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if start_time <= now && !actor_is_admin {
-            return Err(BookingError::ConcertStarted);
-        }
-        let row: ReservationRow = sqlx::query_as(&format!(
-            "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = $1 AND status = 'Y'
-             RETURNING {RESERVATION_COLUMNS}"
-        ))
-        .bind(reservation_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let version = version(&mut tx, concert_id).await?;
-        tx.commit().await?;
-        Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(version) })
+        self.writer.cancel(OwnedCancel { concert_id, reservation_id, actor_id, actor_is_admin }).await
     }
 
     async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError> {
