@@ -122,6 +122,36 @@ fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), Sto
     }
 }
 
+/// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
+/// taking the id and the current time) finds something that must outlive it.
+async fn soft_delete_unless(
+    pool: &sqlx::SqlitePool,
+    table: &'static str,
+    id: i64,
+    blockers: &'static str,
+    conflict: impl FnOnce(i64) -> StoreError,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let mut tx = pool.begin().await?;
+    let blocking: i64 = sqlx::query_scalar(blockers).bind(id).bind(now).fetch_one(&mut *tx).await?;
+    if blocking > 0 {
+        return Err(conflict(blocking));
+    }
+    let deleted = sqlx::query(&format!(
+        "UPDATE {table} SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if deleted == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 #[async_trait]
 impl VenueStore for SqliteStore {
     async fn create_auditorium(
@@ -221,34 +251,14 @@ impl VenueStore for SqliteStore {
     }
 
     async fn delete_auditorium(&self, id: i64) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut tx = self.write.begin().await?;
-        let upcoming: i64 = sqlx::query_scalar(
+        soft_delete_unless(
+            &self.write,
+            "auditoriums",
+            id,
             "SELECT count(*) FROM concerts WHERE auditorium_id = $1 AND deleted_at IS NULL AND start_time > $2",
+            |n| StoreError::conflict("AUDITORIUM_IN_USE", format!("the auditorium has {n} upcoming concert(s)")),
         )
-        .bind(id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        if upcoming > 0 {
-            return Err(StoreError::conflict(
-                "AUDITORIUM_IN_USE",
-                format!("the auditorium has {upcoming} upcoming concert(s)"),
-            ));
-        }
-        let deleted = sqlx::query(
-            "UPDATE auditoriums SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     async fn toggle_seat_lock(
@@ -482,32 +492,20 @@ impl VenueStore for SqliteStore {
     }
 
     async fn delete_concert(&self, id: i64) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut tx = self.write.begin().await?;
-        let active: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'Y'")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if active > 0 {
-            return Err(StoreError::conflict(
-                "CONCERT_HAS_RESERVATIONS",
-                format!("the concert has {active} active reservation(s)"),
-            ));
-        }
-        let deleted = sqlx::query(
-            "UPDATE concerts SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+        soft_delete_unless(
+            &self.write,
+            "concerts",
+            id,
+            // `$2` (now) is bound for the shared shape; an active reservation blocks at any time.
+            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'Y' AND $2 IS NOT NULL",
+            |n| {
+                StoreError::conflict(
+                    "CONCERT_HAS_RESERVATIONS",
+                    format!("the concert has {n} active reservation(s)"),
+                )
+            },
         )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
