@@ -2,9 +2,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, SqliteConnection};
 
-use super::SqliteStore;
+use super::{SqliteStore, letter};
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
-use crate::domain::venue::{Letter, Price, SeatStatus};
+use crate::domain::venue::{Price, SeatStatus};
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
     StoreError,
@@ -40,10 +40,6 @@ impl TryFrom<ReservationRow> for ReservationRecord {
             cancelled_at: r.cancelled_at,
         })
     }
-}
-
-fn letter(raw: &str) -> Result<Letter, StoreError> {
-    Letter::parse(raw).map_err(|e| corrupt(format!("stored letter {raw:?}: {e}")))
 }
 
 /// What the schema's triggers or unique index refused, if that is what `err` is.

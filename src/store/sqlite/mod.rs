@@ -19,7 +19,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::Store;
+use super::{Store, StoreError};
+use crate::domain::venue::Letter;
+
+/// A letter column (row or grade) read back from the database.
+fn letter(raw: &str) -> Result<Letter, StoreError> {
+    Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -83,7 +89,7 @@ impl Store for SqliteStore {
         ]
     }
 
-    async fn prune(&self, keep_keys: Duration) -> Result<(), crate::store::StoreError> {
+    async fn prune(&self, keep_keys: Duration) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
-use super::SqliteStore;
+use super::{SqliteStore, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
 use crate::store::{
     AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow,
@@ -25,11 +25,6 @@ struct AuditoriumRow {
     owner_nickname: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-}
-
-/// A letter column read back from the database.
-fn letter(raw: &str) -> Result<Letter, StoreError> {
-    Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
 }
 
 impl TryFrom<AuditoriumRow> for AuditoriumRecord {
