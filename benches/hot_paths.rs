@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tickitecking::auth::token::{self, TokenKeys, TokenKind};
 use tickitecking::domain::booking::SeatRef;
 use tickitecking::domain::user::Role;
@@ -38,7 +38,8 @@ async fn full_concert(store: &dyn Store) -> i64 {
         })
         .await
         .expect("user");
-    let hall = AuditoriumSpec { name: "Hall".into(), address: "here".into(), max_row: letter('Z'), max_column: 100 };
+    let hall =
+        AuditoriumSpec { name: "Hall".into(), address: "here".into(), max_row: letter('Z'), max_column: 100 };
     let hall = store.create_auditorium(owner.id, &hall).await.expect("hall");
     let spec = ConcertSpec {
         name: "Bench".into(),

@@ -264,3 +264,17 @@ async fn revocations_and_the_token_secret_survive_a_restart() {
     app.get("/api/v1/users/my", Some(&kept.access)).await.assert_status(200);
     app.get("/api/v1/users/my", Some(&dropped.access)).await.assert_error(401, "TOKEN_INVALID");
 }
+
+#[tokio::test]
+async fn signup_then_login_then_read_own_profile() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("fan01").await;
+    assert_eq!(user["username"], "fan01");
+    assert_eq!(user["role"], "USER");
+    assert!(user.get("password").is_none() && user.get("passwordHash").is_none());
+    let tokens = app.login("fan01", PASSWORD).await;
+    let me = app.get("/api/v1/users/my", Some(&tokens.access)).await;
+    me.assert_status(200);
+    assert_eq!(me.data()["id"], user["id"]);
+    assert_eq!(me.data()["email"], "fan01@example.com");
+}

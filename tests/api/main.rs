@@ -2,13 +2,8 @@
 //! fresh data directory and talks HTTP to it.
 
 mod account_rules;
-mod accounts;
-mod bookings;
 mod catalog;
 mod contract;
-mod docs;
 mod helpers;
-mod ops;
 mod reservation_rules;
 pub mod rush;
-mod venues;

@@ -1,1 +1,0 @@
-//! Booking: single and multi-seat orders, limits, idempotency, cancellation, concurrency.

@@ -1,1 +1,0 @@
-//! OpenAPI document: every route served is documented, every documented route is served.

@@ -1,1 +1,0 @@
-//! Operations: health, readiness, metrics, error envelopes for unknown routes and bad bodies.

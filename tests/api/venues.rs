@@ -1,1 +1,0 @@
-//! Auditoriums, concerts, seat maps and posters.
