@@ -47,6 +47,12 @@ pub struct ServeArgs {
     /// Database URL; default: SQLite file `tickitecking.db` in the data dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Read replica for read-only queries (PostgreSQL deployments; not in this build yet).
+    #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
+    pub database_replica_url: Option<String>,
+    /// Redis for the shared seat gate, caches and revocations (not in this build yet).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Secret for signing tokens; default: generated once and kept in the data dir.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -142,6 +148,17 @@ impl Config {
         if args.refresh_token_ttl < args.access_token_ttl {
             bail!("--refresh-token-ttl must not be shorter than --access-token-ttl");
         }
+        // Refused rather than ignored: a deployment that sets these expects them used.
+        if args.database_replica_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            bail!(
+                "DATABASE_REPLICA_URL is not supported by this build yet (it needs the PostgreSQL backend)"
+            );
+        }
+        if args.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            bail!(
+                "REDIS_URL is not supported by this build yet; without it the gate, caches and revocations are in-process"
+            );
+        }
         let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
         let image_dir = match args.image_store.filter(|s| !s.is_empty()) {
             None => args.data_dir.join("images"),
@@ -193,6 +210,20 @@ mod tests {
     #[test]
     fn database_url_rejects_unknown_schemes() {
         assert!(DatabaseUrl::parse(Some("mysql://x"), std::path::Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn settings_this_build_cannot_honour_are_refused_not_ignored() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+            Config::from_args(args)
+        };
+        assert!(parse(&["t", "serve", "--redis-url", "redis://localhost"]).is_err());
+        assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
+        assert!(parse(&["t", "serve", "--database-url", "postgres://p/db"]).is_err());
+        assert!(parse(&["t", "serve", "--image-store", "s3://bucket/posters"]).is_err());
+        assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
     }
 
     #[test]
