@@ -78,3 +78,51 @@ CREATE TABLE reservations (
 CREATE UNIQUE INDEX reservations_one_active_per_seat ON reservations (seat_id) WHERE status = 'Y';
 CREATE INDEX reservations_user ON reservations (user_id, concert_id);
 CREATE INDEX reservations_concert ON reservations (concert_id);
+
+-- The venue rules, enforced here too (the service checks first, for clear messages).
+-- Times compare as text: every time is written by the service in one sortable format.
+
+-- Seats lie within their venue.
+CREATE TRIGGER seats_within_auditorium
+BEFORE INSERT ON seats
+BEGIN
+    SELECT RAISE(ABORT, 'SEAT_OUTSIDE_AUDITORIUM')
+    WHERE EXISTS (SELECT 1 FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
+                  WHERE c.id = NEW.concert_id
+                    AND (NEW.horizontal > a.max_row OR NEW.vertical > a.max_column));
+END;
+
+-- A venue never shrinks below the seats of its upcoming concerts.
+CREATE TRIGGER auditoriums_keep_upcoming_seats
+BEFORE UPDATE OF max_row, max_column ON auditoriums
+BEGIN
+    SELECT RAISE(ABORT, 'AUDITORIUM_IN_USE')
+    WHERE EXISTS (SELECT 1 FROM seats s JOIN concerts c ON c.id = s.concert_id
+                  WHERE c.auditorium_id = NEW.id AND c.deleted_at IS NULL AND c.start_time > NEW.updated_at
+                    AND (s.horizontal > NEW.max_row OR s.vertical > NEW.max_column));
+END;
+
+-- A venue with upcoming concerts is not deleted.
+CREATE TRIGGER auditoriums_keep_while_in_use
+BEFORE UPDATE OF deleted_at ON auditoriums WHEN NEW.deleted_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'AUDITORIUM_IN_USE')
+    WHERE EXISTS (SELECT 1 FROM concerts WHERE auditorium_id = NEW.id AND deleted_at IS NULL
+                                           AND start_time > NEW.deleted_at);
+END;
+
+-- A concert with active reservations is not deleted.
+CREATE TRIGGER concerts_keep_while_reserved
+BEFORE UPDATE OF deleted_at ON concerts WHEN NEW.deleted_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'CONCERT_HAS_RESERVATIONS')
+    WHERE EXISTS (SELECT 1 FROM reservations WHERE concert_id = NEW.id AND status = 'Y');
+END;
+
+-- Nothing a user may need later is hard-deleted.
+CREATE TRIGGER users_no_delete BEFORE DELETE ON users
+BEGIN SELECT RAISE(ABORT, 'SOFT_DELETE_ONLY'); END;
+CREATE TRIGGER auditoriums_no_delete BEFORE DELETE ON auditoriums
+BEGIN SELECT RAISE(ABORT, 'SOFT_DELETE_ONLY'); END;
+CREATE TRIGGER concerts_no_delete BEFORE DELETE ON concerts
+BEGIN SELECT RAISE(ABORT, 'SOFT_DELETE_ONLY'); END;
