@@ -62,7 +62,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         posters,
         gate: Arc::new(MemoryGate::new(store.clone())),
     };
-    Ok(Service { router: http::router(state), store, backends })
+    Ok(Service { router: http::router(state, config.limits), store, backends })
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.

@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens (e.g. `7d`).
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
+    /// Requests handled at once; past it, requests get an immediate 503 (load shedding).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Longest a request may take before it is answered with 503 (e.g. `30s`).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
     /// Where posters are stored: a folder path; default: `images/` in the data dir.
     #[arg(long, env = "IMAGE_STORE")]
     pub image_store: Option<String>,
@@ -135,6 +141,8 @@ pub struct Config {
     pub admin: AdminAccount,
     /// Folder for poster files.
     pub image_dir: PathBuf,
+    /// Overload bounds.
+    pub limits: crate::http::Limits,
     /// Load the demo data at start-up.
     pub demo: bool,
 }
@@ -167,7 +175,14 @@ impl Config {
             }
             Some(dir) => PathBuf::from(dir.strip_prefix("file://").unwrap_or(&dir)),
         };
+        if args.max_in_flight == 0 {
+            bail!("--max-in-flight must be at least 1");
+        }
         Ok(Self {
+            limits: crate::http::Limits {
+                max_in_flight: args.max_in_flight,
+                request_timeout: args.request_timeout,
+            },
             image_dir,
             demo: args.demo,
             bind: args.bind,
@@ -184,6 +199,7 @@ impl Config {
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
+            limits: crate::http::Limits { max_in_flight: 4096, request_timeout: Duration::from_secs(30) },
             image_dir: data_dir.join("images"),
             demo: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),

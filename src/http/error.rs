@@ -57,6 +57,9 @@ pub enum ApiError {
     /// 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 503: the service itself is at capacity (load shedding, timeouts); worth retrying.
+    #[error("{0}")]
+    Overloaded(&'static str),
     /// 503: a backend is down or overloaded; worth retrying.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
+            ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }

@@ -13,11 +13,16 @@ mod users;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use axum::BoxError;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -107,10 +112,19 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// Bounds that keep the service answering under overload.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests handled at once; past it, new requests get an immediate 503.
+    pub max_in_flight: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+}
+
 /// The whole service.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, limits: Limits) -> Router {
     let (routes, openapi) = api();
-    routes
+    let app = routes
         .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -119,6 +133,31 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        .with_state(state);
+    // Around the whole app (one route here, so one shared bound): past the in-flight
+    // limit a request is shed at once instead of queueing, so latency stays bounded and
+    // the client knows to retry.
+    Router::new()
+        .fallback_service(app)
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(limits.max_in_flight)
+                .timeout(limits.request_timeout),
+        )
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+}
+
+/// Answers a shed or timed-out request.
+async fn overloaded(err: BoxError) -> ApiError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        metrics::counter!("requests_shed_total").increment(1);
+        ApiError::Overloaded("the service is at capacity; retry in a moment")
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        metrics::counter!("requests_timed_out_total").increment(1);
+        ApiError::Overloaded("the request took too long; retry in a moment")
+    } else {
+        ApiError::Internal(anyhow::anyhow!("middleware failed: {err}"))
+    }
 }

@@ -142,3 +142,49 @@ async fn unknown_routes_wrong_methods_and_bad_bodies_get_the_error_envelope() {
     let big = format!(r#"{{"username": "{}"}}"#, "x".repeat(70 * 1024));
     send("application/json", big.into_bytes()).await.assert_error(413, "PAYLOAD_TOO_LARGE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_bound_requests_are_shed_at_once_and_the_service_recovers() {
+    let app = TestApp::spawn_with(|c| c.limits.max_in_flight = 2).await;
+    app.signup("fan01").await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/api/v1/users/login"));
+            tokio::spawn(async move {
+                let body = json!({"username": "fan01", "password": crate::helpers::PASSWORD});
+                TestApp::reply(client.post(url).json(&body).send().await.unwrap()).await
+            })
+        })
+        .collect();
+    let mut shed = 0;
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status.as_u16() {
+            200 => {}
+            503 => {
+                reply.assert_error(503, "OVERLOADED");
+                assert_eq!(reply.headers["retry-after"], "1");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+    }
+    assert!(shed > 0, "with 2 in flight, some of 24 parallel logins are shed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    app.login("fan01", crate::helpers::PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_is_answered_with_503() {
+    let app = TestApp::spawn_with(|c| c.limits.request_timeout = std::time::Duration::from_millis(1)).await;
+    // Signing up hashes a password: far longer than a millisecond.
+    let reply = app
+        .post(
+            "/api/v1/users/signup",
+            &json!({"username": "slow", "password": "Secret#2026", "email": "s@example.com"}),
+            None,
+        )
+        .await;
+    reply.assert_error(503, "OVERLOADED");
+}
