@@ -148,6 +148,22 @@ impl From<BookingError> for ApiError {
     }
 }
 
+/// Tells the gate about a committed change. The change stands whatever the gate does:
+/// should the gate fail to take it, it forgets the concert (and reloads it from the
+/// database when next asked) rather than go on refusing by what it knew before.
+async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: &[(SeatRef, SeatStatus)]) {
+    if let Err(e) = state.gate.record(concert_id, version, seats).await {
+        tracing::warn!(
+            concert_id,
+            error = format!("{e:#}"),
+            "seat gate missed a change; forgetting the concert"
+        );
+        if let Err(e) = state.gate.forget(Some(concert_id)).await {
+            tracing::error!(concert_id, error = format!("{e:#}"), "seat gate could not forget the concert");
+        }
+    }
+}
+
 /// Books one seat (`{horizontal, vertical}`) or several, all or none (`{seats: [...]}`).
 /// With an `Idempotency-Key` header, a retry answers what the first request answered.
 #[utoipa::path(post, path = "/concerts/{id}/reservations", tag = "seats", security(("bearer" = [])),
@@ -171,7 +187,7 @@ async fn book(
     ApiJson(body): ApiJson<BookRequest>,
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers)?.map(str::to_owned);
     // A retry must reach the store to find its saved answer; anything else asking for a
     // seat the gate knows is gone is refused here, without the database.
     if key.is_none() {
@@ -182,29 +198,39 @@ async fn book(
             return Err(unavailable(&refused));
         }
     }
-    let request = BookingRequest {
-        user_id: principal.user_id,
-        concert_id,
-        order: &order,
-        idempotency: key.map(|k| (k, order.fingerprint(concert_id))),
-    };
-    let booked = match state.store.book(&request).await {
-        Ok(booked) => booked,
-        Err(e) => {
-            metrics::counter!("bookings_total", "outcome" => "refused").increment(1);
-            return Err(e.into());
+    let shape = order.shape;
+    let user_id = principal.user_id;
+    // Once handed to the store, the booking may commit even if this request is abandoned
+    // (the client hung up, the request timed out): the commit and the news of it to the
+    // gate and the seat map run in a task of their own, which finishes either way.
+    let booked = tokio::spawn(async move {
+        let request = BookingRequest {
+            user_id,
+            concert_id,
+            order: &order,
+            idempotency: key.as_deref().map(|k| (k, order.fingerprint(concert_id))),
+        };
+        let booked = match state.store.book(&request).await {
+            Ok(booked) => booked,
+            Err(e) => {
+                metrics::counter!("bookings_total", "outcome" => "refused").increment(1);
+                return Err(ApiError::from(e));
+            }
+        };
+        if !booked.replayed {
+            let taken: Vec<(SeatRef, SeatStatus)> =
+                booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
+            state.seat_maps.invalidate(concert_id);
+            record_in_gate(&state, concert_id, booked.version, &taken).await;
+            metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
+            metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
         }
-    };
-    if !booked.replayed {
-        let taken: Vec<(SeatRef, SeatStatus)> =
-            booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
-        state.gate.record(concert_id, booked.version, &taken).await?;
-        state.seat_maps.invalidate(concert_id);
-        metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
-        metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
-    }
+        Ok(booked)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the booking task failed: {e}")))??;
     let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
-    Ok(match order.shape {
+    Ok(match shape {
         OrderShape::Single => match views.into_iter().next() {
             Some(view) => (StatusCode::CREATED, Json(Data::new(view))).into_response(),
             None => return Err(ApiError::Internal(anyhow::anyhow!("a booking returned no reservation"))),
@@ -243,13 +269,20 @@ async fn cancel(
     principal: Principal,
     Path((concert_id, reservation_id)): Path<(i64, i64)>,
 ) -> Result<Json<Data<CancelledView>>, ApiError> {
-    let cancelled =
-        state.store.cancel(concert_id, reservation_id, principal.user_id, principal.has(Role::Admin)).await?;
-    if let Some(version) = cancelled.version {
-        state.gate.record(concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await?;
-        state.seat_maps.invalidate(concert_id);
-        metrics::counter!("cancellations_total").increment(1);
-    }
+    let (actor_id, actor_is_admin) = (principal.user_id, principal.has(Role::Admin));
+    // As for booking: a committed cancellation reaches the gate and the seat map even if
+    // the request is abandoned meanwhile, or the gate would go on refusing a free seat.
+    let cancelled = tokio::spawn(async move {
+        let cancelled = state.store.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await?;
+        if let Some(version) = cancelled.version {
+            state.seat_maps.invalidate(concert_id);
+            record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
+            metrics::counter!("cancellations_total").increment(1);
+        }
+        Ok::<_, ApiError>(cancelled)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the cancellation task failed: {e}")))??;
     Ok(Json(Data::new(CancelledView {
         reservation: (&cancelled.reservation).into(),
         cancelled_at: cancelled.reservation.cancelled_at,

@@ -1,0 +1,448 @@
+//! `kill -9` of the real binary in the middle of what fans do around a booking: clients
+//! retrying with their `Idempotency-Key` after the crash, and cancellations. Nothing the
+//! API confirmed is lost, nothing is doubled, and the seat map agrees with the
+//! reservations afterwards. (`crash_recovery.rs` covers plain booking rushes.)
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const ADMIN_PASSWORD: &str = "Admin#Pass1";
+const PASSWORD: &str = "Secret#2026";
+const LIMIT: usize = 4;
+
+/// The server process, killed with SIGKILL when dropped so a failing test leaves none.
+struct Server {
+    child: Child,
+    api: Api,
+}
+
+impl Server {
+    /// Starts the binary on a free port over `data_dir` and waits until `/health` answers.
+    async fn start(data_dir: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_tickitecking"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_REPLICA_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("IMAGE_STORE")
+            .env_remove("ADMIN_USERNAME")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the binary");
+        let mut server = Self { child, api: Api::new(format!("http://127.0.0.1:{port}")) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let health = server.api.client.get(format!("{}/health", server.api.base)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("the server exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "the server did not answer /health within 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9`: no graceful shutdown, no chance to flush anything.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client of one server.
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(base: String) -> Self {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        Self { client, base }
+    }
+
+    /// One request; `Err` when no answer came (the server died meanwhile).
+    async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Result<(u16, Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        self.try_call(method, path, token, None, body).await.expect("an answer")
+    }
+
+    async fn login(&self, path: &str, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, path, None, Some(&json!({"username": username, "password": password})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    async fn signup(&self, username: &str) -> i64 {
+        let body =
+            json!({"username": username, "password": PASSWORD, "email": format!("{username}@example.com")});
+        let (status, body) = self.call(Method::POST, "/api/v1/users/signup", None, Some(&body)).await;
+        assert_eq!(status, 201, "{body}");
+        body["data"]["id"].as_i64().unwrap()
+    }
+
+    async fn admin(&self) -> String {
+        self.login("/api/v1/admin/login", "admin", ADMIN_PASSWORD).await
+    }
+}
+
+/// A promoter's hall (rows A–E × 10) with one concert of `maxSeatsPerFan` [`LIMIT`] on
+/// every row, and `fans` fans signed up in parallel: `(concert id, fan tokens)`.
+async fn stage(api: &Api, fans: usize) -> (i64, Vec<String>) {
+    let admin = api.admin().await;
+    let promoter = api.signup("crash-promoter").await;
+    let role =
+        json!({"username": "crash-promoter", "email": "crash-promoter@example.com", "role": "COMPANY_USER"});
+    let (status, body) =
+        api.call(Method::PUT, &format!("/api/v1/admin/users/{promoter}"), Some(&admin), Some(&role)).await;
+    assert_eq!(status, 200, "{body}");
+    let promoter = api.login("/api/v1/users/login", "crash-promoter", PASSWORD).await;
+    let hall = json!({"name": "Crash Hall", "address": "Seoul", "maxRow": "E", "maxColumn": 10});
+    let (status, hall) = api.call(Method::POST, "/api/v1/auditoriums", Some(&promoter), Some(&hall)).await;
+    assert_eq!(status, 201, "{hall}");
+    let concert = json!({
+        "name": "Crash Live", "description": "", "startTime": "2099-01-01T19:00:00Z",
+        "auditoriumId": hall["data"]["id"], "maxSeatsPerFan": LIMIT,
+        "seatPrices": [{"grade": "R", "price": 100}],
+        "seatList": [{"horizontals": ["A", "B", "C", "D", "E"], "grade": "R"}],
+    });
+    let (status, concert) = api.call(Method::POST, "/api/v1/concerts", Some(&promoter), Some(&concert)).await;
+    assert_eq!(status, 201, "{concert}");
+    let tasks: Vec<_> = (0..fans)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let name = format!("crashfan{i}");
+                api.signup(&name).await;
+                api.login("/api/v1/users/login", &name, PASSWORD).await
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(task.await.unwrap());
+    }
+    (concert["data"]["id"].as_i64().unwrap(), tokens)
+}
+
+fn seat(n: usize) -> Value {
+    json!({"horizontal": char::from(b'A' + (n / 10 % 5) as u8).to_string(), "vertical": n % 10 + 1})
+}
+
+/// The reservation ids of a 201 answer, single or list form.
+fn reservation_ids(body: &Value) -> Vec<i64> {
+    match body["data"]["reservations"].as_array() {
+        Some(list) => list.iter().map(|r| r["id"].as_i64().unwrap()).collect(),
+        None => vec![body["data"]["id"].as_i64().expect("a reservation id")],
+    }
+}
+
+/// One reservation of the concert as the admin list shows it.
+#[derive(Debug, Clone)]
+struct Held {
+    user: i64,
+    seat: i64,
+    position: (String, usize),
+    active: bool,
+    cancelled_time: Value,
+}
+
+/// Every reservation of the concert by id, and the seat map's `R` positions.
+async fn state(api: &Api, concert: i64) -> (HashMap<i64, Held>, HashSet<(String, usize)>) {
+    let admin = api.admin().await;
+    let (status, list) = api.call(Method::GET, "/api/v1/admin/reservations", Some(&admin), None).await;
+    assert_eq!(status, 200, "{list}");
+    let reservations = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["concert"]["id"] == concert)
+        .map(|r| {
+            let position = (
+                r["seat"]["horizontal"].as_str().unwrap().to_owned(),
+                r["seat"]["vertical"].as_u64().unwrap() as usize,
+            );
+            let held = Held {
+                user: r["user"]["id"].as_i64().unwrap(),
+                seat: r["seat"]["id"].as_i64().unwrap(),
+                position,
+                active: r["status"] == "Y",
+                cancelled_time: r["cancelledTime"].clone(),
+            };
+            (r["id"].as_i64().unwrap(), held)
+        })
+        .collect();
+    let (status, map) = api.call(Method::GET, &format!("/api/v1/concerts/{concert}/seats"), None, None).await;
+    assert_eq!(status, 200, "{map}");
+    let mut reserved = HashSet::new();
+    for row in map["data"]["rows"].as_array().unwrap() {
+        let h = row["horizontal"].as_str().unwrap();
+        for (i, c) in row["statuses"].as_str().unwrap().chars().enumerate() {
+            if c == 'R' {
+                reserved.insert((h.to_owned(), i + 1));
+            }
+        }
+    }
+    (reservations, reserved)
+}
+
+/// Invariants 1 and 2 and the per-fan limit: no seat twice, `R` on the map exactly at the
+/// actively reserved seats, nobody over the limit. Returns the active reservation ids.
+fn assert_invariants(reservations: &HashMap<i64, Held>, reserved: &HashSet<(String, usize)>) -> HashSet<i64> {
+    let active: Vec<(&i64, &Held)> = reservations.iter().filter(|(_, r)| r.active).collect();
+    let seats: HashSet<i64> = active.iter().map(|(_, r)| r.seat).collect();
+    assert_eq!(seats.len(), active.len(), "a seat has two active reservations");
+    let positions: HashSet<(String, usize)> = active.iter().map(|(_, r)| r.position.clone()).collect();
+    assert_eq!(&positions, reserved, "the map's R are exactly the actively reserved seats");
+    let mut per_fan: HashMap<i64, usize> = HashMap::new();
+    for (_, r) in &active {
+        *per_fan.entry(r.user).or_default() += 1;
+    }
+    assert!(per_fan.values().all(|n| *n <= LIMIT), "a fan holds more than {LIMIT}: {per_fan:?}");
+    active.iter().map(|(id, _)| **id).collect()
+}
+
+/// Order `i`: a single seat or a pair, most of them on seats other orders want too.
+fn order(i: usize) -> Value {
+    if i.is_multiple_of(3) { json!({"seats": [seat(i % 37), seat(i % 37 + 1)]}) } else { seat(i % 41) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_with_idempotency_keys_after_a_kill_9_mid_rush_neither_loses_nor_doubles_a_booking() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (concert, tokens) = stage(&server.api, 30).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    let orders = 120;
+    let (tx, mut answers) = mpsc::unbounded_channel();
+    let tasks: Vec<_> = (0..orders)
+        .map(|i| {
+            let (api, tx, token, path) =
+                (server.api.clone(), tx.clone(), tokens[i % tokens.len()].clone(), path.clone());
+            tokio::spawn(async move {
+                let key = format!("order-{i}");
+                if let Ok(answer) =
+                    api.try_call(Method::POST, &path, Some(&token), Some(&key), Some(&order(i))).await
+                {
+                    let _ = tx.send((i, answer));
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    // Kill right after the tenth confirmation, with later requests still in flight: some
+    // of those may commit unanswered.
+    let mut before: HashMap<usize, (u16, Value)> = HashMap::new();
+    while before.values().filter(|(status, _)| *status == 201).count() < 10 {
+        let Some((i, answer)) = answers.recv().await else { break };
+        before.insert(i, answer);
+    }
+    server.kill();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Answers read before the kill took effect count as confirmed too.
+    while let Ok((i, answer)) = answers.try_recv() {
+        before.insert(i, answer);
+    }
+    let confirmed: HashMap<usize, Value> = before
+        .iter()
+        .filter(|(_, (status, _))| *status == 201)
+        .map(|(i, (_, body))| (*i, body.clone()))
+        .collect();
+    assert!(confirmed.len() >= 10, "ten bookings were confirmed before the kill: {before:?}");
+
+    let server = Server::start(dir.path()).await;
+    let (reservations, reserved) = state(&server.api, concert).await;
+    let survived = assert_invariants(&reservations, &reserved);
+    for (i, body) in &confirmed {
+        for id in reservation_ids(body) {
+            assert!(survived.contains(&id), "order {i}: confirmed reservation {id} lost");
+        }
+    }
+    // Every client retries with its key, whatever it heard before.
+    let retries: Vec<_> = (0..orders)
+        .map(|i| {
+            let (api, token, path) = (server.api.clone(), tokens[i % tokens.len()].clone(), path.clone());
+            tokio::spawn(async move {
+                let key = format!("order-{i}");
+                api.try_call(Method::POST, &path, Some(&token), Some(&key), Some(&order(i)))
+                    .await
+                    .expect("an answer")
+            })
+        })
+        .collect();
+    let mut answered = HashSet::new();
+    for (i, retry) in retries.into_iter().enumerate() {
+        let (status, body) = retry.await.unwrap();
+        if let Some(first) = confirmed.get(&i) {
+            assert_eq!((status, &body), (201, first), "order {i}: a retry answers the confirmed booking");
+        }
+        match status {
+            201 => answered.extend(reservation_ids(&body)),
+            409 => assert!(
+                ["SEAT_TAKEN", "SEAT_LIMIT"].contains(&body["code"].as_str().unwrap_or_default()),
+                "order {i}: {body}"
+            ),
+            _ => panic!("order {i}: {status} {body}"),
+        }
+    }
+    let (reservations, reserved) = state(&server.api, concert).await;
+    let active = assert_invariants(&reservations, &reserved);
+    assert_eq!(active, answered, "exactly the bookings some answer confirmed, each once");
+    assert!(survived.is_subset(&active), "a retry never undoes a booking");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_cancellations_and_rebookings_survive_a_kill_9_after_the_last_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (concert, tokens) = stage(&server.api, 30).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    // Fans 0–19 hold two seats each, rows A–D.
+    let mut holdings: Vec<(usize, Vec<i64>)> = Vec::new();
+    for (f, token) in tokens.iter().enumerate().take(20) {
+        let pair = json!({"seats": [seat(2 * f), seat(2 * f + 1)]});
+        let (status, body) = server.api.call(Method::POST, &path, Some(token), Some(&pair)).await;
+        assert_eq!(status, 201, "{body}");
+        holdings.push((f, reservation_ids(&body)));
+    }
+    // At once: each holder gives back their first seat (fans 0–4 twice over); fans 20–29
+    // go for the seats being given back and fight over pairs in row E.
+    enum Job {
+        Cancel(i64),
+        Book,
+    }
+    let mut jobs: Vec<(String, Method, String, Option<Value>, Job)> = Vec::new();
+    for (f, ids) in &holdings {
+        let cancel = format!("{path}/{}", ids[0]);
+        for _ in 0..if *f < 5 { 2 } else { 1 } {
+            jobs.push((tokens[*f].clone(), Method::DELETE, cancel.clone(), None, Job::Cancel(ids[0])));
+        }
+    }
+    for n in 0..10 {
+        let token = &tokens[20 + n];
+        for wanted in [seat(2 * n), seat(2 * (n + 10))] {
+            jobs.push((token.clone(), Method::POST, path.clone(), Some(wanted), Job::Book));
+        }
+        let pair = json!({"seats": [seat(40 + n), seat(40 + (n + 1) % 10)]});
+        jobs.push((token.clone(), Method::POST, path.clone(), Some(pair), Job::Book));
+    }
+    let total = jobs.len();
+    let (tx, mut answers) = mpsc::unbounded_channel();
+    for (token, method, url, body, job) in jobs {
+        let (api, tx) = (server.api.clone(), tx.clone());
+        tokio::spawn(async move {
+            let answer = api.try_call(method, &url, Some(&token), None, body.as_ref()).await;
+            let _ = tx.send((job, answer));
+        });
+    }
+    drop(tx);
+    let mut cancelled: HashMap<i64, Value> = HashMap::new();
+    let mut booked = HashSet::new();
+    for _ in 0..total {
+        let (job, answer) = answers.recv().await.unwrap();
+        let (status, body) = answer.expect("every request answered before the kill");
+        match (job, status) {
+            (Job::Cancel(id), 200) => {
+                assert_eq!(
+                    (body["data"]["id"].as_i64(), body["data"]["status"].as_str()),
+                    (Some(id), Some("N"))
+                );
+                if let Some(first) = cancelled.insert(id, body["data"]["cancelledAt"].clone()) {
+                    assert_eq!(first, body["data"]["cancelledAt"], "cancelling twice answers the same");
+                }
+            }
+            (Job::Book, 201) => booked.extend(reservation_ids(&body)),
+            (Job::Book, 409) => assert_eq!(body["code"], "SEAT_TAKEN", "{body}"),
+            (_, status) => panic!("unexpected {status}: {body}"),
+        }
+    }
+    server.kill();
+    assert_eq!(cancelled.len(), 20, "every holder's cancellation was confirmed");
+    assert!(!booked.is_empty());
+
+    let server = Server::start(dir.path()).await;
+    let (reservations, reserved) = state(&server.api, concert).await;
+    let active = assert_invariants(&reservations, &reserved);
+    for (id, cancelled_at) in &cancelled {
+        let r = &reservations[id];
+        assert!(!r.active, "confirmed cancellation {id} undone by the crash");
+        assert_eq!(&r.cancelled_time, cancelled_at, "{id} keeps the time it was cancelled at");
+    }
+    let kept: HashSet<i64> = holdings.iter().map(|(_, ids)| ids[1]).collect();
+    let expected: HashSet<i64> = kept.union(&booked).copied().collect();
+    assert_eq!(active, expected, "exactly the kept seats and the confirmed new bookings are held");
+    assert_eq!(reservations.len(), 40 + booked.len(), "nothing unconfirmed was written");
+
+    // The restarted service books by the recovered state: a held seat is refused, a free
+    // one is granted.
+    let newcomer = {
+        server.api.signup("after-crash").await;
+        server.api.login("/api/v1/users/login", "after-crash", PASSWORD).await
+    };
+    let held = reservations.values().find(|r| r.active).unwrap();
+    let held_seat = json!({"horizontal": held.position.0, "vertical": held.position.1});
+    let (status, body) = server.api.call(Method::POST, &path, Some(&newcomer), Some(&held_seat)).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("SEAT_TAKEN")), "{body}");
+    let free = (0..50).map(seat).find(|s| {
+        let position =
+            (s["horizontal"].as_str().unwrap().to_owned(), s["vertical"].as_u64().unwrap() as usize);
+        !reserved.contains(&position)
+    });
+    let free = free.expect("a seat left free");
+    let (status, body) = server.api.call(Method::POST, &path, Some(&newcomer), Some(&free)).await;
+    assert_eq!(status, 201, "{body}");
+}
