@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, require};
-use super::{AppState, Data};
+use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::domain::Validator;
 use crate::domain::user::Role;
@@ -299,11 +299,15 @@ async fn toggle_seat_lock(
         },
     );
     let (horizontal, vertical) = v.finish_with(horizontal.zip(vertical))?;
-    let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
-    for toggle in toggles.iter().filter(|t| t.changed) {
-        state.seat_maps.invalidate(toggle.concert_id);
-        state.gate.forget(Some(toggle.concert_id)).await?;
-    }
+    let toggles = to_completion(async move {
+        let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
+        for toggle in toggles.iter().filter(|t| t.changed) {
+            state.seat_maps.invalidate(toggle.concert_id);
+            state.gate.forget(Some(toggle.concert_id)).await?;
+        }
+        Ok(toggles)
+    })
+    .await?;
     Ok(Json(Data::new(LockResult {
         auditorium_id: id,
         horizontal,

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::auditoriums::{ensure_owner, not_found};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, require};
-use super::{AppState, Data};
+use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::cache::{EncodedSeatMap, Lookup};
 use crate::domain::FieldError;
@@ -321,9 +321,14 @@ async fn update_concert(
         return Err(ApiError::conflict("CONCERT_STARTED", "the concert has already started"));
     }
     let spec = body.parse(Some(current.auditorium.max_row))?;
-    state.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
-    state.catalog.invalidate().await;
-    state.seat_maps.invalidate(id);
+    let after = state.clone();
+    to_completion(async move {
+        after.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
+        after.catalog.invalidate().await;
+        after.seat_maps.invalidate(id);
+        Ok(())
+    })
+    .await?;
     Ok(Json(Data::new(load_concert(&state, id).await?.into())))
 }
 
@@ -344,10 +349,14 @@ async fn delete_concert(
 ) -> Result<StatusCode, ApiError> {
     let current = load_concert(&state, id).await?;
     ensure_owner(&principal, current.owner_id)?;
-    state.store.delete_concert(id).await.map_err(not_found("concert"))?;
-    state.catalog.invalidate().await;
-    state.seat_maps.invalidate(id);
-    state.gate.forget(Some(id)).await?;
+    to_completion(async move {
+        state.store.delete_concert(id).await.map_err(not_found("concert"))?;
+        state.catalog.invalidate().await;
+        state.seat_maps.invalidate(id);
+        state.gate.forget(Some(id)).await?;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -425,16 +434,23 @@ async fn seat_map(
 ) -> Result<Response, ApiError> {
     let map = match state.seat_maps.lookup(id) {
         Lookup::Serve(map) => map,
-        Lookup::Rebuild(ticket) => match encode_seat_map(&state, id).await {
-            Ok(map) => {
-                state.seat_maps.put(id, map.clone(), ticket);
-                map
-            }
-            Err(e) => {
-                state.seat_maps.abandon(id);
-                return Err(e);
-            }
-        },
+        // Finished even if this reader leaves: others wait on the rebuild it claimed.
+        Lookup::Rebuild(ticket) => {
+            let state = state.clone();
+            to_completion(async move {
+                match encode_seat_map(&state, id).await {
+                    Ok(map) => {
+                        state.seat_maps.put(id, map.clone(), ticket);
+                        Ok(map)
+                    }
+                    Err(e) => {
+                        state.seat_maps.abandon(id);
+                        Err(e)
+                    }
+                }
+            })
+            .await?
+        }
     };
     let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
     let cache = HeaderValue::from_static("no-cache");

@@ -13,6 +13,7 @@ mod users;
 
 use std::sync::Arc;
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::BoxError;
@@ -110,6 +111,20 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         )
         .merge(ops::router())
         .split_for_parts()
+}
+
+/// Runs `work` to completion even if the request that started it is dropped (the client
+/// hung up, the request timed out). For work that commits and then brings the in-memory
+/// views (seat gate, seat maps, caches) up to date: stopping between the two would leave
+/// a view that disagrees with the database, e.g. a gate refusing a seat that was freed.
+pub(crate) async fn to_completion<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a committed task failed: {e}")))?
 }
 
 /// Bounds that keep the service answering under overload.

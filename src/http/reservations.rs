@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auditoriums::SeatPositionRequest;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, require};
-use super::{AppState, Data};
+use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::domain::booking::{Order, OrderShape, ReservationStatus, SeatRef};
@@ -203,7 +203,7 @@ async fn book(
     // Once handed to the store, the booking may commit even if this request is abandoned
     // (the client hung up, the request timed out): the commit and the news of it to the
     // gate and the seat map run in a task of their own, which finishes either way.
-    let booked = tokio::spawn(async move {
+    let booked = to_completion(async move {
         let request = BookingRequest {
             user_id,
             concert_id,
@@ -227,8 +227,7 @@ async fn book(
         }
         Ok(booked)
     })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the booking task failed: {e}")))??;
+    .await?;
     let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
     Ok(match shape {
         OrderShape::Single => match views.into_iter().next() {
@@ -272,17 +271,16 @@ async fn cancel(
     let (actor_id, actor_is_admin) = (principal.user_id, principal.has(Role::Admin));
     // As for booking: a committed cancellation reaches the gate and the seat map even if
     // the request is abandoned meanwhile, or the gate would go on refusing a free seat.
-    let cancelled = tokio::spawn(async move {
+    let cancelled = to_completion(async move {
         let cancelled = state.store.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await?;
         if let Some(version) = cancelled.version {
             state.seat_maps.invalidate(concert_id);
             record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
             metrics::counter!("cancellations_total").increment(1);
         }
-        Ok::<_, ApiError>(cancelled)
+        Ok(cancelled)
     })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the cancellation task failed: {e}")))??;
+    .await?;
     Ok(Json(Data::new(CancelledView {
         reservation: (&cancelled.reservation).into(),
         cancelled_at: cancelled.reservation.cancelled_at,

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
-use super::{AppState, Data};
+use super::{AppState, Data, to_completion};
 use crate::auth::{Principal, TokenPair, password};
 use crate::domain::Validator;
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
@@ -255,11 +255,16 @@ async fn update_my(
         (status = 401, description = "no valid token", body = ErrorBody),
     ))]
 async fn delete_my(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
-    let version = state.store.delete_user(principal.user_id).await?;
-    state.auth.user_version_changed(principal.user_id, version).await?;
-    // Seats were released in concerts we do not track here; account deletion is rare, so
-    // every derived seat view is rebuilt from the database.
-    state.gate.forget(None).await?;
-    state.seat_maps.clear();
+    let user_id = principal.user_id;
+    to_completion(async move {
+        let version = state.store.delete_user(user_id).await?;
+        state.auth.user_version_changed(user_id, version).await?;
+        // Seats were released in concerts we do not track here; account deletion is rare,
+        // so every derived seat view is rebuilt from the database.
+        state.gate.forget(None).await?;
+        state.seat_maps.clear();
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

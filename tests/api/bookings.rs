@@ -622,7 +622,6 @@ async fn a_booking_whose_client_hangs_up_still_shows_on_the_seat_map() {
 }
 
 #[tokio::test]
-#[ignore = "fails until the seat map handler (src/http/concerts.rs) survives a reader dropped mid-rebuild"]
 async fn a_seat_map_reader_hanging_up_mid_rebuild_does_not_freeze_the_map() {
     let app = TestApp::spawn().await;
     let (promoter, hall) = hall(&app).await;

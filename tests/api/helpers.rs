@@ -224,3 +224,41 @@ impl TestApp {
         (id, self.login(username, PASSWORD).await.access)
     }
 }
+
+impl TestApp {
+    /// Trades a refresh token for a new pair (the raw reply, to check failures too).
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post("/api/v1/users/token/refresh", &json!({ "refreshToken": refresh_token }), None).await
+    }
+
+    /// Sends raw bytes with an optional content type, for tests of the body handling itself.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+}
+
+impl Tokens {
+    /// The pair of a successful login or refresh reply.
+    #[track_caller]
+    pub fn from_reply(reply: &Reply) -> Self {
+        reply.assert_status(200);
+        Tokens {
+            access: reply.data()["accessToken"].as_str().expect("accessToken").to_owned(),
+            refresh: reply.data()["refreshToken"].as_str().expect("refreshToken").to_owned(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! fresh data directory and talks HTTP to it.
 
 mod account_rules;
+mod bookings;
 mod catalog;
 mod contract;
 mod helpers;

@@ -294,10 +294,7 @@ impl VenueStore for SqliteStore {
                 .bind(next.as_str())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE concerts SET seat_version = seat_version + 1 WHERE id = $1")
-                .bind(concert_id)
-                .execute(&mut *tx)
-                .await?;
+            // The map version is bumped by the `seats_bump_map_version` trigger.
             toggles.push(LockToggle { concert_id, concert_name, status: next, changed: true });
         }
         tx.commit().await?;
