@@ -1,7 +1,7 @@
 //! `/admin`: operator login and account management.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, require};
+use super::extract::{ApiJson, ApiPath, require};
 use super::users::{LoginRequest, TokenResponse, token_response};
 use super::{AppState, Data};
 use crate::auth::{Principal, password};
@@ -113,7 +113,7 @@ pub struct AdminUserRequest {
 async fn update_user(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AdminUserRequest>,
 ) -> Result<Json<Data<AdminUserView>>, ApiError> {
     require(&principal, Role::Admin)?;

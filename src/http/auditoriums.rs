@@ -1,7 +1,7 @@
 //! `/auditoriums` and `/admin/auditoriums`: venues and seat locks.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, require};
+use super::extract::{ApiJson, ApiPath, require};
 use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::domain::Validator;
@@ -153,7 +153,7 @@ async fn list_own_auditoriums(
     ))]
 async fn get_auditorium(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<AuditoriumView>>, ApiError> {
     let record = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
     Ok(Json(Data::new(record.into())))
@@ -174,7 +174,7 @@ async fn get_auditorium(
 async fn update_auditorium(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AuditoriumRequest>,
 ) -> Result<Json<Data<AuditoriumView>>, ApiError> {
     let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
@@ -201,7 +201,7 @@ async fn update_auditorium(
 async fn delete_auditorium(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
     ensure_owner(&principal, current.owner_id)?;
@@ -275,7 +275,7 @@ pub struct LockResult {
 async fn toggle_seat_lock(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<SeatPositionRequest>,
 ) -> Result<Json<Data<LockResult>>, ApiError> {
     require(&principal, Role::Admin)?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::auditoriums::{ensure_owner, not_found};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, require};
+use super::extract::{ApiJson, ApiPath, require};
 use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::cache::{EncodedSeatMap, Lookup};
@@ -285,7 +285,7 @@ async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Respon
         (status = 200, description = "the concert", body = Data<ConcertDetail>),
         (status = 404, description = "no such concert (or deleted)", body = ErrorBody),
     ))]
-async fn get_concert(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn get_concert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
     let key = format!("concert:{id}");
     if let Some(body) = state.catalog.get(&key).await {
         return Ok(json_bytes(StatusCode::OK, body));
@@ -312,7 +312,7 @@ async fn get_concert(State(state): State<AppState>, Path(id): Path<i64>) -> Resu
 async fn update_concert(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ConcertRequest>,
 ) -> Result<Json<Data<ConcertDetail>>, ApiError> {
     let current = load_concert(&state, id).await?;
@@ -345,7 +345,7 @@ async fn update_concert(
 async fn delete_concert(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let current = load_concert(&state, id).await?;
     ensure_owner(&principal, current.owner_id)?;
@@ -429,7 +429,7 @@ fn not_modified(headers: &HeaderMap, version: i64) -> bool {
     ))]
 async fn seat_map(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let map = match state.seat_maps.lookup(id) {
@@ -500,7 +500,7 @@ pub struct ReservationMap {
     ))]
 async fn reservation_map(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ReservationMap>>, ApiError> {
     let concert = load_concert(&state, id).await?;
     let map = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;

@@ -1,7 +1,9 @@
 //! Request extractors whose failures answer with the error envelope.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -51,20 +53,59 @@ where
     }
 }
 
-/// Deserializes JSON, naming the path of a field that has the wrong type.
+/// Deserializes JSON, naming the path of a field that has the wrong type. Parsing first
+/// into a value and only then into `T` keeps the two failures apart: text that is not one
+/// JSON document (trailing bytes included) is malformed, while a well-formed document
+/// with a wrong value — a number where an enum's name belongs, say — is a field error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|err| ApiError::MalformedBody(format!("malformed JSON: {err}")))?;
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::Invalid(vec![FieldError {
-                field: if path == "." { "body".into() } else { path },
-                message: data_error_message(&inner),
-            }]),
-            _ => ApiError::MalformedBody(format!("malformed JSON: {inner}")),
-        }
+        ApiError::Invalid(vec![FieldError {
+            field: if path == "." { "body".into() } else { path },
+            message: data_error_message(err.inner()),
+        }])
     })
+}
+
+/// Path parameters: a value that does not parse (`/concerts/abc`) is a 400 naming the
+/// parameter, in the error envelope.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(err)) => {
+                let key = match err.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. } | ErrorKind::InvalidUtf8InPathParam { key } => {
+                        Some(key.clone())
+                    }
+                    // A tuple's element, or a lone value: named from the route's parameters.
+                    kind => {
+                        let index = match kind {
+                            ErrorKind::ParseErrorAtIndex { index, .. } => *index,
+                            _ => 0,
+                        };
+                        RawPathParams::from_request_parts(parts, state)
+                            .await
+                            .ok()
+                            .and_then(|raw| raw.iter().nth(index).map(|(key, _)| key.to_owned()))
+                    }
+                };
+                let field = key.unwrap_or_else(|| "path".to_owned());
+                Err(ApiError::Invalid(vec![FieldError { field, message: err.body_text() }]))
+            }
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!("path parameters: {}", other.body_text()))),
+        }
+    }
 }
 
 /// serde's message without its " at line 1 column 17" suffix.

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::auditoriums::ensure_owner;
 use super::concerts::image_path;
 use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
 use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::FieldError;
@@ -158,7 +159,10 @@ async fn upload_poster(
         (status = 200, description = "the image", content_type = "image/*", body = Vec<u8>),
         (status = 404, description = "no such poster", body = ErrorBody),
     ))]
-async fn serve_poster(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+async fn serve_poster(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let safe = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     if !safe {
         return Err(ApiError::NotFound("poster"));

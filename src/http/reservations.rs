@@ -1,7 +1,7 @@
 //! Booking, cancelling and reservation histories.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::auditoriums::SeatPositionRequest;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, require};
+use super::extract::{ApiJson, ApiPath, require};
 use super::{AppState, Data, to_completion};
 use crate::auth::Principal;
 use crate::domain::FieldError;
@@ -182,7 +182,7 @@ async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: 
 async fn book(
     State(state): State<AppState>,
     principal: Principal,
-    Path(concert_id): Path<i64>,
+    ApiPath(concert_id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequest>,
 ) -> Result<Response, ApiError> {
@@ -266,7 +266,7 @@ pub struct CancelledView {
 async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    Path((concert_id, reservation_id)): Path<(i64, i64)>,
+    ApiPath((concert_id, reservation_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Data<CancelledView>>, ApiError> {
     let (actor_id, actor_is_admin) = (principal.user_id, principal.has(Role::Admin));
     // As for booking: a committed cancellation reaches the gate and the seat map even if

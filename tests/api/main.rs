@@ -2,9 +2,11 @@
 //! fresh data directory and talks HTTP to it.
 
 mod account_rules;
+mod accounts;
 mod bookings;
 mod catalog;
 mod contract;
 mod helpers;
+mod ops;
 mod reservation_rules;
 pub mod rush;
