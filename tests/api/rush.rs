@@ -48,7 +48,8 @@ pub async fn fans(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(signup.status(), 201);
+            let status = signup.status();
+            assert_eq!(status, 201, "signup: {}", signup.text().await.unwrap_or_default());
             let login: Value = client
                 .post(format!("{base}/api/v1/users/login"))
                 .json(&json!({"username": name, "password": PASSWORD}))

@@ -5,6 +5,7 @@
 //! time anyway, and queueing in the pool avoids `SQLITE_BUSY` lock upgrades. Reads use
 //! their own pool and run in parallel with the writer.
 
+mod booking_sql;
 mod bookings;
 mod tokens;
 mod users;
@@ -53,6 +54,12 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
+        // Every connection must see the same database, which an in-memory one cannot share.
+        anyhow::ensure!(
+            !options.get_filename().as_os_str().is_empty()
+                && options.get_filename() != std::path::Path::new(":memory:"),
+            "SQLite needs a database file: {url} names none"
+        );
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
@@ -63,10 +70,10 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("opening {url} for reading"))?;
-        let writer = writer::BookingWriter::start(write.clone());
+        let writer = writer::BookingWriter::start(options.get_filename(), write.clone())?;
         Ok(Self { read, write, writer })
     }
 }

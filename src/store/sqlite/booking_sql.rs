@@ -1,0 +1,396 @@
+//! Booking and cancelling as the group commit runs them: synchronous SQLite calls on the
+//! writer thread's own connection, with prepared statements kept across batches. Each
+//! function runs inside the batch's open transaction; the writer commits, and nobody is
+//! answered before.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::booking::{Order, ReservationStatus, SeatRef};
+use crate::domain::venue::{Letter, SeatStatus};
+use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
+
+const RESERVATION_COLUMNS: &str = "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
+
+/// A booking as the writer holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedBooking {
+    pub user_id: i64,
+    pub concert_id: i64,
+    pub order: Order,
+    /// `(key, fingerprint)`.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// A cancellation as the writer holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedCancel {
+    pub concert_id: i64,
+    pub reservation_id: i64,
+    pub actor_id: i64,
+    pub actor_is_admin: bool,
+}
+
+/// Times as the rest of the store writes them (sqlx's encoding of `DateTime<Utc>`), so
+/// that the schema's text comparisons of times hold across both connections.
+pub(super) fn time_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn parse_time(raw: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(format!("stored time {raw:?}: {e}")))
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(what))
+}
+
+/// A storage failure: busy or unreachable files are worth retrying, the rest is not.
+pub(super) fn store_error(err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+        }
+        _ => StoreError::Other(anyhow::Error::new(err)),
+    }
+}
+
+impl From<rusqlite::Error> for BookingError {
+    fn from(err: rusqlite::Error) -> Self {
+        BookingError::Store(store_error(err))
+    }
+}
+
+/// A reservation row as stored, before its text columns are parsed.
+struct ReservationRow {
+    id: i64,
+    user_id: i64,
+    concert_id: i64,
+    seat_id: i64,
+    status: String,
+    created_at: String,
+    cancelled_at: Option<String>,
+}
+
+fn reservation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
+    Ok(ReservationRow {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        concert_id: row.get(2)?,
+        seat_id: row.get(3)?,
+        status: row.get(4)?,
+        created_at: row.get(5)?,
+        cancelled_at: row.get(6)?,
+    })
+}
+
+impl TryFrom<ReservationRow> for ReservationRecord {
+    type Error = StoreError;
+    fn try_from(r: ReservationRow) -> Result<Self, StoreError> {
+        Ok(ReservationRecord {
+            id: r.id,
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            seat_id: r.seat_id,
+            status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
+            created_at: parse_time(&r.created_at)?,
+            cancelled_at: r.cancelled_at.as_deref().map(parse_time).transpose()?,
+        })
+    }
+}
+
+/// What the schema's triggers or unique index refused, if that is what `err` is.
+enum Refusal {
+    Taken,
+    Locked,
+    ConcertNotFound,
+    ConcertStarted,
+    FanLimit,
+}
+
+fn refusal_of(err: &rusqlite::Error) -> Option<Refusal> {
+    let rusqlite::Error::SqliteFailure(failure, message) = err else { return None };
+    if failure.code != rusqlite::ErrorCode::ConstraintViolation {
+        return None;
+    }
+    let message = message.as_deref().unwrap_or_default();
+    if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || message.contains("SEAT_TAKEN") {
+        Some(Refusal::Taken)
+    } else if message.contains("SEAT_LOCKED") {
+        Some(Refusal::Locked)
+    } else if message.contains("CONCERT_NOT_FOUND") {
+        Some(Refusal::ConcertNotFound)
+    } else if message.contains("CONCERT_STARTED") {
+        Some(Refusal::ConcertStarted)
+    } else if message.contains("FAN_LIMIT") {
+        Some(Refusal::FanLimit)
+    } else {
+        None
+    }
+}
+
+/// The booking error a refusal by the schema stands for.
+fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> BookingError {
+    let seats = &request.order.seats;
+    match refusal_of(&err) {
+        Some(Refusal::Taken) => {
+            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect())
+        }
+        Some(Refusal::Locked) => {
+            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Locked)).collect())
+        }
+        Some(Refusal::ConcertNotFound) => BookingError::ConcertNotFound,
+        Some(Refusal::ConcertStarted) => BookingError::ConcertStarted,
+        Some(Refusal::FanLimit) => {
+            let counts = conn
+                .prepare_cached(
+                    "SELECT max_seats_per_fan,
+                            (SELECT count(*) FROM reservations
+                             WHERE user_id = ?2 AND concert_id = ?1 AND status = 'Y')
+                     FROM concerts WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![request.concert_id, request.user_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                });
+            match counts {
+                Ok((limit, held)) => BookingError::FanLimit { limit, held },
+                Err(e) => e.into(),
+            }
+        }
+        None => err.into(),
+    }
+}
+
+/// The concert's seat-map version as this transaction sees it; `None` for no such concert.
+pub(super) fn version(conn: &Connection, concert_id: i64) -> Result<Option<i64>, BookingError> {
+    Ok(conn
+        .prepare_cached("SELECT seat_version FROM concerts WHERE id = ?1")?
+        .query_row([concert_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// One booking inside the batch's transaction. `version` is left 0: the writer sets it.
+pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
+    if let ([seat], None) = (&request.order.seats[..], &request.idempotency) {
+        return book_one(conn, request, *seat);
+    }
+    // Several seats or an idempotency key: every check first, then the inserts, all in a
+    // savepoint so that a refusal midway leaves nothing behind.
+    conn.execute_batch("SAVEPOINT booking")?;
+    match book_checked(conn, request) {
+        Ok(booked) => {
+            conn.execute_batch("RELEASE booking")?;
+            Ok(booked)
+        }
+        Err(refused) => {
+            conn.execute_batch("ROLLBACK TO booking; RELEASE booking")?;
+            Err(refused)
+        }
+    }
+}
+
+/// The fast path of a single seat without an idempotency key: one INSERT, checked by the
+/// schema's triggers. A refused statement leaves nothing behind, so it needs no savepoint.
+fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<Booked, BookingError> {
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+             SELECT ?1, ?2, s.id, 'Y', p.price_cents, ?3
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = ?2 AND s.horizontal = ?4 AND s.vertical = ?5
+             RETURNING {RESERVATION_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                request.user_id,
+                request.concert_id,
+                time_text(Utc::now()),
+                seat.horizontal.to_string(),
+                seat.vertical
+            ],
+            reservation_row,
+        )
+        .optional();
+    match inserted {
+        Ok(Some(row)) => {
+            Ok(Booked { reservations: vec![row.try_into()?], version: 0, replayed: false, seats: vec![seat] })
+        }
+        // Nothing to insert: no such seat, or no such concert.
+        Ok(None) => {
+            let live = conn
+                .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
+                .query_row([request.concert_id], |r| r.get::<_, i64>(0))
+                .optional()?;
+            Err(if live.is_some() {
+                BookingError::SeatsNotFound(vec![seat])
+            } else {
+                BookingError::ConcertNotFound
+            })
+        }
+        Err(e) => Err(refusal(conn, e, request)),
+    }
+}
+
+/// The checked path: replay, concert, every seat, the per-fan limit, then the inserts.
+fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
+    let now = Utc::now();
+    let seats = &request.order.seats;
+    if let Some(booked) = replay(conn, request)? {
+        return Ok(booked);
+    }
+    let concert: Option<(String, i64)> = conn
+        .prepare_cached(
+            "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = ?1 AND deleted_at IS NULL",
+        )?
+        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
+    if parse_time(&start_time)? <= now {
+        return Err(BookingError::ConcertStarted);
+    }
+    let mut found = Vec::with_capacity(seats.len());
+    let mut missing = Vec::new();
+    let mut unavailable = Vec::new();
+    {
+        let mut seat_query = conn.prepare_cached(
+            "SELECT s.id, s.status, p.price_cents
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = ?1 AND s.horizontal = ?2 AND s.vertical = ?3",
+        )?;
+        for seat in seats {
+            let row: Option<(i64, String, i64)> = seat_query
+                .query_row(params![request.concert_id, seat.horizontal.to_string(), seat.vertical], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            match row {
+                None => missing.push(*seat),
+                Some((id, status, price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
+                    SeatStatus::Available => found.push((id, price)),
+                    other => unavailable.push((*seat, other)),
+                },
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SeatsNotFound(missing));
+    }
+    if !unavailable.is_empty() {
+        return Err(BookingError::SeatsUnavailable(unavailable));
+    }
+    let held: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM reservations WHERE user_id = ?1 AND concert_id = ?2 AND status = 'Y'",
+        )?
+        .query_row([request.user_id, request.concert_id], |r| r.get(0))?;
+    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
+        return Err(BookingError::FanLimit { limit, held });
+    }
+    let created_at = time_text(now);
+    let mut reservations = Vec::with_capacity(found.len());
+    for (seat_id, price) in found {
+        let row = conn
+            .prepare_cached(&format!(
+                "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+                 VALUES (?1, ?2, ?3, 'Y', ?4, ?5) RETURNING {RESERVATION_COLUMNS}"
+            ))?
+            .query_row(
+                params![request.user_id, request.concert_id, seat_id, price, created_at],
+                reservation_row,
+            );
+        match row {
+            Ok(row) => reservations.push(ReservationRecord::try_from(row)?),
+            Err(e) => return Err(refusal(conn, e, request)),
+        }
+    }
+    if let Some((key, fingerprint)) = &request.idempotency {
+        let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), created_at])?;
+    }
+    Ok(Booked { reservations, version: 0, replayed: false, seats: seats.clone() })
+}
+
+/// The answer saved under an idempotency key, if the key was used before.
+fn replay(conn: &Connection, request: &OwnedBooking) -> Result<Option<Booked>, BookingError> {
+    let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
+    let saved: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT fingerprint, reservation_ids FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![request.user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((saved_fingerprint, ids)) = saved else { return Ok(None) };
+    if &saved_fingerprint != fingerprint {
+        return Err(BookingError::KeyReused);
+    }
+    let mut reservations = Vec::new();
+    for id in ids.split(',').filter(|s| !s.is_empty()) {
+        let id: i64 = id.parse().map_err(|_| corrupt(format!("idempotency ids {ids:?}")))?;
+        let mut record = reservation_by_id(conn, id)?;
+        // The first answer reported them active; a replay answers the same.
+        record.status = ReservationStatus::Active;
+        record.cancelled_at = None;
+        reservations.push(record);
+    }
+    let seats = reservations.iter().map(|r| seat_of(conn, r.seat_id)).collect::<Result<_, _>>()?;
+    Ok(Some(Booked { reservations, version: 0, replayed: true, seats }))
+}
+
+fn reservation_by_id(conn: &Connection, id: i64) -> Result<ReservationRecord, BookingError> {
+    let row = conn
+        .prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1"))?
+        .query_row([id], reservation_row)?;
+    Ok(row.try_into()?)
+}
+
+/// The position of a stored seat.
+fn seat_of(conn: &Connection, seat_id: i64) -> Result<SeatRef, BookingError> {
+    let (horizontal, vertical): (String, i64) = conn
+        .prepare_cached("SELECT horizontal, vertical FROM seats WHERE id = ?1")?
+        .query_row([seat_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(SeatRef {
+        horizontal: Letter::parse(&horizontal)
+            .map_err(|e| corrupt(format!("stored row {horizontal:?}: {e}")))?,
+        vertical: u8::try_from(vertical).map_err(|e| StoreError::Other(e.into()))?,
+    })
+}
+
+/// One cancellation inside the batch's transaction. Its only write is one conditional
+/// UPDATE (the triggers free the seat), so a refusal needs no savepoint. `version` is set
+/// by the writer after the batch; `None` means it was cancelled already.
+pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Cancelled, BookingError> {
+    let now = Utc::now();
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND concert_id = ?2"
+        ))?
+        .query_row([request.reservation_id, request.concert_id], reservation_row)
+        .optional()?;
+    let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
+    if record.user_id != request.actor_id && !request.actor_is_admin {
+        return Err(BookingError::NotOwner);
+    }
+    let seat = seat_of(conn, record.seat_id)?;
+    if !record.status.can_become(ReservationStatus::Cancelled) {
+        return Ok(Cancelled { reservation: record, seat, version: None });
+    }
+    let start_time: String = conn
+        .prepare_cached("SELECT start_time FROM concerts WHERE id = ?1")?
+        .query_row([request.concert_id], |r| r.get(0))?;
+    if parse_time(&start_time)? <= now && !request.actor_is_admin {
+        return Err(BookingError::ConcertStarted);
+    }
+    let row = conn
+        .prepare_cached(&format!(
+            "UPDATE reservations SET status = 'N', cancelled_at = ?2 WHERE id = ?1 AND status = 'Y'
+             RETURNING {RESERVATION_COLUMNS}"
+        ))?
+        .query_row(params![request.reservation_id, time_text(now)], reservation_row)?;
+    Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(0) })
+}
