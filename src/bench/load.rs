@@ -45,6 +45,8 @@ impl Run {
         let random_concert = |rng: &mut StdRng| fixture.concerts[rng.gen_range(0..fixture.concerts.len())];
         match self.scenario {
             Scenario::Health => Step::Get("/health".into()),
+            // Measured by `footprint::measure`, never driven as a load.
+            Scenario::Footprint => Step::Stop,
             Scenario::Seatmap => Step::Get(format!("/api/v1/concerts/{}/seats", fixture.concerts[0])),
             Scenario::Spread => {
                 let i = self.next_seat.fetch_add(1, Ordering::Relaxed);

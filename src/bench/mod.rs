@@ -4,6 +4,7 @@
 //! API that no seat was sold twice and that every confirmation it received is a booking.
 
 mod client;
+mod footprint;
 mod load;
 mod report;
 mod setup;
@@ -35,6 +36,10 @@ pub enum Scenario {
     Mixed,
     /// `GET /health`: the ceiling the other figures are compared with.
     Health,
+    /// Memory and set-up cost: creates the concerts (default 100), loads each one's seat
+    /// map and seat gate, and reports the service's resident memory per seat and how long
+    /// each 2,600-seat concert took to create.
+    Footprint,
 }
 
 /// Flags of `tickitecking bench`.
@@ -81,14 +86,20 @@ fn address(target: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("no address for {host}"))
 }
 
-/// Runs a benchmark and prints its report.
-pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+/// Runs a benchmark and prints its report; fails when the run's verification does.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let address = address(&args.target)?;
     anyhow::ensure!(args.connections > 0 && args.fans > 0, "--connections and --fans must be at least 1");
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
+        Scenario::Footprint => 100,
         _ => 1,
     });
+    // Memory of the instance before this run adds anything, for the footprint.
+    let resident_before = match args.scenario {
+        Scenario::Footprint => Some(footprint::resident_bytes(address).await?),
+        _ => None,
+    };
     let run_id = format!("{:x}", rand::random::<u32>());
     let seats_per_fan = setup::SEATS_PER_CONCERT.div_ceil(args.fans);
     eprintln!("setting up run {run_id}: {concerts} concert(s) of 2,600 seats, {} fans…", args.fans);
@@ -101,6 +112,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         seats_per_fan,
     )
     .await?;
+    if let Some(before) = resident_before {
+        let report = footprint::measure(address, &fixture, before).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.text());
+        }
+        return Ok(());
+    }
     let run = Arc::new(Run {
         scenario: args.scenario,
         fixture,
@@ -154,7 +174,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     } else {
         print!("{}", report.text());
     }
-    Ok(report)
+    match &report.verification {
+        Some(v) if !v.ok => anyhow::bail!("verification failed"),
+        _ => Ok(()),
+    }
 }
 
 /// Checks through the API that no seat was sold twice and every confirmation stands.

@@ -18,6 +18,8 @@ const PASSWORD: &str = "Bench#Fan2026";
 pub struct Fixture {
     pub admin_token: String,
     pub concerts: Vec<i64>,
+    /// How long creating each concert (2,600 seats) took, as the client saw it.
+    pub concert_creation: Vec<std::time::Duration>,
     /// Access tokens of the fans, index = fan number.
     pub fans: Vec<String>,
 }
@@ -86,7 +88,9 @@ pub async fn prepare(
         .context("venue id")?;
     let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();
     let mut concert_ids = Vec::with_capacity(concerts);
+    let mut concert_creation = Vec::with_capacity(concerts);
     for i in 0..concerts {
+        let started = std::time::Instant::now();
         let answer = conn
             .send_json(
                 Method::POST,
@@ -107,6 +111,7 @@ pub async fn prepare(
                 }),
             )
             .await?;
+        concert_creation.push(started.elapsed());
         concert_ids.push(
             expect(answer, StatusCode::CREATED, "creating a concert")?["data"]["id"]
                 .as_i64()
@@ -135,7 +140,7 @@ pub async fn prepare(
             fans_tokens[i] = token;
         }
     }
-    Ok(Fixture { admin_token, concerts: concert_ids, fans: fans_tokens })
+    Ok(Fixture { admin_token, concerts: concert_ids, concert_creation, fans: fans_tokens })
 }
 
 /// The seat at `index` of a concert's 2,600: row-major, `(row letter, column)`.

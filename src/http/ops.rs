@@ -107,5 +107,16 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("db_pool_connections", "pool" => pool).set(f64::from(size));
         metrics::gauge!("db_pool_idle_connections", "pool" => pool).set(idle as f64);
     }
+    if let Some(bytes) = resident_memory_bytes() {
+        metrics::gauge!("process_resident_memory_bytes").set(bytes as f64);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+/// The process's resident memory (Linux: `VmRSS` of `/proc/self/status`); `None` where
+/// the system does not tell.
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?.trim().strip_suffix("kB")?;
+    kib.trim().parse::<u64>().ok().map(|kib| kib * 1024)
 }

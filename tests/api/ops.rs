@@ -104,6 +104,9 @@ async fn metrics_count_requests_by_method_route_template_and_status_with_latency
     assert!(!text.contains("424242"), "a concrete id leaked into a label");
     // The database pool is reported.
     assert!(text.contains("db_pool_connections"), "{text}");
+    // So is the process's resident memory: more than a MiB, less than the machine.
+    let resident = sample_sum(&text, "process_resident_memory_bytes", &[]).expect("resident memory");
+    assert!((1_048_576.0..64.0 * 1_073_741_824.0).contains(&resident), "{resident}");
 }
 
 #[tokio::test]
