@@ -12,6 +12,7 @@ use tickitecking::domain::booking::SeatRef;
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
 use tickitecking::gate::{MemoryGate, SeatGate};
+use tickitecking::http::seat_map_body;
 use tickitecking::store::sqlite::SqliteStore;
 use tickitecking::store::{NewUser, Store};
 
@@ -75,5 +76,22 @@ fn gate_check(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, token_verification, gate_check);
+fn seat_map_encoding(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store: Arc<dyn Store> = Arc::new(runtime.block_on(SqliteStore::open(&url)).expect("store"));
+    let concert = runtime.block_on(full_concert(store.as_ref()));
+    let record = runtime.block_on(store.seat_map(concert)).expect("read").expect("a map");
+    c.bench_function("seat map: encode 2,600 seats", |b| b.iter(|| seat_map_body(black_box(&record))));
+    // What a cache rebuild costs in all: the read from SQLite and the encoding.
+    c.bench_function("seat map: read and encode 2,600 seats", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let record = store.seat_map(black_box(concert)).await.expect("read").expect("a map");
+            seat_map_body(&record).expect("encode")
+        })
+    });
+}
+
+criterion_group!(benches, token_verification, gate_check, seat_map_encoding);
 criterion_main!(benches);

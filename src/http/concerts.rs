@@ -468,8 +468,12 @@ async fn seat_map(
 /// Reads a concert's whole seat map from the database and encodes it once.
 async fn encode_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
     let record = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
-    let body = encode(&Data::new(SeatMapView::from(&record)))?;
-    Ok(Arc::new(EncodedSeatMap { version: record.version, body }))
+    Ok(Arc::new(EncodedSeatMap { version: record.version, body: seat_map_body(&record)? }))
+}
+
+/// The response body of `GET /concerts/{id}/seats` for a seat map.
+pub fn seat_map_body(record: &SeatMapRecord) -> Result<Bytes, ApiError> {
+    encode(&Data::new(SeatMapView::from(record)))
 }
 
 /// A seat that cannot be booked.

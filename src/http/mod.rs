@@ -36,6 +36,7 @@ use crate::cache::{Catalog, SeatMaps};
 use crate::gate::SeatGate;
 use crate::posters::PosterStore;
 use crate::store::Store;
+pub use concerts::seat_map_body;
 use error::ApiError;
 
 /// Largest JSON body accepted anywhere but on uploads.
