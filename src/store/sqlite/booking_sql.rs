@@ -10,7 +10,13 @@ use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, SeatStatus};
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
-const RESERVATION_COLUMNS: &str = "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
+/// The columns [`reservation_row`] reads, as a literal so that statements are built at
+/// compile time (the statement cache is keyed by the text, looked up on every booking).
+macro_rules! reservation_columns {
+    () => {
+        "id, user_id, concert_id, seat_id, status, created_at, cancelled_at"
+    };
+}
 
 /// A booking as the writer holds it.
 #[derive(Debug, Clone)]
@@ -195,12 +201,13 @@ pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booke
 /// schema's triggers. A refused statement leaves nothing behind, so it needs no savepoint.
 fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<Booked, BookingError> {
     let inserted = conn
-        .prepare_cached(&format!(
+        .prepare_cached(concat!(
             "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
              SELECT ?1, ?2, s.id, 'Y', p.price_cents, ?3
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = ?2 AND s.horizontal = ?4 AND s.vertical = ?5
-             RETURNING {RESERVATION_COLUMNS}"
+             RETURNING ",
+            reservation_columns!()
         ))?
         .query_row(
             params![
@@ -292,9 +299,10 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     let mut reservations = Vec::with_capacity(found.len());
     for (seat_id, price) in found {
         let row = conn
-            .prepare_cached(&format!(
+            .prepare_cached(concat!(
                 "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-                 VALUES (?1, ?2, ?3, 'Y', ?4, ?5) RETURNING {RESERVATION_COLUMNS}"
+                 VALUES (?1, ?2, ?3, 'Y', ?4, ?5) RETURNING ",
+                reservation_columns!()
             ))?
             .query_row(
                 params![request.user_id, request.concert_id, seat_id, price, created_at],
@@ -344,7 +352,7 @@ fn replay(conn: &Connection, request: &OwnedBooking) -> Result<Option<Booked>, B
 
 fn reservation_by_id(conn: &Connection, id: i64) -> Result<ReservationRecord, BookingError> {
     let row = conn
-        .prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1"))?
+        .prepare_cached(concat!("SELECT ", reservation_columns!(), " FROM reservations WHERE id = ?1"))?
         .query_row([id], reservation_row)?;
     Ok(row.try_into()?)
 }
@@ -367,8 +375,10 @@ fn seat_of(conn: &Connection, seat_id: i64) -> Result<SeatRef, BookingError> {
 pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Cancelled, BookingError> {
     let now = Utc::now();
     let row = conn
-        .prepare_cached(&format!(
-            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND concert_id = ?2"
+        .prepare_cached(concat!(
+            "SELECT ",
+            reservation_columns!(),
+            " FROM reservations WHERE id = ?1 AND concert_id = ?2"
         ))?
         .query_row([request.reservation_id, request.concert_id], reservation_row)
         .optional()?;
@@ -387,9 +397,10 @@ pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Canc
         return Err(BookingError::ConcertStarted);
     }
     let row = conn
-        .prepare_cached(&format!(
+        .prepare_cached(concat!(
             "UPDATE reservations SET status = 'N', cancelled_at = ?2 WHERE id = ?1 AND status = 'Y'
-             RETURNING {RESERVATION_COLUMNS}"
+             RETURNING ",
+            reservation_columns!()
         ))?
         .query_row(params![request.reservation_id, time_text(now)], reservation_row)?;
     Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(0) })
