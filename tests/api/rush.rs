@@ -262,3 +262,37 @@ async fn racing_cancels_and_rebookings_never_leave_a_free_seat_refused() {
         assert_eq!(holders, reserved_on_map(&app, concert).await, "map and reservations agree");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_go_through_while_bookings_rush() {
+    let app = TestApp::spawn().await;
+    let (_, concert) = concert(&app, 4).await;
+    let tokens = fans(&app, "busy", 100).await;
+    // Every fan books a distinct seat while newcomers sign up and fans edit their profiles:
+    // the group commit and the other writes share the database's one write lock in turn.
+    let orders: Vec<(String, Value)> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let row = char::from(b'A' + u8::try_from(i / 10).unwrap()).to_string();
+            (t.clone(), json!({"horizontal": row, "vertical": i % 10 + 1}))
+        })
+        .collect();
+    let signups = fans(&app, "late", 20);
+    let edits = async {
+        let mut statuses = Vec::new();
+        for (i, token) in tokens.iter().take(20).enumerate() {
+            let reply = app
+                .put("/api/v1/users/my", &json!({"email": format!("busy{i}@edited.example")}), Some(token))
+                .await;
+            statuses.push(reply.status);
+        }
+        statuses
+    };
+    let (answers, late, edited) = tokio::join!(book_all(&app, concert, orders), signups, edits);
+    assert!(answers.iter().all(|(s, _)| *s == 201), "answers: {answers:?}");
+    assert_eq!(late.len(), 20);
+    assert!(edited.iter().all(|s| *s == 200), "profile edits: {edited:?}");
+    assert_eq!(active(&app, concert).await.len(), 100);
+    assert_eq!(reserved_on_map(&app, concert).await, 100);
+}
