@@ -65,12 +65,14 @@ async function context(viewport = DESKTOP) {
   return { ctx, page };
 }
 
-async function shot(page, name, viewport) {
+async function shot(page, name, { fullPage = false, scrollTo = null } = {}) {
   if (!shots) return;
   fs.mkdirSync(shots, { recursive: true });
-  if (viewport) await page.setViewportSize(viewport);
+  // Passing notices would cover the page.
+  await page.evaluate(() => document.getElementById('toasts').replaceChildren());
+  if (scrollTo) await page.locator(scrollTo).evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.waitForTimeout(300);
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage });
   step(`screenshot ${name}.png`);
 }
 
@@ -137,7 +139,7 @@ try {
   await promoter.page.getByText('Grade A', { exact: true }).click();
   for (const row of ['F', 'G']) await promoter.page.getByRole('button', { name: `Row ${row}:` }).click();
   assert.match(await promoter.page.getByRole('button', { name: 'Row C:' }).getAttribute('aria-label'), /grade S/);
-  await shot(promoter.page, 'promoter-new-concert');
+  await shot(promoter.page, 'promoter-new-concert', { fullPage: true });
   await promoter.page.getByRole('button', { name: 'Create concert' }).click();
   await promoter.page.waitForURL(/\/promoter\/concerts\/\d+$/);
   const concertId = Number(promoter.page.url().split('/').pop());
@@ -276,7 +278,7 @@ try {
   await phone.page.getByRole('button', { name: 'Menu' }).click();
   const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= PHONE.width, `no sideways scrolling of the page (${width}px)`);
-  await shot(phone.page, 'phone-concert');
+  await shot(phone.page, 'phone-concert', { scrollTo: '.map-column' });
   await phone.page.goto(base + '/');
   await phone.page.getByRole('img', { name: 'Poster of Neon Harbour Live' }).waitFor();
   await shot(phone.page, 'phone-concerts');

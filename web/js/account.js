@@ -105,12 +105,13 @@ export async function ticketsView(root) {
     const now = new Date();
     const active = all.filter((r) => r.status === 'Y');
     const cancelled = all.filter((r) => r.status !== 'Y');
-    list.replaceChildren(
+    list.replaceChildren(...[
       active.length ? h('ul', { class: 'tickets' }, active.map((r) => ticket(r, new Date(r.concert.startTime) > now)))
         : h('p', { class: 'empty' }, 'No tickets yet. ', h('a', { href: '/' }, 'Find a concert'), '.'),
       cancelled.length ? h('details', { class: 'cancelled' },
         h('summary', {}, `Cancelled (${cancelled.length})`),
-        h('ul', { class: 'tickets' }, cancelled.map((r) => ticket(r, false)))) : null);
+        h('ul', { class: 'tickets' }, cancelled.map((r) => ticket(r, false)))) : null,
+    ].filter(Boolean));
   }
   function ticket(r, cancellable) {
     const seat = `Row ${r.seat.horizontal} seat ${r.seat.vertical}`;

@@ -37,7 +37,7 @@ export async function adminUsersView(root) {
     return h('tr', {},
       h('td', {}, String(u.userId)), h('th', { scope: 'row' }, u.username), h('td', {}, u.email),
       h('td', {}, u.nickname || ''), h('td', {}, time(u.createdAt)),
-      h('td', { class: 'role-cell' }, select, save));
+      h('td', {}, h('div', { class: 'role-cell' }, select, save)));
   });
   root.append(box, h('div', { class: 'table-scroll' }, h('table', {},
     h('thead', {}, h('tr', {}, ['Id', 'Username', 'Email', 'Nickname', 'Joined', 'Role'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -128,7 +128,7 @@ export async function adminLocksView(root) {
         const locked = s.has('L');
         const reserved = s.has('R');
         return {
-          classes: [locked ? 'locked' : reserved ? 'taken' : 'open'],
+          classes: [locked ? 'locked' : reserved ? 'taken' : s.size ? 'open' : 'off-sale'],
           label: `Row ${row} seat ${col}${locked ? ', locked' : ''}${reserved ? ', reserved in a concert' : ''}${!s.size ? ', not on sale' : ''}`,
           pressed: locked,
         };
@@ -154,7 +154,8 @@ export async function adminLocksView(root) {
       h('ul', { class: 'legend' },
         h('li', {}, h('span', { class: 'swatch open', 'aria-hidden': 'true' }), 'Open'),
         h('li', {}, h('span', { class: 'swatch locked', 'aria-hidden': 'true' }), 'Locked'),
-        h('li', {}, h('span', { class: 'swatch taken', 'aria-hidden': 'true' }), 'Reserved')),
+        h('li', {}, h('span', { class: 'swatch taken', 'aria-hidden': 'true' }), 'Reserved'),
+        h('li', {}, h('span', { class: 'swatch off-sale', 'aria-hidden': 'true' }), 'Not on sale')),
       grid.el);
   }
   select.addEventListener('change', () => show().catch((e) => box.replaceChildren(errorBox(e))));
