@@ -25,9 +25,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(seat_events))
 }
 
-/// Least time between two maps sent to one page: during a rush a page gets a fresh map a
-/// few times a second, not once per booking.
-const MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// Least time between two maps sent to one page: during a rush a page gets a fresh map
+/// twice a second, not once per booking. Each map is a few kilobytes per watcher, so this
+/// bounds what thousands of open pages cost the service while it books.
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// A comment line this often keeps proxies and browsers from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
