@@ -257,10 +257,27 @@ try {
   await promoter.page.getByText('3 / 112 sold · 350,000').waitFor();
   await shot(promoter.page, 'promoter-dashboard');
 
+  step('the promoter edits the venue and the concert');
+  await promoter.page.getByRole('link', { name: 'Edit', exact: true }).click();
+  await promoter.page.getByLabel('Address').fill('2 Pier Road, Busan');
+  await promoter.page.getByRole('button', { name: 'Save venue' }).click();
+  await promoter.page.getByText('Rows A–H · 16 seats per row · 128 seats').waitFor();
+  await promoter.page.getByRole('link', { name: 'Edit & sales' }).click();
+  await promoter.page.getByLabel('Description').fill('Synths by the sea. Doors open at six.');
+  await promoter.page.getByText('Grade S', { exact: true }).click();
+  await promoter.page.getByRole('button', { name: 'Row H:' }).click();
+  await promoter.page.getByRole('button', { name: 'Save concert' }).click();
+  await promoter.page.getByText('Concert saved.').waitFor();
+  const edited = (await call('GET', `/concerts/${concertId}`)).json.data;
+  assert.equal(edited.description, 'Synths by the sea. Doors open at six.');
+  assert.equal(edited.auditoriumAddress, '2 Pier Road, Busan');
+  const editedMap = (await call('GET', `/concerts/${concertId}/seats`)).json.data;
+  assert.deepEqual(editedMap.rows.map((r) => r.horizontal + r.grade).join(' '), 'AR BR CS DS ES FA GA HS', 'row H went on sale');
+
   step('the admin locks a seat on the venue map');
   await admin.page.getByRole('link', { name: 'Seat locks' }).click();
   await admin.page.getByLabel('Venue').selectOption({ label: 'Harbour Arena' });
-  await admin.page.getByRole('button', { name: 'Row H seat 1, not on sale' }).waitFor();
+  await admin.page.getByRole('button', { name: 'Row B seat 8', exact: true }).waitFor();
   await admin.page.getByRole('button', { name: 'Row B seat 8', exact: true }).click();
   await admin.page.getByText('Row B seat 8: locked in 1 of 1 upcoming concerts.').waitFor();
   assert.equal(await admin.page.getByRole('button', { name: 'Row B seat 8, locked' }).getAttribute('aria-pressed'), 'true');

@@ -3,6 +3,7 @@
 import { api, currentUser, newKey } from './api.js';
 import { h, heading, price, time, errorBox, noticeBox, gradeClasses, rowsUpTo, busy } from './ui.js';
 import { seatGrid } from './seatmap.js';
+import { navigate } from './main.js';
 
 const POLL_EVERY = 5000;
 
@@ -119,7 +120,7 @@ export async function concertView(root, id) {
 
   async function book() {
     if (!currentUser()) {
-      location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+      navigate(`/login?next=${encodeURIComponent(location.pathname)}`);
       return;
     }
     const seats = [...selected.values()];
