@@ -76,10 +76,12 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Unknown routes: a browser asking for a page outside the API gets the app, which shows
-/// its own "not found" (with status 404); everything else gets the JSON error envelope.
+/// its own "not found" (with status 404); everything else, files included (a missing
+/// `/favicon.ico` is no page), gets the JSON error envelope.
 pub(super) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
-    let api = ["/api/", "/api-docs/", "/docs/"].iter().any(|p| path.starts_with(p)) || path == "/api";
+    let file = path.rsplit('/').next().is_some_and(|name| name.contains('.'));
+    let api = ["/api/", "/api-docs/", "/docs/"].iter().any(|p| path.starts_with(p)) || path == "/api" || file;
     let wants_html =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if (method == Method::GET || method == Method::HEAD) && !api && wants_html {

@@ -169,6 +169,7 @@ async fn pages_come_with_security_headers_and_api_routes_keep_their_json_404() {
     unknown.assert_status(404);
     assert!(unknown.text.contains("<html"), "a browser gets the app's own not-found page");
     TestApp::reply(html("/api/v1/nope").await.unwrap()).await.assert_error(404, "NOT_FOUND");
+    TestApp::reply(html("/favicon.ico").await.unwrap()).await.assert_error(404, "NOT_FOUND");
     app.get("/no/such/route", None).await.assert_error(404, "NOT_FOUND");
 
     let script = app.get("/assets/js/main.js", None).await;
