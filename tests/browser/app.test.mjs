@@ -263,6 +263,8 @@ try {
   await promoter.page.getByRole('button', { name: 'Save venue' }).click();
   await promoter.page.getByText('Rows A–H · 16 seats per row · 128 seats').waitFor();
   await promoter.page.getByRole('link', { name: 'Edit & sales' }).click();
+  assert.equal(await promoter.page.getByLabel('Description').inputValue(), 'Synths by the sea. Doors open an hour before.',
+    'the form starts from the saved concert');
   await promoter.page.getByLabel('Description').fill('Synths by the sea. Doors open at six.');
   await promoter.page.getByText('Grade S', { exact: true }).click();
   await promoter.page.getByRole('button', { name: 'Row H:' }).click();

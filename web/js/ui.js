@@ -12,6 +12,10 @@ export function h(tag, attrs = {}, ...children) {
       el.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
     } else if (name === 'dataset') {
       Object.assign(el.dataset, value);
+    } else if (name === 'value') {
+      // The property: a textarea has no value attribute, and an input's attribute is
+      // only its default.
+      el.value = value;
     } else if (name in el && typeof value !== 'string') {
       el[name] = value;
     } else {
