@@ -5,16 +5,18 @@
 //!   invalidates everything at once (cheap, and it works the same on a shared cache).
 //! - [`SeatMaps`]: each concert's encoded seat map with its version, marked stale on every
 //!   seat change of that concert and rebuilt by one reader at a time. Pages watching a map
-//!   live ([`SeatMaps::watch`]) hear of every change and every rebuild.
+//!   live ([`SeatMaps::watch`]) hear of every change and every rebuild ([`crate::seat_news`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
+
+use crate::seat_news::{SeatMapNews, SeatNews};
 
 /// How long a catalog entry may be served before it is read again.
 const CATALOG_TTL: Duration = Duration::from_secs(30);
@@ -101,64 +103,13 @@ struct SeatMapEntry {
     rebuilding: bool,
 }
 
-/// What live watchers of seat maps hear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatMapNews {
-    /// This concert's map changed: the cached map is stale until rebuilt.
-    Changed(i64),
-    /// A rebuilt map of this concert was stored.
-    Rebuilt(i64),
-    /// Every map changed (a venue's width, an account deletion).
-    All,
-    /// The service is shutting down: live streams end so that shutdown can finish.
-    Closing,
-}
-
-/// How many news a slow watcher may fall behind before it is told it lagged (it then
-/// simply reads the current map).
-const NEWS_BACKLOG: usize = 256;
-
 /// Encoded seat maps by concert. A change marks a map stale; the next reader rebuilds it
 /// while readers arriving meanwhile are served the previous snapshot (stale while
 /// revalidate), so a rush of bookings costs one rebuild at a time, not one per read.
 #[derive(Debug, Default)]
 pub struct SeatMaps {
     maps: Mutex<HashMap<i64, SeatMapEntry>>,
-    watchers: Watchers,
-}
-
-/// The live watchers. Waking thousands of watchers costs time in proportion to their
-/// number, so a booking only drops its news into an unbounded queue (constant time, never
-/// blocks) and one relay task, started with the first watcher, fans it out.
-#[derive(Debug, Default)]
-struct Watchers {
-    relay: OnceLock<(mpsc::UnboundedSender<SeatMapNews>, broadcast::Sender<SeatMapNews>)>,
-    closed: AtomicBool,
-}
-
-impl Watchers {
-    fn tell(&self, news: SeatMapNews) {
-        // No watcher yet: nobody to tell, and no relay to feed.
-        if let Some((relay, _)) = self.relay.get() {
-            let _ = relay.send(news);
-        }
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<SeatMapNews> {
-        let (_, fan_out) = self.relay.get_or_init(|| {
-            let (relay, mut queue) = mpsc::unbounded_channel();
-            let (fan_out, _) = broadcast::channel(NEWS_BACKLOG);
-            let sender = fan_out.clone();
-            tokio::spawn(async move {
-                while let Some(news) = queue.recv().await {
-                    // An error only means no watcher is listening right now.
-                    let _ = sender.send(news);
-                }
-            });
-            (relay, fan_out)
-        });
-        fan_out.subscribe()
-    }
+    news: SeatNews,
 }
 
 impl SeatMaps {
@@ -188,7 +139,7 @@ impl SeatMaps {
             entry.rebuilding = false;
             drop(maps);
             if newer {
-                self.watchers.tell(SeatMapNews::Rebuilt(concert_id));
+                self.news.tell(SeatMapNews::Rebuilt(concert_id));
             }
         }
     }
@@ -212,7 +163,7 @@ impl SeatMaps {
         {
             entry.generation += 1;
         }
-        self.watchers.tell(SeatMapNews::Changed(concert_id));
+        self.news.tell(SeatMapNews::Changed(concert_id));
     }
 
     /// Drops every map (e.g. when a venue's width changed).
@@ -220,28 +171,24 @@ impl SeatMaps {
         if let Ok(mut maps) = self.maps.lock() {
             maps.clear();
         }
-        self.watchers.tell(SeatMapNews::All);
+        self.news.tell(SeatMapNews::All);
     }
 
-    /// Subscribes to the news of every seat map. Must be called inside the runtime (the
-    /// first call starts the relay task).
-    pub fn watch(&self) -> broadcast::Receiver<SeatMapNews> {
-        self.watchers.subscribe()
+    /// Subscribes to the news of one concert's map: its changes and rebuilds, and news of
+    /// every map. Must be called inside the runtime.
+    pub fn watch(&self, concert_id: i64) -> broadcast::Receiver<SeatMapNews> {
+        self.news.subscribe(concert_id)
     }
 
     /// Whether [`SeatMaps::close_watchers`] was called.
     pub fn watchers_closed(&self) -> bool {
-        self.watchers.closed.load(Ordering::Acquire)
+        self.news.closed()
     }
 
     /// Ends every live stream: called when shutdown starts, since a graceful shutdown
     /// waits for open responses and a live stream would never finish by itself.
     pub fn close_watchers(&self) {
-        self.watchers.closed.store(true, Ordering::Release);
-        if let Some((_, fan_out)) = self.watchers.relay.get() {
-            // Straight to the watchers: the relay may be behind.
-            let _ = fan_out.send(SeatMapNews::Closing);
-        }
+        self.news.close();
     }
 }
 
@@ -310,18 +257,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn watchers_hear_changes_and_rebuilds_of_every_concert_then_closing() {
+    async fn changes_rebuilds_and_clears_of_the_maps_reach_their_watchers() {
         let maps = SeatMaps::default();
+        let mut news = maps.watch(1);
         maps.invalidate(1);
-        let mut news = maps.watch();
-        maps.invalidate(1);
-        let Lookup::Rebuild(ticket) = maps.lookup(2) else { panic!() };
-        maps.put(2, map(3), ticket);
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
+        maps.put(1, map(3), ticket);
         maps.clear();
         assert_eq!(news.recv().await.unwrap(), SeatMapNews::Changed(1));
-        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Rebuilt(2));
+        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Rebuilt(1));
         assert_eq!(news.recv().await.unwrap(), SeatMapNews::All);
-        assert!(!maps.watchers_closed());
         maps.close_watchers();
         assert_eq!(news.recv().await.unwrap(), SeatMapNews::Closing);
         assert!(maps.watchers_closed());

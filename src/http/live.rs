@@ -19,7 +19,8 @@ use super::AppState;
 use super::concerts::current_seat_map;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
-use crate::cache::{EncodedSeatMap, SeatMapNews};
+use crate::cache::EncodedSeatMap;
+use crate::seat_news::SeatMapNews;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(seat_events))
@@ -53,7 +54,7 @@ async fn seat_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Subscribed before reading the map, so no change between the two goes unheard.
-    let news = state.seat_maps.watch();
+    let news = state.seat_maps.watch(id);
     let map = current_seat_map(&state, id).await?;
     let known =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
