@@ -24,6 +24,8 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     /// One line saying which backends are in use.
     pub backends: String,
+    /// The seat maps, whose live streams must end when shutdown starts.
+    pub seat_maps: Arc<SeatMaps>,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
@@ -53,16 +55,17 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         config.database,
         posters.description
     );
+    let seat_maps = Arc::new(SeatMaps::default());
     let state = AppState {
         store: store.clone(),
         auth: Arc::new(auth),
         metrics: http::ops::metrics_handle()?,
         catalog: Arc::new(MemoryCatalog::default()),
-        seat_maps: Arc::new(SeatMaps::default()),
+        seat_maps: seat_maps.clone(),
         posters,
         gate: Arc::new(MemoryGate::new(store.clone())),
     };
-    Ok(Service { router: http::router(state, config.limits), store, backends })
+    Ok(Service { router: http::router(state, config.limits), store, backends, seat_maps })
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.
@@ -84,6 +87,13 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
+    let seat_maps = service.seat_maps.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live seat-map streams never finish by themselves; the graceful shutdown waits
+        // for every open response.
+        seat_maps.close_watchers();
+    };
     axum::serve(listener, service.router).with_graceful_shutdown(shutdown).await?;
     maintenance.abort();
     service.store.close().await;

@@ -4,7 +4,8 @@
 //!   JSON. Every catalog write bumps a generation that is part of each key, so one bump
 //!   invalidates everything at once (cheap, and it works the same on a shared cache).
 //! - [`SeatMaps`]: each concert's encoded seat map with its version, marked stale on every
-//!   seat change of that concert and rebuilt by one reader at a time.
+//!   seat change of that concert and rebuilt by one reader at a time. Pages watching a map
+//!   live ([`SeatMaps::watch`]) hear of every change and every rebuild ([`crate::seat_news`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
+use tokio::sync::broadcast;
+
+use crate::seat_news::{SeatMapNews, SeatNews};
 
 /// How long a catalog entry may be served before it is read again.
 const CATALOG_TTL: Duration = Duration::from_secs(30);
@@ -105,6 +109,7 @@ struct SeatMapEntry {
 #[derive(Debug, Default)]
 pub struct SeatMaps {
     maps: Mutex<HashMap<i64, SeatMapEntry>>,
+    news: SeatNews,
 }
 
 impl SeatMaps {
@@ -126,11 +131,16 @@ impl SeatMaps {
     pub fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
         if let Ok(mut maps) = self.maps.lock() {
             let entry = maps.entry(concert_id).or_default();
-            if entry.map.as_ref().is_none_or(|current| current.version <= map.version) {
+            let newer = entry.map.as_ref().is_none_or(|current| current.version <= map.version);
+            if newer {
                 entry.map = Some(map);
                 entry.built_at = ticket;
             }
             entry.rebuilding = false;
+            drop(maps);
+            if newer {
+                self.news.tell(SeatMapNews::Rebuilt(concert_id));
+            }
         }
     }
 
@@ -153,6 +163,7 @@ impl SeatMaps {
         {
             entry.generation += 1;
         }
+        self.news.tell(SeatMapNews::Changed(concert_id));
     }
 
     /// Drops every map (e.g. when a venue's width changed).
@@ -160,6 +171,24 @@ impl SeatMaps {
         if let Ok(mut maps) = self.maps.lock() {
             maps.clear();
         }
+        self.news.tell(SeatMapNews::All);
+    }
+
+    /// Subscribes to the news of one concert's map: its changes and rebuilds, and news of
+    /// every map. Must be called inside the runtime.
+    pub fn watch(&self, concert_id: i64) -> broadcast::Receiver<SeatMapNews> {
+        self.news.subscribe(concert_id)
+    }
+
+    /// Whether [`SeatMaps::close_watchers`] was called.
+    pub fn watchers_closed(&self) -> bool {
+        self.news.closed()
+    }
+
+    /// Ends every live stream: called when shutdown starts, since a graceful shutdown
+    /// waits for open responses and a live stream would never finish by itself.
+    pub fn close_watchers(&self) {
+        self.news.close();
     }
 }
 
@@ -225,5 +254,21 @@ mod tests {
         let Lookup::Rebuild(_) = maps.lookup(2) else { panic!() };
         maps.abandon(2);
         assert!(maps.maps.lock().unwrap().get(&2).is_none(), "no entry kept for a concert that is not there");
+    }
+
+    #[tokio::test]
+    async fn changes_rebuilds_and_clears_of_the_maps_reach_their_watchers() {
+        let maps = SeatMaps::default();
+        let mut news = maps.watch(1);
+        maps.invalidate(1);
+        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
+        maps.put(1, map(3), ticket);
+        maps.clear();
+        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Changed(1));
+        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Rebuilt(1));
+        assert_eq!(news.recv().await.unwrap(), SeatMapNews::All);
+        maps.close_watchers();
+        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Closing);
+        assert!(maps.watchers_closed());
     }
 }

@@ -14,4 +14,5 @@ pub mod domain;
 pub mod gate;
 pub mod http;
 pub mod posters;
+pub mod seat_news;
 pub mod store;

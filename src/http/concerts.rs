@@ -432,8 +432,24 @@ async fn seat_map(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let map = match state.seat_maps.lookup(id) {
-        Lookup::Serve(map) => map,
+    let map = current_seat_map(&state, id).await?;
+    let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
+    let cache = HeaderValue::from_static("no-cache");
+    if not_modified(&headers, map.version) {
+        return Ok(
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), (header::CACHE_CONTROL, cache)]).into_response()
+        );
+    }
+    let mut response = json_bytes(StatusCode::OK, map.body.clone());
+    response.headers_mut().insert(header::ETAG, tag);
+    response.headers_mut().insert(header::CACHE_CONTROL, cache);
+    Ok(response)
+}
+
+/// The cached seat map of a concert, rebuilt first when this reader's turn has come.
+pub(super) async fn current_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
+    match state.seat_maps.lookup(id) {
+        Lookup::Serve(map) => Ok(map),
         // Finished even if this reader leaves: others wait on the rebuild it claimed.
         Lookup::Rebuild(ticket) => {
             let state = state.clone();
@@ -449,20 +465,9 @@ async fn seat_map(
                     }
                 }
             })
-            .await?
+            .await
         }
-    };
-    let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
-    let cache = HeaderValue::from_static("no-cache");
-    if not_modified(&headers, map.version) {
-        return Ok(
-            (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), (header::CACHE_CONTROL, cache)]).into_response()
-        );
     }
-    let mut response = json_bytes(StatusCode::OK, map.body.clone());
-    response.headers_mut().insert(header::ETAG, tag);
-    response.headers_mut().insert(header::CACHE_CONTROL, cache);
-    Ok(response)
 }
 
 /// Reads a concert's whole seat map from the database and encodes it once.

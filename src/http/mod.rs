@@ -7,9 +7,12 @@ mod concerts;
 pub mod error;
 pub mod extract;
 mod images;
+mod live;
 pub mod ops;
 mod reservations;
+mod sales;
 mod users;
+mod web;
 
 use std::sync::Arc;
 
@@ -108,7 +111,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(auditoriums::router())
                 .merge(concerts::router())
                 .merge(images::router())
-                .merge(reservations::router()),
+                .merge(reservations::router())
+                .merge(live::router())
+                .merge(sales::router()),
         )
         .merge(ops::router())
         .split_for_parts()
@@ -142,7 +147,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     let (routes, openapi) = api();
     let app = routes
         .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi))
-        .fallback(error::not_found)
+        .merge(web::router())
+        .fallback(web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

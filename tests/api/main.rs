@@ -10,3 +10,4 @@ mod helpers;
 mod ops;
 mod reservation_rules;
 pub mod rush;
+mod web_app;

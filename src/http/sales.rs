@@ -1,0 +1,121 @@
+//! `GET /concerts/{id}/sales`: what a promoter has sold, by grade.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auditoriums::ensure_owner;
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
+use super::{AppState, Data};
+use crate::auth::Principal;
+use crate::domain::venue::{Letter, Price, SeatStatus};
+use crate::store::SeatRow;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(concert_sales))
+}
+
+/// Sales of one grade.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GradeSales {
+    #[schema(value_type = String, example = "R")]
+    pub grade: Letter,
+    /// The grade's current price.
+    #[schema(value_type = f64, example = 150000)]
+    pub price: Price,
+    /// Seats of this grade on sale.
+    pub total_seats: u64,
+    pub sold_seats: u64,
+    pub locked_seats: u64,
+    /// Sold seats at the grade's current price.
+    #[schema(value_type = f64, example = 300000)]
+    pub revenue: Price,
+}
+
+/// Sales of a concert: the seat counts and revenue of every grade, and their sums.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertSales {
+    pub concert_id: i64,
+    pub total_seats: u64,
+    pub sold_seats: u64,
+    pub locked_seats: u64,
+    pub available_seats: u64,
+    #[schema(value_type = f64, example = 450000)]
+    pub revenue: Price,
+    /// Grades in letter order.
+    pub grades: Vec<GradeSales>,
+}
+
+impl ConcertSales {
+    /// Sums a seat map row by row.
+    fn of(concert_id: i64, rows: &[SeatRow]) -> Self {
+        let mut grades: BTreeMap<Letter, GradeSales> = BTreeMap::new();
+        for row in rows {
+            let sales = grades.entry(row.grade).or_insert_with(|| GradeSales {
+                grade: row.grade,
+                price: row.price,
+                total_seats: 0,
+                sold_seats: 0,
+                locked_seats: 0,
+                revenue: Price::default(),
+            });
+            for &(_, status) in &row.seats {
+                sales.total_seats += 1;
+                match status {
+                    SeatStatus::Reserved => sales.sold_seats += 1,
+                    SeatStatus::Locked => sales.locked_seats += 1,
+                    SeatStatus::Available => {}
+                }
+            }
+        }
+        let grades: Vec<GradeSales> = grades
+            .into_values()
+            .map(|g| GradeSales {
+                revenue: Price::from_cents(g.price.cents().saturating_mul(g.sold_seats as i64)),
+                ..g
+            })
+            .collect();
+        let sum = |f: fn(&GradeSales) -> u64| grades.iter().map(f).sum::<u64>();
+        let (total_seats, sold_seats, locked_seats) =
+            (sum(|g| g.total_seats), sum(|g| g.sold_seats), sum(|g| g.locked_seats));
+        Self {
+            concert_id,
+            total_seats,
+            sold_seats,
+            locked_seats,
+            available_seats: total_seats - sold_seats - locked_seats,
+            revenue: Price::from_cents(grades.iter().map(|g| g.revenue.cents()).fold(0, i64::saturating_add)),
+            grades,
+        }
+    }
+}
+
+/// Seats sold out of the total and revenue, by grade, from the live seat map. For the
+/// concert's promoter and administrators.
+#[utoipa::path(get, path = "/concerts/{id}/sales", tag = "concerts", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "concert id")),
+    responses(
+        (status = 200, description = "the concert's sales", body = Data<ConcertSales>),
+        (status = 400, description = "the id is not a number", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not the concert's promoter or an administrator", body = ErrorBody),
+        (status = 404, description = "no such concert", body = ErrorBody),
+    ))]
+async fn concert_sales(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Data<ConcertSales>>, ApiError> {
+    let concert = state.store.concert(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    ensure_owner(&principal, concert.owner_id)?;
+    let map = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    Ok(Json(Data::new(ConcertSales::of(id, &map.rows))))
+}

@@ -1,0 +1,142 @@
+//! The web app: pages and assets from `web/`, compiled into the binary so the one
+//! executable serves it (no build step, no CDN), with security headers on every page.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiPath;
+
+/// One file of `web/`, embedded at compile time.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $type,
+            body: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)),
+        }
+    };
+}
+
+const INDEX: Asset = asset!("index.html", "text/html; charset=utf-8");
+
+const ASSETS: &[Asset] = &[
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("js/api.js", "text/javascript; charset=utf-8"),
+    asset!("js/ui.js", "text/javascript; charset=utf-8"),
+    asset!("js/main.js", "text/javascript; charset=utf-8"),
+    asset!("js/catalog.js", "text/javascript; charset=utf-8"),
+    asset!("js/concert.js", "text/javascript; charset=utf-8"),
+    asset!("js/seatmap.js", "text/javascript; charset=utf-8"),
+    asset!("js/account.js", "text/javascript; charset=utf-8"),
+    asset!("js/promoter.js", "text/javascript; charset=utf-8"),
+    asset!("js/concert_form.js", "text/javascript; charset=utf-8"),
+    asset!("js/admin.js", "text/javascript; charset=utf-8"),
+];
+
+/// Paths the app draws itself (its client-side routes, as in `web/js/main.js`); each is
+/// answered with the page, which then reads the path.
+const PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/signup",
+    "/profile",
+    "/tickets",
+    "/concerts/{id}",
+    "/promoter",
+    "/promoter/{*rest}",
+    "/admin",
+    "/admin/{*rest}",
+];
+
+/// No inline scripts or styles anywhere: everything comes from this origin's files.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
+
+pub(super) fn router() -> Router<AppState> {
+    let mut router = Router::new().route("/assets/{*path}", get(serve_asset));
+    for path in PAGES {
+        router = router.route(path, get(|headers: HeaderMap| async move { page(StatusCode::OK, &headers) }));
+    }
+    router
+}
+
+/// Unknown routes: a browser asking for a page outside the API gets the app, which shows
+/// its own "not found" (with status 404); everything else, files included (a missing
+/// `/favicon.ico` is no page), gets the JSON error envelope.
+pub(super) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let file = path.rsplit('/').next().is_some_and(|name| name.contains('.'));
+    let api = ["/api/", "/api-docs/", "/docs/"].iter().any(|p| path.starts_with(p)) || path == "/api" || file;
+    let wants_html =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if (method == Method::GET || method == Method::HEAD) && !api && wants_html {
+        return page(StatusCode::NOT_FOUND, &headers);
+    }
+    ApiError::NotFound("route").into_response()
+}
+
+async fn serve_asset(ApiPath(path): ApiPath<String>, headers: HeaderMap) -> Response {
+    match ASSETS.iter().position(|a| a.path == path) {
+        Some(i) => file(&ASSETS[i], &etags()[i], StatusCode::OK, &headers),
+        None => ApiError::NotFound("asset").into_response(),
+    }
+}
+
+fn page(status: StatusCode, headers: &HeaderMap) -> Response {
+    file(&INDEX, &etags()[ASSETS.len()], status, headers)
+}
+
+/// A content hash per asset (the index last): the browser revalidates every load and
+/// gets a 304 until the binary changes.
+fn etags() -> &'static [String] {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .chain(std::iter::once(&INDEX))
+            .map(|a| {
+                let hash = Sha256::digest(a.body);
+                let hex: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
+                format!("\"{hex}\"")
+            })
+            .collect()
+    })
+}
+
+fn file(asset: &Asset, etag: &str, status: StatusCode, request: &HeaderMap) -> Response {
+    let fresh = status == StatusCode::OK
+        && request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, tag);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
+}

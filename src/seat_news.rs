@@ -1,0 +1,127 @@
+//! News of seat-map changes for the pages watching a concert's map live.
+//!
+//! A booking must never wait on watchers: waking thousands of them takes time in
+//! proportion to their number. So news is dropped into an unbounded queue (constant time,
+//! never blocks) and one relay task, started with the first watcher, hands it on to the
+//! watchers of that concert alone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::{broadcast, mpsc};
+
+/// What watchers hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatMapNews {
+    /// This concert's map changed: the cached map is stale until rebuilt.
+    Changed(i64),
+    /// A rebuilt map of this concert was stored.
+    Rebuilt(i64),
+    /// Every map changed (a venue's width, an account deletion).
+    All,
+    /// The service is shutting down: live streams end so that shutdown can finish.
+    Closing,
+}
+
+/// How far a slow watcher may fall behind before it is told it lagged (it then simply
+/// reads the current map).
+const BACKLOG: usize = 64;
+
+type Channels = Arc<Mutex<HashMap<i64, broadcast::Sender<SeatMapNews>>>>;
+
+/// The news service of one process: a channel per watched concert.
+#[derive(Debug, Default)]
+pub struct SeatNews {
+    relay: OnceLock<mpsc::UnboundedSender<SeatMapNews>>,
+    channels: Channels,
+    closed: AtomicBool,
+}
+
+impl SeatNews {
+    /// Passes news on to the watchers, without waiting for them.
+    pub fn tell(&self, news: SeatMapNews) {
+        // No watcher yet: nobody to tell, and no relay to feed.
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(news);
+        }
+    }
+
+    /// Subscribes to the news of one concert (and to news of every concert). Must be
+    /// called inside the runtime: the first call starts the relay task.
+    pub fn subscribe(&self, concert_id: i64) -> broadcast::Receiver<SeatMapNews> {
+        self.relay.get_or_init(|| {
+            let (relay, queue) = mpsc::unbounded_channel();
+            tokio::spawn(relay_news(queue, self.channels.clone()));
+            relay
+        });
+        let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        channels.entry(concert_id).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe()
+    }
+
+    /// Whether [`SeatNews::close`] was called.
+    pub fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Tells every watcher to stop, straight away (the relay may be behind).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(channels) = self.channels.lock() {
+            for channel in channels.values() {
+                let _ = channel.send(SeatMapNews::Closing);
+            }
+        }
+    }
+}
+
+/// Hands each piece of news to the channel of its concert; a channel nobody listens to
+/// any more is dropped.
+async fn relay_news(mut queue: mpsc::UnboundedReceiver<SeatMapNews>, channels: Channels) {
+    while let Some(news) = queue.recv().await {
+        let Ok(mut channels) = channels.lock() else { return };
+        match news {
+            SeatMapNews::Changed(id) | SeatMapNews::Rebuilt(id) => {
+                if channels.get(&id).is_some_and(|channel| channel.send(news).is_err()) {
+                    channels.remove(&id);
+                }
+            }
+            SeatMapNews::All | SeatMapNews::Closing => {
+                channels.retain(|_, channel| channel.send(news).is_ok())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watchers_hear_their_own_concert_and_news_of_all_and_empty_channels_go() {
+        let news = SeatNews::default();
+        news.tell(SeatMapNews::Changed(1));
+        let mut one = news.subscribe(1);
+        let mut two = news.subscribe(2);
+        news.tell(SeatMapNews::Changed(2));
+        news.tell(SeatMapNews::Rebuilt(1));
+        news.tell(SeatMapNews::All);
+        assert_eq!(
+            one.recv().await.unwrap(),
+            SeatMapNews::Rebuilt(1),
+            "nothing from before, nothing of concert 2"
+        );
+        assert_eq!(one.recv().await.unwrap(), SeatMapNews::All);
+        assert_eq!(two.recv().await.unwrap(), SeatMapNews::Changed(2));
+        assert_eq!(two.recv().await.unwrap(), SeatMapNews::All);
+        drop(two);
+        news.tell(SeatMapNews::Changed(2));
+        news.tell(SeatMapNews::Changed(1));
+        assert_eq!(one.recv().await.unwrap(), SeatMapNews::Changed(1));
+        assert!(!news.channels.lock().unwrap().contains_key(&2), "a channel without watchers is dropped");
+        assert!(!news.closed());
+        news.close();
+        assert_eq!(one.recv().await.unwrap(), SeatMapNews::Closing);
+        assert!(news.closed());
+    }
+}

@@ -1,0 +1,314 @@
+// The web app in a real browser (Debian's chromium driven by playwright-core), against a
+// running service: `node app.test.mjs http://127.0.0.1:PORT`. Run by `cargo test --test
+// browser`, which starts the service. With SAVE_SCREENSHOTS=1 it also saves the main pages
+// as PNGs in docs/screenshots/.
+//
+// The story: an admin promotes a user to promoter; the promoter creates a venue and a
+// concert, uploads a poster that shows in the list; a fan signs up, books two seats on the
+// map (one by mouse, one by keyboard) while a second browser watches the same map turn
+// taken without reloading; the fan sees them in "my tickets" and cancels one; a busy (429)
+// answer and a lost race (409) leave the page working; the admin locks a seat.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const base = process.argv[2];
+if (!base) throw new Error('usage: node app.test.mjs <base url>');
+const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD || 'Admin#Pass1';
+const PASSWORD = 'Secret#2026';
+const shots = process.env.SAVE_SCREENSHOTS === '1'
+  ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots') : null;
+const DESKTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+
+const step = (text) => console.log(`- ${text}`);
+
+/** Talks to the API directly, for what the story needs from outside the browser. */
+async function call(method, url, body, token) {
+  const response = await fetch(base + '/api/v1' + url, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await response.json().catch(() => null);
+  return { status: response.status, json };
+}
+
+async function token(username, password) {
+  const { status, json } = await call('POST', '/users/login', { username, password });
+  assert.equal(status, 200, JSON.stringify(json));
+  return json.data.accessToken;
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  // playwright-core gives every launch a fresh temporary --user-data-dir of its own.
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const problems = [];
+
+async function context(viewport = DESKTOP) {
+  const ctx = await browser.newContext({ viewport, locale: 'en-GB', timezoneId: 'UTC' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  // Any script error or CSP violation fails the run.
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d|net::ERR_FAILED/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return { ctx, page };
+}
+
+async function shot(page, name, { fullPage = false, scrollTo = null } = {}) {
+  if (!shots) return;
+  fs.mkdirSync(shots, { recursive: true });
+  // Passing notices would cover the page.
+  await page.evaluate(() => document.getElementById('toasts').replaceChildren());
+  if (scrollTo) await page.locator(scrollTo).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage });
+  step(`screenshot ${name}.png`);
+}
+
+/** The seat button at a position, whatever its state. */
+function seatAt(page, row, col) {
+  return page.locator(`button.seat[data-row="${row}"][data-col="${col}"]`);
+}
+
+async function logIn(page, username, password) {
+  await page.goto(base + '/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+}
+
+/** A poster: drawn by the browser itself, so the test needs no image files. */
+async function poster() {
+  const { ctx, page } = await context({ width: 360, height: 480 });
+  await page.setContent(`<body style="margin:0"><div style="width:360px;height:480px;display:flex;flex-direction:column;
+    justify-content:flex-end;padding:28px;box-sizing:border-box;font-family:DejaVu Sans,sans-serif;color:#fff;
+    background:radial-gradient(circle at 30% 25%,#fbbf24 0 60px,transparent 61px),linear-gradient(160deg,#1e1b4b,#7c3aed 55%,#db2777)">
+    <div style="font-size:44px;font-weight:800;line-height:1">Neon<br>Harbour</div>
+    <div style="font-size:18px;margin-top:10px;letter-spacing:.2em">LIVE · 2027</div></div></body>`);
+  const png = await page.screenshot();
+  await ctx.close();
+  return png;
+}
+
+try {
+  // ---------------------------------------------------------------- admin promotes a user
+  step('a user signs up who will become a promoter; the admin promotes them in the browser');
+  assert.equal((await call('POST', '/users/signup', { username: 'nova-live', password: PASSWORD, email: 'nova@example.com', nickname: 'Nova Live' })).status, 201);
+  const admin = await context();
+  await logIn(admin.page, 'admin', ADMIN_PASSWORD);
+  await admin.page.waitForURL('**/admin/users');
+  const role = admin.page.getByLabel('Role of nova-live', { exact: true });
+  await role.selectOption('COMPANY_USER');
+  await admin.page.getByRole('button', { name: 'Save role of nova-live' }).click();
+  await admin.page.getByText('nova-live is now promoter').waitFor();
+  await shot(admin.page, 'admin-users');
+
+  // ------------------------------------------------ promoter: venue, concert, poster, list
+  step('the promoter creates a venue');
+  const promoter = await context();
+  await logIn(promoter.page, 'nova-live', PASSWORD);
+  await promoter.page.waitForURL('**/promoter');
+  await promoter.page.getByRole('link', { name: 'New venue' }).click();
+  await promoter.page.getByLabel('Name').fill('Harbour Arena');
+  await promoter.page.getByLabel('Address').fill('1 Pier Road, Busan');
+  await promoter.page.getByLabel('Last row').selectOption('H');
+  await promoter.page.getByLabel('Seats per row').fill('16');
+  await promoter.page.getByRole('button', { name: 'Create venue' }).click();
+  await promoter.page.getByRole('heading', { name: 'Harbour Arena' }).waitFor();
+
+  step('the promoter creates a concert by painting grades onto rows');
+  await promoter.page.getByRole('link', { name: 'New concert' }).click();
+  await promoter.page.getByLabel('Name').fill('Neon Harbour Live');
+  await promoter.page.getByLabel('Description').fill('Synths by the sea. Doors open an hour before.');
+  await promoter.page.getByLabel('Seats per fan').fill('4');
+  for (const row of ['A', 'B']) await promoter.page.getByRole('button', { name: `Row ${row}:` }).click();
+  await promoter.page.getByText('Grade S', { exact: true }).click();
+  for (const row of ['C', 'D', 'E']) await promoter.page.getByRole('button', { name: `Row ${row}:` }).click();
+  await promoter.page.getByText('Grade A', { exact: true }).click();
+  for (const row of ['F', 'G']) await promoter.page.getByRole('button', { name: `Row ${row}:` }).click();
+  assert.match(await promoter.page.getByRole('button', { name: 'Row C:' }).getAttribute('aria-label'), /grade S/);
+  await shot(promoter.page, 'promoter-new-concert', { fullPage: true });
+  await promoter.page.getByRole('button', { name: 'Create concert' }).click();
+  await promoter.page.waitForURL(/\/promoter\/concerts\/\d+$/);
+  const concertId = Number(promoter.page.url().split('/').pop());
+  const map = (await call('GET', `/concerts/${concertId}/seats`)).json.data;
+  assert.deepEqual(map.rows.map((r) => r.horizontal + r.grade).join(' '), 'AR BR CS DS ES FA GA');
+
+  step('the promoter uploads a poster, and it shows in the concert list');
+  await promoter.page.setInputFiles('#poster-file', { name: 'neon.png', mimeType: 'image/png', buffer: await poster() });
+  await promoter.page.getByRole('button', { name: 'Upload poster' }).click();
+  await promoter.page.getByText('Poster uploaded').waitFor();
+  await promoter.page.goto(base + '/');
+  const listed = promoter.page.getByRole('img', { name: 'Poster of Neon Harbour Live' });
+  await listed.waitFor();
+  assert.ok(await listed.evaluate((img) => img.complete && img.naturalWidth === 360), 'the poster loads in the list');
+
+  // ---------------------------------------------- fan signs up, books, watcher sees it live
+  step('a fan signs up in the browser');
+  const fan = await context();
+  await fan.page.goto(base + '/');
+  await fan.page.getByRole('link', { name: 'Sign up' }).click();
+  await fan.page.getByLabel('Username').fill('mina');
+  await fan.page.getByLabel('Email').fill('mina@example.com');
+  await fan.page.getByLabel('Password').fill('short');
+  await fan.page.getByRole('button', { name: 'Create account' }).click();
+  await fan.page.locator('.field-error').first().waitFor();
+  assert.match(await fan.page.locator('.alert.error').innerText(), /invalid input: password/, 'the API\'s message is shown');
+  await fan.page.getByLabel('Password').fill(PASSWORD);
+  await fan.page.getByRole('button', { name: 'Create account' }).click();
+  await fan.page.getByRole('button', { name: 'Log out' }).waitFor();
+  await shot(fan.page, 'concerts');
+
+  step('a second browser watches the same map, logged out');
+  const watcher = await context();
+  await watcher.page.goto(`${base}/concerts/${concertId}`);
+  await watcher.page.locator('.live-state.live').waitFor();
+
+  step('the fan picks one seat by mouse and the next by keyboard, then books both');
+  await fan.page.getByRole('link', { name: /Neon Harbour Live/ }).click();
+  await fan.page.locator('.live-state.live').waitFor();
+  await fan.page.getByRole('button', { name: 'Row A seat 5, grade R, 150,000', exact: true }).click();
+  const a5 = seatAt(fan.page, 'A', 5);
+  assert.equal(await a5.getAttribute('aria-pressed'), 'true');
+  assert.equal(await a5.getAttribute('aria-label'), 'Row A seat 5, grade R, 150,000, selected');
+  await a5.focus();
+  await fan.page.keyboard.press('ArrowRight');
+  assert.match(await fan.page.evaluate(() => document.activeElement.getAttribute('aria-label')), /^Row A seat 6, grade R/);
+  await fan.page.keyboard.press('Space');
+  assert.equal(await seatAt(fan.page, 'A', 6).getAttribute('aria-pressed'), 'true');
+  await fan.page.getByText('2 seats · total 300,000').waitFor();
+  await shot(fan.page, 'concert-seat-map');
+  await fan.page.getByRole('button', { name: 'Book 2 seats' }).click();
+  await fan.page.getByText('Booked!').waitFor();
+  assert.match(await fan.page.locator('.result').innerText(), /Row A seat 5, Row A seat 6 are yours/);
+
+  step('the watching browser sees both seats turn taken without reloading');
+  const navigations = [];
+  watcher.page.on('framenavigated', () => navigations.push(watcher.page.url()));
+  for (const seat of [5, 6]) {
+    await watcher.page.getByRole('button', { name: `Row A seat ${seat}, grade R, 150,000, taken` }).waitFor({ timeout: 5000 });
+  }
+  assert.deepEqual(navigations, [], 'no reload');
+  await shot(watcher.page, 'concert-live-taken');
+
+  step('"my tickets" lists both; the fan cancels one');
+  await fan.page.getByRole('link', { name: 'See my tickets' }).click();
+  await fan.page.locator('.ticket').nth(1).waitFor();
+  assert.equal(await fan.page.locator('.tickets > .ticket').count(), 2);
+  await shot(fan.page, 'my-tickets');
+  await fan.page.getByRole('button', { name: 'Cancel ticket' }).first().click();
+  await fan.page.getByRole('button', { name: /^Yes, cancel/ }).click();
+  await fan.page.getByText(/^Cancelled Row A seat \d+ for Neon Harbour Live/).waitFor();
+  assert.equal(await fan.page.locator('.tickets > .ticket:not(.is-cancelled)').count(), 1);
+  assert.match(await fan.page.locator('details.cancelled summary').innerText(), /Cancelled \(1\)/);
+  // The cancelled seat turns free again on the watching map, by itself.
+  await watcher.page.waitForFunction(() => document.querySelectorAll('button.seat.taken').length === 1);
+
+  // ----------------------------------------------------- busy answers and lost races
+  step('with live updates blocked the page polls; a 429 leaves it working; a lost race says so');
+  // A new tab: the session lives in the tab (sessionStorage), so the fan logs in again.
+  const racer = await fan.ctx.newPage();
+  await logIn(racer, 'mina', PASSWORD);
+  await racer.route('**/seats/events', (route) => route.abort());
+  // Polls (conditional GETs) learn nothing, so the other fan's booking is not seen in time.
+  await racer.route(/\/seats$/, (route) => (route.request().headers()['if-none-match']
+    ? route.fulfill({ status: 304 }) : route.continue()));
+  await racer.goto(`${base}/concerts/${concertId}`);
+  await racer.getByText('Updating every 5 s').waitFor();
+  await racer.getByRole('button', { name: 'Row C seat 1, grade S, 100,000', exact: true }).click();
+  await racer.route('**/reservations', (route) => route.fulfill({
+    status: 429, headers: { 'retry-after': '30', 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'too many requests', code: 'RATE_LIMITED', errors: [] }),
+  }));
+  await racer.getByRole('button', { name: 'Book 1 seat' }).click();
+  await racer.getByText(/The service is busy right now/).waitFor();
+  await racer.unroute('**/reservations');
+  assert.equal(await racer.getByRole('button', { name: 'Book 1 seat' }).isEnabled(), true, 'still usable after a 429');
+  const other = await token(((await call('POST', '/users/signup', { username: 'faster', password: PASSWORD, email: 'faster@example.com' })).json.data.username), PASSWORD);
+  assert.equal((await call('POST', `/concerts/${concertId}/reservations`, { horizontal: 'C', vertical: 1 }, other)).status, 201);
+  await racer.getByRole('button', { name: 'Book 1 seat' }).click();
+  await racer.getByText('Someone was faster.').waitFor();
+  await racer.getByRole('button', { name: 'Row C seat 1, grade S, 100,000, taken' }).waitFor();
+  assert.equal(await racer.getByRole('button', { name: 'Log in to book' }).count(), 0);
+  await racer.getByRole('button', { name: 'Row C seat 2, grade S, 100,000', exact: true }).click();
+  await racer.getByRole('button', { name: 'Book 1 seat' }).click();
+  await racer.getByText('Booked!').waitFor();
+  await racer.close();
+
+  // ------------------------------------------------------------ sales, locks, phone size
+  step('the promoter sees the sales');
+  await promoter.page.goto(`${base}/promoter/concerts/${concertId}`);
+  await promoter.page.getByText('3 of 112 seats sold').waitFor();
+  const rows = await promoter.page.locator('section table tbody tr').allInnerTexts();
+  assert.deepEqual(rows.map((r) => r.split('\t').join(' ')), ['A 70,000 0 / 32 0 0', 'R 150,000 1 / 32 0 150,000', 'S 100,000 2 / 48 0 200,000']);
+  await promoter.page.goto(`${base}/promoter`);
+  await promoter.page.getByText('3 / 112 sold · 350,000').waitFor();
+  await shot(promoter.page, 'promoter-dashboard');
+
+  step('the promoter edits the venue and the concert');
+  await promoter.page.getByRole('link', { name: 'Edit', exact: true }).click();
+  await promoter.page.getByLabel('Address').fill('2 Pier Road, Busan');
+  await promoter.page.getByRole('button', { name: 'Save venue' }).click();
+  await promoter.page.getByText('Rows A–H · 16 seats per row · 128 seats').waitFor();
+  await promoter.page.getByRole('link', { name: 'Edit & sales' }).click();
+  assert.equal(await promoter.page.getByLabel('Description').inputValue(), 'Synths by the sea. Doors open an hour before.',
+    'the form starts from the saved concert');
+  await promoter.page.getByLabel('Description').fill('Synths by the sea. Doors open at six.');
+  await promoter.page.getByText('Grade S', { exact: true }).click();
+  await promoter.page.getByRole('button', { name: 'Row H:' }).click();
+  await promoter.page.getByRole('button', { name: 'Save concert' }).click();
+  await promoter.page.getByText('Concert saved.').waitFor();
+  const edited = (await call('GET', `/concerts/${concertId}`)).json.data;
+  assert.equal(edited.description, 'Synths by the sea. Doors open at six.');
+  assert.equal(edited.auditoriumAddress, '2 Pier Road, Busan');
+  const editedMap = (await call('GET', `/concerts/${concertId}/seats`)).json.data;
+  assert.deepEqual(editedMap.rows.map((r) => r.horizontal + r.grade).join(' '), 'AR BR CS DS ES FA GA HS', 'row H went on sale');
+
+  step('the admin locks a seat on the venue map');
+  await admin.page.getByRole('link', { name: 'Seat locks' }).click();
+  await admin.page.getByLabel('Venue').selectOption({ label: 'Harbour Arena' });
+  await admin.page.getByRole('button', { name: 'Row B seat 8', exact: true }).waitFor();
+  await admin.page.getByRole('button', { name: 'Row B seat 8', exact: true }).click();
+  await admin.page.getByText('Row B seat 8: locked in 1 of 1 upcoming concerts.').waitFor();
+  assert.equal(await admin.page.getByRole('button', { name: 'Row B seat 8, locked' }).getAttribute('aria-pressed'), 'true');
+  await shot(admin.page, 'admin-seat-locks');
+  await admin.page.getByRole('link', { name: 'Reservations' }).click();
+  await admin.page.getByText('4 of 4 reservations').waitFor();
+
+  step('on a phone-sized screen the menu folds and the map fits');
+  const phone = await context(PHONE);
+  await phone.page.goto(`${base}/concerts/${concertId}`);
+  await phone.page.getByRole('button', { name: 'Row B seat 8, grade R, 150,000, locked' }).waitFor();
+  assert.equal(await phone.page.locator('#nav').isVisible(), false);
+  await phone.page.getByRole('button', { name: 'Menu' }).click();
+  assert.equal(await phone.page.locator('#nav').isVisible(), true);
+  await phone.page.getByRole('button', { name: 'Menu' }).click();
+  const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= PHONE.width, `no sideways scrolling of the page (${width}px)`);
+  await shot(phone.page, 'phone-concert', { scrollTo: '.map-column' });
+  await phone.page.goto(base + '/');
+  await phone.page.getByRole('img', { name: 'Poster of Neon Harbour Live' }).waitFor();
+  await shot(phone.page, 'phone-concerts');
+
+  step('unknown pages get the app\'s own "not found"');
+  const missing = await phone.page.goto(base + '/no/such/page');
+  assert.equal(missing.status(), 404);
+  await phone.page.getByRole('heading', { name: 'Page not found' }).waitFor();
+
+  assert.deepEqual(problems, [], 'no script errors or CSP violations');
+  console.log('browser tests passed');
+} finally {
+  await browser.close();
+}
