@@ -17,6 +17,7 @@ use crate::gate::MemoryGate;
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
 use crate::store::{self, NewUser, Store};
+use crate::throttle::{MemoryLimiter, Throttle};
 
 /// A built service, ready to serve.
 pub struct Service {
@@ -24,6 +25,8 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     /// One line saying which backends are in use.
     pub backends: String,
+    /// Connection-level bounds (header timeout, shutdown grace).
+    pub limits: http::Limits,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
@@ -48,7 +51,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     }
     let posters = PosterStore::local(&config.image_dir)?;
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches and token revocation: in-process",
+        "database: {} ({}), posters: {}, seat gate, caches, token revocation and rate limits: in-process",
         store.backend(),
         config.database,
         posters.description
@@ -61,8 +64,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         seat_maps: Arc::new(SeatMaps::default()),
         posters,
         gate: Arc::new(MemoryGate::new(store.clone())),
+        throttle: Arc::new(Throttle::new(Box::new(MemoryLimiter::default()), config.rate_limits)),
+        edge: config.edge.clone(),
     };
-    Ok(Service { router: http::router(state, config.limits), store, backends })
+    Ok(Service { router: http::router(state, config.limits), store, backends, limits: config.limits })
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.
@@ -84,7 +89,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
-    axum::serve(listener, service.router).with_graceful_shutdown(shutdown).await?;
+    http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
     service.store.close().await;
     tracing::info!("tickitecking stopped");

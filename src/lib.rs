@@ -15,3 +15,4 @@ pub mod gate;
 pub mod http;
 pub mod posters;
 pub mod store;
+pub mod throttle;

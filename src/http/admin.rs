@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, require};
+use super::extract::{ApiJson, ApiPath, ClientAddress, require};
 use super::users::{LoginRequest, TokenResponse, token_response};
 use super::{AppState, Data};
 use crate::auth::{Principal, password};
@@ -29,12 +29,16 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "missing fields", body = ErrorBody),
         (status = 401, description = "unknown user or wrong password", body = ErrorBody),
         (status = 403, description = "valid credentials of an account that is not an administrator", body = ErrorBody),
+        (status = 429, description = "too many attempts for this account or from this address (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn admin_login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(HeaderMap, Json<Data<TokenResponse>>), ApiError> {
     let (username, password) = body.credentials()?;
+    // The same allowance as /users/login: the two doors lead to the same accounts.
+    state.throttle.login(username, &address).await?;
     let user = state.auth.check_credentials(username, password).await?;
     if user.role != Role::Admin {
         return Err(ApiError::Forbidden("administrators only"));

@@ -3,7 +3,9 @@
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -133,6 +135,34 @@ impl FromRequestParts<AppState> for Principal {
             .map(|(_, token)| token.trim())
             .ok_or(ApiError::Unauthorized { code: "TOKEN_INVALID", message: "expected a Bearer token" })?;
         Ok(state.auth.authenticate(token).await?)
+    }
+}
+
+/// The client's address, for rate limits: the last entry of the configured header set by
+/// a trusted load balancer, else the TCP peer. IPv6 addresses count by their /64, the
+/// block one subscriber usually holds, so hopping within it gains nothing.
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = state.edge.client_address_header.as_ref().and_then(|name| {
+            let last = parts.headers.get_all(name).iter().next_back()?.to_str().ok()?;
+            let entry = last.rsplit(',').next()?.trim();
+            (!entry.is_empty()).then(|| entry.to_owned())
+        });
+        let address = forwarded
+            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(ClientAddress(match address.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(address, |v4| v4.to_string()),
+            _ => address,
+        }))
     }
 }
 

@@ -178,6 +178,7 @@ async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: 
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
         (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, CONCERT_STARTED, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 429, description = "too many booking attempts by this user (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn book(
     State(state): State<AppState>,
@@ -188,6 +189,9 @@ async fn book(
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
     let key = idempotency_key(&headers)?.map(str::to_owned);
+    // Before the gate: a bot hammering taken seats is slowed down too, not only one
+    // that reaches the database.
+    state.throttle.booking(principal.user_id).await?;
     // A retry must reach the store to find its saved answer; anything else asking for a
     // seat the gate knows is gone is refused here, without the database.
     if key.is_none() {
