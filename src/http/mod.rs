@@ -2,6 +2,7 @@
 //! thin: parse the request into domain values, call auth or the store, shape the answer.
 
 mod admin;
+mod audit;
 mod auditoriums;
 mod concerts;
 mod docs;
@@ -122,6 +123,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             OpenApiRouter::new()
                 .merge(users::router())
                 .merge(admin::router())
+                .merge(audit::router())
                 .merge(auditoriums::router())
                 .merge(concerts::router())
                 .merge(images::router())

@@ -4,6 +4,7 @@
 mod abuse;
 mod account_rules;
 mod accounts;
+mod audit;
 mod bookings;
 mod catalog;
 mod contract;
