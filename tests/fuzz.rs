@@ -5,7 +5,7 @@
 //!
 //! It runs the real binary with its default limits. `scripts/test` installs schemathesis
 //! (scripts/test.d/40-fuzz.sh); without it this test fails and says how to get it.
-//! `FUZZ_EXAMPLES` (default 25) bounds the examples per operation, `FUZZ_SEED` picks the
+//! `FUZZ_EXAMPLES` (default 50) bounds the examples per operation, `FUZZ_SEED` picks the
 //! seed (default fixed, so a CI failure reproduces).
 
 use std::net::TcpListener;
@@ -107,7 +107,7 @@ async fn schemathesis_finds_nothing_against_the_served_contract() {
     });
     call(&client, &base, "/api/v1/concerts", Some(&token), &concert).await;
 
-    let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
+    let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "50".into());
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| "20261125".into());
     let mut command = Command::new(&schemathesis);
     command

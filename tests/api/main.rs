@@ -5,6 +5,7 @@ mod abuse;
 mod account_rules;
 mod accounts;
 mod audit;
+mod authz;
 mod bookings;
 mod catalog;
 mod contract;
