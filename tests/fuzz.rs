@@ -107,27 +107,49 @@ async fn schemathesis_finds_nothing_against_the_served_contract() {
     });
     call(&client, &base, "/api/v1/concerts", Some(&token), &concert).await;
 
+    // A fan too: what an admin may do, a fan must be refused with a documented status.
+    let fan = json!({"username": "fuzzfan", "password": "Secret#2026", "email": "fuzzfan@example.com"});
+    call(&client, &base, "/api/v1/users/signup", None, &fan).await;
+    let fan = json!({"username": "fuzzfan", "password": "Secret#2026"});
+    let fan_token = call(&client, &base, "/api/v1/users/login", None, &fan).await["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "50".into());
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| "20261125".into());
-    let mut command = Command::new(&schemathesis);
-    command
-        .arg("run")
-        .arg(format!("{base}/api-docs/openapi.json"))
-        .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", "all"])
-        // Schema-valid data is not always acceptable data: a seat beyond the venue's last
-        // row, a taken username or an unknown id pass any schema and are rightly refused
-        // (400/404/409, each documented). So only this one check is left out.
-        .args(["--exclude-checks", "positive_data_acceptance"])
-        .args(["--max-examples", &examples, "--seed", &seed, "--workers", "2"])
-        .args(["--request-timeout", "30", "--output-truncate", "false", "--no-color"]);
-    for operation in SESSION_ENDING {
-        command.args(["--exclude-operation-id", operation]);
+    let mut failed = Vec::new();
+    for (caller, token, examples) in
+        [("admin", &token, examples.clone()), ("fan", &fan_token, examples.clone())]
+    {
+        let mut command = Command::new(&schemathesis);
+        command
+            .arg("run")
+            .arg(format!("{base}/api-docs/openapi.json"))
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--checks", "all"])
+            // Schema-valid data is not always acceptable data: a seat beyond the venue's
+            // last row, a taken username or an unknown id pass any schema and are rightly
+            // refused (400/404/409, each documented). So only this one check is left out.
+            .args(["--exclude-checks", "positive_data_acceptance"])
+            // One worker: with two threads, CPython 3.11 now and then fails inside
+            // schemathesis itself ("AST constructor recursion depth mismatch"), which says
+            // nothing about the service.
+            .args(["--max-examples", &examples, "--seed", &seed, "--workers", "1"])
+            .args(["--request-timeout", "30", "--output-truncate", "false", "--no-color"]);
+        for operation in SESSION_ENDING {
+            command.args(["--exclude-operation-id", operation]);
+        }
+        let output =
+            tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("run schemathesis");
+        println!("==== schemathesis as {caller}");
+        println!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        if !output.status.success() {
+            failed.push(caller);
+        }
     }
-    let output =
-        tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("run schemathesis");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    println!("{text}");
-    assert!(output.status.success(), "schemathesis found problems (seed {seed}); its report is above");
+    assert!(
+        failed.is_empty(),
+        "schemathesis found problems as {failed:?} (seed {seed}); its reports are above"
+    );
 }
