@@ -48,15 +48,15 @@ pub(super) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditoriumRequest {
-    #[schema(example = "Olympic Hall")]
+    #[schema(example = "Olympic Hall", required, nullable = false)]
     pub name: Option<String>,
-    #[schema(example = "424 Olympic-ro, Seoul")]
+    #[schema(example = "424 Olympic-ro, Seoul", required, nullable = false)]
     pub address: Option<String>,
     /// Last row: one capital letter; rows run from `A` to it.
-    #[schema(example = "J")]
+    #[schema(example = "J", required, nullable = false, pattern = "^[A-Z]$")]
     pub max_row: Option<String>,
     /// Seats per row, 1–100.
-    #[schema(example = 30)]
+    #[schema(example = 30, required, nullable = false, minimum = 1, maximum = 100)]
     pub max_column: Option<i64>,
 }
 
@@ -255,9 +255,9 @@ async fn list_all_auditoriums(
 /// A seat position of a venue.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeatPositionRequest {
-    #[schema(example = "B")]
+    #[schema(example = "B", required, nullable = false, pattern = "^[A-Z]$")]
     pub horizontal: Option<String>,
-    #[schema(example = 12)]
+    #[schema(example = 1, required, nullable = false, minimum = 1, maximum = 100)]
     pub vertical: Option<i64>,
 }
 

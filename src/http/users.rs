@@ -31,12 +31,19 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct SignupRequest {
     /// 3–30 letters, digits, `_`, `.`, `-`.
-    #[schema(example = "fan01")]
+    #[schema(
+        example = "fan01",
+        required,
+        nullable = false,
+        min_length = 3,
+        max_length = 30,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: Option<String>,
     /// 8–64 characters with a letter, a digit and a symbol.
-    #[schema(example = "Secret#2026")]
+    #[schema(example = "Secret#2026", required, nullable = false, min_length = 8, max_length = 64)]
     pub password: Option<String>,
-    #[schema(example = "fan01@example.com")]
+    #[schema(example = "fan01@example.com", required, nullable = false)]
     pub email: Option<String>,
     /// Optional display name, 2–20 characters.
     pub nickname: Option<String>,
@@ -107,9 +114,9 @@ async fn signup(
 /// Body of `POST /users/login` and `POST /admin/login`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(example = "fan01")]
+    #[schema(example = "fan01", required, nullable = false)]
     pub username: Option<String>,
-    #[schema(example = "Secret#2026")]
+    #[schema(example = "Secret#2026", required, nullable = false)]
     pub password: Option<String>,
 }
 
@@ -175,6 +182,7 @@ async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    #[schema(required, nullable = false)]
     pub refresh_token: Option<String>,
 }
 
