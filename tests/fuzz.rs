@@ -123,7 +123,9 @@ async fn schemathesis_finds_nothing_against_the_served_contract() {
         [("admin", &token, examples.clone()), ("fan", &fan_token, examples.clone())]
     {
         let mut command = Command::new(&schemathesis);
+        // Its working files (.schemathesis/) go with the test's data, not into the tree.
         command
+            .current_dir(data.path())
             .arg("run")
             .arg(format!("{base}/api-docs/openapi.json"))
             .args(["--header", &format!("Authorization: Bearer {token}")])
