@@ -132,6 +132,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .split_for_parts();
     docs::document_shared_errors(&mut openapi);
+    docs::document_links(&mut openapi);
     (routes, openapi)
 }
 

@@ -237,3 +237,35 @@ fn every_operation_documents_the_answers_the_shared_layers_give() {
         ]
     );
 }
+
+/// Links lead from a creation to what can be done with what it created (clients and the
+/// stateful fuzzer follow them); each names an operation that exists, with its parameters.
+#[test]
+fn response_links_name_operations_that_exist() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut operations = std::collections::HashMap::new();
+    for operations_of_path in doc["paths"].as_object().unwrap().values() {
+        for operation in operations_of_path.as_object().unwrap().values() {
+            operations.insert(operation["operationId"].as_str().unwrap().to_owned(), operation.clone());
+        }
+    }
+    let mut links = 0;
+    for operation in operations.values() {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = &operations[link["operationId"].as_str().unwrap()];
+                for parameter in link["parameters"].as_object().unwrap().keys() {
+                    let declared = target["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == *parameter);
+                    assert!(declared, "link {name}: {} has no parameter {parameter}", link["operationId"]);
+                }
+                links += 1;
+            }
+        }
+    }
+    assert_eq!(links, 12);
+}
