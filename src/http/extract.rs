@@ -155,14 +155,24 @@ impl FromRequestParts<AppState> for ClientAddress {
         let address = forwarded
             .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
             .unwrap_or_else(|| "unknown".to_owned());
-        Ok(ClientAddress(match address.parse::<IpAddr>() {
-            Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+        Ok(ClientAddress(rate_limit_key(address)))
+    }
+}
+
+/// The key a client address is counted under: IPv4 as it is, IPv6 by its /64 (and an
+/// IPv4-mapped IPv6 address as the IPv4 one); anything else (a header value that is no
+/// address) as it is.
+fn rate_limit_key(address: String) -> String {
+    match address.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
-            Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(address, |v4| v4.to_string()),
-            _ => address,
-        }))
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address,
     }
 }
 
@@ -176,5 +186,21 @@ pub fn require(principal: &Principal, role: Role) -> Result<(), ApiError> {
             Role::CompanyUser => "promoters and administrators only",
             Role::User => "signed-in users only",
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_limit_key;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_block_and_mapped_ipv4_as_ipv4() {
+        let key = |a: &str| rate_limit_key(a.to_owned());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("not-an-address"), "not-an-address");
     }
 }
