@@ -17,6 +17,7 @@ use crate::gate::MemoryGate;
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
 use crate::store::{self, NewUser, Store};
+use crate::throttle::{MemoryLimiter, Throttle};
 
 /// A built service, ready to serve.
 pub struct Service {
@@ -26,6 +27,8 @@ pub struct Service {
     pub backends: String,
     /// The seat maps, whose live streams must end when shutdown starts.
     pub seat_maps: Arc<SeatMaps>,
+    /// Connection-level bounds (header timeout, shutdown grace).
+    pub limits: http::Limits,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
@@ -50,7 +53,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     }
     let posters = PosterStore::local(&config.image_dir)?;
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches and token revocation: in-process",
+        "database: {} ({}), posters: {}, seat gate, caches, token revocation and rate limits: in-process",
         store.backend(),
         config.database,
         posters.description
@@ -64,8 +67,16 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         seat_maps: seat_maps.clone(),
         posters,
         gate: Arc::new(MemoryGate::new(store.clone())),
+        throttle: Arc::new(Throttle::new(Box::new(MemoryLimiter::default()), config.rate_limits)),
+        edge: config.edge.clone(),
     };
-    Ok(Service { router: http::router(state, config.limits), store, backends, seat_maps })
+    Ok(Service {
+        router: http::router(state, config.limits),
+        store,
+        backends,
+        seat_maps,
+        limits: config.limits,
+    })
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.
@@ -94,7 +105,7 @@ pub async fn run(
         // for every open response.
         seat_maps.close_watchers();
     };
-    axum::serve(listener, service.router).with_graceful_shutdown(shutdown).await?;
+    http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
     service.store.close().await;
     tracing::info!("tickitecking stopped");

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
+use axum::http::{HeaderName, HeaderValue};
 use clap::{Args, Parser, Subcommand};
+
+use crate::throttle::{Rate, RateLimits};
 
 /// The `tickitecking` command line.
 #[derive(Debug, Parser)]
@@ -68,6 +71,33 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered with 503 (e.g. `30s`).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers before the connection is
+    /// closed (slow-loris defence; e.g. `10s`).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// At shutdown, longest to wait for in-flight requests to finish (e.g. `30s`).
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Login attempts per account, from any address: `COUNT/PERIOD` (e.g. `10/5m`) or `off`.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_ACCOUNT", default_value = "10/5m")]
+    pub rate_limit_login_account: Rate,
+    /// Login attempts per client address: `COUNT/PERIOD` or `off`.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_ADDRESS", default_value = "60/1m")]
+    pub rate_limit_login_address: Rate,
+    /// Signups per client address: `COUNT/PERIOD` or `off`.
+    #[arg(long, env = "RATE_LIMIT_SIGNUP", default_value = "20/1h")]
+    pub rate_limit_signup: Rate,
+    /// Booking attempts per user: `COUNT/PERIOD` or `off`.
+    #[arg(long, env = "RATE_LIMIT_BOOKING", default_value = "30/1m")]
+    pub rate_limit_booking: Rate,
+    /// Header that carries the client's address, set by a trusted load balancer (e.g.
+    /// `X-Forwarded-For`: its last entry is used); default: the TCP peer address.
+    #[arg(long, env = "CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: Option<String>,
+    /// Browser origins allowed to call the API cross-origin, comma-separated
+    /// (`https://shop.example.com`), or `*`; default: none (CORS off).
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Where posters are stored: a folder path; default: `images/` in the data dir.
     #[arg(long, env = "IMAGE_STORE")]
     pub image_store: Option<String>,
@@ -143,6 +173,10 @@ pub struct Config {
     pub image_dir: PathBuf,
     /// Overload bounds.
     pub limits: crate::http::Limits,
+    /// Rate limits against brute force and abuse.
+    pub rate_limits: RateLimits,
+    /// Where the client address comes from, and who may call cross-origin.
+    pub edge: crate::http::Edge,
     /// Load the demo data at start-up.
     pub demo: bool,
 }
@@ -182,7 +216,16 @@ impl Config {
             limits: crate::http::Limits {
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
+                header_read_timeout: args.header_read_timeout,
+                shutdown_grace: args.shutdown_grace,
             },
+            rate_limits: RateLimits {
+                login_per_account: args.rate_limit_login_account,
+                login_per_address: args.rate_limit_login_address,
+                signup_per_address: args.rate_limit_signup,
+                booking_per_user: args.rate_limit_booking,
+            },
+            edge: edge(args.client_address_header.as_deref(), &args.cors_origins)?,
             image_dir,
             demo: args.demo,
             bind: args.bind,
@@ -199,7 +242,9 @@ impl Config {
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
-            limits: crate::http::Limits { max_in_flight: 4096, request_timeout: Duration::from_secs(30) },
+            limits: crate::http::Limits::default(),
+            rate_limits: RateLimits::default(),
+            edge: crate::http::Edge::default(),
             image_dir: data_dir.join("images"),
             demo: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -211,6 +256,32 @@ impl Config {
             admin: AdminAccount { username: "admin".into(), password: None, email: "admin@localhost".into() },
         }
     }
+}
+
+/// Parses the client-address header name and the CORS origins.
+fn edge(client_address_header: Option<&str>, cors_origins: &[String]) -> anyhow::Result<crate::http::Edge> {
+    let client_address_header = match client_address_header.map(str::trim).filter(|h| !h.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            HeaderName::try_from(name)
+                .map_err(|_| anyhow::anyhow!("CLIENT_ADDRESS_HEADER {name:?} is not a header name"))?,
+        ),
+    };
+    let mut origins = Vec::new();
+    for origin in cors_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let well_formed = origin == "*"
+            || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.trim_end_matches('/').contains(['?', '#'])
+                && origin.split("://").nth(1).is_some_and(|host| !host.is_empty() && !host.contains('/')));
+        if !well_formed {
+            bail!("CORS_ORIGINS entry {origin:?} is not an origin like https://shop.example.com (or *)");
+        }
+        origins.push(
+            HeaderValue::from_str(origin)
+                .map_err(|_| anyhow::anyhow!("CORS_ORIGINS entry {origin:?} is not a header value"))?,
+        );
+    }
+    Ok(crate::http::Edge { client_address_header, cors_origins: origins })
 }
 
 #[cfg(test)]
@@ -240,6 +311,39 @@ mod tests {
         assert!(parse(&["t", "serve", "--database-url", "postgres://p/db"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "s3://bucket/posters"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
+    }
+
+    #[test]
+    fn rate_limits_cors_and_client_address_come_from_flags() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+            Config::from_args(args)
+        };
+        let defaults = parse(&["t", "serve"]).unwrap();
+        assert_eq!(defaults.rate_limits, RateLimits::default());
+        assert!(defaults.edge.cors_origins.is_empty(), "CORS is off by default");
+        assert!(defaults.edge.client_address_header.is_none());
+        let set = parse(&[
+            "t",
+            "serve",
+            "--rate-limit-login-account",
+            "3/1m",
+            "--rate-limit-booking",
+            "off",
+            "--cors-origins",
+            "https://a.example,http://localhost:3000",
+            "--client-address-header",
+            "X-Forwarded-For",
+        ])
+        .unwrap();
+        assert_eq!(set.rate_limits.login_per_account, Rate::new(3, Duration::from_secs(60)));
+        assert!(set.rate_limits.booking_per_user.is_off());
+        assert_eq!(set.edge.cors_origins.len(), 2);
+        assert_eq!(set.edge.client_address_header.unwrap().as_str(), "x-forwarded-for");
+        assert!(parse(&["t", "serve", "--cors-origins", "a.example"]).is_err());
+        assert!(parse(&["t", "serve", "--cors-origins", "https://a.example/path"]).is_err());
+        assert!(Cli::try_parse_from(["t", "serve", "--rate-limit-signup", "lots"]).is_err());
     }
 
     #[test]

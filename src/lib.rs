@@ -16,3 +16,4 @@ pub mod http;
 pub mod posters;
 pub mod seat_news;
 pub mod store;
+pub mod throttle;

@@ -159,3 +159,20 @@ async fn venues_and_concerts_in_use_neither_shrink_nor_disappear() {
         assert!(refused(&db, &format!("DELETE FROM {table}")).await.contains("SOFT_DELETE_ONLY"), "{table}");
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_is_append_only_and_holds_json() {
+    let (_dir, db, hall, _) = fixture().await;
+    let insert = |state: &str| {
+        format!(
+            "INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, after_state, created_at)
+             VALUES (1, 'COMPANY_USER', 'auditorium.update', 'auditorium', {hall}, {state}, {NOW})"
+        )
+    };
+    sqlx::query(&insert("'{\"name\": \"H\"}'")).execute(&db).await.unwrap();
+    assert!(refused(&db, &insert("'not json'")).await.contains("CHECK"));
+    let changed = refused(&db, "UPDATE audit_log SET action = 'nothing.happened'").await;
+    assert!(changed.contains("cannot be changed"), "{changed}");
+    let deleted = refused(&db, "DELETE FROM audit_log").await;
+    assert!(deleted.contains("cannot be deleted"), "{deleted}");
+}

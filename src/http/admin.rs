@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Change, snapshot};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, require};
+use super::extract::{ApiJson, ApiPath, ClientAddress, require};
 use super::users::{LoginRequest, TokenResponse, token_response};
 use super::{AppState, Data};
 use crate::auth::{Principal, password};
@@ -29,12 +30,16 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "missing fields", body = ErrorBody),
         (status = 401, description = "unknown user or wrong password", body = ErrorBody),
         (status = 403, description = "valid credentials of an account that is not an administrator", body = ErrorBody),
+        (status = 429, description = "too many attempts for this account or from this address (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn admin_login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(HeaderMap, Json<Data<TokenResponse>>), ApiError> {
     let (username, password) = body.credentials()?;
+    // The same allowance as /users/login: the two doors lead to the same accounts.
+    state.throttle.login(username, &address).await?;
     let user = state.auth.check_credentials(username, password).await?;
     if user.role != Role::Admin {
         return Err(ApiError::Forbidden("administrators only"));
@@ -128,10 +133,12 @@ async fn update_user(
     if id == principal.user_id && role != principal.role {
         return Err(ApiError::conflict("OWN_ROLE", "administrators cannot change their own role"));
     }
+    let before = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
     let password_hash = match password {
         Some(p) => Some(password::hash(p.expose().to_owned()).await?),
         None => None,
     };
+    let password_hash_set = password_hash.is_some();
     let user = state
         .store
         .admin_update_user(
@@ -152,5 +159,20 @@ async fn update_user(
     state.auth.user_version_changed(user.id, user.token_version).await?;
     // The concert list shows promoters by nickname.
     state.catalog.invalidate().await;
-    Ok(Json(Data::new(user.into())))
+    let password_changed = password_hash_set;
+    let view = AdminUserView::from(user);
+    let mut after = snapshot(&view);
+    if let Some(serde_json::Value::Object(fields)) = after.as_mut() {
+        // Never the password itself: only that it changed.
+        fields.insert("passwordChanged".into(), password_changed.into());
+    }
+    let change = Change {
+        action: "user.update",
+        target_type: "user",
+        target_id: Some(id),
+        before: snapshot(&AdminUserView::from(before)),
+        after,
+    };
+    audit::record(&state, &principal, change).await;
+    Ok(Json(Data::new(view)))
 }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Change, snapshot};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, require};
 use super::{AppState, Data, to_completion};
@@ -47,15 +48,15 @@ pub(super) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditoriumRequest {
-    #[schema(example = "Olympic Hall")]
+    #[schema(example = "Olympic Hall", required, nullable = false)]
     pub name: Option<String>,
-    #[schema(example = "424 Olympic-ro, Seoul")]
+    #[schema(example = "424 Olympic-ro, Seoul", required, nullable = false)]
     pub address: Option<String>,
     /// Last row: one capital letter; rows run from `A` to it.
-    #[schema(example = "J")]
+    #[schema(example = "J", required, nullable = false, pattern = "^[A-Z]$")]
     pub max_row: Option<String>,
     /// Seats per row, 1–100.
-    #[schema(example = 30)]
+    #[schema(example = 30, required, nullable = false, minimum = 1, maximum = 100)]
     pub max_column: Option<i64>,
 }
 
@@ -124,8 +125,16 @@ async fn create_auditorium(
 ) -> Result<(StatusCode, Json<Data<AuditoriumView>>), ApiError> {
     require(&principal, Role::CompanyUser)?;
     let spec = body.parse()?;
-    let record = state.store.create_auditorium(principal.user_id, &spec).await?;
-    Ok((StatusCode::CREATED, Json(Data::new(record.into()))))
+    let view = AuditoriumView::from(state.store.create_auditorium(principal.user_id, &spec).await?);
+    let change = Change {
+        action: "auditorium.create",
+        target_type: "auditorium",
+        target_id: Some(view.id),
+        before: None,
+        after: snapshot(&view),
+    };
+    audit::record(&state, &principal, change).await;
+    Ok((StatusCode::CREATED, Json(Data::new(view))))
 }
 
 /// The caller's own venues.
@@ -185,7 +194,16 @@ async fn update_auditorium(
     if record.max_column != current.max_column {
         state.seat_maps.clear();
     }
-    Ok(Json(Data::new(record.into())))
+    let view = AuditoriumView::from(record);
+    let change = Change {
+        action: "auditorium.update",
+        target_type: "auditorium",
+        target_id: Some(id),
+        before: snapshot(&AuditoriumView::from(current)),
+        after: snapshot(&view),
+    };
+    audit::record(&state, &principal, change).await;
+    Ok(Json(Data::new(view)))
 }
 
 /// Deletes a venue (soft delete). Refused while it has upcoming concerts.
@@ -207,6 +225,14 @@ async fn delete_auditorium(
     ensure_owner(&principal, current.owner_id)?;
     state.store.delete_auditorium(id).await.map_err(not_found("auditorium"))?;
     state.catalog.invalidate().await;
+    let change = Change {
+        action: "auditorium.delete",
+        target_type: "auditorium",
+        target_id: Some(id),
+        before: snapshot(&AuditoriumView::from(current)),
+        after: None,
+    };
+    audit::record(&state, &principal, change).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,9 +255,9 @@ async fn list_all_auditoriums(
 /// A seat position of a venue.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeatPositionRequest {
-    #[schema(example = "B")]
+    #[schema(example = "B", required, nullable = false, pattern = "^[A-Z]$")]
     pub horizontal: Option<String>,
-    #[schema(example = 12)]
+    #[schema(example = 1, required, nullable = false, minimum = 1, maximum = 100)]
     pub vertical: Option<i64>,
 }
 
@@ -299,6 +325,7 @@ async fn toggle_seat_lock(
         },
     );
     let (horizontal, vertical) = v.finish_with(horizontal.zip(vertical))?;
+    let audit_state = state.clone();
     let toggles = to_completion(async move {
         let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
         for toggle in toggles.iter().filter(|t| t.changed) {
@@ -308,7 +335,7 @@ async fn toggle_seat_lock(
         Ok(toggles)
     })
     .await?;
-    Ok(Json(Data::new(LockResult {
+    let result = LockResult {
         auditorium_id: id,
         horizontal,
         vertical,
@@ -321,5 +348,14 @@ async fn toggle_seat_lock(
                 changed: t.changed,
             })
             .collect(),
-    })))
+    };
+    let change = Change {
+        action: "seat.lock_toggle",
+        target_type: "auditorium",
+        target_id: Some(id),
+        before: None,
+        after: snapshot(&result),
+    };
+    audit::record(&audit_state, &principal, change).await;
+    Ok(Json(Data::new(result)))
 }

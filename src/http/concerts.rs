@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Change, snapshot};
 use super::auditoriums::{ensure_owner, not_found};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, require};
@@ -187,8 +188,16 @@ async fn create_concert(
     let spec = body.parse(max_row)?;
     let id = state.store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
     state.catalog.invalidate().await;
-    let concert = load_concert(&state, id).await?;
-    Ok((StatusCode::CREATED, Json(Data::new(concert.into()))))
+    let detail = ConcertDetail::from(load_concert(&state, id).await?);
+    let change = Change {
+        action: "concert.create",
+        target_type: "concert",
+        target_id: Some(id),
+        before: None,
+        after: snapshot(&detail),
+    };
+    audit::record(&state, &principal, change).await;
+    Ok((StatusCode::CREATED, Json(Data::new(detail))))
 }
 
 /// Paging of `GET /concerts`.
@@ -196,8 +205,10 @@ async fn create_concert(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1).
+    #[param(minimum = 1)]
     pub page: Option<i64>,
-    /// Concerts per page, 1–100 (default 10).
+    /// Entries per page, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -225,14 +236,9 @@ pub struct ConcertPage {
     pub total_pages: i64,
 }
 
-/// Concerts, newest first.
-#[utoipa::path(get, path = "/concerts", tag = "concerts", params(PageQuery),
-    responses(
-        (status = 200, description = "one page of concerts", body = Data<ConcertPage>),
-        (status = 400, description = "page < 1 or size outside 1–100", body = ErrorBody),
-    ))]
-async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
-    let query = Query::<PageQuery>::try_from_uri(&uri)
+/// `page` (1-based, default 1) and `size` (1–100, default 10) of a paged list, or 400.
+pub(super) fn page_and_size(uri: &Uri) -> Result<(i64, i64), ApiError> {
+    let query = Query::<PageQuery>::try_from_uri(uri)
         .map_err(|e| ApiError::Invalid(vec![FieldError { field: "query".into(), message: e.body_text() }]))?;
     let page = query.page.unwrap_or(1);
     let size = query.size.unwrap_or(10);
@@ -246,6 +252,17 @@ async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Respon
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    Ok((page, size))
+}
+
+/// Concerts, newest first.
+#[utoipa::path(get, path = "/concerts", tag = "concerts", params(PageQuery),
+    responses(
+        (status = 200, description = "one page of concerts", body = Data<ConcertPage>),
+        (status = 400, description = "page < 1 or size outside 1–100", body = ErrorBody),
+    ))]
+async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
+    let (page, size) = page_and_size(&uri)?;
     // The first page is what everyone opens: it is served from the catalog cache.
     let key = format!("concerts:p1:s{size}");
     if page == 1
@@ -329,7 +346,16 @@ async fn update_concert(
         Ok(())
     })
     .await?;
-    Ok(Json(Data::new(load_concert(&state, id).await?.into())))
+    let detail = ConcertDetail::from(load_concert(&state, id).await?);
+    let change = Change {
+        action: "concert.update",
+        target_type: "concert",
+        target_id: Some(id),
+        before: snapshot(&ConcertDetail::from(current)),
+        after: snapshot(&detail),
+    };
+    audit::record(&state, &principal, change).await;
+    Ok(Json(Data::new(detail)))
 }
 
 /// Deletes a concert (soft delete). Refused while it has active reservations.
@@ -349,6 +375,7 @@ async fn delete_concert(
 ) -> Result<StatusCode, ApiError> {
     let current = load_concert(&state, id).await?;
     ensure_owner(&principal, current.owner_id)?;
+    let audit_state = state.clone();
     to_completion(async move {
         state.store.delete_concert(id).await.map_err(not_found("concert"))?;
         state.catalog.invalidate().await;
@@ -357,6 +384,14 @@ async fn delete_concert(
         Ok(())
     })
     .await?;
+    let change = Change {
+        action: "concert.delete",
+        target_type: "concert",
+        target_id: Some(id),
+        before: snapshot(&ConcertDetail::from(current)),
+        after: None,
+    };
+    audit::record(&audit_state, &principal, change).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthError;
 use crate::domain::{FieldError, Invalid};
 use crate::store::StoreError;
+use crate::throttle::{Throttled, retry_after_secs};
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,6 +58,9 @@ pub enum ApiError {
     /// 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 429: a rate limit; `Retry-After` says when to come back.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// 503: the service itself is at capacity (load shedding, timeouts); worth retrying.
     #[error("{0}")]
     Overloaded(&'static str),
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
@@ -105,6 +110,11 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_secs, .. } => Some(HeaderValue::from(*retry_after_secs)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(HeaderValue::from_static("1")),
+            _ => None,
+        };
         let message = match &self {
             ApiError::Invalid(errors) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -123,8 +133,8 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(retry_after) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
         }
         response
     }
@@ -176,6 +186,20 @@ impl From<AuthError> for ApiError {
             },
             AuthError::Store(e) => e.into(),
             AuthError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(err: Throttled) -> Self {
+        match err {
+            Throttled::Limited { retry_after, .. } => ApiError::TooManyRequests {
+                message: err.to_string(),
+                retry_after_secs: retry_after_secs(retry_after),
+            },
+            // A limiter that cannot count (a shared one unreachable) refuses rather than
+            // lets brute force through unchecked.
+            Throttled::Other(e) => ApiError::Unavailable(e),
         }
     }
 }

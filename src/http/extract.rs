@@ -3,7 +3,9 @@
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -136,6 +138,44 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The client's address, for rate limits: the last entry of the configured header set by
+/// a trusted load balancer, else the TCP peer. IPv6 addresses count by their /64, the
+/// block one subscriber usually holds, so hopping within it gains nothing.
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = state.edge.client_address_header.as_ref().and_then(|name| {
+            let last = parts.headers.get_all(name).iter().next_back()?.to_str().ok()?;
+            let entry = last.rsplit(',').next()?.trim();
+            (!entry.is_empty()).then(|| entry.to_owned())
+        });
+        let address = forwarded
+            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(ClientAddress(rate_limit_key(address)))
+    }
+}
+
+/// The key a client address is counted under: IPv4 as it is, IPv6 by its /64 (and an
+/// IPv4-mapped IPv6 address as the IPv4 one); anything else (a header value that is no
+/// address) as it is.
+fn rate_limit_key(address: String) -> String {
+    match address.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address,
+    }
+}
+
 /// 403 unless the caller's role includes `role`.
 pub fn require(principal: &Principal, role: Role) -> Result<(), ApiError> {
     if principal.has(role) {
@@ -146,5 +186,21 @@ pub fn require(principal: &Principal, role: Role) -> Result<(), ApiError> {
             Role::CompanyUser => "promoters and administrators only",
             Role::User => "signed-in users only",
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_limit_key;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_block_and_mapped_ipv4_as_ipv4() {
+        let key = |a: &str| rate_limit_key(a.to_owned());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("not-an-address"), "not-an-address");
     }
 }

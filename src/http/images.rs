@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Change, snapshot};
 use super::auditoriums::ensure_owner;
 use super::concerts::image_path;
 use super::error::{ApiError, ErrorBody};
@@ -140,16 +141,22 @@ async fn upload_poster(
         .await
         .map_err(super::auditoriums::not_found("concert"))?;
     state.catalog.invalidate().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Data::new(PosterView {
-            concert_id,
-            image_path: image_path(&key),
-            content_type: kind.content_type().into(),
-            size,
-            original_name,
-        })),
-    ))
+    let view = PosterView {
+        concert_id,
+        image_path: image_path(&key),
+        content_type: kind.content_type().into(),
+        size,
+        original_name,
+    };
+    let change = Change {
+        action: "concert.poster",
+        target_type: "concert",
+        target_id: Some(concert_id),
+        before: Some(serde_json::json!({ "imagePath": concert.poster_key.as_deref().map(image_path) })),
+        after: snapshot(&view),
+    };
+    audit::record(&state, &principal, change).await;
+    Ok((StatusCode::CREATED, Json(Data::new(view))))
 }
 
 /// A stored poster, with its image type and long-lived caching (keys never change content).
@@ -181,6 +188,9 @@ async fn serve_poster(
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
             (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_static("inline")),
+            // Should a file ever be opened as a document anyway, it runs no script and
+            // loads nothing: uploads are the one thing here whose bytes a stranger chose.
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox")),
         ],
         content,
     )

@@ -2,8 +2,10 @@
 //! thin: parse the request into domain values, call auth or the store, shape the answer.
 
 mod admin;
+mod audit;
 mod auditoriums;
 mod concerts;
+mod docs;
 pub mod error;
 pub mod extract;
 mod images;
@@ -11,6 +13,7 @@ mod live;
 pub mod ops;
 mod reservations;
 mod sales;
+pub mod server;
 mod users;
 mod web;
 
@@ -22,12 +25,16 @@ use std::time::Duration;
 use axum::BoxError;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -39,6 +46,7 @@ use crate::cache::{Catalog, SeatMaps};
 use crate::gate::SeatGate;
 use crate::posters::PosterStore;
 use crate::store::Store;
+use crate::throttle::Throttle;
 pub use concerts::seat_map_body;
 use error::ApiError;
 
@@ -55,6 +63,17 @@ pub struct AppState {
     pub seat_maps: Arc<SeatMaps>,
     pub posters: PosterStore,
     pub gate: Arc<dyn SeatGate>,
+    pub throttle: Arc<Throttle>,
+    pub edge: Edge,
+}
+
+/// How the service meets the open internet.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    /// Header a trusted load balancer puts the client address in; `None`: the TCP peer.
+    pub client_address_header: Option<HeaderName>,
+    /// Origins allowed to call cross-origin from a browser; empty: CORS off.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 /// The success envelope: `{"data": ...}`.
@@ -102,12 +121,13 @@ impl Modify for BearerAuth {
 /// The routes of the API with their OpenAPI document, built together so that no route
 /// can be served without being documented.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(
             "/api/v1",
             OpenApiRouter::new()
                 .merge(users::router())
                 .merge(admin::router())
+                .merge(audit::router())
                 .merge(auditoriums::router())
                 .merge(concerts::router())
                 .merge(images::router())
@@ -116,7 +136,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(sales::router()),
         )
         .merge(ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    docs::document_shared_errors(&mut openapi);
+    docs::document_links(&mut openapi);
+    (routes, openapi)
 }
 
 /// Runs `work` to completion even if the request that started it is dropped (the client
@@ -140,10 +163,26 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Longest a request may take before it is answered with 503.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest to wait for in-flight requests at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 4096,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The whole service.
 pub fn router(state: AppState, limits: Limits) -> Router {
+    let cors = cors(&state.edge);
     let (routes, openapi) = api();
     let app = routes
         .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi))
@@ -168,7 +207,50 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .concurrency_limit(limits.max_in_flight)
                 .timeout(limits.request_timeout),
         )
+        .layer(tower::util::option_layer(cors))
+        .layer(security_headers())
         .layer(TraceLayer::new_for_http())
+}
+
+type SetHeader = SetResponseHeaderLayer<HeaderValue>;
+type SecurityHeaders = Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Identity>>>;
+
+/// Security headers on every response, shed and failed ones included. The one place for
+/// them: a route that needs other values (a page's CSP) sets its own, which wins.
+fn security_headers() -> ServiceBuilder<SecurityHeaders> {
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    ServiceBuilder::new()
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// CORS for the configured origins; `None` (no CORS headers at all) when there are none.
+/// Tokens travel in the `Authorization` header, never in cookies, so no credentials mode.
+fn cors(edge: &Edge) -> Option<CorsLayer> {
+    if edge.cors_origins.is_empty() {
+        return None;
+    }
+    let origins = if edge.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(edge.cors_origins.clone())
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([header::ETAG, header::RETRY_AFTER, header::AUTHORIZATION])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Answers a shed or timed-out request.

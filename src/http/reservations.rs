@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Change, snapshot};
 use super::auditoriums::SeatPositionRequest;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, require};
@@ -178,6 +179,7 @@ async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: 
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
         (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, CONCERT_STARTED, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 429, description = "too many booking attempts by this user (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn book(
     State(state): State<AppState>,
@@ -188,6 +190,9 @@ async fn book(
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
     let key = idempotency_key(&headers)?.map(str::to_owned);
+    // Before the gate: a bot hammering taken seats is slowed down too, not only one
+    // that reaches the database.
+    state.throttle.booking(principal.user_id).await?;
     // A retry must reach the store to find its saved answer; anything else asking for a
     // seat the gate knows is gone is refused here, without the database.
     if key.is_none() {
@@ -269,6 +274,7 @@ async fn cancel(
     ApiPath((concert_id, reservation_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Data<CancelledView>>, ApiError> {
     let (actor_id, actor_is_admin) = (principal.user_id, principal.has(Role::Admin));
+    let audit_state = state.clone();
     // As for booking: a committed cancellation reaches the gate and the seat map even if
     // the request is abandoned meanwhile, or the gate would go on refusing a free seat.
     let cancelled = to_completion(async move {
@@ -281,10 +287,23 @@ async fn cancel(
         Ok(cancelled)
     })
     .await?;
-    Ok(Json(Data::new(CancelledView {
+    let view = CancelledView {
         reservation: (&cancelled.reservation).into(),
         cancelled_at: cancelled.reservation.cancelled_at,
-    })))
+    };
+    // A fan cancelling their own seat is not an operator action; an admin cancelling
+    // someone else's is.
+    if cancelled.version.is_some() && view.reservation.user_id != actor_id {
+        let change = Change {
+            action: "reservation.cancel",
+            target_type: "reservation",
+            target_id: Some(reservation_id),
+            before: None,
+            after: snapshot(&view),
+        };
+        audit::record(&audit_state, &principal, change).await;
+    }
+    Ok(Json(Data::new(view)))
 }
 
 /// A concert as shown in a reservation.

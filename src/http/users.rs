@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ClientAddress};
 use super::{AppState, Data, to_completion};
 use crate::auth::{Principal, TokenPair, password};
 use crate::domain::Validator;
@@ -31,12 +31,19 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct SignupRequest {
     /// 3–30 letters, digits, `_`, `.`, `-`.
-    #[schema(example = "fan01")]
+    #[schema(
+        example = "fan01",
+        required,
+        nullable = false,
+        min_length = 3,
+        max_length = 30,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: Option<String>,
     /// 8–64 characters with a letter, a digit and a symbol.
-    #[schema(example = "Secret#2026")]
+    #[schema(example = "Secret#2026", required, nullable = false, min_length = 8, max_length = 64)]
     pub password: Option<String>,
-    #[schema(example = "fan01@example.com")]
+    #[schema(example = "fan01@example.com", required, nullable = false)]
     pub email: Option<String>,
     /// Optional display name, 2–20 characters.
     pub nickname: Option<String>,
@@ -74,9 +81,11 @@ impl From<UserRecord> for UserView {
         (status = 400, description = "invalid fields", body = ErrorBody),
         (status = 409, description = "username, email or nickname taken", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
+        (status = 429, description = "too many signups from this address (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn signup(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<Data<UserView>>), ApiError> {
     let mut v = Validator::default();
@@ -85,6 +94,9 @@ async fn signup(
     let email = v.require("email", body.email.as_deref(), Email::parse);
     let nickname = body.nickname.as_deref().and_then(|n| v.check("nickname", Nickname::parse(n)));
     let ((username, password), email) = v.finish_with(username.zip(password).zip(email))?;
+    // Counted once the input is valid: only attempts that would create an account (and
+    // cost a password hash) use up the allowance.
+    state.throttle.signup(&address).await?;
     let password_hash = password::hash(password.expose().to_owned()).await?;
     let user = state
         .store
@@ -102,9 +114,9 @@ async fn signup(
 /// Body of `POST /users/login` and `POST /admin/login`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(example = "fan01")]
+    #[schema(example = "fan01", required, nullable = false)]
     pub username: Option<String>,
-    #[schema(example = "Secret#2026")]
+    #[schema(example = "Secret#2026", required, nullable = false)]
     pub password: Option<String>,
 }
 
@@ -153,12 +165,15 @@ pub(super) fn token_response(pair: TokenPair) -> Result<(HeaderMap, Json<Data<To
         (status = 200, description = "a new token pair; the access token is also in the Authorization header", body = Data<TokenResponse>),
         (status = 400, description = "missing fields", body = ErrorBody),
         (status = 401, description = "unknown user or wrong password (the same answer for both)", body = ErrorBody),
+        (status = 429, description = "too many attempts for this account or from this address (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(HeaderMap, Json<Data<TokenResponse>>), ApiError> {
     let (username, password) = body.credentials()?;
+    state.throttle.login(username, &address).await?;
     let user = state.auth.check_credentials(username, password).await?;
     token_response(state.auth.start_session(&user).await?)
 }
@@ -167,6 +182,7 @@ async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    #[schema(required, nullable = false)]
     pub refresh_token: Option<String>,
 }
 

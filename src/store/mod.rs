@@ -4,6 +4,7 @@
 //! ever see `Arc<dyn Store>`. Invariants live in the schema (constraints, partial unique
 //! indexes, transactions); the traits' methods are whole transactions.
 
+mod audit;
 mod bookings;
 pub mod sqlite;
 mod tokens;
@@ -12,6 +13,7 @@ mod venues;
 
 use std::sync::Arc;
 
+pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use bookings::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
 };
@@ -25,7 +27,9 @@ use crate::config::DatabaseUrl;
 
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
-pub trait Store: UserStore + TokenStore + VenueStore + BookingStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + TokenStore + VenueStore + BookingStore + AuditStore + Send + Sync + 'static
+{
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
     /// Finishes pending work and closes connections; called once at shutdown.

@@ -335,6 +335,8 @@ async fn posters_are_typed_by_content_bounded_in_size_and_served_back_safely() {
     assert_eq!(served.headers()["content-type"], "image/png");
     assert!(served.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    let policy = served.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("sandbox") && policy.contains("default-src 'none'"), "{policy}");
     assert_eq!(served.bytes().await.unwrap().as_ref(), PNG);
     upload(&app, &promoter, &concert_id, Some(("evil.png", b"<html><script>alert(1)</script>")))
         .await

@@ -188,3 +188,84 @@ async fn a_request_past_the_timeout_is_answered_with_503() {
         .await;
     reply.assert_error(503, "OVERLOADED");
 }
+
+/// The shared layers answer 503 (shed, timed out) anywhere, 400 for a path parameter that
+/// does not parse, and 413/415 for JSON bodies: each operation documents them, and the
+/// limited ones document 429, all with `Retry-After` where the service sends it.
+#[test]
+fn every_operation_documents_the_answers_the_shared_layers_give() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut limited = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = &operation["responses"];
+            let name = format!("{method} {path}");
+            // `/ready` documents its own 503 (a backend down); every other one is the shared one.
+            let shared = responses["503"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/ErrorBody"));
+            assert!(responses["503"].is_object(), "{name}: no 503");
+            assert!(
+                !shared || responses["503"]["headers"]["Retry-After"].is_object(),
+                "{name}: 503 without Retry-After"
+            );
+            assert!(shared || path == "/ready", "{name}: its own 503");
+            if path.contains('{') {
+                assert!(responses["400"].is_object(), "{name}: no 400 for a bad path parameter");
+            }
+            if operation["requestBody"]["content"]["application/json"].is_object() {
+                assert!(responses["413"].is_object() && responses["415"].is_object(), "{name}: no 413/415");
+            }
+            if responses["429"].is_object() {
+                assert!(
+                    responses["429"]["headers"]["Retry-After"].is_object(),
+                    "{name}: 429 without Retry-After"
+                );
+                limited.push(name);
+            }
+        }
+    }
+    limited.sort();
+    assert_eq!(
+        limited,
+        [
+            "post /api/v1/admin/login",
+            "post /api/v1/concerts/{id}/reservations",
+            "post /api/v1/users/login",
+            "post /api/v1/users/signup"
+        ]
+    );
+}
+
+/// Links lead from a creation to what can be done with what it created (clients and the
+/// stateful fuzzer follow them); each names an operation that exists, with its parameters.
+#[test]
+fn response_links_name_operations_that_exist() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut operations = std::collections::HashMap::new();
+    for operations_of_path in doc["paths"].as_object().unwrap().values() {
+        for operation in operations_of_path.as_object().unwrap().values() {
+            operations.insert(operation["operationId"].as_str().unwrap().to_owned(), operation.clone());
+        }
+    }
+    let mut links = 0;
+    for operation in operations.values() {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = &operations[link["operationId"].as_str().unwrap()];
+                for parameter in link["parameters"].as_object().unwrap().keys() {
+                    let declared = target["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == *parameter);
+                    assert!(declared, "link {name}: {} has no parameter {parameter}", link["operationId"]);
+                }
+                links += 1;
+            }
+        }
+    }
+    assert_eq!(links, 12);
+}

@@ -93,6 +93,9 @@ impl TestApp {
     pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::in_dir(dir.path());
         config.admin.password = Some(ADMIN_PASSWORD.into());
+        // Tests create many accounts and bookings from one address; the suites that test
+        // the limits turn them on.
+        config.rate_limits = tickitecking::throttle::RateLimits::OFF;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));

@@ -5,6 +5,7 @@
 //! time anyway, and queueing in the pool avoids `SQLITE_BUSY` lock upgrades. Reads use
 //! their own pool and run in parallel with the writer.
 
+mod audit;
 mod booking_sql;
 mod bookings;
 mod tokens;

@@ -1,0 +1,135 @@
+//! The audit log of admin and promoter actions: written after each such action, read by
+//! administrators at `GET /admin/audit`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::Uri;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::concerts::{PageQuery, page_and_size};
+use super::error::{ApiError, ErrorBody};
+use super::extract::require;
+use super::{AppState, Data, to_completion};
+use crate::auth::Principal;
+use crate::domain::user::Role;
+use crate::store::{AuditEntry, NewAuditEntry};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(audit_log))
+}
+
+/// What an action did to its target, as the API shows the target.
+pub(super) struct Change {
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: Option<i64>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// A target's state for the log.
+pub(super) fn snapshot<T: Serialize>(target: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(target).ok()
+}
+
+/// Records an action of `actor` once it has committed. It runs to completion even if the
+/// client hangs up, so a committed action is not left out of the log. A failure to write
+/// is logged and counted but does not turn the committed action into an error answer.
+pub(super) async fn record(state: &AppState, actor: &Principal, change: Change) {
+    let action = change.action;
+    let entry = NewAuditEntry {
+        actor_id: actor.user_id,
+        actor_role: actor.role,
+        action,
+        target_type: change.target_type,
+        target_id: change.target_id,
+        before: change.before,
+        after: change.after,
+    };
+    let store = state.store.clone();
+    let written = to_completion(async move { Ok(store.record_audit(&entry).await?) }).await;
+    if let Err(e) = written {
+        metrics::counter!("audit_write_failures_total").increment(1);
+        tracing::error!(action, error = %e, "audit entry not written");
+    }
+}
+
+/// One recorded action.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub actor_id: i64,
+    pub actor_username: String,
+    pub actor_role: Role,
+    /// `<target>.<verb>`, e.g. `concert.update`, `user.update`, `seat.lock_toggle`.
+    #[schema(example = "concert.update")]
+    pub action: String,
+    #[schema(example = "concert")]
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    /// The target as the API showed it before (absent for creations).
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The target as the API shows it after (absent for deletions).
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AuditEntry> for AuditEntryView {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            actor_id: e.actor_id,
+            actor_username: e.actor_username,
+            actor_role: e.actor_role,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            before: e.before,
+            after: e.after,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A page of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub content: Vec<AuditEntryView>,
+    pub page: i64,
+    pub size: i64,
+    pub total_elements: i64,
+    pub total_pages: i64,
+}
+
+/// The audit log of admin and promoter actions, newest first.
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "one page of the audit log", body = Data<AuditPage>),
+        (status = 400, description = "page < 1 or size outside 1–100", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "not an administrator", body = ErrorBody),
+    ))]
+async fn audit_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Json<Data<AuditPage>>, ApiError> {
+    require(&principal, Role::Admin)?;
+    let (page, size) = page_and_size(&uri)?;
+    let (entries, total) = state.store.audit_page((page - 1).saturating_mul(size), size).await?;
+    Ok(Json(Data::new(AuditPage {
+        content: entries.into_iter().map(Into::into).collect(),
+        page,
+        size,
+        total_elements: total,
+        total_pages: (total + size - 1) / size,
+    })))
+}

@@ -1,0 +1,146 @@
+//! Error answers that any operation can give, documented once for all of them, so the
+//! OpenAPI document lists every status the service really sends (schemathesis checks it).
+
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Object, Ref, Type};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, RefOr, Response, ResponseBuilder};
+
+fn error(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build()
+}
+
+fn retry_later(description: &str) -> Response {
+    let mut response = error(description);
+    response.headers.insert(
+        "Retry-After".into(),
+        HeaderBuilder::new()
+            .schema(Object::with_type(Type::Integer))
+            .description(Some("seconds to wait before retrying"))
+            .build(),
+    );
+    response
+}
+
+/// Adds to every operation the error answers the shared layers give: 503 when shed or
+/// timed out; 400 for a path parameter that does not parse; 413 and 415 for a JSON body
+/// that is too large or not JSON. Operations that document one themselves keep theirs.
+pub(super) fn document_shared_errors(openapi: &mut OpenApi) {
+    for operation in operations(openapi) {
+        add_shared_errors(operation);
+    }
+}
+
+/// `(parameter, runtime expression)` pairs of a link.
+type LinkParameters = &'static [(&'static str, &'static str)];
+
+/// Where a created resource's id goes next: `(operation, status, link name, target
+/// operation, [(parameter, runtime expression)])`. Clients and stateful fuzzers follow
+/// them from a creation to what can be done with what it created.
+const LINKS: &[(&str, &str, &str, &str, LinkParameters)] = &[
+    ("create_auditorium", "201", "GetAuditorium", "get_auditorium", &[("id", "$response.body#/data/id")]),
+    (
+        "create_auditorium",
+        "201",
+        "UpdateAuditorium",
+        "update_auditorium",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "create_auditorium",
+        "201",
+        "DeleteAuditorium",
+        "delete_auditorium",
+        &[("id", "$response.body#/data/id")],
+    ),
+    ("create_auditorium", "201", "ToggleSeatLock", "toggle_seat_lock", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "GetConcert", "get_concert", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "UpdateConcert", "update_concert", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "DeleteConcert", "delete_concert", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "SeatMap", "seat_map", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "ReservationMap", "reservation_map", &[("id", "$response.body#/data/id")]),
+    ("create_concert", "201", "Book", "book", &[("id", "$response.body#/data/id")]),
+    (
+        "book",
+        "201",
+        "Cancel",
+        "cancel",
+        &[("id", "$response.body#/data/concertId"), ("reservation_id", "$response.body#/data/id")],
+    ),
+    ("signup", "201", "UpdateUser", "update_user", &[("id", "$response.body#/data/id")]),
+];
+
+/// Adds [`LINKS`] to the responses they start from.
+pub(super) fn document_links(openapi: &mut OpenApi) {
+    for operation in operations(openapi) {
+        let Some(id) = operation.operation_id.clone() else { continue };
+        for (_, status, name, target, parameters) in LINKS.iter().filter(|l| l.0 == id) {
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status) else { continue };
+            let mut link = parameters
+                .iter()
+                .fold(LinkBuilder::new(), |link, (param, expr)| link.parameter(*param, *expr))
+                .build();
+            // utoipa 5.5 serializes `Link::operation_id` as `operation_id`, which no OpenAPI
+            // reader knows; the field goes in under its real name instead.
+            let mut named = Extensions::default();
+            named.insert("operationId".into(), (*target).into());
+            link.extensions = Some(named);
+            response.links.insert((*name).to_owned(), RefOr::T(link));
+        }
+    }
+}
+
+fn operations(openapi: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+fn add_shared_errors(operation: &mut Operation) {
+    let has_path_parameter = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Path && !p.name.is_empty());
+    let json_body =
+        operation.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+    let responses = &mut operation.responses.responses;
+    let add =
+        |responses: &mut std::collections::BTreeMap<String, RefOr<Response>>, status: &str, response| {
+            responses.entry(status.into()).or_insert(RefOr::T(response));
+        };
+    if has_path_parameter {
+        add(responses, "400", error("a path parameter is not valid (the errors name it)"));
+    }
+    if json_body {
+        add(responses, "413", error("body larger than the limit"));
+        add(responses, "415", error("body not sent as application/json"));
+    }
+    if let Some(RefOr::T(limited)) = responses.get_mut("429") {
+        let documented = retry_later("");
+        limited.headers.extend(documented.headers);
+    }
+    add(
+        responses,
+        "503",
+        retry_later("at capacity or too slow (load shedding, timeout): retry after Retry-After"),
+    );
+}
