@@ -22,6 +22,12 @@ pub use venues::{
 };
 
 use crate::config::DatabaseUrl;
+use crate::domain::venue::Letter;
+
+/// A letter column (row or grade) read back from the database.
+pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
+    Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
+}
 
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]

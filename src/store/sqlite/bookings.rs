@@ -5,42 +5,11 @@ use sqlx::{Connection, SqliteConnection};
 use super::{SqliteStore, letter};
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Price, SeatStatus};
+use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
     StoreError,
 };
-
-const RESERVATION_COLUMNS: &str = "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
-
-#[derive(sqlx::FromRow)]
-struct ReservationRow {
-    id: i64,
-    user_id: i64,
-    concert_id: i64,
-    seat_id: i64,
-    status: String,
-    created_at: DateTime<Utc>,
-    cancelled_at: Option<DateTime<Utc>>,
-}
-
-fn corrupt(what: String) -> StoreError {
-    StoreError::Other(anyhow::anyhow!(what))
-}
-
-impl TryFrom<ReservationRow> for ReservationRecord {
-    type Error = StoreError;
-    fn try_from(r: ReservationRow) -> Result<Self, StoreError> {
-        Ok(ReservationRecord {
-            id: r.id,
-            user_id: r.user_id,
-            concert_id: r.concert_id,
-            seat_id: r.seat_id,
-            status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
-            created_at: r.created_at,
-            cancelled_at: r.cancelled_at,
-        })
-    }
-}
 
 /// What the schema's triggers or unique index refused, if that is what `err` is.
 enum Refusal {

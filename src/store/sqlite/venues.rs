@@ -4,59 +4,11 @@ use sqlx::{Sqlite, Transaction};
 
 use super::{SqliteStore, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow};
 use crate::store::{
     AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow,
     StoreError, VenueStore,
 };
-
-const AUDITORIUM_SELECT: &str = "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,
-        u.username AS owner_username, u.nickname AS owner_nickname, a.created_at, a.updated_at
-    FROM auditoriums a JOIN users u ON u.id = a.owner_id";
-
-#[derive(sqlx::FromRow)]
-struct AuditoriumRow {
-    id: i64,
-    name: String,
-    address: String,
-    max_row: String,
-    max_column: i64,
-    owner_id: i64,
-    owner_username: String,
-    owner_nickname: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<AuditoriumRow> for AuditoriumRecord {
-    type Error = StoreError;
-    fn try_from(r: AuditoriumRow) -> Result<Self, StoreError> {
-        Ok(AuditoriumRecord {
-            id: r.id,
-            name: r.name,
-            address: r.address,
-            max_row: letter(&r.max_row)?,
-            max_column: u8::try_from(r.max_column).map_err(|e| StoreError::Other(e.into()))?,
-            owner_id: r.owner_id,
-            owner_username: r.owner_username,
-            owner_nickname: r.owner_nickname,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ConcertRow {
-    id: i64,
-    name: String,
-    description: String,
-    start_time: DateTime<Utc>,
-    owner_id: i64,
-    max_seats_per_fan: i64,
-    poster_key: Option<String>,
-    auditorium_id: i64,
-    created_at: DateTime<Utc>,
-}
 
 async fn auditorium_in(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<AuditoriumRecord, StoreError> {
     let row: Option<AuditoriumRow> = sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1"))
