@@ -1,8 +1,11 @@
 //! HTTP integration tests: each test starts the real service on a random port with a
-//! fresh data directory and talks HTTP to it.
+//! fresh data directory and database, and talks HTTP to it. The same tests run on SQLite
+//! and, with `TICKITECKING_TEST_POSTGRES_URL` set, on PostgreSQL.
 
 mod account_rules;
 mod accounts;
+#[path = "../backend/mod.rs"]
+mod backend;
 mod bookings;
 mod catalog;
 mod contract;

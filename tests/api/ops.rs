@@ -59,12 +59,12 @@ async fn health_answers_200_ok_without_a_token() {
 }
 
 #[tokio::test]
-async fn ready_answers_200_naming_the_sqlite_database() {
+async fn ready_answers_200_naming_the_database_backend() {
     let app = TestApp::spawn().await;
     let reply = app.get("/ready", None).await;
     reply.assert_status(200);
     assert_eq!(reply.body["status"], "ready");
-    assert_eq!(reply.body["database"], "sqlite");
+    assert_eq!(reply.body["database"], crate::backend::name());
 }
 
 #[tokio::test]
