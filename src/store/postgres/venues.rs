@@ -404,7 +404,12 @@ impl VenueStore for PostgresStore {
     async fn update_concert(&self, id: i64, spec: &ConcertSpec) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut tx = self.primary.begin().await?;
-        // The concert's lock first, as bookings take it, before any seat changes grade.
+        // Locks in the order of every writer: the venue (shared: new rows are checked
+        // against its size), then the concert, as bookings take it, then seats.
+        sqlx::query("SELECT 1 FROM auditoriums WHERE id = (SELECT auditorium_id FROM concerts WHERE id = $1) FOR SHARE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let current: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
             "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
         )
