@@ -236,23 +236,49 @@ async fn the_per_fan_limit_holds_for_concurrent_raw_inserts() {
     // The fan holds A-1; one more seat is allowed. Two writers try one each, the second
     // while the first is still uncommitted: it must wait and then count the first's.
     db.run(&format!("UPDATE concerts SET max_seats_per_fan = 2 WHERE id = {concert}")).await.unwrap();
-    let mut first = db.connection().await;
-    first.run("BEGIN").await.unwrap();
-    first.run(&reserve(concert, 'B', 1, db.now())).await.unwrap();
-    let second_sql = reserve(concert, 'B', 2, db.now());
-    let mut second = db.connection().await;
-    let racing = tokio::spawn(async move {
-        let outcome = second.run(&second_sql).await;
-        second.close().await;
-        outcome
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!racing.is_finished(), "the second writer waits for the first");
-    first.run("COMMIT").await.unwrap();
-    first.close().await;
-    let msg = racing.await.unwrap().expect_err("the second seat would pass the limit");
+    let first = reserve(concert, 'B', 1, db.now());
+    let msg = race(&db, &first, reserve(concert, 'B', 2, db.now())).await.expect_err("passed the limit");
     assert!(msg.contains("FAN_LIMIT"), "{msg}");
     let held =
         db.text("SELECT CAST(count(*) AS TEXT) FROM reservations WHERE user_id = 2 AND status = 'Y'").await;
     assert_eq!(held, "2");
+}
+
+/// Runs `racing` on its own connection while `first` holds an open transaction that ran
+/// `held`; commits `first`, then returns what became of `racing`.
+async fn race(db: &Raw, held: &str, racing: String) -> Result<u64, String> {
+    let mut first = db.connection().await;
+    first.run("BEGIN").await.unwrap();
+    first.run(held).await.unwrap();
+    let mut second = db.connection().await;
+    let task = tokio::spawn(async move {
+        let outcome = second.run(&racing).await;
+        second.close().await;
+        outcome
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "the second writer waits for the first");
+    first.run("COMMIT").await.unwrap();
+    first.close().await;
+    task.await.unwrap()
+}
+
+#[tokio::test]
+async fn a_seat_locked_while_a_booking_is_in_flight_is_not_booked() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 3");
+    let lock = format!("UPDATE seats SET status = 'LOCKED' WHERE {seat}");
+    let msg = race(&db, &lock, reserve(concert, 'B', 3, db.now())).await.expect_err("booked a locked seat");
+    assert!(msg.contains("SEAT_LOCKED"), "{msg}");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "LOCKED");
+}
+
+#[tokio::test]
+async fn a_seat_booked_while_a_lock_is_in_flight_is_not_locked() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 4");
+    let lock = format!("UPDATE seats SET status = 'LOCKED' WHERE {seat}");
+    let msg = race(&db, &reserve(concert, 'B', 4, db.now()), lock).await.expect_err("locked a reserved seat");
+    assert!(msg.contains("SEAT_STATUS_MISMATCH"), "{msg}");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "RESERVED");
 }
