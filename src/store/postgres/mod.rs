@@ -20,9 +20,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{Store, StoreError};
 
-/// Connections per pool: writers mostly wait on the per-concert lock, so more would only
-/// queue inside the server instead of in the pool.
-const MAX_CONNECTIONS: u32 = 32;
+/// Connections per pool. Bookings of one concert wait on its row lock anyway, so more
+/// would only queue inside the server instead of in the pool; and four instances stay
+/// under PostgreSQL's default `max_connections = 100`.
+const MAX_CONNECTIONS: u32 = 20;
 
 /// How often a booking or cancellation is tried when PostgreSQL aborts it to break a
 /// deadlock, or when a concurrent request claimed its idempotency key first.
