@@ -143,6 +143,50 @@ pub(in crate::store) struct ConcertRow {
     pub(in crate::store) created_at: DateTime<Utc>,
 }
 
+/// Refuses a concert whose rows go beyond its auditorium's last row.
+pub(in crate::store) fn rows_fit(
+    spec: &ConcertSpec,
+    auditorium: &AuditoriumRecord,
+) -> Result<(), StoreError> {
+    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
+        Some(row) => Err(StoreError::conflict(
+            "AUDITORIUM_CHANGED",
+            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A seat as the seat-map query reads it: `(horizontal, vertical, grade, status, price in cents)`.
+pub(in crate::store) type SeatLine = (String, i64, String, String, i64);
+
+/// Assembles a concert's seat map from its seats, read in row and column order.
+pub(in crate::store) fn seat_map_of(
+    concert_id: i64,
+    version: i64,
+    max_column: i64,
+    seats: Vec<SeatLine>,
+) -> Result<SeatMapRecord, StoreError> {
+    let mut rows: Vec<SeatRow> = Vec::new();
+    let mut width = usize::try_from(max_column).unwrap_or(0);
+    for (horizontal, vertical, grade, status, cents) in seats {
+        let horizontal = letter(&horizontal)?;
+        let column = usize::try_from(vertical).unwrap_or(0);
+        width = width.max(column);
+        let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+        match rows.last_mut() {
+            Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
+            _ => rows.push(SeatRow {
+                horizontal,
+                grade: letter(&grade)?,
+                price: Price::from_cents(cents),
+                seats: vec![(column, status)],
+            }),
+        }
+    }
+    Ok(SeatMapRecord { concert_id, version, max_column: width, rows })
+}
+
 /// Auditoriums, concerts, seats and posters.
 #[async_trait]
 pub trait VenueStore {

@@ -4,10 +4,10 @@ use sqlx::{PgConnection, PgPool};
 
 use super::PostgresStore;
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
-use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
 use crate::store::{
-    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow,
-    StoreError, VenueStore, letter,
+    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
+    VenueStore, letter,
 };
 
 /// Read committed (PostgreSQL's default) gives every statement its own snapshot; reads made
@@ -76,16 +76,6 @@ async fn upsert_prices(
         .await?;
     }
     Ok(())
-}
-
-fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), StoreError> {
-    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
-        Some(row) => Err(StoreError::conflict(
-            "AUDITORIUM_CHANGED",
-            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
@@ -520,7 +510,7 @@ impl VenueStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((version, max_column)) = head else { return Ok(None) };
-        let seats: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+        let seats: Vec<SeatLine> = sqlx::query_as(
             "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
@@ -529,24 +519,7 @@ impl VenueStore for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut rows: Vec<SeatRow> = Vec::new();
-        let mut width = usize::try_from(max_column).unwrap_or(0);
-        for (horizontal, vertical, grade, status, cents) in seats {
-            let horizontal = letter(&horizontal)?;
-            let column = usize::try_from(vertical).unwrap_or(0);
-            width = width.max(column);
-            let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-            match rows.last_mut() {
-                Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
-                _ => rows.push(SeatRow {
-                    horizontal,
-                    grade: letter(&grade)?,
-                    price: Price::from_cents(cents),
-                    seats: vec![(column, status)],
-                }),
-            }
-        }
-        Ok(Some(SeatMapRecord { concert_id, version, max_column: width, rows }))
+        seat_map_of(concert_id, version, max_column, seats).map(Some)
     }
 
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {

@@ -4,10 +4,10 @@ use sqlx::{Sqlite, Transaction};
 
 use super::{SqliteStore, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
-use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
 use crate::store::{
-    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow,
-    StoreError, VenueStore,
+    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
+    VenueStore,
 };
 
 async fn auditorium_in(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<AuditoriumRecord, StoreError> {
@@ -57,16 +57,6 @@ async fn upsert_prices(
         .await?;
     }
     Ok(())
-}
-
-fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), StoreError> {
-    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
-        Some(row) => Err(StoreError::conflict(
-            "AUDITORIUM_CHANGED",
-            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
@@ -463,7 +453,7 @@ impl VenueStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((version, max_column)) = head else { return Ok(None) };
-        let seats: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+        let seats: Vec<SeatLine> = sqlx::query_as(
             "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
@@ -472,24 +462,7 @@ impl VenueStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut rows: Vec<SeatRow> = Vec::new();
-        let mut width = usize::try_from(max_column).unwrap_or(0);
-        for (horizontal, vertical, grade, status, cents) in seats {
-            let horizontal = letter(&horizontal)?;
-            let column = usize::try_from(vertical).unwrap_or(0);
-            width = width.max(column);
-            let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-            match rows.last_mut() {
-                Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
-                _ => rows.push(SeatRow {
-                    horizontal,
-                    grade: letter(&grade)?,
-                    price: Price::from_cents(cents),
-                    seats: vec![(column, status)],
-                }),
-            }
-        }
-        Ok(Some(SeatMapRecord { concert_id, version, max_column: width, rows }))
+        seat_map_of(concert_id, version, max_column, seats).map(Some)
     }
 
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {
