@@ -47,10 +47,10 @@ pub struct ServeArgs {
     /// Folder for the SQLite database, posters and generated secrets.
     #[arg(long, env = "TICKITECKING_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Database URL; default: SQLite file `tickitecking.db` in the data dir.
+    /// Database URL: `sqlite:…` or `postgres://…`; default: SQLite file `tickitecking.db` in the data dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Read replica for read-only queries (PostgreSQL deployments; not in this build yet).
+    /// PostgreSQL read replica for read-only queries that tolerate its lag (the concert list, the admin's reservation list).
     #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
     pub database_replica_url: Option<String>,
     /// Redis for the shared seat gate, caches and revocations (not in this build yet).
@@ -131,6 +131,11 @@ impl AdminAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(String),
+    /// The primary, and a read replica for queries that tolerate lag.
+    Postgres {
+        url: String,
+        replica: Option<String>,
+    },
 }
 
 impl DatabaseUrl {
@@ -139,14 +144,40 @@ impl DatabaseUrl {
         match url {
             None => Ok(Self::Sqlite(format!("sqlite://{}", data_dir.join("tickitecking.db").display()))),
             Some(url) if url.starts_with("sqlite:") => Ok(Self::Sqlite(url.to_owned())),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                bail!("PostgreSQL is not supported by this build yet; use a sqlite: URL or none")
-            }
+            Some(url) if is_postgres(url) => Ok(Self::Postgres { url: url.to_owned(), replica: None }),
             Some(other) => bail!(
-                "unsupported DATABASE_URL {:?}: expected sqlite:…",
+                "unsupported DATABASE_URL {:?}: expected sqlite:… or postgres://…",
                 other.split(':').next().unwrap_or_default()
             ),
         }
+    }
+
+    /// Adds a read replica; only a PostgreSQL primary can have one.
+    pub fn with_replica(self, replica: Option<&str>) -> anyhow::Result<Self> {
+        match (self, replica.filter(|r| !r.is_empty())) {
+            (db, None) => Ok(db),
+            (Self::Postgres { url, .. }, Some(replica)) if is_postgres(replica) => {
+                Ok(Self::Postgres { url, replica: Some(replica.to_owned()) })
+            }
+            (Self::Postgres { .. }, Some(_)) => bail!("DATABASE_REPLICA_URL must be a postgres:// URL"),
+            (Self::Sqlite(_), Some(_)) => {
+                bail!("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL; SQLite has no replicas")
+            }
+        }
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A URL with its password, if any, replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -155,6 +186,10 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::Sqlite(url) => f.write_str(url),
+            DatabaseUrl::Postgres { url, replica: None } => f.write_str(&without_password(url)),
+            DatabaseUrl::Postgres { url, replica: Some(replica) } => {
+                write!(f, "{}, replica {}", without_password(url), without_password(replica))
+            }
         }
     }
 }
@@ -191,17 +226,13 @@ impl Config {
             bail!("--refresh-token-ttl must not be shorter than --access-token-ttl");
         }
         // Refused rather than ignored: a deployment that sets these expects them used.
-        if args.database_replica_url.as_deref().is_some_and(|u| !u.is_empty()) {
-            bail!(
-                "DATABASE_REPLICA_URL is not supported by this build yet (it needs the PostgreSQL backend)"
-            );
-        }
         if args.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
             bail!(
                 "REDIS_URL is not supported by this build yet; without it the gate, caches and revocations are in-process"
             );
         }
-        let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
+        let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?
+            .with_replica(args.database_replica_url.as_deref())?;
         let image_dir = match args.image_store.filter(|s| !s.is_empty()) {
             None => args.data_dir.join("images"),
             Some(s) if s.starts_with("s3://") => {
@@ -295,6 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_select_postgres_with_an_optional_replica() {
+        let dir = std::path::Path::new(".");
+        for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+            let parsed = DatabaseUrl::parse(Some(url), dir).unwrap();
+            assert_eq!(parsed, DatabaseUrl::Postgres { url: url.into(), replica: None });
+        }
+        let with = DatabaseUrl::parse(Some("postgres://u:secret@p/db"), dir)
+            .unwrap()
+            .with_replica(Some("postgres://u:secret@r/db"))
+            .unwrap();
+        assert_eq!(with.to_string(), "postgres://u:***@p/db, replica postgres://u:***@r/db");
+        let sqlite = DatabaseUrl::parse(None, dir).unwrap();
+        assert!(sqlite.with_replica(Some("postgres://r/db")).is_err(), "SQLite has no replica");
+    }
+
+    #[test]
     fn database_url_rejects_unknown_schemes() {
         assert!(DatabaseUrl::parse(Some("mysql://x"), std::path::Path::new(".")).is_err());
     }
@@ -308,7 +355,6 @@ mod tests {
         };
         assert!(parse(&["t", "serve", "--redis-url", "redis://localhost"]).is_err());
         assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
-        assert!(parse(&["t", "serve", "--database-url", "postgres://p/db"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "s3://bucket/posters"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
     }

@@ -3,6 +3,8 @@
 //! against it with Debian's chromium. `scripts/test` installs chromium and the node
 //! packages; without them this test fails and says so, it never skips.
 
+#[path = "backend/mod.rs"]
+mod backend;
 #[path = "api/helpers.rs"]
 mod helpers;
 

@@ -1,7 +1,9 @@
 //! `kill -9` of the real binary in the middle of an on-sale: a booking rush (killed right
 //! after the last answer, and mid-rush), clients retrying with their `Idempotency-Key`
 //! after the crash, and cancellations. Nothing the API confirmed is lost, nothing is
-//! doubled, and the seat map agrees with the reservations afterwards.
+//! doubled, and the seat map agrees with the reservations afterwards. On SQLite, or on
+//! PostgreSQL when `TICKITECKING_TEST_POSTGRES_URL` is set (the server is not killed: the
+//! service is, and PostgreSQL must hold what it confirmed).
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+#[path = "backend/mod.rs"]
+mod backend;
 
 const ADMIN_PASSWORD: &str = "Admin#Pass1";
 const PASSWORD: &str = "Secret#2026";
@@ -27,9 +32,12 @@ impl Server {
     /// Starts the binary on a free port over `data_dir` and waits until `/health` answers.
     async fn start(data_dir: &Path) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // On PostgreSQL the data dir remembers its database, so a restart finds the same data.
+        let database = backend::postgres_url_for(data_dir).await;
         let child = Command::new(env!("CARGO_BIN_EXE_tickitecking"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
+            .args(database.iter().flat_map(|url| ["--database-url", url.as_str()]))
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
             // A rush of hundreds of fans from one address, on purpose.

@@ -1,25 +1,110 @@
 //! The invariants hold in the database itself: raw SQL that bypasses the service, its
-//! gate and its checks, is refused by the schema.
+//! gate and its checks, is refused by the schema — on SQLite, and on PostgreSQL when
+//! `TICKITECKING_TEST_POSTGRES_URL` is set (each test on a database of its own).
 
 use std::str::FromStr;
 
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
+use tickitecking::config::DatabaseUrl;
 use tickitecking::domain::booking::Order;
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
-use tickitecking::store::sqlite::SqliteStore;
-use tickitecking::store::{BookingRequest, BookingStore, NewUser, Store, UserStore, VenueStore};
+use tickitecking::store::{BookingRequest, NewUser};
+
+#[path = "backend/mod.rs"]
+mod backend;
 
 fn letter(c: char) -> Letter {
     Letter::parse(&c.to_string()).unwrap()
 }
 
+/// Raw access to the store's database, past the service.
+enum Raw {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One raw connection, for statements inside an explicit transaction.
+enum RawConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl Raw {
+    async fn open(url: &DatabaseUrl) -> Self {
+        match url {
+            DatabaseUrl::Sqlite(url) => Raw::Sqlite(
+                SqlitePool::connect_with(SqliteConnectOptions::from_str(url).unwrap()).await.unwrap(),
+            ),
+            DatabaseUrl::Postgres { url, .. } => Raw::Postgres(PgPool::connect(url).await.unwrap()),
+        }
+    }
+
+    /// Runs one statement: rows affected, or the database's refusal message.
+    async fn run(&self, sql: &str) -> Result<u64, String> {
+        let done = match self {
+            Raw::Sqlite(pool) => pool.execute(sql).await.map(|d| d.rows_affected()),
+            Raw::Postgres(pool) => pool.execute(sql).await.map(|d| d.rows_affected()),
+        };
+        done.map_err(|e| e.to_string())
+    }
+
+    async fn text(&self, sql: &str) -> String {
+        match self {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    async fn connection(&self) -> RawConnection {
+        match self {
+            Raw::Sqlite(pool) => RawConnection::Sqlite(pool.acquire().await.unwrap().detach()),
+            Raw::Postgres(pool) => RawConnection::Postgres(pool.acquire().await.unwrap().detach()),
+        }
+    }
+
+    /// The current time as an SQL expression of the column type times are stored in.
+    fn now(&self) -> &'static str {
+        match self {
+            Raw::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+            Raw::Postgres(_) => "now()",
+        }
+    }
+
+    /// Drops the trigger that checks a new reservation, leaving the unique index alone.
+    fn drop_insert_checks(&self) -> &'static str {
+        match self {
+            Raw::Sqlite(_) => "DROP TRIGGER reservations_check_insert",
+            Raw::Postgres(_) => "DROP TRIGGER reservations_check_insert ON reservations",
+        }
+    }
+}
+
+impl RawConnection {
+    async fn run(&mut self, sql: &str) -> Result<u64, String> {
+        let done = match self {
+            RawConnection::Sqlite(conn) => conn.execute(sql).await.map(|d| d.rows_affected()),
+            RawConnection::Postgres(conn) => conn.execute(sql).await.map(|d| d.rows_affected()),
+        };
+        done.map_err(|e| e.to_string())
+    }
+
+    async fn close(self) {
+        match self {
+            RawConnection::Sqlite(conn) => conn.close().await.unwrap(),
+            RawConnection::Postgres(conn) => conn.close().await.unwrap(),
+        }
+    }
+}
+
 /// A store with a hall of rows A–C × 5, an upcoming concert on rows A–B with seat A-1
-/// booked, and a raw connection to the same file.
-async fn fixture() -> (tempfile::TempDir, SqlitePool, i64, i64) {
+/// booked by the fan (user 2), and raw access to the same database.
+async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let url = backend::database_url_for(dir.path()).await;
+    let store = tickitecking::store::open(&url).await.unwrap();
     let user = |name: &str, role| NewUser {
         username: name.into(),
         password_hash: "x".into(),
@@ -29,6 +114,7 @@ async fn fixture() -> (tempfile::TempDir, SqlitePool, i64, i64) {
     };
     let owner = store.create_user(&user("owner", Role::CompanyUser)).await.unwrap();
     let fan = store.create_user(&user("fan", Role::User)).await.unwrap();
+    assert_eq!(fan.id, 2, "the raw SQL below books as user 2");
     let hall = AuditoriumSpec { name: "H".into(), address: "S".into(), max_row: letter('C'), max_column: 5 };
     let hall = store.create_auditorium(owner.id, &hall).await.unwrap();
     let concert = store
@@ -49,36 +135,33 @@ async fn fixture() -> (tempfile::TempDir, SqlitePool, i64, i64) {
         .await
         .unwrap();
     store.close().await;
-    let raw = SqlitePool::connect_with(SqliteConnectOptions::from_str(&url).unwrap()).await.unwrap();
-    (dir, raw, hall.id, concert)
+    (dir, Raw::open(&url).await, hall.id, concert)
 }
 
 /// Runs raw SQL and returns the database's refusal message.
-async fn refused(pool: &SqlitePool, sql: &str) -> String {
-    match sqlx::query(sql).execute(pool).await {
-        Ok(done) => panic!("the database accepted {sql:?} ({} rows)", done.rows_affected()),
-        Err(e) => e.to_string(),
+async fn refused(db: &Raw, sql: &str) -> String {
+    match db.run(sql).await {
+        Ok(rows) => panic!("the database accepted {sql:?} ({rows} rows)"),
+        Err(message) => message,
     }
 }
 
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')";
+/// A fan's reservation of seat `row`-`col` made at `at`, as raw SQL.
+fn reserve(concert: i64, row: char, col: u8, at: &str) -> String {
+    format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         VALUES (2, {concert}, (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = '{row}'
+                                AND vertical = {col}), 'Y', 100, {at})"
+    )
+}
 
 #[tokio::test]
 async fn a_seat_never_gets_a_second_active_reservation() {
     let (_dir, db, _, concert) = fixture().await;
-    let seat =
-        format!("(SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = 'A' AND vertical = 1)");
     // Behind the triggers' back: the unique index still refuses.
-    sqlx::query("DROP TRIGGER reservations_check_insert").execute(&db).await.unwrap();
-    let msg = refused(
-        &db,
-        &format!(
-            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-         VALUES (2, {concert}, {seat}, 'Y', 100, {NOW})"
-        ),
-    )
-    .await;
-    assert!(msg.contains("UNIQUE"), "{msg}");
+    db.run(db.drop_insert_checks()).await.unwrap();
+    let msg = refused(&db, &reserve(concert, 'A', 1, db.now())).await;
+    assert!(msg.to_lowercase().contains("unique"), "{msg}");
 }
 
 #[tokio::test]
@@ -93,16 +176,8 @@ async fn seat_status_always_matches_the_reservations() {
     ] {
         assert!(refused(&db, &sql).await.contains("SEAT_STATUS_MISMATCH"), "{sql}");
     }
-    let locked = format!("UPDATE seats SET status = 'LOCKED' WHERE {free}");
-    sqlx::query(&locked).execute(&db).await.unwrap();
-    let msg = refused(
-        &db,
-        &format!(
-            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-         VALUES (2, {concert}, (SELECT id FROM seats WHERE {free}), 'Y', 100, {NOW})"
-        ),
-    )
-    .await;
+    db.run(&format!("UPDATE seats SET status = 'LOCKED' WHERE {free}")).await.unwrap();
+    let msg = refused(&db, &reserve(concert, 'A', 2, db.now())).await;
     assert!(msg.contains("SEAT_LOCKED"), "{msg}");
 }
 
@@ -110,46 +185,33 @@ async fn seat_status_always_matches_the_reservations() {
 async fn reservations_are_history_and_only_move_from_active_to_cancelled() {
     let (_dir, db, _, _) = fixture().await;
     assert!(refused(&db, "DELETE FROM reservations").await.contains("RESERVATION_IMMUTABLE"));
-    sqlx::query(&format!("UPDATE reservations SET status = 'N', cancelled_at = {NOW}"))
-        .execute(&db)
-        .await
-        .unwrap();
+    db.run(&format!("UPDATE reservations SET status = 'N', cancelled_at = {}", db.now())).await.unwrap();
     let msg = refused(&db, "UPDATE reservations SET status = 'Y', cancelled_at = NULL").await;
     assert!(msg.contains("RESERVATION_IMMUTABLE"), "{msg}");
-    let free: String = sqlx::query_scalar("SELECT status FROM seats WHERE horizontal = 'A' AND vertical = 1")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let free = db.text("SELECT status FROM seats WHERE horizontal = 'A' AND vertical = 1").await;
     assert_eq!(free, "AVAILABLE", "cancelling freed the seat in the same statement");
 }
 
 #[tokio::test]
 async fn the_per_fan_limit_and_the_start_time_hold_in_the_schema() {
     let (_dir, db, _, concert) = fixture().await;
-    sqlx::query(&format!("UPDATE concerts SET max_seats_per_fan = 1 WHERE id = {concert}"))
-        .execute(&db)
-        .await
-        .unwrap();
-    let insert = |col: i32, at: &str| {
-        format!(
-        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-         VALUES (2, {concert}, (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = 'B' AND vertical = {col}), 'Y', 100, {at})"
-    )
-    };
-    assert!(refused(&db, &insert(1, NOW)).await.contains("FAN_LIMIT"));
-    assert!(refused(&db, &insert(2, "'2999-01-01T00:00:00+00:00'")).await.contains("CONCERT_STARTED"));
+    db.run(&format!("UPDATE concerts SET max_seats_per_fan = 1 WHERE id = {concert}")).await.unwrap();
+    assert!(refused(&db, &reserve(concert, 'B', 1, db.now())).await.contains("FAN_LIMIT"));
+    let late = reserve(concert, 'B', 2, "'2999-01-01T00:00:00+00:00'");
+    assert!(refused(&db, &late).await.contains("CONCERT_STARTED"));
 }
 
 #[tokio::test]
 async fn venues_and_concerts_in_use_neither_shrink_nor_disappear() {
     let (_dir, db, hall, concert) = fixture().await;
-    let shrink = format!("UPDATE auditoriums SET max_row = 'A', updated_at = {NOW} WHERE id = {hall}");
+    let now = db.now();
+    let shrink = format!("UPDATE auditoriums SET max_row = 'A', updated_at = {now} WHERE id = {hall}");
     assert!(refused(&db, &shrink).await.contains("AUDITORIUM_IN_USE"));
-    let narrow = format!("UPDATE auditoriums SET max_column = 4, updated_at = {NOW} WHERE id = {hall}");
+    let narrow = format!("UPDATE auditoriums SET max_column = 4, updated_at = {now} WHERE id = {hall}");
     assert!(refused(&db, &narrow).await.contains("AUDITORIUM_IN_USE"));
-    let gone = format!("UPDATE auditoriums SET deleted_at = {NOW} WHERE id = {hall}");
+    let gone = format!("UPDATE auditoriums SET deleted_at = {now} WHERE id = {hall}");
     assert!(refused(&db, &gone).await.contains("AUDITORIUM_IN_USE"));
-    let reserved = format!("UPDATE concerts SET deleted_at = {NOW} WHERE id = {concert}");
+    let reserved = format!("UPDATE concerts SET deleted_at = {now} WHERE id = {concert}");
     assert!(refused(&db, &reserved).await.contains("CONCERT_HAS_RESERVATIONS"));
     let outside = format!(
         "INSERT INTO seats (concert_id, horizontal, vertical, grade) VALUES ({concert}, 'C', 6, 'R')"
@@ -157,6 +219,14 @@ async fn venues_and_concerts_in_use_neither_shrink_nor_disappear() {
     assert!(refused(&db, &outside).await.contains("SEAT_OUTSIDE_AUDITORIUM"));
     for table in ["users", "auditoriums", "concerts"] {
         assert!(refused(&db, &format!("DELETE FROM {table}")).await.contains("SOFT_DELETE_ONLY"), "{table}");
+        if let Raw::Postgres(_) = db {
+            // PostgreSQL's TRUNCATE skips row triggers; statement triggers refuse it.
+            let msg = refused(&db, &format!("TRUNCATE {table} CASCADE")).await;
+            assert!(
+                msg.contains("SOFT_DELETE_ONLY") || msg.contains("RESERVATION_IMMUTABLE"),
+                "{table}: {msg}"
+            );
+        }
     }
 }
 
@@ -166,13 +236,68 @@ async fn the_audit_log_is_append_only_and_holds_json() {
     let insert = |state: &str| {
         format!(
             "INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, after_state, created_at)
-             VALUES (1, 'COMPANY_USER', 'auditorium.update', 'auditorium', {hall}, {state}, {NOW})"
+             VALUES (1, 'COMPANY_USER', 'auditorium.update', 'auditorium', {hall}, {state}, {})",
+            db.now()
         )
     };
-    sqlx::query(&insert("'{\"name\": \"H\"}'")).execute(&db).await.unwrap();
-    assert!(refused(&db, &insert("'not json'")).await.contains("CHECK"));
-    let changed = refused(&db, "UPDATE audit_log SET action = 'nothing.happened'").await;
+    db.run(&insert("'{\"name\": \"H\"}'")).await.unwrap();
+    let not_json = db.run(&insert("'not json'")).await.expect_err("not JSON");
+    assert!(not_json.contains("CHECK") || not_json.contains("json"), "{not_json}");
+    let changed = db.run("UPDATE audit_log SET action = 'nothing.happened'").await.expect_err("changed");
     assert!(changed.contains("cannot be changed"), "{changed}");
-    let deleted = refused(&db, "DELETE FROM audit_log").await;
+    let deleted = db.run("DELETE FROM audit_log").await.expect_err("deleted");
     assert!(deleted.contains("cannot be deleted"), "{deleted}");
+}
+
+#[tokio::test]
+async fn the_per_fan_limit_holds_for_concurrent_raw_inserts() {
+    let (_dir, db, _, concert) = fixture().await;
+    // The fan holds A-1; one more seat is allowed. Two writers try one each, the second
+    // while the first is still uncommitted: it must wait and then count the first's.
+    db.run(&format!("UPDATE concerts SET max_seats_per_fan = 2 WHERE id = {concert}")).await.unwrap();
+    let first = reserve(concert, 'B', 1, db.now());
+    let msg = race(&db, &first, reserve(concert, 'B', 2, db.now())).await.expect_err("passed the limit");
+    assert!(msg.contains("FAN_LIMIT"), "{msg}");
+    let held =
+        db.text("SELECT CAST(count(*) AS TEXT) FROM reservations WHERE user_id = 2 AND status = 'Y'").await;
+    assert_eq!(held, "2");
+}
+
+/// Runs `racing` on its own connection while `first` holds an open transaction that ran
+/// `held`; commits `first`, then returns what became of `racing`.
+async fn race(db: &Raw, held: &str, racing: String) -> Result<u64, String> {
+    let mut first = db.connection().await;
+    first.run("BEGIN").await.unwrap();
+    first.run(held).await.unwrap();
+    let mut second = db.connection().await;
+    let task = tokio::spawn(async move {
+        let outcome = second.run(&racing).await;
+        second.close().await;
+        outcome
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "the second writer waits for the first");
+    first.run("COMMIT").await.unwrap();
+    first.close().await;
+    task.await.unwrap()
+}
+
+#[tokio::test]
+async fn a_seat_locked_while_a_booking_is_in_flight_is_not_booked() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 3");
+    let lock = format!("UPDATE seats SET status = 'LOCKED' WHERE {seat}");
+    let msg = race(&db, &lock, reserve(concert, 'B', 3, db.now())).await.expect_err("booked a locked seat");
+    assert!(msg.contains("SEAT_LOCKED"), "{msg}");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "LOCKED");
+}
+
+#[tokio::test]
+async fn a_seat_booked_while_a_lock_is_in_flight_is_not_locked() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 4");
+    let lock = format!("UPDATE seats SET status = 'LOCKED' WHERE {seat}");
+    let msg = race(&db, &reserve(concert, 'B', 4, db.now()), lock).await.expect_err("locked a reserved seat");
+    assert!(msg.contains("SEAT_STATUS_MISMATCH"), "{msg}");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "RESERVED");
 }

@@ -165,6 +165,19 @@ async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: 
     }
 }
 
+/// After a repeated request — an idempotent replay, a second cancellation — that answers
+/// with a change another request committed. On a database that runs writers side by side
+/// (PostgreSQL) that commit may be a moment old and its request not yet done telling the
+/// gate and the seat map, and its version is unknown here: so the concert's cached map and
+/// gate cells are dropped, to be reloaded from the database, and the client that got this
+/// answer finds the change everywhere.
+async fn resync_after_repeat(state: &AppState, concert_id: i64) {
+    state.seat_maps.invalidate(concert_id);
+    if let Err(e) = state.gate.forget(Some(concert_id)).await {
+        tracing::error!(concert_id, error = format!("{e:#}"), "seat gate could not forget the concert");
+    }
+}
+
 /// Books one seat (`{horizontal, vertical}`) or several, all or none (`{seats: [...]}`).
 /// With an `Idempotency-Key` header, a retry answers what the first request answered.
 #[utoipa::path(post, path = "/concerts/{id}/reservations", tag = "seats", security(("bearer" = [])),
@@ -229,6 +242,8 @@ async fn book(
             record_in_gate(&state, concert_id, booked.version, &taken).await;
             metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
             metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
+        } else {
+            resync_after_repeat(&state, concert_id).await;
         }
         Ok(booked)
     })
@@ -283,6 +298,8 @@ async fn cancel(
             state.seat_maps.invalidate(concert_id);
             record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
             metrics::counter!("cancellations_total").increment(1);
+        } else {
+            resync_after_repeat(&state, concert_id).await;
         }
         Ok(cancelled)
     })

@@ -44,3 +44,45 @@ pub trait AuditStore {
     /// One page of entries, newest first, and the total count.
     async fn audit_page(&self, offset: i64, limit: i64) -> Result<(Vec<AuditEntry>, i64), StoreError>;
 }
+
+/// An audit row as every backend reads it (states as JSON text).
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct AuditRow {
+    pub id: i64,
+    pub actor_id: i64,
+    pub actor_username: String,
+    pub actor_role: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    pub before_state: Option<String>,
+    pub after_state: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn json(raw: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
+    raw.map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("stored audit state is not JSON: {e}")))
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        let actor_role = row.actor_role.parse().map_err(|e| {
+            StoreError::Other(anyhow::anyhow!("audit entry {} has role {:?}: {e}", row.id, row.actor_role))
+        })?;
+        Ok(AuditEntry {
+            id: row.id,
+            actor_id: row.actor_id,
+            actor_username: row.actor_username,
+            actor_role,
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            before: json(row.before_state)?,
+            after: json(row.after_state)?,
+            created_at: row.created_at,
+        })
+    }
+}

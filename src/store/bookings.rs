@@ -115,6 +115,42 @@ pub struct ReservationHistory {
     pub grade: Letter,
 }
 
+/// The columns [`ReservationRow`] reads, for every backend.
+pub(in crate::store) const RESERVATION_COLUMNS: &str =
+    "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
+
+/// A `reservations` row as every backend returns it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct ReservationRow {
+    id: i64,
+    user_id: i64,
+    concert_id: i64,
+    seat_id: i64,
+    status: String,
+    created_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// A stored value the program cannot read back.
+pub(in crate::store) fn corrupt(what: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(what))
+}
+
+impl TryFrom<ReservationRow> for ReservationRecord {
+    type Error = StoreError;
+    fn try_from(r: ReservationRow) -> Result<Self, StoreError> {
+        Ok(ReservationRecord {
+            id: r.id,
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            seat_id: r.seat_id,
+            status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
+            created_at: r.created_at,
+            cancelled_at: r.cancelled_at,
+        })
+    }
+}
+
 /// Booking and cancelling.
 #[async_trait]
 pub trait BookingStore {

@@ -6,6 +6,7 @@
 
 mod audit;
 mod bookings;
+pub mod postgres;
 pub mod sqlite;
 mod tokens;
 mod users;
@@ -24,6 +25,12 @@ pub use venues::{
 };
 
 use crate::config::DatabaseUrl;
+use crate::domain::venue::Letter;
+
+/// A letter column (row or grade) read back from the database.
+pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
+    Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
+}
 
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
@@ -68,6 +75,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(err)
             }
+            // PostgreSQL: a deadlock or serialization conflict broken by aborting this
+            // transaction, too many connections, or a server shutting down — all transient.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01")) =>
+            {
+                StoreError::Unavailable(err)
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 match duplicate_field(db.constraint().unwrap_or_default(), db.message()) {
                     Some(field) => StoreError::Duplicate(field),
@@ -79,9 +93,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Names the field behind a unique violation. SQLite reports no constraint name, only a
-/// message naming the index or column, so both are searched for the `<table>_<field>_key`
-/// index names the migrations use.
+/// Names the field behind a unique violation. PostgreSQL names the violated index; SQLite
+/// reports no constraint name, only a message naming the index or column, so both are
+/// searched for the `<table>_<field>_key` index names the migrations of both backends use.
 fn duplicate_field(constraint: &str, message: &str) -> Option<&'static str> {
     const KEYS: [(&str, &str, &str); 3] = [
         ("users_username_key", "users.username", "username"),
@@ -105,6 +119,9 @@ impl StoreError {
 pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
     match url {
         DatabaseUrl::Sqlite(url) => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        DatabaseUrl::Postgres { url, replica } => {
+            Ok(Arc::new(postgres::PostgresStore::open(url, replica.as_deref()).await?))
+        }
     }
 }
 

@@ -40,6 +40,44 @@ pub struct UserUpdate {
     pub role: Role,
 }
 
+/// The columns [`UserRow`] reads, for every backend.
+pub(in crate::store) const USER_COLUMNS: &str =
+    "id, username, password_hash, email, nickname, role, token_version, created_at, updated_at";
+
+/// A `users` row as every backend returns it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct UserRow {
+    id: i64,
+    username: String,
+    password_hash: String,
+    email: String,
+    nickname: Option<String>,
+    role: String,
+    token_version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        let role = row.role.parse().map_err(|e| {
+            StoreError::Other(anyhow::anyhow!("user {} has role {:?}: {e}", row.id, row.role))
+        })?;
+        Ok(UserRecord {
+            id: row.id,
+            username: row.username,
+            password_hash: row.password_hash,
+            email: row.email,
+            nickname: row.nickname,
+            role,
+            token_version: row.token_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
 /// Accounts.
 #[async_trait]
 pub trait UserStore {

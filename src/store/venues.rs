@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::{StoreError, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
 
 /// A live auditorium with its owner's names.
@@ -88,6 +88,103 @@ pub struct NewImage {
     pub store_key: String,
     pub content_type: String,
     pub size: i64,
+}
+
+/// Reads [`AuditoriumRow`]s, for every backend.
+pub(in crate::store) const AUDITORIUM_SELECT: &str =
+    "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,
+        u.username AS owner_username, u.nickname AS owner_nickname, a.created_at, a.updated_at
+    FROM auditoriums a JOIN users u ON u.id = a.owner_id";
+
+/// An auditorium row with its owner's names, as every backend returns it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct AuditoriumRow {
+    id: i64,
+    name: String,
+    address: String,
+    max_row: String,
+    max_column: i64,
+    owner_id: i64,
+    owner_username: String,
+    owner_nickname: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditoriumRow> for AuditoriumRecord {
+    type Error = StoreError;
+    fn try_from(r: AuditoriumRow) -> Result<Self, StoreError> {
+        Ok(AuditoriumRecord {
+            id: r.id,
+            name: r.name,
+            address: r.address,
+            max_row: letter(&r.max_row)?,
+            max_column: u8::try_from(r.max_column).map_err(|e| StoreError::Other(e.into()))?,
+            owner_id: r.owner_id,
+            owner_username: r.owner_username,
+            owner_nickname: r.owner_nickname,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// A `concerts` row as every backend returns it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct ConcertRow {
+    pub(in crate::store) id: i64,
+    pub(in crate::store) name: String,
+    pub(in crate::store) description: String,
+    pub(in crate::store) start_time: DateTime<Utc>,
+    pub(in crate::store) owner_id: i64,
+    pub(in crate::store) max_seats_per_fan: i64,
+    pub(in crate::store) poster_key: Option<String>,
+    pub(in crate::store) auditorium_id: i64,
+    pub(in crate::store) created_at: DateTime<Utc>,
+}
+
+/// Refuses a concert whose rows go beyond its auditorium's last row.
+pub(in crate::store) fn rows_fit(
+    spec: &ConcertSpec,
+    auditorium: &AuditoriumRecord,
+) -> Result<(), StoreError> {
+    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
+        Some(row) => Err(StoreError::conflict(
+            "AUDITORIUM_CHANGED",
+            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A seat as the seat-map query reads it: `(horizontal, vertical, grade, status, price in cents)`.
+pub(in crate::store) type SeatLine = (String, i64, String, String, i64);
+
+/// Assembles a concert's seat map from its seats, read in row and column order.
+pub(in crate::store) fn seat_map_of(
+    concert_id: i64,
+    version: i64,
+    max_column: i64,
+    seats: Vec<SeatLine>,
+) -> Result<SeatMapRecord, StoreError> {
+    let mut rows: Vec<SeatRow> = Vec::new();
+    let mut width = usize::try_from(max_column).unwrap_or(0);
+    for (horizontal, vertical, grade, status, cents) in seats {
+        let horizontal = letter(&horizontal)?;
+        let column = usize::try_from(vertical).unwrap_or(0);
+        width = width.max(column);
+        let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+        match rows.last_mut() {
+            Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
+            _ => rows.push(SeatRow {
+                horizontal,
+                grade: letter(&grade)?,
+                price: Price::from_cents(cents),
+                seats: vec![(column, status)],
+            }),
+        }
+    }
+    Ok(SeatMapRecord { concert_id, version, max_column: width, rows })
 }
 
 /// Auditoriums, concerts, seats and posters.

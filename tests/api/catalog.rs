@@ -356,10 +356,18 @@ async fn posters_are_typed_by_content_bounded_in_size_and_served_back_safely() {
 #[tokio::test]
 async fn the_demo_loads_once_however_often_it_runs() {
     let dir = tempfile::tempdir().unwrap();
+    let database = crate::backend::database_url_for(dir.path()).await;
     for _ in 0..2 {
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_tickitecking"))
             .args(["demo", "--data-dir"])
             .arg(dir.path())
+            .args(match &database {
+                tickitecking::config::DatabaseUrl::Postgres { url, .. } => {
+                    vec!["--database-url", url.as_str()]
+                }
+                _ => vec![],
+            })
+            .env_remove("DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .status()

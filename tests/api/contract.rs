@@ -110,7 +110,7 @@ async fn health_ready_and_metrics_answer() {
     app.get("/health", None).await.assert_status(200);
     let ready = app.get("/ready", None).await;
     ready.assert_status(200);
-    assert_eq!(ready.body["database"], "sqlite");
+    assert_eq!(ready.body["database"], crate::backend::name());
     app.get("/api/v1/concerts", None).await.assert_status(200);
     let metrics = app.get("/metrics", None).await;
     metrics.assert_status(200);

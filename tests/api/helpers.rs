@@ -1,4 +1,5 @@
-//! The test harness: [`TestApp`] runs the service on a random port with its own data dir.
+//! The test harness: [`TestApp`] runs the service on a random port with its own data dir
+//! and its own database (SQLite in the dir, or PostgreSQL: see `tests/backend`).
 
 #![allow(dead_code)]
 
@@ -92,6 +93,7 @@ impl TestApp {
     /// A service on an existing data dir (e.g. to restart on the same data).
     pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::in_dir(dir.path());
+        config.database = crate::backend::database_url_for(dir.path()).await;
         config.admin.password = Some(ADMIN_PASSWORD.into());
         // Tests create many accounts and bookings from one address; the suites that test
         // the limits turn them on.

@@ -1,11 +1,14 @@
 //! HTTP integration tests: each test starts the real service on a random port with a
-//! fresh data directory and talks HTTP to it.
+//! fresh data directory and database, and talks HTTP to it. The same tests run on SQLite
+//! and, with `TICKITECKING_TEST_POSTGRES_URL` set, on PostgreSQL.
 
 mod abuse;
 mod account_rules;
 mod accounts;
 mod audit;
 mod authz;
+#[path = "../backend/mod.rs"]
+mod backend;
 mod bookings;
 mod catalog;
 mod contract;

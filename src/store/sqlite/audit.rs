@@ -1,49 +1,9 @@
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::SqliteStore;
+use crate::store::audit::AuditRow;
 use crate::store::{AuditEntry, AuditStore, NewAuditEntry, StoreError};
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: i64,
-    actor_id: i64,
-    actor_username: String,
-    actor_role: String,
-    action: String,
-    target_type: String,
-    target_id: Option<i64>,
-    before_state: Option<String>,
-    after_state: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-fn json(raw: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
-    raw.map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("stored audit state is not JSON: {e}")))
-}
-
-impl TryFrom<AuditRow> for AuditEntry {
-    type Error = StoreError;
-    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
-        let actor_role = row.actor_role.parse().map_err(|e| {
-            StoreError::Other(anyhow::anyhow!("audit entry {} has role {:?}: {e}", row.id, row.actor_role))
-        })?;
-        Ok(AuditEntry {
-            id: row.id,
-            actor_id: row.actor_id,
-            actor_username: row.actor_username,
-            actor_role,
-            action: row.action,
-            target_type: row.target_type,
-            target_id: row.target_id,
-            before: json(row.before_state)?,
-            after: json(row.after_state)?,
-            created_at: row.created_at,
-        })
-    }
-}
 
 #[async_trait]
 impl AuditStore for SqliteStore {

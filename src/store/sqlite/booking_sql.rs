@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, SeatStatus};
+use crate::store::bookings::corrupt;
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
 /// The columns [`reservation_row`] reads, as a literal so that statements are built at
@@ -47,10 +48,6 @@ fn parse_time(raw: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| corrupt(format!("stored time {raw:?}: {e}")))
-}
-
-fn corrupt(what: String) -> StoreError {
-    StoreError::Other(anyhow::anyhow!(what))
 }
 
 /// A storage failure: busy or unreachable files are worth retrying, the rest is not.

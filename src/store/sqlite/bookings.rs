@@ -8,13 +8,10 @@ use super::booking_sql::{OwnedBooking, OwnedCancel};
 use super::{SqliteStore, letter};
 use crate::domain::booking::ReservationStatus;
 use crate::domain::venue::Price;
+use crate::store::bookings::corrupt;
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, StoreError,
 };
-
-fn corrupt(what: String) -> StoreError {
-    StoreError::Other(anyhow::anyhow!(what))
-}
 
 #[async_trait]
 impl BookingStore for SqliteStore {

@@ -21,13 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{Store, StoreError};
-use crate::domain::venue::Letter;
-
-/// A letter column (row or grade) read back from the database.
-fn letter(raw: &str) -> Result<Letter, StoreError> {
-    Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
-}
+use super::{Store, StoreError, letter};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]

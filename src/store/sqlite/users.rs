@@ -1,44 +1,9 @@
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::SqliteStore;
+use crate::store::users::{USER_COLUMNS, UserRow};
 use crate::store::{NewUser, StoreError, UserRecord, UserStore, UserUpdate};
-
-const USER_COLUMNS: &str =
-    "id, username, password_hash, email, nickname, role, token_version, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: i64,
-    username: String,
-    password_hash: String,
-    email: String,
-    nickname: Option<String>,
-    role: String,
-    token_version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for UserRecord {
-    type Error = StoreError;
-    fn try_from(row: UserRow) -> Result<Self, StoreError> {
-        let role = row.role.parse().map_err(|e| {
-            StoreError::Other(anyhow::anyhow!("user {} has role {:?}: {e}", row.id, row.role))
-        })?;
-        Ok(UserRecord {
-            id: row.id,
-            username: row.username,
-            password_hash: row.password_hash,
-            email: row.email,
-            nickname: row.nickname,
-            role,
-            token_version: row.token_version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
 
 fn one(row: Option<UserRow>) -> Result<Option<UserRecord>, StoreError> {
     row.map(UserRecord::try_from).transpose()

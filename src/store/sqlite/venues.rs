@@ -4,59 +4,11 @@ use sqlx::{Sqlite, Transaction};
 
 use super::{SqliteStore, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
 use crate::store::{
-    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow,
-    StoreError, VenueStore,
+    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
+    VenueStore,
 };
-
-const AUDITORIUM_SELECT: &str = "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,
-        u.username AS owner_username, u.nickname AS owner_nickname, a.created_at, a.updated_at
-    FROM auditoriums a JOIN users u ON u.id = a.owner_id";
-
-#[derive(sqlx::FromRow)]
-struct AuditoriumRow {
-    id: i64,
-    name: String,
-    address: String,
-    max_row: String,
-    max_column: i64,
-    owner_id: i64,
-    owner_username: String,
-    owner_nickname: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<AuditoriumRow> for AuditoriumRecord {
-    type Error = StoreError;
-    fn try_from(r: AuditoriumRow) -> Result<Self, StoreError> {
-        Ok(AuditoriumRecord {
-            id: r.id,
-            name: r.name,
-            address: r.address,
-            max_row: letter(&r.max_row)?,
-            max_column: u8::try_from(r.max_column).map_err(|e| StoreError::Other(e.into()))?,
-            owner_id: r.owner_id,
-            owner_username: r.owner_username,
-            owner_nickname: r.owner_nickname,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ConcertRow {
-    id: i64,
-    name: String,
-    description: String,
-    start_time: DateTime<Utc>,
-    owner_id: i64,
-    max_seats_per_fan: i64,
-    poster_key: Option<String>,
-    auditorium_id: i64,
-    created_at: DateTime<Utc>,
-}
 
 async fn auditorium_in(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<AuditoriumRecord, StoreError> {
     let row: Option<AuditoriumRow> = sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1"))
@@ -105,16 +57,6 @@ async fn upsert_prices(
         .await?;
     }
     Ok(())
-}
-
-fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), StoreError> {
-    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
-        Some(row) => Err(StoreError::conflict(
-            "AUDITORIUM_CHANGED",
-            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
@@ -511,7 +453,7 @@ impl VenueStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((version, max_column)) = head else { return Ok(None) };
-        let seats: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+        let seats: Vec<SeatLine> = sqlx::query_as(
             "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
@@ -520,24 +462,7 @@ impl VenueStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut rows: Vec<SeatRow> = Vec::new();
-        let mut width = usize::try_from(max_column).unwrap_or(0);
-        for (horizontal, vertical, grade, status, cents) in seats {
-            let horizontal = letter(&horizontal)?;
-            let column = usize::try_from(vertical).unwrap_or(0);
-            width = width.max(column);
-            let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-            match rows.last_mut() {
-                Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
-                _ => rows.push(SeatRow {
-                    horizontal,
-                    grade: letter(&grade)?,
-                    price: Price::from_cents(cents),
-                    seats: vec![(column, status)],
-                }),
-            }
-        }
-        Ok(Some(SeatMapRecord { concert_id, version, max_column: width, rows }))
+        seat_map_of(concert_id, version, max_column, seats).map(Some)
     }
 
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {

@@ -1,0 +1,383 @@
+//! Booking and cancelling on PostgreSQL: one transaction per request, which first takes
+//! the concert's row lock. Bookings of one concert therefore run one after the other (like
+//! SQLite's single writer), each reading what the previous one committed, while bookings
+//! of different concerts run in parallel. The schema's triggers check every rule again.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::{ATTEMPTS, PostgresStore, lost_race};
+use crate::domain::booking::{ReservationStatus, SeatRef};
+use crate::domain::venue::{Price, SeatStatus};
+use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::store::{
+    Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
+    StoreError, letter,
+};
+
+/// The concert's seat-map version as this transaction leaves it. Read under the concert's
+/// row lock, after this transaction's own seat changes (each bumped it by one through the
+/// `seats_bump_map_version` trigger), it is exactly the version the map has once this
+/// transaction commits — the contract SQLite's writer keeps by counting.
+async fn version(conn: &mut PgConnection, concert_id: i64) -> Result<i64, BookingError> {
+    Ok(sqlx::query_scalar("SELECT seat_version FROM concerts WHERE id = $1")
+        .bind(concert_id)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// The seats of stored reservations, in their order.
+async fn seats_of(
+    conn: &mut PgConnection,
+    reservations: &[ReservationRecord],
+) -> Result<Vec<SeatRef>, BookingError> {
+    let ids: Vec<i64> = reservations.iter().map(|r| r.seat_id).collect();
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, horizontal, vertical FROM seats WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?;
+    let by_id: HashMap<i64, (String, i64)> = rows.into_iter().map(|(id, h, v)| (id, (h, v))).collect();
+    ids.iter()
+        .map(|id| {
+            let (h, v) =
+                by_id.get(id).ok_or_else(|| corrupt(format!("seat {id} of a reservation is gone")))?;
+            Ok(SeatRef {
+                horizontal: letter(h)?,
+                vertical: u8::try_from(*v).map_err(|e| StoreError::Other(e.into()))?,
+            })
+        })
+        .collect()
+}
+
+/// The answer saved under an idempotency key, if the key was used before.
+async fn replay(
+    conn: &mut PgConnection,
+    request: &BookingRequest<'_>,
+) -> Result<Option<Booked>, BookingError> {
+    let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
+    let saved: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT fingerprint, reservation_ids, concert_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(request.user_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((saved_fingerprint, ids, concert_id)) = saved else { return Ok(None) };
+    if &saved_fingerprint != fingerprint {
+        return Err(BookingError::KeyReused);
+    }
+    let ids = ids
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|id| id.parse::<i64>().map_err(|_| corrupt(format!("idempotency ids {ids:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows: Vec<ReservationRow> =
+        sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ANY($1)"))
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut by_id = HashMap::new();
+    for row in rows {
+        let mut record = ReservationRecord::try_from(row)?;
+        // The first answer reported them active; a replay answers the same.
+        record.status = ReservationStatus::Active;
+        record.cancelled_at = None;
+        by_id.insert(record.id, record);
+    }
+    let reservations = ids
+        .iter()
+        .map(|id| by_id.remove(id).ok_or_else(|| corrupt(format!("reservation {id} of a key is gone"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seats = seats_of(conn, &reservations).await?;
+    let version = version(conn, concert_id).await?;
+    Ok(Some(Booked { reservations, version, replayed: true, seats }))
+}
+
+/// What a refused INSERT stands for. Every rule was checked under the concert's lock just
+/// before, so this is only reached when a writer that bypasses the service (raw SQL on the
+/// seats) got in between; the triggers' messages name the rule, as on SQLite.
+fn refusal(err: sqlx::Error, seats: &[SeatRef], limit: i64, held: i64) -> BookingError {
+    let sqlx::Error::Database(db) = &err else { return err.into() };
+    let all = |status| BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, status)).collect());
+    match db.message() {
+        _ if db.is_unique_violation() => all(SeatStatus::Reserved),
+        "SEAT_TAKEN" => all(SeatStatus::Reserved),
+        "SEAT_LOCKED" => all(SeatStatus::Locked),
+        "CONCERT_NOT_FOUND" => BookingError::ConcertNotFound,
+        "CONCERT_STARTED" => BookingError::ConcertStarted,
+        "FAN_LIMIT" => BookingError::FanLimit { limit, held },
+        _ => err.into(),
+    }
+}
+
+/// One attempt at a booking, in its own transaction. `Ok(None)`: a concurrent request
+/// claimed the same idempotency key first; nothing was written, and the caller tries again
+/// (and then replays or refuses the key).
+async fn book_once(
+    store: &PostgresStore,
+    request: &BookingRequest<'_>,
+) -> Result<Option<Booked>, BookingError> {
+    let now = Utc::now();
+    let seats = &request.order.seats;
+    let mut tx = store.primary.begin().await?;
+    let concert: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL
+         FOR NO KEY UPDATE",
+    )
+    .bind(request.concert_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(booked) = replay(&mut tx, request).await? {
+        return Ok(Some(booked));
+    }
+    let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
+    if start_time <= now {
+        return Err(BookingError::ConcertStarted);
+    }
+    let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT s.id, s.status, p.price_cents
+         FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS q(h, v, n)
+         LEFT JOIN seats s ON s.concert_id = $1 AND s.horizontal = q.h AND s.vertical = q.v
+         LEFT JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+         ORDER BY q.n",
+    )
+    .bind(request.concert_id)
+    .bind(seats.iter().map(|s| s.horizontal.to_string()).collect::<Vec<_>>())
+    .bind(seats.iter().map(|s| i64::from(s.vertical)).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut found = Vec::with_capacity(seats.len());
+    let mut missing = Vec::new();
+    let mut unavailable = Vec::new();
+    for (seat, row) in seats.iter().zip(rows) {
+        match row {
+            (Some(id), Some(status), Some(price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
+                SeatStatus::Available => found.push((id, price)),
+                other => unavailable.push((*seat, other)),
+            },
+            _ => missing.push(*seat),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SeatsNotFound(missing));
+    }
+    if !unavailable.is_empty() {
+        return Err(BookingError::SeatsUnavailable(unavailable));
+    }
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reservations WHERE user_id = $1 AND concert_id = $2 AND status = 'Y'",
+    )
+    .bind(request.user_id)
+    .bind(request.concert_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
+        return Err(BookingError::FanLimit { limit, held });
+    }
+    let inserted: Result<Vec<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         SELECT $1, $2, t.seat_id, 'Y', t.price, $3
+         FROM unnest($4::bigint[], $5::bigint[]) WITH ORDINALITY AS t(seat_id, price, n) ORDER BY t.n
+         RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(request.user_id)
+    .bind(request.concert_id)
+    .bind(now)
+    .bind(found.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(found.iter().map(|(_, price)| *price).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await;
+    let mut by_seat = HashMap::new();
+    for row in inserted.map_err(|e| refusal(e, seats, limit, held))? {
+        let record = ReservationRecord::try_from(row)?;
+        by_seat.insert(record.seat_id, record);
+    }
+    let reservations = found
+        .iter()
+        .map(|(seat_id, _)| {
+            by_seat.remove(seat_id).ok_or_else(|| corrupt(format!("seat {seat_id} not booked")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((key, fingerprint)) = &request.idempotency {
+        let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(request.user_id)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(request.concert_id)
+        .bind(ids.join(","))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+    }
+    let version = version(&mut tx, request.concert_id).await?;
+    tx.commit().await?;
+    Ok(Some(Booked { reservations, version, replayed: false, seats: seats.clone() }))
+}
+
+async fn cancel_once(
+    store: &PostgresStore,
+    concert_id: i64,
+    reservation_id: i64,
+    actor_id: i64,
+    actor_is_admin: bool,
+) -> Result<Cancelled, BookingError> {
+    let now = Utc::now();
+    let mut tx = store.primary.begin().await?;
+    let start_time: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT start_time FROM concerts WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(concert_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let row: Option<ReservationRow> = sqlx::query_as(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND concert_id = $2"
+    ))
+    .bind(reservation_id)
+    .bind(concert_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
+    if record.user_id != actor_id && !actor_is_admin {
+        return Err(BookingError::NotOwner);
+    }
+    let seat = seats_of(&mut tx, std::slice::from_ref(&record)).await?.remove(0);
+    if !record.status.can_become(ReservationStatus::Cancelled) {
+        return Ok(Cancelled { reservation: record, seat, version: None });
+    }
+    if start_time.is_none_or(|start| start <= now) && !actor_is_admin {
+        return Err(BookingError::ConcertStarted);
+    }
+    let row: ReservationRow = sqlx::query_as(&format!(
+        "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = $1 AND status = 'Y'
+         RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(reservation_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let version = version(&mut tx, concert_id).await?;
+    tx.commit().await?;
+    Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(version) })
+}
+
+/// Runs `attempt` again when PostgreSQL aborted it to break a deadlock (the lock order
+/// makes that rare: only writers that bypass the service take locks in another order).
+async fn retried<T, F, Fut>(mut attempt: F) -> Result<T, BookingError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, BookingError>>,
+{
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) => {}
+            Err(BookingError::Store(e)) if lost_race(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    attempt().await?.ok_or_else(|| {
+        BookingError::Store(StoreError::Other(anyhow::anyhow!("idempotency key kept changing hands")))
+    })
+}
+
+#[async_trait]
+impl BookingStore for PostgresStore {
+    async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
+        retried(|| book_once(self, request)).await
+    }
+
+    async fn cancel(
+        &self,
+        concert_id: i64,
+        reservation_id: i64,
+        actor_id: i64,
+        actor_is_admin: bool,
+    ) -> Result<Cancelled, BookingError> {
+        retried(|| async {
+            cancel_once(self, concert_id, reservation_id, actor_id, actor_is_admin).await.map(Some)
+        })
+        .await
+    }
+
+    // A fan's own history comes from the primary (their booking of a moment ago must be
+    // in it); the admin's list of everyone's tolerates a replica's lag.
+    async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            status: String,
+            price_cents: i64,
+            created_at: DateTime<Utc>,
+            cancelled_at: Option<DateTime<Utc>>,
+            user_id: i64,
+            username: String,
+            nickname: Option<String>,
+            concert_id: i64,
+            concert_name: String,
+            concert_description: String,
+            start_time: DateTime<Utc>,
+            auditorium_id: i64,
+            auditorium_name: String,
+            auditorium_address: String,
+            seat_id: i64,
+            horizontal: String,
+            vertical: i64,
+            grade: String,
+        }
+        let pool = if user_id.is_some() { &self.primary } else { &self.read };
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT r.id, r.status, r.price_cents, r.created_at, r.cancelled_at,
+                    u.id AS user_id, u.username, u.nickname,
+                    c.id AS concert_id, c.name AS concert_name, c.description AS concert_description, c.start_time,
+                    a.id AS auditorium_id, a.name AS auditorium_name, a.address AS auditorium_address,
+                    s.id AS seat_id, s.horizontal, s.vertical, s.grade
+             FROM reservations r
+             JOIN users u ON u.id = r.user_id
+             JOIN concerts c ON c.id = r.concert_id
+             JOIN auditoriums a ON a.id = c.auditorium_id
+             JOIN seats s ON s.id = r.seat_id
+             WHERE $1::bigint IS NULL OR r.user_id = $1
+             ORDER BY r.id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReservationHistory {
+                    id: r.id,
+                    status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
+                    price: Price::from_cents(r.price_cents),
+                    created_at: r.created_at,
+                    cancelled_at: r.cancelled_at,
+                    user_id: r.user_id,
+                    username: r.username,
+                    nickname: r.nickname,
+                    concert_id: r.concert_id,
+                    concert_name: r.concert_name,
+                    concert_description: r.concert_description,
+                    start_time: r.start_time,
+                    auditorium_id: r.auditorium_id,
+                    auditorium_name: r.auditorium_name,
+                    auditorium_address: r.auditorium_address,
+                    seat_id: r.seat_id,
+                    horizontal: letter(&r.horizontal)?,
+                    vertical: u8::try_from(r.vertical).map_err(|e| StoreError::Other(e.into()))?,
+                    grade: letter(&r.grade)?,
+                })
+            })
+            .collect()
+    }
+}

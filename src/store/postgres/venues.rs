@@ -1,0 +1,563 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::PostgresStore;
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
+use crate::store::{
+    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
+    VenueStore, letter,
+};
+
+/// Read committed (PostgreSQL's default) gives every statement its own snapshot; reads made
+/// of several statements ask for one snapshot, as SQLite's read transactions have.
+const ONE_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+async fn auditorium_in(conn: &mut PgConnection, id: i64) -> Result<AuditoriumRecord, StoreError> {
+    let row: Option<AuditoriumRow> =
+        sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1")).bind(id).fetch_optional(conn).await?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// Locks the upcoming live concerts of an auditorium, in id order: the order bookings lock
+/// concerts in, taken before any seat is touched.
+async fn lock_upcoming_concerts(
+    conn: &mut PgConnection,
+    auditorium_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT id FROM concerts WHERE auditorium_id = $1 AND deleted_at IS NULL AND start_time > $2
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(auditorium_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts one seat per column `1..=max_column` of `row`, in one statement.
+async fn insert_row(
+    conn: &mut PgConnection,
+    concert_id: i64,
+    row: Letter,
+    grade: Letter,
+    max_column: u8,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO seats (concert_id, horizontal, vertical, grade)
+         SELECT $1, $2, n, $4 FROM generate_series(1::bigint, $3) AS n",
+    )
+    .bind(concert_id)
+    .bind(row.to_string())
+    .bind(i64::from(max_column))
+    .bind(grade.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_prices(
+    conn: &mut PgConnection,
+    concert_id: i64,
+    spec: &ConcertSpec,
+) -> Result<(), StoreError> {
+    for (grade, price) in &spec.prices {
+        sqlx::query(
+            "INSERT INTO seat_prices (concert_id, grade, price_cents) VALUES ($1, $2, $3)
+             ON CONFLICT (concert_id, grade) DO UPDATE SET price_cents = excluded.price_cents",
+        )
+        .bind(concert_id)
+        .bind(grade.to_string())
+        .bind(price.cents())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
+/// taking the id and the current time) finds something that must outlive it. The row is
+/// locked first, so nothing that would block it can be added between the count and the
+/// update (bookings and new concerts take that lock, or a share lock on the venue).
+async fn soft_delete_unless(
+    pool: &PgPool,
+    table: &'static str,
+    id: i64,
+    blockers: &'static str,
+    conflict: impl FnOnce(i64) -> StoreError,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let mut tx = pool.begin().await?;
+    let live: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM {table} WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if live.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let blocking: i64 = sqlx::query_scalar(blockers).bind(id).bind(now).fetch_one(&mut *tx).await?;
+    if blocking > 0 {
+        return Err(conflict(blocking));
+    }
+    sqlx::query(&format!("UPDATE {table} SET deleted_at = $2, updated_at = $2 WHERE id = $1"))
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl VenueStore for PostgresStore {
+    async fn create_auditorium(
+        &self,
+        owner_id: i64,
+        spec: &AuditoriumSpec,
+    ) -> Result<AuditoriumRecord, StoreError> {
+        let mut tx = self.primary.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO auditoriums (name, address, max_row, max_column, owner_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(&spec.address)
+        .bind(spec.max_row.to_string())
+        .bind(i64::from(spec.max_column))
+        .bind(owner_id)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let record = auditorium_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    // Promoters edit their venues right after reading them: these stay on the primary.
+    async fn auditorium(&self, id: i64) -> Result<Option<AuditoriumRecord>, StoreError> {
+        let row: Option<AuditoriumRow> =
+            sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"))
+                .bind(id)
+                .fetch_optional(&self.primary)
+                .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_auditoriums(&self, owner_id: Option<i64>) -> Result<Vec<AuditoriumRecord>, StoreError> {
+        let rows: Vec<AuditoriumRow> = sqlx::query_as(&format!(
+            "{AUDITORIUM_SELECT} WHERE a.deleted_at IS NULL AND ($1::bigint IS NULL OR a.owner_id = $1)
+             ORDER BY a.id"
+        ))
+        .bind(owner_id)
+        .fetch_all(&self.primary)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_auditorium(
+        &self,
+        id: i64,
+        spec: &AuditoriumSpec,
+    ) -> Result<AuditoriumRecord, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.primary.begin().await?;
+        // The venue's row lock first: a concert being created in it holds a share lock, so
+        // the seats counted below are all there are.
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM auditoriums WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let current = auditorium_in(&mut tx, id).await?;
+        let (last_row, last_column): (Option<String>, Option<i64>) = sqlx::query_as(
+            "SELECT max(s.horizontal), max(s.vertical) FROM seats s JOIN concerts c ON c.id = s.concert_id
+             WHERE c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let last_row = last_row.as_deref().map(letter).transpose()?;
+        if last_row.is_some_and(|r| r > spec.max_row)
+            || last_column.is_some_and(|c| c > i64::from(spec.max_column))
+        {
+            return Err(StoreError::conflict(
+                "AUDITORIUM_IN_USE",
+                format!(
+                    "upcoming concerts have seats up to row {} column {}; the auditorium cannot shrink below them",
+                    last_row.map(|r| r.to_string()).unwrap_or_default(),
+                    last_column.unwrap_or_default()
+                ),
+            ));
+        }
+        sqlx::query(
+            "UPDATE auditoriums SET name = $2, address = $3, max_row = $4, max_column = $5, updated_at = $6
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&spec.name)
+        .bind(&spec.address)
+        .bind(spec.max_row.to_string())
+        .bind(i64::from(spec.max_column))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if current.max_column != spec.max_column {
+            // The width of every seat map of the hall changed; concerts in id order, as
+            // bookings lock them.
+            sqlx::query(
+                "UPDATE concerts SET seat_version = seat_version + 1
+                 WHERE id IN (SELECT id FROM concerts WHERE auditorium_id = $1 ORDER BY id FOR NO KEY UPDATE)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let record = auditorium_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_auditorium(&self, id: i64) -> Result<(), StoreError> {
+        soft_delete_unless(
+            &self.primary,
+            "auditoriums",
+            id,
+            "SELECT count(*) FROM concerts WHERE auditorium_id = $1 AND deleted_at IS NULL AND start_time > $2",
+            |n| StoreError::conflict("AUDITORIUM_IN_USE", format!("the auditorium has {n} upcoming concert(s)")),
+        )
+        .await
+    }
+
+    async fn toggle_seat_lock(
+        &self,
+        auditorium_id: i64,
+        horizontal: Letter,
+        vertical: u8,
+    ) -> Result<Vec<LockToggle>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.primary.begin().await?;
+        lock_upcoming_concerts(&mut tx, auditorium_id, now).await?;
+        let seats: Vec<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT s.id, c.id, c.name, s.status FROM seats s JOIN concerts c ON c.id = s.concert_id
+             WHERE c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2
+               AND s.horizontal = $3 AND s.vertical = $4
+             ORDER BY c.id",
+        )
+        .bind(auditorium_id)
+        .bind(now)
+        .bind(horizontal.to_string())
+        .bind(i64::from(vertical))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut toggles = Vec::with_capacity(seats.len());
+        for (seat_id, concert_id, concert_name, status) in seats {
+            let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+            let next = match status {
+                SeatStatus::Available => SeatStatus::Locked,
+                SeatStatus::Locked => SeatStatus::Available,
+                SeatStatus::Reserved => {
+                    toggles.push(LockToggle { concert_id, concert_name, status, changed: false });
+                    continue;
+                }
+            };
+            // Under the concert's lock no booking can change the status just read; the
+            // condition keeps the rule even so: a reserved seat is never locked.
+            sqlx::query("UPDATE seats SET status = $3 WHERE id = $1 AND status = $2")
+                .bind(seat_id)
+                .bind(status.as_str())
+                .bind(next.as_str())
+                .execute(&mut *tx)
+                .await?;
+            // The map version is bumped by the `seats_bump_map_version` trigger.
+            toggles.push(LockToggle { concert_id, concert_name, status: next, changed: true });
+        }
+        tx.commit().await?;
+        Ok(toggles)
+    }
+
+    async fn create_concert(&self, spec: &ConcertSpec) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.primary.begin().await?;
+        // A share lock on the venue until commit: it cannot shrink or be deleted under the
+        // concert being created.
+        let live: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM auditoriums WHERE id = $1 AND deleted_at IS NULL FOR SHARE")
+                .bind(spec.auditorium_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let auditorium = auditorium_in(&mut tx, spec.auditorium_id).await?;
+        rows_fit(spec, &auditorium)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO concerts (name, description, start_time, auditorium_id, owner_id, max_seats_per_fan,
+                                   created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(&spec.description)
+        .bind(spec.start_time)
+        .bind(auditorium.id)
+        .bind(auditorium.owner_id)
+        .bind(spec.max_seats_per_fan)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        upsert_prices(&mut tx, id, spec).await?;
+        for (row, grade) in &spec.rows {
+            insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    // From the primary: the HTTP layer reads a concert back right after writing it, and
+    // checks ownership with it before a change.
+    async fn concert(&self, id: i64) -> Result<Option<ConcertRecord>, StoreError> {
+        let mut tx = self.primary.begin().await?;
+        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        let row: Option<ConcertRow> = sqlx::query_as(
+            "SELECT id, name, description, start_time, owner_id, max_seats_per_fan, poster_key, auditorium_id,
+                    created_at
+             FROM concerts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let auditorium = auditorium_in(&mut tx, row.auditorium_id).await?;
+        let prices: Vec<(String, i64)> =
+            sqlx::query_as("SELECT grade, price_cents FROM seat_prices WHERE concert_id = $1 ORDER BY grade")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Some(ConcertRecord {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            start_time: row.start_time,
+            owner_id: row.owner_id,
+            max_seats_per_fan: row.max_seats_per_fan,
+            poster_key: row.poster_key,
+            auditorium,
+            prices: prices
+                .into_iter()
+                .map(|(g, cents)| Ok((letter(&g)?, Price::from_cents(cents))))
+                .collect::<Result<_, StoreError>>()?,
+            created_at: row.created_at,
+        }))
+    }
+
+    // The catalog tolerates a replica's lag: a new concert shows up a moment later.
+    async fn list_concerts(&self, offset: i64, limit: i64) -> Result<(Vec<ConcertSummary>, i64), StoreError> {
+        let mut tx = self.read.begin().await?;
+        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM concerts WHERE deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<(i64, String, Option<String>, DateTime<Utc>, String, String)> = sqlx::query_as(
+            "SELECT c.id, c.name, c.poster_key, c.start_time, coalesce(u.nickname, u.username), a.name
+             FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id JOIN users u ON u.id = c.owner_id
+             WHERE c.deleted_at IS NULL ORDER BY c.id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let summaries = rows
+            .into_iter()
+            .map(|(id, name, poster_key, start_time, writer, auditorium_name)| ConcertSummary {
+                id,
+                name,
+                poster_key,
+                start_time,
+                writer,
+                auditorium_name,
+            })
+            .collect();
+        Ok((summaries, total))
+    }
+
+    async fn update_concert(&self, id: i64, spec: &ConcertSpec) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.primary.begin().await?;
+        // Locks in the order of every writer: the venue (shared: new rows are checked
+        // against its size), then the concert, as bookings take it, then seats.
+        sqlx::query("SELECT 1 FROM auditoriums WHERE id = (SELECT auditorium_id FROM concerts WHERE id = $1) FOR SHARE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let current: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (start_time, auditorium_id) = current.ok_or(StoreError::NotFound)?;
+        if start_time <= now {
+            return Err(StoreError::conflict("CONCERT_STARTED", "the concert has already started"));
+        }
+        if auditorium_id != spec.auditorium_id {
+            return Err(StoreError::conflict(
+                "AUDITORIUM_FIXED",
+                "a concert cannot move to another auditorium",
+            ));
+        }
+        let auditorium = auditorium_in(&mut tx, auditorium_id).await?;
+        rows_fit(spec, &auditorium)?;
+        let existing_rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT horizontal FROM seats WHERE concert_id = $1 ORDER BY horizontal",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut kept = Vec::new();
+        for raw in &existing_rows {
+            let row = letter(raw)?;
+            if !spec.rows.contains_key(&row) {
+                return Err(StoreError::conflict(
+                    "ROWS_ON_SALE",
+                    format!("row {row} is on sale and cannot be removed; its grade can change"),
+                ));
+            }
+            kept.push(row);
+        }
+        sqlx::query(
+            "UPDATE concerts SET name = $2, description = $3, start_time = $4, max_seats_per_fan = $5,
+                                 updated_at = $6, seat_version = seat_version + 1
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&spec.name)
+        .bind(&spec.description)
+        .bind(spec.start_time)
+        .bind(spec.max_seats_per_fan)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        upsert_prices(&mut tx, id, spec).await?;
+        for (row, grade) in &spec.rows {
+            if kept.contains(row) {
+                sqlx::query(
+                    "UPDATE seats SET grade = $3 WHERE concert_id = $1 AND horizontal = $2 AND grade <> $3",
+                )
+                .bind(id)
+                .bind(row.to_string())
+                .bind(grade.to_string())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+            }
+        }
+        let priced: Vec<String> = sqlx::query_scalar("SELECT grade FROM seat_prices WHERE concert_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for grade in priced {
+            if !spec.prices.contains_key(&letter(&grade)?) {
+                sqlx::query("DELETE FROM seat_prices WHERE concert_id = $1 AND grade = $2")
+                    .bind(id)
+                    .bind(&grade)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_concert(&self, id: i64) -> Result<(), StoreError> {
+        soft_delete_unless(
+            &self.primary,
+            "concerts",
+            id,
+            // `$2` (now) is bound for the shared shape; an active reservation blocks at any time.
+            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'Y' AND $2::timestamptz IS NOT NULL",
+            |n| {
+                StoreError::conflict(
+                    "CONCERT_HAS_RESERVATIONS",
+                    format!("the concert has {n} active reservation(s)"),
+                )
+            },
+        )
+        .await
+    }
+
+    // From the primary: the map's version is the ETag and tags the seat gate's cells, and
+    // a replica's older map read after a booking would be cached as the newest.
+    async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
+        let mut tx = self.primary.begin().await?;
+        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        let head: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
+             WHERE c.id = $1 AND c.deleted_at IS NULL",
+        )
+        .bind(concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((version, max_column)) = head else { return Ok(None) };
+        let seats: Vec<SeatLine> = sqlx::query_as(
+            "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
+        )
+        .bind(concert_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        seat_map_of(concert_id, version, max_column, seats).map(Some)
+    }
+
+    async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.primary.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE concerts SET poster_key = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(image.concert_id)
+        .bind(&image.store_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO images (concert_id, original_name, store_key, content_type, size, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(image.concert_id)
+        .bind(&image.original_name)
+        .bind(&image.store_key)
+        .bind(&image.content_type)
+        .bind(image.size)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // Posters are served right after upload: from the primary.
+    async fn poster_content_type(&self, store_key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT content_type FROM images WHERE store_key = $1")
+            .bind(store_key)
+            .fetch_optional(&self.primary)
+            .await?)
+    }
+}
