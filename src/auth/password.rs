@@ -6,10 +6,26 @@ use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use tokio::sync::Semaphore;
+
+/// Argon2id with its default parameters works through 19 MiB per hash. A login storm at
+/// the start of an on-sale would otherwise run as many hashes at once as the blocking pool
+/// has threads (512): gigabytes of memory, and every core busy hashing instead of booking.
+/// Past one hash per core, callers queue here instead.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))
+}
+
+/// Runs one password hash or check on a blocking thread, at most one per core at a time.
+async fn with_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let _slot = hashing_slots().acquire().await.context("password hashing slots closed")?;
+    tokio::task::spawn_blocking(work).await.context("password hashing task")
+}
 
 /// Hashes a password (Argon2id, default parameters, random salt) on a blocking thread.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.context("password hashing task")?
+    with_slot(move || hash_blocking(&password)).await?
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -23,7 +39,7 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// Checks a password against a stored hash on a blocking thread. With no hash (unknown
 /// user) it checks against a dummy hash, so both cases take the same time.
 pub async fn verify(password: String, hash: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let known = hash.is_some();
         let hash = match hash {
             Some(hash) => hash,
@@ -33,8 +49,7 @@ pub async fn verify(password: String, hash: Option<String>) -> anyhow::Result<bo
         let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(known && matches)
     })
-    .await
-    .context("password verification task")?
+    .await?
 }
 
 fn dummy_hash() -> anyhow::Result<&'static str> {
