@@ -1,7 +1,8 @@
 //! The `footprint` scenario: what loaded concerts cost the service in memory, and what
 //! creating one costs in time. Memory is the service's own `process_resident_memory_bytes`
-//! from `/metrics`, read before the run adds anything and again once every concert's seat
-//! map and seat gate are loaded.
+//! from `/metrics`, read once the run's accounts exist (password hashing leaves the
+//! allocator holding memory that has nothing to do with seats) and again once every
+//! concert is created and its seat map and seat gate are loaded.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,12 +55,20 @@ pub async fn resident_bytes(address: SocketAddr) -> anyhow::Result<u64> {
         .context("the service reports no process_resident_memory_bytes")
 }
 
-/// Loads every concert of the fixture the way an on-sale does — its seat map read, a
-/// seat booked (which loads its seat gate) — then reads the memory again.
-pub async fn measure(address: SocketAddr, fixture: &Fixture, before: u64) -> anyhow::Result<Footprint> {
+/// Creates `concerts` concerts, timing each, and loads each one the way an on-sale does —
+/// its seat map read, a seat booked (which loads its seat gate) — then reads the memory.
+pub async fn measure(address: SocketAddr, fixture: &Fixture, concerts: usize) -> anyhow::Result<Footprint> {
     let mut conn = Connection::new(address);
     let fan = fixture.fans.first().context("the footprint needs a fan")?;
-    for concert in &fixture.concerts {
+    let before = resident_bytes(address).await?;
+    let mut ids = Vec::with_capacity(concerts);
+    let mut creation = Vec::with_capacity(concerts);
+    for i in 0..concerts {
+        let started = std::time::Instant::now();
+        ids.push(fixture.venue.create_concert(&mut conn, i).await?);
+        creation.push(started.elapsed());
+    }
+    for concert in &ids {
         let map = conn.send(Method::GET, &format!("/api/v1/concerts/{concert}/seats"), None, None).await?;
         anyhow::ensure!(map.status == 200, "reading the map of concert {concert}: {}", map.status);
         let booked = conn
@@ -73,12 +82,11 @@ pub async fn measure(address: SocketAddr, fixture: &Fixture, before: u64) -> any
         anyhow::ensure!(booked.status == 201, "booking in concert {concert}: {}", booked.status);
     }
     let after = resident_bytes(address).await?;
-    let seats = fixture.concerts.len() * SEATS_PER_CONCERT;
-    let mut creation: Vec<Duration> = fixture.concert_creation.clone();
+    let seats = ids.len() * SEATS_PER_CONCERT;
     creation.sort();
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     Ok(Footprint {
-        concerts: fixture.concerts.len(),
+        concerts: ids.len(),
         seats,
         resident_before_bytes: before,
         resident_after_bytes: after,

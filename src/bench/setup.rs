@@ -17,9 +17,9 @@ const PASSWORD: &str = "Bench#Fan2026";
 /// What a run works on.
 pub struct Fixture {
     pub admin_token: String,
+    /// The run's promoter and hall, for concerts made later.
+    pub venue: Venue,
     pub concerts: Vec<i64>,
-    /// How long creating each concert (2,600 seats) took, as the client saw it.
-    pub concert_creation: Vec<std::time::Duration>,
     /// Access tokens of the fans, index = fan number.
     pub fans: Vec<String>,
 }
@@ -86,37 +86,10 @@ pub async fn prepare(
     let hall = expect(answer, StatusCode::CREATED, "creating the venue")?["data"]["id"]
         .as_i64()
         .context("venue id")?;
-    let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();
+    let venue = Venue { promoter_token, hall, run: run.to_owned(), seats_per_fan };
     let mut concert_ids = Vec::with_capacity(concerts);
-    let mut concert_creation = Vec::with_capacity(concerts);
     for i in 0..concerts {
-        let started = std::time::Instant::now();
-        let answer = conn
-            .send_json(
-                Method::POST,
-                "/api/v1/concerts",
-                Some(&promoter_token),
-                &json!({
-                    "name": format!("Bench {run} #{i}"),
-                    "description": "load generator concert",
-                    "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-                    "auditoriumId": hall,
-                    "maxSeatsPerFan": seats_per_fan.clamp(1, 100),
-                    "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
-                    "seatList": [
-                        {"horizontals": rows(b'A', b'E'), "grade": "R"},
-                        {"horizontals": rows(b'F', b'P'), "grade": "S"},
-                        {"horizontals": rows(b'Q', b'Z'), "grade": "A"},
-                    ],
-                }),
-            )
-            .await?;
-        concert_creation.push(started.elapsed());
-        concert_ids.push(
-            expect(answer, StatusCode::CREATED, "creating a concert")?["data"]["id"]
-                .as_i64()
-                .context("concert id")?,
-        );
+        concert_ids.push(venue.create_concert(&mut conn, i).await?);
     }
     // Fans sign up and log in a few at a time: each costs the server a password hash.
     let fan_names: Arc<Vec<String>> = Arc::new((0..fans).map(|i| format!("bf-{run}-{i}")).collect());
@@ -140,7 +113,45 @@ pub async fn prepare(
             fans_tokens[i] = token;
         }
     }
-    Ok(Fixture { admin_token, concerts: concert_ids, concert_creation, fans: fans_tokens })
+    Ok(Fixture { admin_token, venue, concerts: concert_ids, fans: fans_tokens })
+}
+
+/// A run's promoter and full 26 × 100 hall.
+pub struct Venue {
+    promoter_token: String,
+    hall: i64,
+    run: String,
+    seats_per_fan: usize,
+}
+
+impl Venue {
+    /// Creates the run's concert number `i`: all 2,600 seats on sale in three grades.
+    pub async fn create_concert(&self, conn: &mut Connection, i: usize) -> anyhow::Result<i64> {
+        let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();
+        let answer = conn
+            .send_json(
+                Method::POST,
+                "/api/v1/concerts",
+                Some(&self.promoter_token),
+                &json!({
+                    "name": format!("Bench {} #{i}", self.run),
+                    "description": "load generator concert",
+                    "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+                    "auditoriumId": self.hall,
+                    "maxSeatsPerFan": self.seats_per_fan.clamp(1, 100),
+                    "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
+                    "seatList": [
+                        {"horizontals": rows(b'A', b'E'), "grade": "R"},
+                        {"horizontals": rows(b'F', b'P'), "grade": "S"},
+                        {"horizontals": rows(b'Q', b'Z'), "grade": "A"},
+                    ],
+                }),
+            )
+            .await?;
+        expect(answer, StatusCode::CREATED, "creating a concert")?["data"]["id"]
+            .as_i64()
+            .context("concert id")
+    }
 }
 
 /// The seat at `index` of a concert's 2,600: row-major, `(row letter, column)`.
