@@ -1,26 +1,64 @@
 //! Password hashing with Argon2id, off the async runtime.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Argon2id with its default parameters works through 19 MiB per hash. A login storm at
-/// the start of an on-sale would otherwise run as many hashes at once as the blocking pool
-/// has threads (512): gigabytes of memory, and every core busy hashing instead of booking.
-/// Past one hash per core, callers queue here instead.
-fn hashing_slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))
+/// Argon2id with its default parameters works through 19 MiB per hash. Run on the
+/// runtime's blocking pool, a login storm at the start of an on-sale would hash on as many
+/// threads at once as that pool has (512): gigabytes of memory, every core hashing instead
+/// of booking, and each thread's allocator keeping its 19 MiB afterwards. So hashing has
+/// threads of its own, one per core: callers queue, and the memory stays one block each.
+struct Hashers {
+    queue: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
 }
 
-/// Runs one password hash or check on a blocking thread, at most one per core at a time.
+fn hashers() -> anyhow::Result<&'static Hashers> {
+    static HASHERS: OnceLock<Hashers> = OnceLock::new();
+    if let Some(hashers) = HASHERS.get() {
+        return Ok(hashers);
+    }
+    let (queue, jobs) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let jobs = Arc::new(Mutex::new(jobs));
+    for i in 0..std::thread::available_parallelism().map_or(2, usize::from) {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("password-hasher-{i}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only while taking the next job, not while running it.
+                    let job = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .context("starting a password hashing thread")?;
+    }
+    Ok(HASHERS.get_or_init(|| Hashers { queue: Mutex::new(queue) }))
+}
+
+/// Runs one password hash or check on a hashing thread.
 async fn with_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let _slot = hashing_slots().acquire().await.context("password hashing slots closed")?;
-    tokio::task::spawn_blocking(work).await.context("password hashing task")
+    let (answer, answered) = oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    hashers()?
+        .queue
+        .lock()
+        .map_err(|_| anyhow::anyhow!("password hashing queue poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("password hashing threads stopped"))?;
+    answered.await.context("password hashing task")
 }
 
 /// Hashes a password (Argon2id, default parameters, random salt) on a blocking thread.
