@@ -7,15 +7,16 @@ use anyhow::Context;
 use rand::distributions::{Alphanumeric, DistString};
 use tokio::net::TcpListener;
 
-use crate::auth::revocation::MemoryRevocations;
+use crate::auth::revocation::{MemoryRevocations, RedisRevocations, Revocations};
 use crate::auth::{self, Auth, password};
-use crate::cache::{MemoryCatalog, SeatMaps};
-use crate::config::{AdminAccount, Config};
+use crate::cache::{Catalog, MemoryCatalog, RedisCatalog, RedisSeatMaps, SeatMapCache, SeatMaps};
+use crate::config::{AdminAccount, Config, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
-use crate::gate::MemoryGate;
+use crate::gate::{MemoryGate, RedisGate, SeatGate};
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
+use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
 
 /// A built service, ready to serve.
@@ -33,10 +34,15 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let store = store::open(&config.database).await?;
     ensure_admin(store.as_ref(), &config.admin).await?;
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let shared = match &config.redis {
+        Some(redis) => Some(SharedState::connect(&redis.url, &redis.key_prefix).await?),
+        None => None,
+    };
+    let views = Views::new(shared.as_ref(), &store);
     let auth = Auth::new(
         &secret,
         store.clone(),
-        Arc::new(MemoryRevocations::default()),
+        views.revocations,
         config.access_token_ttl,
         config.refresh_token_ttl,
     )
@@ -46,23 +52,59 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let summary = demo::load(store.as_ref()).await?;
         tracing::info!("{summary}");
     }
-    let posters = PosterStore::local(&config.image_dir)?;
+    let posters = match &config.image_store {
+        ImageStore::Folder(dir) => PosterStore::local(dir)?,
+        ImageStore::S3 { bucket, prefix, options } => PosterStore::s3(bucket, prefix, options)?,
+    };
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches and token revocation: in-process",
+        "database: {} ({}), posters: {}, seat gate, caches and token revocation: {}",
         store.backend(),
         config.database,
-        posters.description
+        posters.description,
+        shared
+            .as_ref()
+            .map_or_else(|| "in-process".to_owned(), |redis| format!("shared in {}", redis.description)),
     );
     let state = AppState {
         store: store.clone(),
         auth: Arc::new(auth),
         metrics: http::ops::metrics_handle()?,
-        catalog: Arc::new(MemoryCatalog::default()),
-        seat_maps: Arc::new(SeatMaps::default()),
+        catalog: views.catalog,
+        seat_maps: views.seat_maps,
         posters,
-        gate: Arc::new(MemoryGate::new(store.clone())),
+        gate: views.gate,
+        shared_state: shared,
     };
     Ok(Service { router: http::router(state, config.limits), store, backends })
+}
+
+/// The fast views in front of the database: each kept in process, or in Redis.
+struct Views {
+    revocations: Arc<dyn Revocations>,
+    gate: Arc<dyn SeatGate>,
+    catalog: Arc<dyn Catalog>,
+    seat_maps: Arc<dyn SeatMapCache>,
+}
+
+impl Views {
+    /// The one place that knows which implementations are in use: with Redis, every
+    /// instance shares them; without, each lives in this process.
+    fn new(shared: Option<&SharedState>, store: &Arc<dyn Store>) -> Self {
+        match shared {
+            Some(redis) => Self {
+                revocations: Arc::new(RedisRevocations::new(redis.clone(), store.clone())),
+                gate: Arc::new(RedisGate::new(redis.clone(), store.clone())),
+                catalog: Arc::new(RedisCatalog::new(redis.clone())),
+                seat_maps: Arc::new(RedisSeatMaps::new(redis.clone())),
+            },
+            None => Self {
+                revocations: Arc::new(MemoryRevocations::default()),
+                gate: Arc::new(MemoryGate::new(store.clone())),
+                catalog: Arc::new(MemoryCatalog::default()),
+                seat_maps: Arc::new(SeatMaps::default()),
+            },
+        }
+    }
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.

@@ -5,6 +5,11 @@
 //!   invalidates everything at once (cheap, and it works the same on a shared cache).
 //! - [`SeatMaps`]: each concert's encoded seat map with its version, marked stale on every
 //!   seat change of that concert and rebuilt by one reader at a time.
+//!
+//! Both are traits: [`MemoryCatalog`] and [`SeatMaps`] serve one process; with Redis,
+//! the shared ones in `cache/redis.rs` serve every instance of a deployment.
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
+
+pub use self::redis::{RedisCatalog, RedisSeatMaps};
 
 /// How long a catalog entry may be served before it is read again.
 const CATALOG_TTL: Duration = Duration::from_secs(30);
@@ -68,6 +75,22 @@ impl Catalog for MemoryCatalog {
             entries.clear();
         }
     }
+}
+
+/// A cache of encoded seat maps. A cache failure never fails a read: the map is then
+/// rebuilt from the database.
+#[async_trait]
+pub trait SeatMapCache: Send + Sync {
+    /// What to do for `concert_id`'s map.
+    async fn lookup(&self, concert_id: i64) -> Lookup;
+    /// Stores a rebuilt map; it is current unless a change came in since `ticket`.
+    async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64);
+    /// Gives up a rebuild (the concert is gone, or the database failed).
+    async fn abandon(&self, concert_id: i64);
+    /// Marks a concert's map stale after a change of its seats.
+    async fn invalidate(&self, concert_id: i64);
+    /// Drops every map (e.g. when a venue's width changed).
+    async fn clear(&self);
 }
 
 /// A concert's seat map, encoded once for every reader.
@@ -160,6 +183,29 @@ impl SeatMaps {
         if let Ok(mut maps) = self.maps.lock() {
             maps.clear();
         }
+    }
+}
+
+#[async_trait]
+impl SeatMapCache for SeatMaps {
+    async fn lookup(&self, concert_id: i64) -> Lookup {
+        SeatMaps::lookup(self, concert_id)
+    }
+
+    async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
+        SeatMaps::put(self, concert_id, map, ticket);
+    }
+
+    async fn abandon(&self, concert_id: i64) {
+        SeatMaps::abandon(self, concert_id);
+    }
+
+    async fn invalidate(&self, concert_id: i64) {
+        SeatMaps::invalidate(self, concert_id);
+    }
+
+    async fn clear(&self) {
+        SeatMaps::clear(self);
     }
 }
 

@@ -50,9 +50,13 @@ pub struct ServeArgs {
     /// Read replica for read-only queries (PostgreSQL deployments; not in this build yet).
     #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
     pub database_replica_url: Option<String>,
-    /// Redis for the shared seat gate, caches and revocations (not in this build yet).
+    /// Redis for the seat gate, caches and token revocations shared by every instance
+    /// (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tickitecking:")]
+    pub redis_key_prefix: String,
     /// Secret for signing tokens; default: generated once and kept in the data dir.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -68,7 +72,9 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered with 503 (e.g. `30s`).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    /// Where posters are stored: a folder path; default: `images/` in the data dir.
+    /// Where posters are stored: a folder path, or `s3://bucket/prefix` (with the usual
+    /// `AWS_*` variables; `AWS_ENDPOINT_URL` for S3-compatible servers); default: `images/`
+    /// in the data dir.
     #[arg(long, env = "IMAGE_STORE")]
     pub image_store: Option<String>,
     /// Load the demo promoter, venues and concerts before serving (idempotent).
@@ -129,6 +135,41 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// The shared Redis of a scaled-out deployment.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+/// Where posters are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageStore {
+    /// A local folder.
+    Folder(PathBuf),
+    /// A bucket of S3 or an S3-compatible server, configured by the `AWS_*` variables,
+    /// with `options` (object_store's S3 keys, e.g. `aws_endpoint`) on top.
+    S3 { bucket: String, prefix: String, options: Vec<(String, String)> },
+}
+
+impl ImageStore {
+    /// A folder path (or `file://` URL), or `s3://bucket/prefix`.
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let Some(rest) = raw.strip_prefix("s3://") else {
+            return Ok(Self::Folder(PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw))));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("IMAGE_STORE s3:// needs a bucket: s3://bucket/prefix");
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            options: Vec::new(),
+        })
+    }
+}
+
 /// Everything the service needs to start, already validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,8 +180,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub admin: AdminAccount,
-    /// Folder for poster files.
-    pub image_dir: PathBuf,
+    /// Redis shared by every instance; `None`: gate, caches and revocations in process.
+    pub redis: Option<RedisSettings>,
+    /// Where poster files go.
+    pub image_store: ImageStore,
     /// Overload bounds.
     pub limits: crate::http::Limits,
     /// Load the demo data at start-up.
@@ -162,18 +205,17 @@ impl Config {
                 "DATABASE_REPLICA_URL is not supported by this build yet (it needs the PostgreSQL backend)"
             );
         }
-        if args.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
-            bail!(
-                "REDIS_URL is not supported by this build yet; without it the gate, caches and revocations are in-process"
-            );
-        }
-        let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
-        let image_dir = match args.image_store.filter(|s| !s.is_empty()) {
-            None => args.data_dir.join("images"),
-            Some(s) if s.starts_with("s3://") => {
-                bail!("IMAGE_STORE=s3://… is not supported by this build yet")
+        let redis = match args.redis_url.filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some(RedisSettings { url, key_prefix: args.redis_key_prefix })
             }
-            Some(dir) => PathBuf::from(dir.strip_prefix("file://").unwrap_or(&dir)),
+            Some(_) => bail!("REDIS_URL must start with redis:// or rediss://"),
+        };
+        let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
+        let image_store = match args.image_store.filter(|s| !s.is_empty()) {
+            None => ImageStore::Folder(args.data_dir.join("images")),
+            Some(raw) => ImageStore::parse(&raw)?,
         };
         if args.max_in_flight == 0 {
             bail!("--max-in-flight must be at least 1");
@@ -183,7 +225,8 @@ impl Config {
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
             },
-            image_dir,
+            image_store,
+            redis,
             demo: args.demo,
             bind: args.bind,
             data_dir: args.data_dir,
@@ -200,7 +243,8 @@ impl Config {
         let data_dir = data_dir.into();
         Self {
             limits: crate::http::Limits { max_in_flight: 4096, request_timeout: Duration::from_secs(30) },
-            image_dir: data_dir.join("images"),
+            image_store: ImageStore::Folder(data_dir.join("images")),
+            redis: None,
             demo: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
@@ -235,11 +279,31 @@ mod tests {
             let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
             Config::from_args(args)
         };
-        assert!(parse(&["t", "serve", "--redis-url", "redis://localhost"]).is_err());
         assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
         assert!(parse(&["t", "serve", "--database-url", "postgres://p/db"]).is_err());
-        assert!(parse(&["t", "serve", "--image-store", "s3://bucket/posters"]).is_err());
+        assert!(parse(&["t", "serve", "--redis-url", "http://localhost"]).is_err());
+        assert!(parse(&["t", "serve", "--image-store", "s3:///posters"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
+    }
+
+    #[test]
+    fn redis_and_s3_are_chosen_by_their_urls() {
+        let cli = Cli::try_parse_from(["t", "serve", "--redis-url", "redis://cache:6379/2"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let redis = Config::from_args(args).unwrap().redis.unwrap();
+        assert_eq!(
+            (redis.url.as_str(), redis.key_prefix.as_str()),
+            ("redis://cache:6379/2", "tickitecking:")
+        );
+        assert_eq!(
+            ImageStore::parse("s3://posters/prod/images/").unwrap(),
+            ImageStore::S3 { bucket: "posters".into(), prefix: "prod/images".into(), options: Vec::new() }
+        );
+        assert_eq!(
+            ImageStore::parse("s3://posters").unwrap(),
+            ImageStore::S3 { bucket: "posters".into(), prefix: String::new(), options: Vec::new() }
+        );
+        assert_eq!(ImageStore::parse("file:///srv/p").unwrap(), ImageStore::Folder("/srv/p".into()));
     }
 
     #[test]

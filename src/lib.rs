@@ -14,4 +14,5 @@ pub mod domain;
 pub mod gate;
 pub mod http;
 pub mod posters;
+pub mod shared_state;
 pub mod store;

@@ -2,14 +2,18 @@
 //!
 //! The database keeps the durable record (revoked ids, users' token versions); an
 //! implementation of [`Revocations`] answers the per-request question fast. The in-process
-//! one is loaded from the database at start-up; a shared one (Redis) can replace it for
-//! several instances.
+//! one is loaded from the database at start-up; the Redis one ([`RedisRevocations`]) is
+//! shared by every instance of a scaled-out deployment.
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+pub use self::redis::RedisRevocations;
 
 /// The fast answer to "is this token still good?".
 #[async_trait]

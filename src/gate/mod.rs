@@ -6,10 +6,12 @@
 //! So a gate that lost its state, or never had it, costs speed but never correctness.
 
 mod memory;
+mod redis;
 
 use async_trait::async_trait;
 
-pub use memory::MemoryGate;
+pub use self::memory::MemoryGate;
+pub use self::redis::RedisGate;
 
 use crate::domain::booking::SeatRef;
 use crate::domain::venue::SeatStatus;

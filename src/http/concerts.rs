@@ -325,7 +325,7 @@ async fn update_concert(
     to_completion(async move {
         after.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
         after.catalog.invalidate().await;
-        after.seat_maps.invalidate(id);
+        after.seat_maps.invalidate(id).await;
         Ok(())
     })
     .await?;
@@ -352,7 +352,7 @@ async fn delete_concert(
     to_completion(async move {
         state.store.delete_concert(id).await.map_err(not_found("concert"))?;
         state.catalog.invalidate().await;
-        state.seat_maps.invalidate(id);
+        state.seat_maps.invalidate(id).await;
         state.gate.forget(Some(id)).await?;
         Ok(())
     })
@@ -432,7 +432,7 @@ async fn seat_map(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let map = match state.seat_maps.lookup(id) {
+    let map = match state.seat_maps.lookup(id).await {
         Lookup::Serve(map) => map,
         // Finished even if this reader leaves: others wait on the rebuild it claimed.
         Lookup::Rebuild(ticket) => {
@@ -440,11 +440,11 @@ async fn seat_map(
             to_completion(async move {
                 match encode_seat_map(&state, id).await {
                     Ok(map) => {
-                        state.seat_maps.put(id, map.clone(), ticket);
+                        state.seat_maps.put(id, map.clone(), ticket).await;
                         Ok(map)
                     }
                     Err(e) => {
-                        state.seat_maps.abandon(id);
+                        state.seat_maps.abandon(id).await;
                         Err(e)
                     }
                 }

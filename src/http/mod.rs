@@ -32,7 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Auth;
-use crate::cache::{Catalog, SeatMaps};
+use crate::cache::{Catalog, SeatMapCache};
 use crate::gate::SeatGate;
 use crate::posters::PosterStore;
 use crate::store::Store;
@@ -49,9 +49,11 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: PrometheusHandle,
     pub catalog: Arc<dyn Catalog>,
-    pub seat_maps: Arc<SeatMaps>,
+    pub seat_maps: Arc<dyn SeatMapCache>,
     pub posters: PosterStore,
     pub gate: Arc<dyn SeatGate>,
+    /// The shared Redis, if any: only `/ready` looks at it.
+    pub shared_state: Option<crate::shared_state::SharedState>,
 }
 
 /// The success envelope: `{"data": ...}`.

@@ -220,7 +220,7 @@ async fn book(
         if !booked.replayed {
             let taken: Vec<(SeatRef, SeatStatus)> =
                 booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
-            state.seat_maps.invalidate(concert_id);
+            state.seat_maps.invalidate(concert_id).await;
             record_in_gate(&state, concert_id, booked.version, &taken).await;
             metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
             metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
@@ -274,7 +274,7 @@ async fn cancel(
     let cancelled = to_completion(async move {
         let cancelled = state.store.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await?;
         if let Some(version) = cancelled.version {
-            state.seat_maps.invalidate(concert_id);
+            state.seat_maps.invalidate(concert_id).await;
             record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
             metrics::counter!("cancellations_total").increment(1);
         }
