@@ -10,3 +10,5 @@ mod helpers;
 mod ops;
 mod reservation_rules;
 pub mod rush;
+mod s3_posters;
+mod shared_state;
