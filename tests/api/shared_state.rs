@@ -256,7 +256,8 @@ async fn with_redis_gone_requests_needing_it_fail_fast_and_the_service_recovers_
     let booking = app.post(&reservations(concert), &seat("A", 2), Some(&fan)).await;
     booking.assert_error(503, "SERVICE_UNAVAILABLE");
     app.get("/api/v1/users/my", Some(&fan)).await.assert_error(503, "SERVICE_UNAVAILABLE");
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    // Both answered at once (well under a second here), not after a hanging wait.
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     let ready = app.get("/ready", None).await;
     ready.assert_status(503);
     assert!(ready.body["redis"].as_str().unwrap().contains("unavailable"), "{}", ready.text);
