@@ -328,3 +328,36 @@ async fn flushing_redis_in_the_middle_of_a_rush_sells_no_seat_twice() {
             .assert_error(409, "SEAT_TAKEN");
     }
 }
+
+#[tokio::test]
+async fn news_arriving_out_of_order_never_makes_the_shared_gate_refuse_a_free_seat() {
+    use tickitecking::domain::booking::SeatRef;
+    use tickitecking::domain::venue::{Letter, SeatStatus};
+    use tickitecking::gate::{RedisGate, SeatGate};
+
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let database = tickitecking::config::DatabaseUrl::parse(None, dir.path()).unwrap();
+    let store = tickitecking::store::open(&database).await.unwrap();
+    let deployment = Deployment::new(&url);
+    let redis = tickitecking::shared_state::SharedState::connect(&url, &deployment.key_prefix).await.unwrap();
+    let (one, other) = (RedisGate::new(redis.clone(), store.clone()), RedisGate::new(redis, store));
+    // Concert 7's gate as if loaded with every seat free, without needing it in a database.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}gate:7", deployment.key_prefix);
+    redis::cmd("HSET").arg(&key).arg("loaded").arg("1").query_async::<()>(&mut connection).await.unwrap();
+    let a1 = SeatRef { horizontal: Letter::parse("A").unwrap(), vertical: 1 };
+
+    // Freed at version 7 by one instance; the other's news of version 6 comes late.
+    one.record(7, 7, &[(a1, SeatStatus::Available)]).await.unwrap();
+    other.record(7, 6, &[(a1, SeatStatus::Reserved)]).await.unwrap();
+    assert!(one.refused(7, &[a1]).await.unwrap().is_empty());
+    assert!(other.refused(7, &[a1]).await.unwrap().is_empty());
+    other.record(7, 8, &[(a1, SeatStatus::Locked)]).await.unwrap();
+    assert_eq!(one.refused(7, &[a1]).await.unwrap(), [(a1, SeatStatus::Locked)]);
+
+    // Forgotten: reloaded from the database, which has no such concert and so refuses nothing.
+    one.forget(Some(7)).await.unwrap();
+    assert!(other.refused(7, &[a1]).await.unwrap().is_empty());
+}
