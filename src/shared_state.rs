@@ -70,10 +70,14 @@ impl SharedState {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        let unavailable = |why: String| {
+            metrics::counter!("redis_unavailable_total").increment(1);
+            Err(RedisUnavailable(format!("{what}: {why}")).into())
+        };
         match tokio::time::timeout(CALL_TIMEOUT, call(self.connection.clone())).await {
-            Err(_) => Err(RedisUnavailable(format!("{what}: no answer within {CALL_TIMEOUT:?}")).into()),
+            Err(_) => unavailable(format!("no answer within {CALL_TIMEOUT:?}")),
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if unreachable(&e) => Err(RedisUnavailable(format!("{what}: {e}")).into()),
+            Ok(Err(e)) if unreachable(&e) => unavailable(e.to_string()),
             Ok(Err(e)) => Err(anyhow::Error::new(e).context(what)),
         }
     }

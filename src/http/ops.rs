@@ -73,7 +73,8 @@ pub struct Status {
     /// Database state, on `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
-    /// Redis state, on `/ready` where Redis is used.
+    /// Redis state (its address, and the error when unreachable), on `/ready` where
+    /// Redis is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<String>,
 }
@@ -93,13 +94,19 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     let database = state.store.ping().await.map_err(|e| format!("{}: {e}", state.store.backend()));
     let redis = match &state.shared_state {
         None => None,
-        Some(redis) => Some(redis.ping().await.map_err(|e| format!("{}: {e:#}", redis.description))),
+        Some(redis) => Some(
+            redis
+                .ping()
+                .await
+                .map(|()| redis.description.clone())
+                .map_err(|e| format!("{}: {e:#}", redis.description)),
+        ),
     };
     let ok = database.is_ok() && redis.as_ref().is_none_or(Result::is_ok);
     let status = Status {
         status: if ok { "ready" } else { "unavailable" },
         database: Some(database.map_or_else(|e| e, |()| state.store.backend().to_owned())),
-        redis: redis.map(|r| r.map_or_else(|e| e, |()| "ok".to_owned())),
+        redis: redis.map(|r| r.unwrap_or_else(|e| e)),
     };
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(status))
 }

@@ -263,6 +263,7 @@ async fn with_redis_gone_requests_needing_it_fail_fast_and_the_service_recovers_
     assert!(ready.body["redis"].as_str().unwrap().contains("unavailable"), "{}", ready.text);
     assert_eq!(ready.body["database"], "sqlite", "{}", ready.text);
     app.get("/health", None).await.assert_status(200);
+    assert!(app.get("/metrics", None).await.text.contains("redis_unavailable_total"));
     // Public reads do not need Redis: they go to the database.
     app.get(&format!("/api/v1/concerts/{concert}/seats"), None).await.assert_status(200);
 
@@ -273,6 +274,7 @@ async fn with_redis_gone_requests_needing_it_fail_fast_and_the_service_recovers_
         assert!(Instant::now() < deadline, "the service did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(app.get("/ready", None).await.body["redis"], format!("redis 127.0.0.1:{}", redis.port));
     // Revocations and the gate were reloaded from the database.
     app.get("/api/v1/users/my", Some(&logged_out.access)).await.assert_error(401, "TOKEN_INVALID");
     let (_, other) = app.fan("other").await;
