@@ -1,7 +1,7 @@
 //! Wiring: builds the service from a [`Config`] and runs it until shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::Context;
 use rand::distributions::{Alphanumeric, DistString};
@@ -91,12 +91,19 @@ impl Views {
     /// instance shares them; without, each lives in this process.
     fn new(shared: Option<&SharedState>, store: &Arc<dyn Store>) -> Self {
         match shared {
-            Some(redis) => Self {
-                revocations: Arc::new(RedisRevocations::new(redis.clone(), store.clone())),
-                gate: Arc::new(RedisGate::new(redis.clone(), store.clone())),
-                catalog: Arc::new(RedisCatalog::new(redis.clone())),
-                seat_maps: Arc::new(RedisSeatMaps::new(redis.clone())),
-            },
+            Some(redis) => {
+                let revocations = Arc::new(RedisRevocations::new(redis.clone(), store.clone()));
+                let gate = Arc::new(RedisGate::new(redis.clone(), store.clone()));
+                let catalog = Arc::new(RedisCatalog::new(redis.clone()));
+                let seat_maps = Arc::new(RedisSeatMaps::new(redis.clone()));
+                tokio::spawn(catch_up_with_redis(
+                    Arc::downgrade(&revocations),
+                    Arc::downgrade(&gate),
+                    Arc::downgrade(&catalog),
+                    Arc::downgrade(&seat_maps),
+                ));
+                Self { revocations, gate, catalog, seat_maps }
+            }
             None => Self {
                 revocations: Arc::new(MemoryRevocations::default()),
                 gate: Arc::new(MemoryGate::new(store.clone())),
@@ -104,6 +111,31 @@ impl Views {
                 seat_maps: Arc::new(SeatMaps::default()),
             },
         }
+    }
+}
+
+/// Every second, makes good in Redis what an instance could not write there (a
+/// revocation, a seat freed, an invalidation) even if no request comes to do it; ends
+/// with the service.
+async fn catch_up_with_redis(
+    revocations: Weak<RedisRevocations>,
+    gate: Weak<RedisGate>,
+    catalog: Weak<RedisCatalog>,
+    seat_maps: Weak<RedisSeatMaps>,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let (Some(revocations), Some(gate), Some(catalog), Some(seat_maps)) =
+            (revocations.upgrade(), gate.upgrade(), catalog.upgrade(), seat_maps.upgrade())
+        else {
+            return;
+        };
+        // Failures are already counted and logged where they happened; the next tick retries.
+        let _ = revocations.catch_up().await;
+        let _ = gate.catch_up().await;
+        let _ = catalog.catch_up().await;
+        let _ = seat_maps.catch_up().await;
     }
 }
 

@@ -114,12 +114,17 @@ impl RedisCatalog {
     fn generation(&self) -> String {
         self.redis.key("catalog:generation")
     }
+
+    /// Makes good an invalidation missed while Redis did not answer.
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
+        self.invalidation.catch_up(&self.redis, self.generation()).await
+    }
 }
 
 #[async_trait]
 impl Catalog for RedisCatalog {
     async fn get(&self, key: &str) -> Option<Bytes> {
-        self.invalidation.catch_up(&self.redis, self.generation()).await.ok()?;
+        self.catch_up().await.ok()?;
         let (generation, prefix) = (self.generation(), self.redis.key("catalog:"));
         let value: Option<Vec<u8>> = self
             .redis
@@ -133,7 +138,7 @@ impl Catalog for RedisCatalog {
     }
 
     async fn put(&self, key: &str, value: Bytes) {
-        if self.invalidation.catch_up(&self.redis, self.generation()).await.is_err() {
+        if self.catch_up().await.is_err() {
             return;
         }
         let (generation, prefix) = (self.generation(), self.redis.key("catalog:"));
@@ -182,6 +187,11 @@ impl RedisSeatMaps {
         self.redis.key("seatmap:epoch")
     }
 
+    /// Makes good an invalidation missed while Redis did not answer (drops every map).
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
+        self.invalidation.catch_up(&self.redis, self.epoch()).await
+    }
+
     fn map_key(&self, concert_id: i64) -> String {
         self.redis.key(&format!("seatmap:{concert_id}"))
     }
@@ -196,7 +206,7 @@ impl RedisSeatMaps {
 
     async fn try_lookup(&self, concert_id: i64) -> anyhow::Result<Lookup> {
         // A missed invalidation of any map is made good by dropping them all.
-        self.invalidation.catch_up(&self.redis, self.epoch()).await?;
+        self.catch_up().await?;
         let keys =
             [self.epoch(), self.map_key(concert_id), self.generation(concert_id), self.lease(concert_id)];
         let answer: Vec<Vec<u8>> = self

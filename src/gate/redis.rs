@@ -104,8 +104,9 @@ impl RedisGate {
         }
     }
 
-    /// Forgets in Redis what news could not be recorded earlier.
-    async fn catch_up(&self) -> anyhow::Result<()> {
+    /// Forgets in Redis what news could not be recorded earlier. Also called in the
+    /// background, so an instance that gets no bookings still makes it good.
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
         let pending: Vec<Option<i64>> = match self.missed.lock() {
             Ok(mut missed) if !missed.is_empty() => std::mem::take(&mut *missed),
             _ => return Ok(()),

@@ -94,8 +94,9 @@ impl RedisRevocations {
         self.redis.key("revocations:loaded")
     }
 
-    /// After a missed write, drops the marker so that the database is read again.
-    async fn catch_up(&self) -> anyhow::Result<()> {
+    /// After a missed write, drops the marker so that the database is read again. Also
+    /// called in the background, so other instances stop accepting the token soon.
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
         if self.missed.swap(false, Ordering::AcqRel) {
             let marker = self.marker();
             let dropped = self
