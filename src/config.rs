@@ -136,10 +136,17 @@ impl std::fmt::Display for DatabaseUrl {
 }
 
 /// The shared Redis of a scaled-out deployment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    /// Without the URL, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings").field("url", &"…").field("key_prefix", &self.key_prefix).finish()
+    }
 }
 
 /// Where posters are stored.
