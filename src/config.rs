@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
     pub database_replica_url: Option<String>,
     /// Redis for the seat gate, caches and token revocations shared by every instance
-    /// (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
+    /// (`redis://[user:password@]host:port[/db]`; this build has no TLS to Redis).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
@@ -214,10 +214,16 @@ impl Config {
         }
         let redis = match args.redis_url.filter(|u| !u.is_empty()) {
             None => None,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Some(url) if url.starts_with("redis://") => {
                 Some(RedisSettings { url, key_prefix: args.redis_key_prefix })
             }
-            Some(_) => bail!("REDIS_URL must start with redis:// or rediss://"),
+            // Refused rather than failing later: TLS would need the redis crate's TLS feature.
+            Some(url) if url.starts_with("rediss://") => {
+                bail!(
+                    "REDIS_URL rediss:// (TLS) is not supported by this build; use redis:// on a private network"
+                )
+            }
+            Some(_) => bail!("REDIS_URL must start with redis://"),
         };
         let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?;
         let image_store = match args.image_store.filter(|s| !s.is_empty()) {
@@ -289,6 +295,7 @@ mod tests {
         assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
         assert!(parse(&["t", "serve", "--database-url", "postgres://p/db"]).is_err());
         assert!(parse(&["t", "serve", "--redis-url", "http://localhost"]).is_err());
+        assert!(parse(&["t", "serve", "--redis-url", "rediss://localhost"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "s3:///posters"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
     }
