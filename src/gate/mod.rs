@@ -4,6 +4,9 @@
 //! turns those away without touching the database. It may only ever say "surely taken"
 //! (or "surely locked"); "maybe free" sends the request on to the database, which decides.
 //! So a gate that lost its state, or never had it, costs speed but never correctness.
+//!
+//! [`MemoryGate`] serves one process; [`RedisGate`] is shared by every instance of a
+//! scaled-out deployment.
 
 mod memory;
 mod redis;
