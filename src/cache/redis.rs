@@ -7,8 +7,9 @@
 //! database and stay correct; a missed invalidation is made good (every entry dropped)
 //! as soon as Redis answers again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ::redis::Script;
 use async_trait::async_trait;
@@ -37,17 +38,25 @@ redis.call('SET', ARGV[1] .. generation .. ':' .. ARGV[2], ARGV[3], 'EX', ARGV[4
 return 1
 ";
 
-/// KEYS: epoch, map, the concert's generation, rebuild lease. ARGV: lease ms.
-/// Serves the map when current, or while someone rebuilds it (stale while revalidate);
-/// else the caller rebuilds, holding the lease when nobody else does.
+/// KEYS: epoch, map, the concert's generation, rebuild lease. ARGV: lease ms, then the
+/// version and build ticket of the caller's local copy.
+/// Serves the map when current, or while someone rebuilds it (stale while revalidate):
+/// only `same` when the caller's copy is that very map, so the body crosses the wire once
+/// per build and instance; else the caller rebuilds, holding the lease when nobody else does.
 const SEAT_MAP_LOOKUP: &str = r"
 local current = (redis.call('GET', KEYS[1]) or '0') .. ':' .. (redis.call('GET', KEYS[3]) or '0')
-local map = redis.call('HMGET', KEYS[2], 'version', 'body', 'built')
+local map = redis.call('HMGET', KEYS[2], 'version', 'built')
 local rebuilding = redis.call('EXISTS', KEYS[4]) == 1
-if map[1] and (map[3] == current or rebuilding) then return {'serve', map[1], map[2]} end
+if map[1] and (map[2] == current or rebuilding) then
+  if map[1] == ARGV[2] and map[2] == ARGV[3] then return {'same'} end
+  return {'serve', map[1], redis.call('HGET', KEYS[2], 'body'), map[2]}
+end
 if not rebuilding then redis.call('SET', KEYS[4], '1', 'PX', ARGV[1]) end
 return {'rebuild', current}
 ";
+
+/// Most seat maps an instance keeps copies of.
+const LOCAL_COPIES: usize = 1_000;
 
 /// KEYS: map, lease. ARGV: version, body, ticket, TTL. An older map never replaces a
 /// newer one.
@@ -165,12 +174,17 @@ impl Catalog for RedisCatalog {
     }
 }
 
+/// A seat map as an instance keeps it: the build ticket it had in Redis, and the map.
+type LocalCopy = (Vec<u8>, Arc<EncodedSeatMap>);
+
 /// Seat maps in Redis: one encoded map per concert for every instance.
 pub struct RedisSeatMaps {
     redis: SharedState,
     lookup: Script,
     put: Script,
     invalidation: Invalidation,
+    /// This instance's copy of each map it served, with the build ticket it had in Redis.
+    copies: Mutex<HashMap<i64, LocalCopy>>,
 }
 
 impl RedisSeatMaps {
@@ -180,6 +194,7 @@ impl RedisSeatMaps {
             lookup: Script::new(SEAT_MAP_LOOKUP),
             put: Script::new(SEAT_MAP_PUT),
             invalidation: Invalidation::new(),
+            copies: Mutex::new(HashMap::new()),
         }
     }
 
@@ -209,16 +224,38 @@ impl RedisSeatMaps {
         self.catch_up().await?;
         let keys =
             [self.epoch(), self.map_key(concert_id), self.generation(concert_id), self.lease(concert_id)];
+        let copy = self.copies.lock().ok().and_then(|copies| copies.get(&concert_id).cloned());
+        let (copy_version, copy_ticket) = match &copy {
+            Some((ticket, map)) => (map.version.to_string(), ticket.clone()),
+            None => (String::new(), Vec::new()),
+        };
         let answer: Vec<Vec<u8>> = self
             .redis
             .call("reading the seat-map cache", |mut c| async move {
-                self.lookup.key(&keys).arg(REBUILD_LEASE_MS).invoke_async(&mut c).await
+                self.lookup
+                    .key(&keys)
+                    .arg(REBUILD_LEASE_MS)
+                    .arg(copy_version)
+                    .arg(copy_ticket)
+                    .invoke_async(&mut c)
+                    .await
             })
             .await?;
         match answer.as_slice() {
-            [what, version, body] if what == b"serve" => {
+            [what] if what == b"same" => match copy {
+                Some((_, map)) => Ok(Lookup::Serve(map)),
+                None => anyhow::bail!("seat-map cache answered `same` for no copy"),
+            },
+            [what, version, body, ticket] if what == b"serve" => {
                 let version = std::str::from_utf8(version)?.parse()?;
-                Ok(Lookup::Serve(Arc::new(EncodedSeatMap { version, body: Bytes::from(body.clone()) })))
+                let map = Arc::new(EncodedSeatMap { version, body: Bytes::from(body.clone()) });
+                if let Ok(mut copies) = self.copies.lock() {
+                    if copies.len() >= LOCAL_COPIES {
+                        copies.clear();
+                    }
+                    copies.insert(concert_id, (ticket.clone(), map.clone()));
+                }
+                Ok(Lookup::Serve(map))
             }
             [what, current] if what == b"rebuild" => Ok(Lookup::Rebuild(pack(std::str::from_utf8(current)?))),
             _ => anyhow::bail!("unexpected seat-map cache answer"),

@@ -228,6 +228,8 @@ async fn caches_are_shared_and_a_change_on_one_instance_invalidates_them_for_all
     let seats = format!("/api/v1/concerts/{concert}/seats");
     assert!(reserved(&a.get(&seats, None).await.body).is_empty());
     assert!(reserved(&b.get(&seats, None).await.body).is_empty());
+    // Read again: now from B's own copy, which Redis confirmed is still the current map.
+    assert!(reserved(&b.get(&seats, None).await.body).is_empty());
 
     // A's changes drop the shared entries: B now reads its own database.
     a.post(&reservations(concert), &seat("A", 1), Some(&fan_a)).await.assert_status(201);
