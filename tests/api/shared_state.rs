@@ -193,7 +193,7 @@ async fn a_seat_freed_by_a_cancel_becomes_bookable_again_on_every_instance() {
 }
 
 #[tokio::test]
-async fn a_token_revoked_by_logout_on_one_instance_is_refused_by_another() {
+async fn tokens_revoked_on_one_instance_by_logout_or_a_role_change_are_refused_by_another() {
     let Some(url) = redis_url() else { return };
     let deployment = Deployment::new(&url);
     let (a, b) = (deployment.instance().await, deployment.instance().await);
@@ -208,6 +208,12 @@ async fn a_token_revoked_by_logout_on_one_instance_is_refused_by_another() {
     b.get("/api/v1/users/my", Some(&token)).await.assert_error(401, "TOKEN_INVALID");
     a.get("/api/v1/users/my", Some(&token)).await.assert_error(401, "TOKEN_INVALID");
     b.get("/api/v1/users/my", Some(&kept.access)).await.assert_status(200);
+
+    // A role change on A ends every older session of the user, on B too.
+    let admin = a.admin_token().await;
+    let promoted = json!({"username": "roaming", "email": "roaming@example.com", "role": "COMPANY_USER"});
+    a.put(&format!("/api/v1/admin/users/{id_a}"), &promoted, Some(&admin)).await.assert_status(200);
+    b.get("/api/v1/users/my", Some(&kept.access)).await.assert_error(401, "TOKEN_INVALID");
 }
 
 #[tokio::test]

@@ -32,6 +32,15 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 ";
 
+/// KEYS: marker, the user's version key, then revoked-id keys. ARGV: the token's version.
+/// -1 when not loaded, 1 when the token is dead, else 0.
+const TOKEN_DEAD: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if #KEYS > 2 and redis.call('EXISTS', unpack(KEYS, 3)) > 0 then return 1 end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > tonumber(ARGV[1]) then return 1 end
+return 0
+";
+
 /// Versions only ever go up, whatever order the news arrives in.
 const SET_VERSION: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -68,6 +77,7 @@ pub struct RedisRevocations {
     store: Arc<dyn Store>,
     any_revoked: Script,
     user_version: Script,
+    token_dead: Script,
     set_version: Script,
     reload: Script,
     /// Set when a revocation could not be written: Redis is then told to reload from the
@@ -83,6 +93,7 @@ impl RedisRevocations {
             store,
             any_revoked: Script::new(ANY_REVOKED),
             user_version: Script::new(USER_VERSION),
+            token_dead: Script::new(TOKEN_DEAD),
             set_version: Script::new(SET_VERSION),
             reload: Script::new(RELOAD),
             missed: AtomicBool::new(false),
@@ -114,12 +125,12 @@ impl RedisRevocations {
     }
 
     /// Runs a marker-guarded query, reloading from the database when it answers -1.
-    async fn loaded_query(&self, script: &Script, keys: Vec<String>) -> anyhow::Result<i64> {
+    async fn loaded_query(&self, script: &Script, keys: Vec<String>, args: &[i64]) -> anyhow::Result<i64> {
         self.catch_up().await?;
         let query = || {
             let keys = keys.clone();
             self.redis.call("checking revocations", move |mut c| async move {
-                script.key(keys).invoke_async::<i64>(&mut c).await
+                script.key(keys).arg(args).invoke_async::<i64>(&mut c).await
             })
         };
         let answer = query().await?;
@@ -205,7 +216,7 @@ impl Revocations for RedisRevocations {
     async fn any_revoked(&self, token_ids: &[&str]) -> anyhow::Result<bool> {
         let mut keys = vec![self.marker()];
         keys.extend(token_ids.iter().map(|id| self.redis.key(&format!("revoked:{id}"))));
-        Ok(self.loaded_query(&self.any_revoked, keys).await? > 0)
+        Ok(self.loaded_query(&self.any_revoked, keys, &[]).await? > 0)
     }
 
     async fn set_user_version(&self, user_id: i64, version: i64) -> anyhow::Result<()> {
@@ -221,6 +232,12 @@ impl Revocations for RedisRevocations {
 
     async fn user_version(&self, user_id: i64) -> anyhow::Result<i64> {
         let keys = vec![self.marker(), self.redis.key(&format!("token-version:{user_id}"))];
-        self.loaded_query(&self.user_version, keys).await
+        self.loaded_query(&self.user_version, keys, &[]).await
+    }
+
+    async fn token_dead(&self, token_ids: &[&str], user_id: i64, version: i64) -> anyhow::Result<bool> {
+        let mut keys = vec![self.marker(), self.redis.key(&format!("token-version:{user_id}"))];
+        keys.extend(token_ids.iter().map(|id| self.redis.key(&format!("revoked:{id}"))));
+        Ok(self.loaded_query(&self.token_dead, keys, &[version]).await? == 1)
     }
 }
