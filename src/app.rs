@@ -1,21 +1,25 @@
 //! Wiring: builds the service from a [`Config`] and runs it until shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::Context;
 use rand::distributions::{Alphanumeric, DistString};
 use tokio::net::TcpListener;
 
-use crate::auth::revocation::MemoryRevocations;
+use crate::auth::revocation::{MemoryRevocations, RedisRevocations, Revocations};
 use crate::auth::{self, Auth, password};
-use crate::cache::{MemoryCatalog, SeatMaps};
-use crate::config::{AdminAccount, Config};
+use crate::cache::{
+    Catalog, MemoryCatalog, RedisCatalog, RedisSeatMaps, SeatMapCache, SeatMaps, WatchedSeatMaps,
+};
+use crate::config::{AdminAccount, Config, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
-use crate::gate::MemoryGate;
+use crate::gate::{MemoryGate, RedisGate, SeatGate};
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
+use crate::seat_news::SeatNews;
+use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
 use crate::throttle::{MemoryLimiter, Throttle};
 
@@ -25,8 +29,8 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     /// One line saying which backends are in use.
     pub backends: String,
-    /// The seat maps, whose live streams must end when shutdown starts.
-    pub seat_maps: Arc<SeatMaps>,
+    /// News of seat maps, whose live streams must end when shutdown starts.
+    pub seat_news: Arc<SeatNews>,
     /// Connection-level bounds (header timeout, shutdown grace).
     pub limits: http::Limits,
 }
@@ -38,10 +42,15 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let store = store::open(&config.database).await?;
     ensure_admin(store.as_ref(), &config.admin).await?;
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let shared = match &config.redis {
+        Some(redis) => Some(SharedState::connect(&redis.url, &redis.key_prefix).await?),
+        None => None,
+    };
+    let views = Views::new(shared.as_ref(), &store);
     let auth = Auth::new(
         &secret,
         store.clone(),
-        Arc::new(MemoryRevocations::default()),
+        views.revocations,
         config.access_token_ttl,
         config.refresh_token_ttl,
     )
@@ -51,32 +60,101 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let summary = demo::load(store.as_ref()).await?;
         tracing::info!("{summary}");
     }
-    let posters = PosterStore::local(&config.image_dir)?;
+    let posters = match &config.image_store {
+        ImageStore::Folder(dir) => PosterStore::local(dir)?,
+        ImageStore::S3 { bucket, prefix, options } => PosterStore::s3(bucket, prefix, options)?,
+    };
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches, token revocation and rate limits: in-process",
+        "database: {} ({}), posters: {}, seat gate, caches and token revocation: {}, rate limits: in-process",
         store.backend(),
         config.database,
-        posters.description
+        posters.description,
+        shared
+            .as_ref()
+            .map_or_else(|| "in-process".to_owned(), |redis| format!("shared in {}", redis.description)),
     );
-    let seat_maps = Arc::new(SeatMaps::default());
+    let seat_news = Arc::new(SeatNews::default());
     let state = AppState {
         store: store.clone(),
         auth: Arc::new(auth),
         metrics: http::ops::metrics_handle()?,
-        catalog: Arc::new(MemoryCatalog::default()),
-        seat_maps: seat_maps.clone(),
+        catalog: views.catalog,
+        seat_maps: Arc::new(WatchedSeatMaps::new(views.seat_maps, seat_news.clone())),
+        seat_news: seat_news.clone(),
         posters,
-        gate: Arc::new(MemoryGate::new(store.clone())),
+        gate: views.gate,
         throttle: Arc::new(Throttle::new(Box::new(MemoryLimiter::default()), config.rate_limits)),
         edge: config.edge.clone(),
+        shared_state: shared,
     };
     Ok(Service {
         router: http::router(state, config.limits),
         store,
         backends,
-        seat_maps,
+        seat_news,
         limits: config.limits,
     })
+}
+
+/// The fast views in front of the database: each kept in process, or in Redis.
+struct Views {
+    revocations: Arc<dyn Revocations>,
+    gate: Arc<dyn SeatGate>,
+    catalog: Arc<dyn Catalog>,
+    seat_maps: Arc<dyn SeatMapCache>,
+}
+
+impl Views {
+    /// The one place that knows which implementations are in use: with Redis, every
+    /// instance shares them; without, each lives in this process.
+    fn new(shared: Option<&SharedState>, store: &Arc<dyn Store>) -> Self {
+        match shared {
+            Some(redis) => {
+                let revocations = Arc::new(RedisRevocations::new(redis.clone(), store.clone()));
+                let gate = Arc::new(RedisGate::new(redis.clone(), store.clone()));
+                let catalog = Arc::new(RedisCatalog::new(redis.clone()));
+                let seat_maps = Arc::new(RedisSeatMaps::new(redis.clone()));
+                tokio::spawn(catch_up_with_redis(
+                    Arc::downgrade(&revocations),
+                    Arc::downgrade(&gate),
+                    Arc::downgrade(&catalog),
+                    Arc::downgrade(&seat_maps),
+                ));
+                Self { revocations, gate, catalog, seat_maps }
+            }
+            None => Self {
+                revocations: Arc::new(MemoryRevocations::default()),
+                gate: Arc::new(MemoryGate::new(store.clone())),
+                catalog: Arc::new(MemoryCatalog::default()),
+                seat_maps: Arc::new(SeatMaps::default()),
+            },
+        }
+    }
+}
+
+/// Every second, makes good in Redis what an instance could not write there (a
+/// revocation, a seat freed, an invalidation) even if no request comes to do it; ends
+/// with the service.
+async fn catch_up_with_redis(
+    revocations: Weak<RedisRevocations>,
+    gate: Weak<RedisGate>,
+    catalog: Weak<RedisCatalog>,
+    seat_maps: Weak<RedisSeatMaps>,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let (Some(revocations), Some(gate), Some(catalog), Some(seat_maps)) =
+            (revocations.upgrade(), gate.upgrade(), catalog.upgrade(), seat_maps.upgrade())
+        else {
+            return;
+        };
+        // Failures are already counted and logged where they happened; the next tick retries.
+        let _ = revocations.catch_up().await;
+        let _ = gate.catch_up().await;
+        let _ = catalog.catch_up().await;
+        let _ = seat_maps.catch_up().await;
+    }
 }
 
 /// Builds the service and serves it on `listener` until `shutdown` completes.
@@ -98,12 +176,12 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
-    let seat_maps = service.seat_maps.clone();
+    let seat_news = service.seat_news.clone();
     let shutdown = async move {
         shutdown.await;
         // Live seat-map streams never finish by themselves; the graceful shutdown waits
         // for every open response.
-        seat_maps.close_watchers();
+        seat_news.close();
     };
     http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();

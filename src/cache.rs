@@ -4,8 +4,14 @@
 //!   JSON. Every catalog write bumps a generation that is part of each key, so one bump
 //!   invalidates everything at once (cheap, and it works the same on a shared cache).
 //! - [`SeatMaps`]: each concert's encoded seat map with its version, marked stale on every
-//!   seat change of that concert and rebuilt by one reader at a time. Pages watching a map
-//!   live ([`SeatMaps::watch`]) hear of every change and every rebuild ([`crate::seat_news`]).
+//!   seat change of that concert and rebuilt by one reader at a time.
+//!
+//! Both are traits: [`MemoryCatalog`] and [`SeatMaps`] serve one process; with Redis,
+//! the shared ones in `cache/redis.rs` serve every instance of a deployment.
+//! [`WatchedSeatMaps`] wraps either and tells pages watching a map live of every change
+//! and rebuild this instance sees ([`crate::seat_news`]).
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use tokio::sync::broadcast;
 
+pub use self::redis::{RedisCatalog, RedisSeatMaps};
 use crate::seat_news::{SeatMapNews, SeatNews};
 
 /// How long a catalog entry may be served before it is read again.
@@ -74,6 +80,22 @@ impl Catalog for MemoryCatalog {
     }
 }
 
+/// A cache of encoded seat maps. A cache failure never fails a read: the map is then
+/// rebuilt from the database.
+#[async_trait]
+pub trait SeatMapCache: Send + Sync {
+    /// What to do for `concert_id`'s map.
+    async fn lookup(&self, concert_id: i64) -> Lookup;
+    /// Stores a rebuilt map; it is current unless a change came in since `ticket`.
+    async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64);
+    /// Gives up a rebuild (the concert is gone, or the database failed).
+    async fn abandon(&self, concert_id: i64);
+    /// Marks a concert's map stale after a change of its seats.
+    async fn invalidate(&self, concert_id: i64);
+    /// Drops every map (e.g. when a venue's width changed).
+    async fn clear(&self);
+}
+
 /// A concert's seat map, encoded once for every reader.
 #[derive(Debug)]
 pub struct EncodedSeatMap {
@@ -109,7 +131,6 @@ struct SeatMapEntry {
 #[derive(Debug, Default)]
 pub struct SeatMaps {
     maps: Mutex<HashMap<i64, SeatMapEntry>>,
-    news: SeatNews,
 }
 
 impl SeatMaps {
@@ -131,16 +152,11 @@ impl SeatMaps {
     pub fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
         if let Ok(mut maps) = self.maps.lock() {
             let entry = maps.entry(concert_id).or_default();
-            let newer = entry.map.as_ref().is_none_or(|current| current.version <= map.version);
-            if newer {
+            if entry.map.as_ref().is_none_or(|current| current.version <= map.version) {
                 entry.map = Some(map);
                 entry.built_at = ticket;
             }
             entry.rebuilding = false;
-            drop(maps);
-            if newer {
-                self.news.tell(SeatMapNews::Rebuilt(concert_id));
-            }
         }
     }
 
@@ -163,7 +179,6 @@ impl SeatMaps {
         {
             entry.generation += 1;
         }
-        self.news.tell(SeatMapNews::Changed(concert_id));
     }
 
     /// Drops every map (e.g. when a venue's width changed).
@@ -171,24 +186,67 @@ impl SeatMaps {
         if let Ok(mut maps) = self.maps.lock() {
             maps.clear();
         }
+    }
+}
+
+#[async_trait]
+impl SeatMapCache for SeatMaps {
+    async fn lookup(&self, concert_id: i64) -> Lookup {
+        SeatMaps::lookup(self, concert_id)
+    }
+
+    async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
+        SeatMaps::put(self, concert_id, map, ticket);
+    }
+
+    async fn abandon(&self, concert_id: i64) {
+        SeatMaps::abandon(self, concert_id);
+    }
+
+    async fn invalidate(&self, concert_id: i64) {
+        SeatMaps::invalidate(self, concert_id);
+    }
+
+    async fn clear(&self) {
+        SeatMaps::clear(self);
+    }
+}
+
+/// A seat-map cache that tells live watchers ([`SeatNews`]) of every change and rebuild.
+pub struct WatchedSeatMaps {
+    inner: Arc<dyn SeatMapCache>,
+    news: Arc<SeatNews>,
+}
+
+impl WatchedSeatMaps {
+    pub fn new(inner: Arc<dyn SeatMapCache>, news: Arc<SeatNews>) -> Self {
+        Self { inner, news }
+    }
+}
+
+#[async_trait]
+impl SeatMapCache for WatchedSeatMaps {
+    async fn lookup(&self, concert_id: i64) -> Lookup {
+        self.inner.lookup(concert_id).await
+    }
+
+    async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
+        self.inner.put(concert_id, map, ticket).await;
+        self.news.tell(SeatMapNews::Rebuilt(concert_id));
+    }
+
+    async fn abandon(&self, concert_id: i64) {
+        self.inner.abandon(concert_id).await;
+    }
+
+    async fn invalidate(&self, concert_id: i64) {
+        self.inner.invalidate(concert_id).await;
+        self.news.tell(SeatMapNews::Changed(concert_id));
+    }
+
+    async fn clear(&self) {
+        self.inner.clear().await;
         self.news.tell(SeatMapNews::All);
-    }
-
-    /// Subscribes to the news of one concert's map: its changes and rebuilds, and news of
-    /// every map. Must be called inside the runtime.
-    pub fn watch(&self, concert_id: i64) -> broadcast::Receiver<SeatMapNews> {
-        self.news.subscribe(concert_id)
-    }
-
-    /// Whether [`SeatMaps::close_watchers`] was called.
-    pub fn watchers_closed(&self) -> bool {
-        self.news.closed()
-    }
-
-    /// Ends every live stream: called when shutdown starts, since a graceful shutdown
-    /// waits for open responses and a live stream would never finish by itself.
-    pub fn close_watchers(&self) {
-        self.news.close();
     }
 }
 
@@ -254,21 +312,5 @@ mod tests {
         let Lookup::Rebuild(_) = maps.lookup(2) else { panic!() };
         maps.abandon(2);
         assert!(maps.maps.lock().unwrap().get(&2).is_none(), "no entry kept for a concert that is not there");
-    }
-
-    #[tokio::test]
-    async fn changes_rebuilds_and_clears_of_the_maps_reach_their_watchers() {
-        let maps = SeatMaps::default();
-        let mut news = maps.watch(1);
-        maps.invalidate(1);
-        let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
-        maps.put(1, map(3), ticket);
-        maps.clear();
-        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Changed(1));
-        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Rebuilt(1));
-        assert_eq!(news.recv().await.unwrap(), SeatMapNews::All);
-        maps.close_watchers();
-        assert_eq!(news.recv().await.unwrap(), SeatMapNews::Closing);
-        assert!(maps.watchers_closed());
     }
 }

@@ -53,9 +53,13 @@ pub struct ServeArgs {
     /// PostgreSQL read replica for read-only queries that tolerate its lag (the concert list, the admin's reservation list).
     #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
     pub database_replica_url: Option<String>,
-    /// Redis for the shared seat gate, caches and revocations (not in this build yet).
+    /// Redis for the seat gate, caches and token revocations shared by every instance
+    /// (`redis://[user:password@]host:port[/db]`; this build has no TLS to Redis).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tickitecking:")]
+    pub redis_key_prefix: String,
     /// Secret for signing tokens; default: generated once and kept in the data dir.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -98,7 +102,9 @@ pub struct ServeArgs {
     /// (`https://shop.example.com`), or `*`; default: none (CORS off).
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Where posters are stored: a folder path; default: `images/` in the data dir.
+    /// Where posters are stored: a folder path, or `s3://bucket/prefix` (with the usual
+    /// `AWS_*` variables; `AWS_ENDPOINT_URL` for S3-compatible servers); default: `images/`
+    /// in the data dir.
     #[arg(long, env = "IMAGE_STORE")]
     pub image_store: Option<String>,
     /// Load the demo promoter, venues and concerts before serving (idempotent).
@@ -194,6 +200,48 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// The shared Redis of a scaled-out deployment.
+#[derive(Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    /// Without the URL, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings").field("url", &"…").field("key_prefix", &self.key_prefix).finish()
+    }
+}
+
+/// Where posters are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageStore {
+    /// A local folder.
+    Folder(PathBuf),
+    /// A bucket of S3 or an S3-compatible server, configured by the `AWS_*` variables,
+    /// with `options` (object_store's S3 keys, e.g. `aws_endpoint`) on top.
+    S3 { bucket: String, prefix: String, options: Vec<(String, String)> },
+}
+
+impl ImageStore {
+    /// A folder path (or `file://` URL), or `s3://bucket/prefix`.
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let Some(rest) = raw.strip_prefix("s3://") else {
+            return Ok(Self::Folder(PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw))));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("IMAGE_STORE s3:// needs a bucket: s3://bucket/prefix");
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            options: Vec::new(),
+        })
+    }
+}
+
 /// Everything the service needs to start, already validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -204,8 +252,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub admin: AdminAccount,
-    /// Folder for poster files.
-    pub image_dir: PathBuf,
+    /// Redis shared by every instance; `None`: gate, caches and revocations in process.
+    pub redis: Option<RedisSettings>,
+    /// Where poster files go.
+    pub image_store: ImageStore,
     /// Overload bounds.
     pub limits: crate::http::Limits,
     /// Rate limits against brute force and abuse.
@@ -226,19 +276,24 @@ impl Config {
             bail!("--refresh-token-ttl must not be shorter than --access-token-ttl");
         }
         // Refused rather than ignored: a deployment that sets these expects them used.
-        if args.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
-            bail!(
-                "REDIS_URL is not supported by this build yet; without it the gate, caches and revocations are in-process"
-            );
-        }
+        let redis = match args.redis_url.filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) if url.starts_with("redis://") => {
+                Some(RedisSettings { url, key_prefix: args.redis_key_prefix })
+            }
+            // Refused rather than failing later: TLS would need the redis crate's TLS feature.
+            Some(url) if url.starts_with("rediss://") => {
+                bail!(
+                    "REDIS_URL rediss:// (TLS) is not supported by this build; use redis:// on a private network"
+                )
+            }
+            Some(_) => bail!("REDIS_URL must start with redis://"),
+        };
         let database = DatabaseUrl::parse(args.database_url.as_deref(), &args.data_dir)?
             .with_replica(args.database_replica_url.as_deref())?;
-        let image_dir = match args.image_store.filter(|s| !s.is_empty()) {
-            None => args.data_dir.join("images"),
-            Some(s) if s.starts_with("s3://") => {
-                bail!("IMAGE_STORE=s3://… is not supported by this build yet")
-            }
-            Some(dir) => PathBuf::from(dir.strip_prefix("file://").unwrap_or(&dir)),
+        let image_store = match args.image_store.filter(|s| !s.is_empty()) {
+            None => ImageStore::Folder(args.data_dir.join("images")),
+            Some(raw) => ImageStore::parse(&raw)?,
         };
         if args.max_in_flight == 0 {
             bail!("--max-in-flight must be at least 1");
@@ -257,7 +312,8 @@ impl Config {
                 booking_per_user: args.rate_limit_booking,
             },
             edge: edge(args.client_address_header.as_deref(), &args.cors_origins)?,
-            image_dir,
+            image_store,
+            redis,
             demo: args.demo,
             bind: args.bind,
             data_dir: args.data_dir,
@@ -276,7 +332,8 @@ impl Config {
             limits: crate::http::Limits::default(),
             rate_limits: RateLimits::default(),
             edge: crate::http::Edge::default(),
-            image_dir: data_dir.join("images"),
+            image_store: ImageStore::Folder(data_dir.join("images")),
+            redis: None,
             demo: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
@@ -353,9 +410,10 @@ mod tests {
             let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
             Config::from_args(args)
         };
-        assert!(parse(&["t", "serve", "--redis-url", "redis://localhost"]).is_err());
         assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
-        assert!(parse(&["t", "serve", "--image-store", "s3://bucket/posters"]).is_err());
+        assert!(parse(&["t", "serve", "--redis-url", "http://localhost"]).is_err());
+        assert!(parse(&["t", "serve", "--redis-url", "rediss://localhost"]).is_err());
+        assert!(parse(&["t", "serve", "--image-store", "s3:///posters"]).is_err());
         assert!(parse(&["t", "serve", "--image-store", "/srv/posters"]).is_ok());
     }
 
@@ -390,6 +448,26 @@ mod tests {
         assert!(parse(&["t", "serve", "--cors-origins", "a.example"]).is_err());
         assert!(parse(&["t", "serve", "--cors-origins", "https://a.example/path"]).is_err());
         assert!(Cli::try_parse_from(["t", "serve", "--rate-limit-signup", "lots"]).is_err());
+    }
+
+    #[test]
+    fn redis_and_s3_are_chosen_by_their_urls() {
+        let cli = Cli::try_parse_from(["t", "serve", "--redis-url", "redis://cache:6379/2"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let redis = Config::from_args(args).unwrap().redis.unwrap();
+        assert_eq!(
+            (redis.url.as_str(), redis.key_prefix.as_str()),
+            ("redis://cache:6379/2", "tickitecking:")
+        );
+        assert_eq!(
+            ImageStore::parse("s3://posters/prod/images/").unwrap(),
+            ImageStore::S3 { bucket: "posters".into(), prefix: "prod/images".into(), options: Vec::new() }
+        );
+        assert_eq!(
+            ImageStore::parse("s3://posters").unwrap(),
+            ImageStore::S3 { bucket: "posters".into(), prefix: String::new(), options: Vec::new() }
+        );
+        assert_eq!(ImageStore::parse("file:///srv/p").unwrap(), ImageStore::Folder("/srv/p".into()));
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod gate;
 pub mod http;
 pub mod posters;
 pub mod seat_news;
+pub mod shared_state;
 pub mod store;
 pub mod throttle;

@@ -1,12 +1,15 @@
-//! Poster files in an object store: a local folder by default.
+//! Poster files in an object store: a local folder by default, S3 or an S3-compatible
+//! server (MinIO, …) in a scaled-out deployment.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::body::Bytes;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutPayload};
 
 /// Where poster files live.
@@ -24,6 +27,30 @@ impl PosterStore {
         let store =
             LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {}", dir.display()))?;
         Ok(Self { store: Arc::new(store), description: format!("local folder {}", dir.display()) })
+    }
+
+    /// Posters in an S3 bucket under `prefix`, configured by the `AWS_*` variables and
+    /// then `options` (object_store's S3 configuration keys).
+    pub fn s3(bucket: &str, prefix: &str, options: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key: AmazonS3ConfigKey = key.parse().with_context(|| format!("S3 option {key}"))?;
+            builder = builder.with_config(key, value);
+        }
+        // A plain-http endpoint is an S3-compatible server on a private network (or a
+        // test): allowed because it was configured explicitly.
+        let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+        if endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
+            builder = builder.with_allow_http(true);
+        }
+        let s3 = builder.build().with_context(|| format!("configuring S3 bucket {bucket}"))?;
+        let location = match &endpoint {
+            Some(endpoint) => format!("s3://{bucket}/{prefix} at {endpoint}"),
+            None => format!("s3://{bucket}/{prefix}"),
+        };
+        let store: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+        Ok(Self { store, description: location })
     }
 
     /// Stores a file under `key`.

@@ -151,9 +151,7 @@ impl Auth {
 
     async fn check_not_revoked(&self, claims: &Claims) -> Result<(), AuthError> {
         let user_id = claims.user_id().ok_or(AuthError::TokenInvalid)?;
-        if self.revocations.any_revoked(&[&claims.jti, &claims.fam]).await?
-            || self.revocations.user_version(user_id).await? > claims.ver
-        {
+        if self.revocations.token_dead(&[&claims.jti, &claims.fam], user_id, claims.ver).await? {
             return Err(AuthError::TokenInvalid);
         }
         Ok(())

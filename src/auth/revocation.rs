@@ -2,14 +2,18 @@
 //!
 //! The database keeps the durable record (revoked ids, users' token versions); an
 //! implementation of [`Revocations`] answers the per-request question fast. The in-process
-//! one is loaded from the database at start-up; a shared one (Redis) can replace it for
-//! several instances.
+//! one is loaded from the database at start-up; the Redis one ([`RedisRevocations`]) is
+//! shared by every instance of a scaled-out deployment.
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+pub use self::redis::RedisRevocations;
 
 /// The fast answer to "is this token still good?".
 #[async_trait]
@@ -22,6 +26,11 @@ pub trait Revocations: Send + Sync {
     async fn set_user_version(&self, user_id: i64, version: i64) -> anyhow::Result<()>;
     /// A user's current token version (0 when never bumped).
     async fn user_version(&self, user_id: i64) -> anyhow::Result<i64>;
+    /// Whether a token is dead: one of its ids revoked, or issued under an older version
+    /// of its user's tokens. One question, so a shared store can answer it in one trip.
+    async fn token_dead(&self, token_ids: &[&str], user_id: i64, version: i64) -> anyhow::Result<bool> {
+        Ok(self.any_revoked(token_ids).await? || self.user_version(user_id).await? > version)
+    }
 }
 
 /// Revocations held in this process.

@@ -4,12 +4,17 @@
 //! turns those away without touching the database. It may only ever say "surely taken"
 //! (or "surely locked"); "maybe free" sends the request on to the database, which decides.
 //! So a gate that lost its state, or never had it, costs speed but never correctness.
+//!
+//! [`MemoryGate`] serves one process; [`RedisGate`] is shared by every instance of a
+//! scaled-out deployment.
 
 mod memory;
+mod redis;
 
 use async_trait::async_trait;
 
-pub use memory::MemoryGate;
+pub use self::memory::MemoryGate;
+pub use self::redis::RedisGate;
 
 use crate::domain::booking::SeatRef;
 use crate::domain::venue::SeatStatus;

@@ -192,7 +192,7 @@ async fn update_auditorium(
     let record = state.store.update_auditorium(id, &spec).await.map_err(not_found("auditorium"))?;
     state.catalog.invalidate().await;
     if record.max_column != current.max_column {
-        state.seat_maps.clear();
+        state.seat_maps.clear().await;
     }
     let view = AuditoriumView::from(record);
     let change = Change {
@@ -329,7 +329,7 @@ async fn toggle_seat_lock(
     let toggles = to_completion(async move {
         let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
         for toggle in toggles.iter().filter(|t| t.changed) {
-            state.seat_maps.invalidate(toggle.concert_id);
+            state.seat_maps.invalidate(toggle.concert_id).await;
             state.gate.forget(Some(toggle.concert_id)).await?;
         }
         Ok(toggles)

@@ -342,7 +342,7 @@ async fn update_concert(
     to_completion(async move {
         after.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
         after.catalog.invalidate().await;
-        after.seat_maps.invalidate(id);
+        after.seat_maps.invalidate(id).await;
         Ok(())
     })
     .await?;
@@ -379,7 +379,7 @@ async fn delete_concert(
     to_completion(async move {
         state.store.delete_concert(id).await.map_err(not_found("concert"))?;
         state.catalog.invalidate().await;
-        state.seat_maps.invalidate(id);
+        state.seat_maps.invalidate(id).await;
         state.gate.forget(Some(id)).await?;
         Ok(())
     })
@@ -483,7 +483,7 @@ async fn seat_map(
 
 /// The cached seat map of a concert, rebuilt first when this reader's turn has come.
 pub(super) async fn current_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
-    match state.seat_maps.lookup(id) {
+    match state.seat_maps.lookup(id).await {
         Lookup::Serve(map) => Ok(map),
         // Finished even if this reader leaves: others wait on the rebuild it claimed.
         Lookup::Rebuild(ticket) => {
@@ -491,11 +491,11 @@ pub(super) async fn current_seat_map(state: &AppState, id: i64) -> Result<Arc<En
             to_completion(async move {
                 match encode_seat_map(&state, id).await {
                     Ok(map) => {
-                        state.seat_maps.put(id, map.clone(), ticket);
+                        state.seat_maps.put(id, map.clone(), ticket).await;
                         Ok(map)
                     }
                     Err(e) => {
-                        state.seat_maps.abandon(id);
+                        state.seat_maps.abandon(id).await;
                         Err(e)
                     }
                 }

@@ -69,7 +69,7 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     /// 500: a bug or an unexpected failure. The cause is logged, never sent.
     #[error("internal error")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl ApiError {
@@ -140,6 +140,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<anyhow::Error> for ApiError {
+    /// A shared backend that did not answer (Redis) is worth retrying: 503, not 500.
+    fn from(e: anyhow::Error) -> Self {
+        if crate::shared_state::is_unavailable(&e) { ApiError::Unavailable(e) } else { ApiError::Internal(e) }
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         ApiError::Invalid(invalid.0)
@@ -185,7 +192,7 @@ impl From<AuthError> for ApiError {
                 message: "refresh token was already used; every session of that login was revoked",
             },
             AuthError::Store(e) => e.into(),
-            AuthError::Other(e) => ApiError::Internal(e),
+            AuthError::Other(e) => e.into(),
         }
     }
 }

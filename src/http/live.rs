@@ -54,7 +54,7 @@ async fn seat_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Subscribed before reading the map, so no change between the two goes unheard.
-    let news = state.seat_maps.watch(id);
+    let news = state.seat_news.subscribe(id);
     let map = current_seat_map(&state, id).await?;
     let known =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
@@ -147,7 +147,7 @@ impl Watch {
     /// Waits until this concert's map may have changed; false when the stream must end.
     async fn wait_for_news(&mut self) -> bool {
         loop {
-            if self.state.seat_maps.watchers_closed() {
+            if self.state.seat_news.closed() {
                 return false;
             }
             match self.news.recv().await {
@@ -166,7 +166,7 @@ impl Watch {
             match self.news.try_recv() {
                 Ok(SeatMapNews::Closing) | Err(TryRecvError::Closed) => return false,
                 Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                Err(TryRecvError::Empty) => return !self.state.seat_maps.watchers_closed(),
+                Err(TryRecvError::Empty) => return !self.state.seat_news.closed(),
             }
         }
     }

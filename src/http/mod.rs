@@ -42,7 +42,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Auth;
-use crate::cache::{Catalog, SeatMaps};
+use crate::cache::{Catalog, SeatMapCache};
 use crate::gate::SeatGate;
 use crate::posters::PosterStore;
 use crate::store::Store;
@@ -60,11 +60,15 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: PrometheusHandle,
     pub catalog: Arc<dyn Catalog>,
-    pub seat_maps: Arc<SeatMaps>,
+    pub seat_maps: Arc<dyn SeatMapCache>,
+    /// News of seat-map changes for live watchers (told by `seat_maps`).
+    pub seat_news: Arc<crate::seat_news::SeatNews>,
     pub posters: PosterStore,
     pub gate: Arc<dyn SeatGate>,
     pub throttle: Arc<Throttle>,
     pub edge: Edge,
+    /// The shared Redis, if any: only `/ready` looks at it.
+    pub shared_state: Option<crate::shared_state::SharedState>,
 }
 
 /// How the service meets the open internet.

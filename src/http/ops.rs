@@ -73,29 +73,42 @@ pub struct Status {
     /// Database state, on `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Redis state (its address, and the error when unreachable), on `/ready` where
+    /// Redis is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "alive", body = Status)))]
 async fn health() -> Json<Status> {
-    Json(Status { status: "ok", database: None })
+    Json(Status { status: "ok", database: None, redis: None })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers, and Redis where it is used.
 #[utoipa::path(get, path = "/ready", tag = "ops", responses(
     (status = 200, description = "ready to serve", body = Status),
     (status = 503, description = "a backend is unreachable; the body says which", body = Status),
 ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
-    match state.store.ping().await {
-        Ok(()) => {
-            (StatusCode::OK, Json(Status { status: "ready", database: Some(state.store.backend().into()) }))
-        }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Status { status: "unavailable", database: Some(format!("{}: {e}", state.store.backend())) }),
+    let database = state.store.ping().await.map_err(|e| format!("{}: {e}", state.store.backend()));
+    let redis = match &state.shared_state {
+        None => None,
+        Some(redis) => Some(
+            redis
+                .ping()
+                .await
+                .map(|()| redis.description.clone())
+                .map_err(|e| format!("{}: {e:#}", redis.description)),
         ),
-    }
+    };
+    let ok = database.is_ok() && redis.as_ref().is_none_or(Result::is_ok);
+    let status = Status {
+        status: if ok { "ready" } else { "unavailable" },
+        database: Some(database.map_or_else(|e| e, |()| state.store.backend().to_owned())),
+        redis: redis.map(|r| r.unwrap_or_else(|e| e)),
+    };
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(status))
 }
 
 /// Prometheus text exposition of the service's metrics.

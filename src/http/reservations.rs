@@ -172,7 +172,7 @@ async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: 
 /// gate cells are dropped, to be reloaded from the database, and the client that got this
 /// answer finds the change everywhere.
 async fn resync_after_repeat(state: &AppState, concert_id: i64) {
-    state.seat_maps.invalidate(concert_id);
+    state.seat_maps.invalidate(concert_id).await;
     if let Err(e) = state.gate.forget(Some(concert_id)).await {
         tracing::error!(concert_id, error = format!("{e:#}"), "seat gate could not forget the concert");
     }
@@ -238,7 +238,7 @@ async fn book(
         if !booked.replayed {
             let taken: Vec<(SeatRef, SeatStatus)> =
                 booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
-            state.seat_maps.invalidate(concert_id);
+            state.seat_maps.invalidate(concert_id).await;
             record_in_gate(&state, concert_id, booked.version, &taken).await;
             metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
             metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
@@ -295,7 +295,7 @@ async fn cancel(
     let cancelled = to_completion(async move {
         let cancelled = state.store.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await?;
         if let Some(version) = cancelled.version {
-            state.seat_maps.invalidate(concert_id);
+            state.seat_maps.invalidate(concert_id).await;
             record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
             metrics::counter!("cancellations_total").increment(1);
         } else {

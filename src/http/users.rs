@@ -278,7 +278,7 @@ async fn delete_my(State(state): State<AppState>, principal: Principal) -> Resul
         // Seats were released in concerts we do not track here; account deletion is rare,
         // so every derived seat view is rebuilt from the database.
         state.gate.forget(None).await?;
-        state.seat_maps.clear();
+        state.seat_maps.clear().await;
         Ok(())
     })
     .await?;

@@ -267,3 +267,38 @@ impl Tokens {
         }
     }
 }
+
+/// Settings that make several test apps instances of one scaled-out deployment: the same
+/// Redis keys and the same token secret. Each instance still has its own data dir, so its
+/// own SQLite database: what instances share here is Redis state only.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub redis_url: String,
+    pub key_prefix: String,
+    pub jwt_secret: String,
+}
+
+impl Deployment {
+    /// A deployment on `redis_url` with keys no other test uses.
+    pub fn new(redis_url: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            redis_url: redis_url.to_owned(),
+            key_prefix: format!("test-{id}:"),
+            jwt_secret: format!("shared-secret-of-deployment-{id}"),
+        }
+    }
+
+    /// A new instance of the deployment.
+    pub async fn instance(&self) -> TestApp {
+        let settings = self.clone();
+        TestApp::spawn_with(move |config| {
+            config.redis = Some(tickitecking::config::RedisSettings {
+                url: settings.redis_url,
+                key_prefix: settings.key_prefix,
+            });
+            config.jwt_secret = Some(settings.jwt_secret);
+        })
+        .await
+    }
+}

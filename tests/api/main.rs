@@ -18,4 +18,6 @@ mod ops;
 mod overload;
 mod reservation_rules;
 pub mod rush;
+mod s3_posters;
+mod shared_state;
 mod web_app;
