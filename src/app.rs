@@ -21,7 +21,7 @@ use crate::posters::PosterStore;
 use crate::seat_news::SeatNews;
 use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
-use crate::throttle::{MemoryLimiter, Throttle};
+use crate::throttle::{MemoryLimiter, RateLimiter, RedisLimiter, Throttle};
 
 /// A built service, ready to serve.
 pub struct Service {
@@ -65,7 +65,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         ImageStore::S3 { bucket, prefix, options } => PosterStore::s3(bucket, prefix, options)?,
     };
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches and token revocation: {}, rate limits: in-process",
+        "database: {} ({}), posters: {}, seat gate, caches, token revocation and rate limits: {}",
         store.backend(),
         config.database,
         posters.description,
@@ -83,7 +83,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         seat_news: seat_news.clone(),
         posters,
         gate: views.gate,
-        throttle: Arc::new(Throttle::new(Box::new(MemoryLimiter::default()), config.rate_limits)),
+        throttle: Arc::new(Throttle::new(views.limiter, config.rate_limits)),
         edge: config.edge.clone(),
         shared_state: shared,
     };
@@ -102,6 +102,7 @@ struct Views {
     gate: Arc<dyn SeatGate>,
     catalog: Arc<dyn Catalog>,
     seat_maps: Arc<dyn SeatMapCache>,
+    limiter: Box<dyn RateLimiter>,
 }
 
 impl Views {
@@ -120,13 +121,15 @@ impl Views {
                     Arc::downgrade(&catalog),
                     Arc::downgrade(&seat_maps),
                 ));
-                Self { revocations, gate, catalog, seat_maps }
+                let limiter = Box::new(RedisLimiter::new(redis.clone()));
+                Self { revocations, gate, catalog, seat_maps, limiter }
             }
             None => Self {
                 revocations: Arc::new(MemoryRevocations::default()),
                 gate: Arc::new(MemoryGate::new(store.clone())),
                 catalog: Arc::new(MemoryCatalog::default()),
                 seat_maps: Arc::new(SeatMaps::default()),
+                limiter: Box::new(MemoryLimiter::default()),
             },
         }
     }

@@ -1,11 +1,12 @@
 //! Rate limits against brute force and abuse: logins per account and per client address,
 //! signups per client address, bookings per user.
 //!
-//! The counting sits behind [`RateLimiter`] so that instances behind a load balancer can
-//! share it (a Redis implementation slots in beside [`MemoryLimiter`]); [`Throttle`] holds
-//! the configured rules and is what handlers call.
+//! The counting sits behind [`RateLimiter`]: [`MemoryLimiter`] counts in this process,
+//! [`RedisLimiter`] in the Redis every instance behind a load balancer shares (chosen with
+//! `REDIS_URL`); [`Throttle`] holds the configured rules and is what handlers call.
 
 mod memory;
+mod redis;
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use memory::MemoryLimiter;
+pub use redis::RedisLimiter;
 
 /// At most `count` events per `period`, with bursts up to `count` (GCRA: the allowance
 /// refills evenly, one event every `period / count`). A count of zero means no limit.

@@ -291,6 +291,11 @@ impl Deployment {
 
     /// A new instance of the deployment.
     pub async fn instance(&self) -> TestApp {
+        self.instance_with(|_| {}).await
+    }
+
+    /// A new instance of the deployment, whose config `adjust` may change further.
+    pub async fn instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let settings = self.clone();
         TestApp::spawn_with(move |config| {
             config.redis = Some(tickitecking::config::RedisSettings {
@@ -298,6 +303,7 @@ impl Deployment {
                 key_prefix: settings.key_prefix,
             });
             config.jwt_secret = Some(settings.jwt_secret);
+            adjust(config);
         })
         .await
     }
