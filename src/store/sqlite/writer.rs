@@ -1,21 +1,24 @@
 //! Group commit for bookings. Bookings and cancellations queue here; whatever is waiting
 //! when the previous batch is done forms the next batch, which runs one job after the
 //! other inside one transaction (each job either a single statement or its own savepoint,
-//! so a refused one leaves no trace) and commits with a single fsync. Nobody is answered
-//! before that commit is on disk, so a confirmation still means durable — but a rush
-//! costs one fsync per batch instead of one per booking.
+//! so a refused one leaves no trace) and commits. Nobody is answered before that commit
+//! is on disk, so a confirmation still means durable — but a rush costs one fsync per
+//! round of batches instead of one per booking.
 //!
-//! The batch runs on a thread of its own with its own connection and prepared statements:
-//! synchronous SQLite calls in a tight loop, instead of one round trip through the async
-//! runtime per statement, which on a busy runtime waits behind every request in the
-//! queue. The service's other writes go through the one-connection write pool; holding
-//! that pool's connection while a batch runs makes it the single write lock of the
-//! database, taken in turn (the pool queues fairly), so neither side ever meets
+//! Three stages, each on its own thread or task: `feed` gathers a batch and takes the
+//! write lock; the writer thread runs it with its own connection and prepared statements
+//! (synchronous SQLite calls in a tight loop, instead of one round trip through the async
+//! runtime per statement) and gives the lock back as soon as it has committed; the sync
+//! thread fsyncs the WAL and only then answers. So the next batch runs while the last one
+//! is being made durable. The service's other writes go through the one-connection write
+//! pool; holding that pool's connection while a batch runs makes it the single write lock
+//! of the database, taken in turn (the pool queues fairly), so neither side ever meets
 //! `SQLITE_BUSY`.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -67,17 +70,28 @@ impl BookingWriter {
     /// `write_pool` is the service's one-connection write pool, taken as the write lock.
     pub(super) fn start(path: &Path, write_pool: SqlitePool) -> anyhow::Result<Self> {
         let conn = open(path)?;
+        let wal = wal_path(path);
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
         let (batches, batch_rx) = std::sync::mpsc::sync_channel::<(Batch, oneshot::Sender<()>)>(1);
+        let (committed, committed_rx) = std::sync::mpsc::channel::<Vec<(Reply, Done)>>();
         std::thread::Builder::new()
             .name("booking-writer".into())
             .spawn(move || {
                 for (batch, done) in batch_rx {
-                    commit_batch(&conn, batch);
+                    let done_jobs = commit_batch(&conn, batch);
+                    // The write lock goes back at once: the next batch runs while this
+                    // one's commit is made durable.
                     let _ = done.send(());
+                    if !done_jobs.is_empty() && committed.send(done_jobs).is_err() {
+                        return;
+                    }
                 }
             })
             .context("starting the booking writer thread")?;
+        std::thread::Builder::new()
+            .name("booking-sync".into())
+            .spawn(move || sync_and_answer(&wal, committed_rx))
+            .context("starting the booking sync thread")?;
         tokio::spawn(feed(write_pool, jobs, batches));
         Ok(Self { queue })
     }
@@ -105,13 +119,16 @@ impl BookingWriter {
     }
 }
 
-/// The writer's own connection, set up like the pools' (WAL, synchronous commits,
-/// foreign keys), with room for every statement of a batch in its statement cache.
+/// The writer's own connection, set up like the pools' (WAL, foreign keys), with room for
+/// every statement of a batch in its statement cache. Its commits are made durable by
+/// [`sync_and_answer`] rather than by SQLite: `synchronous = NORMAL` still syncs the WAL
+/// before each checkpoint and the database after it, so nothing a checkpoint moves out of
+/// the WAL is ever only in memory.
 fn open(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("opening {} for bookings", path.display()))?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(32);
@@ -172,7 +189,9 @@ fn fail_all(jobs: Vec<Reply>, why: &str) {
     }
 }
 
-fn commit_batch(conn: &Connection, jobs: Batch) {
+/// Runs a batch in one transaction and commits it; returns the jobs it did, to be answered
+/// once the commit is durable. Jobs refused or failed are answered here.
+fn commit_batch(conn: &Connection, jobs: Batch) -> Vec<(Reply, Done)> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = e.to_string();
         let busy = matches!(store_error(e), StoreError::Unavailable(_));
@@ -184,23 +203,64 @@ fn commit_batch(conn: &Connection, jobs: Batch) {
             };
             let _ = reply.send(Err(BookingError::Store(err)));
         }
-        return;
+        return Vec::new();
     }
     match run_jobs(conn, jobs) {
         Ok(done_jobs) => match conn.execute_batch("COMMIT") {
-            Ok(()) => {
-                for (reply, done) in done_jobs {
-                    let _ = reply.send(Ok(done));
-                }
-            }
+            Ok(()) => done_jobs,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 fail_all(done_jobs.into_iter().map(|(r, _)| r).collect(), &e.to_string());
+                Vec::new()
             }
         },
         Err(done_replies) => {
             let _ = conn.execute_batch("ROLLBACK");
             fail_all(done_replies, "an earlier write of the batch failed");
+            Vec::new()
+        }
+    }
+}
+
+/// The WAL file of the database at `path`, where SQLite appends every commit.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Answers committed batches once they are on disk. Whatever was committed while the last
+/// sync ran is made durable by one `fsync` of the WAL (which covers every write to the
+/// file before it) and then answered: the write lock is never held across an fsync, and
+/// a rush costs one fsync per round of batches however fast they come.
+fn sync_and_answer(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<(Reply, Done)>>) {
+    let mut file: Option<File> = None;
+    while let Ok(mut answered) = committed.recv() {
+        while let Ok(more) = committed.try_recv() {
+            answered.extend(more);
+        }
+        let synced = match &file {
+            Some(file) => file.sync_data(),
+            None => File::open(wal).and_then(|opened| {
+                let result = opened.sync_data();
+                file = Some(opened);
+                result
+            }),
+        };
+        match synced {
+            Ok(()) => {
+                metrics::histogram!("booking_sync_size").record(answered.len() as f64);
+                for (reply, done) in answered {
+                    let _ = reply.send(Ok(done));
+                }
+            }
+            Err(e) => {
+                // Committed but perhaps not on disk: never confirmed. A retry with the same
+                // idempotency key finds the booking if it stood.
+                tracing::error!(error = %e, wal = %wal.display(), "syncing bookings to disk failed");
+                file = None;
+                fail_all(answered.into_iter().map(|(r, _)| r).collect(), "syncing to disk failed");
+            }
         }
     }
 }
