@@ -5,11 +5,10 @@
 //! is on disk, so a confirmation still means durable — but a rush costs one fsync per
 //! round of batches instead of one per booking.
 //!
-//! Three stages, each on its own thread or task: `feed` gathers a batch and takes the
-//! write lock; the writer thread runs it with its own connection and prepared statements
-//! (synchronous SQLite calls in a tight loop, instead of one round trip through the async
-//! runtime per statement) and gives the lock back as soon as it has committed; the sync
-//! thread fsyncs the WAL and only then answers. So the next batch runs while the last one
+//! Two threads: the writer gathers a batch, takes the write lock and runs the batch with
+//! its own connection and prepared statements (synchronous SQLite calls in a tight loop,
+//! instead of one round trip through the async runtime per statement), giving the lock
+//! back as soon as it has committed; the sync thread fsyncs the WAL and only then answers. So the next batch runs while the last one
 //! is being made durable. The service's other writes go through the one-connection write
 //! pool; holding that pool's connection while a batch runs makes it the single write lock
 //! of the database, taken in turn (the pool queues fairly), so neither side ever meets
@@ -71,28 +70,17 @@ impl BookingWriter {
     pub(super) fn start(path: &Path, write_pool: SqlitePool) -> anyhow::Result<Self> {
         let conn = open(path)?;
         let wal = wal_path(path);
+        let runtime = tokio::runtime::Handle::current();
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        let (batches, batch_rx) = std::sync::mpsc::sync_channel::<(Batch, oneshot::Sender<()>)>(1);
         let (committed, committed_rx) = std::sync::mpsc::channel::<Vec<(Reply, Done)>>();
         std::thread::Builder::new()
             .name("booking-writer".into())
-            .spawn(move || {
-                for (batch, done) in batch_rx {
-                    let done_jobs = commit_batch(&conn, batch);
-                    // The write lock goes back at once: the next batch runs while this
-                    // one's commit is made durable.
-                    let _ = done.send(());
-                    if !done_jobs.is_empty() && committed.send(done_jobs).is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || write_batches(&conn, &runtime, &write_pool, jobs, &committed))
             .context("starting the booking writer thread")?;
         std::thread::Builder::new()
             .name("booking-sync".into())
             .spawn(move || sync_and_answer(&wal, committed_rx))
             .context("starting the booking sync thread")?;
-        tokio::spawn(feed(write_pool, jobs, batches));
         Ok(Self { queue })
     }
 
@@ -139,17 +127,31 @@ fn closed() -> BookingError {
     BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking writer has stopped")))
 }
 
-/// Hands batches to the writer thread, each while holding the write lock.
-async fn feed(
-    write_pool: SqlitePool,
+/// The writer thread: gathers a batch, takes the write lock, runs and commits the batch,
+/// gives the lock back and hands the batch on to be made durable and answered. It waits
+/// for jobs and for the lock right here, on its own thread, so that neither wake-up queues
+/// behind the runtime's requests.
+fn write_batches(
+    conn: &Connection,
+    runtime: &tokio::runtime::Handle,
+    write_pool: &SqlitePool,
     mut jobs: mpsc::Receiver<(Job, Reply)>,
-    batches: std::sync::mpsc::SyncSender<(Batch, oneshot::Sender<()>)>,
+    committed: &std::sync::mpsc::Sender<Vec<(Reply, Done)>>,
 ) {
+    // Returning the lock's pool connection goes through the runtime.
+    let _runtime = runtime.enter();
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let lock = match write_pool.acquire().await {
-            Ok(lock) => lock,
-            Err(e) => {
+    loop {
+        let lock = runtime.block_on(async {
+            if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return None;
+            }
+            Some(write_pool.acquire().await)
+        });
+        let lock = match lock {
+            None => return,
+            Some(Ok(lock)) => lock,
+            Some(Err(e)) => {
                 let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed);
                 for (_, reply) in batch.drain(..) {
                     let err = if unavailable {
@@ -170,14 +172,12 @@ async fn feed(
             }
         }
         metrics::histogram!("booking_batch_size").record(batch.len() as f64);
-        let (done, finished) = oneshot::channel();
-        if batches.send((std::mem::take(&mut batch), done)).is_err() {
+        let done_jobs = commit_batch(conn, std::mem::take(&mut batch));
+        // The lock goes back at once: the next batch runs while this one is made durable.
+        drop(lock);
+        if !done_jobs.is_empty() && committed.send(done_jobs).is_err() {
             return;
         }
-        // The thread answers every job itself; this only waits to release the lock.
-        let _ = finished.await;
-        drop(lock);
-        batch.reserve(MAX_BATCH);
     }
 }
 
