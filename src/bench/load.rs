@@ -20,6 +20,8 @@ use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
 pub struct Run {
     pub scenario: Scenario,
     pub fixture: Fixture,
+    /// Requests due before this are sent but not counted (the warm-up).
+    pub measured_from: Instant,
     pub deadline: Instant,
     /// Requests per second per connection, for open loop.
     pub per_connection_rate: Option<f64>,
@@ -111,7 +113,9 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
         };
         match answer {
             Ok(answer) => {
-                tally.record(answer.status.as_u16(), started.elapsed());
+                if started >= run.measured_from {
+                    tally.record(answer.status.as_u16(), started.elapsed());
+                }
                 match step {
                     Step::Book { concert, fan, .. } if answer.status == 201 => {
                         if let Some(id) = answer.json()["data"]["id"].as_i64() {

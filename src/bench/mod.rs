@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// How long to run (e.g. `10s`).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+    /// Sent but not counted first (e.g. `1s`): opening the connections and the service's
+    /// first touches of each concert, which would otherwise stand in the latency tail.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
     /// Open loop: offer this many requests per second in all; default: closed loop.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -121,7 +125,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let run = Arc::new(Run {
         scenario: args.scenario,
         fixture,
-        deadline: Instant::now() + args.duration,
+        measured_from: Instant::now() + args.warmup,
+        deadline: Instant::now() + args.warmup + args.duration,
         per_connection_rate: args.rate.map(|r| r / args.connections as f64),
         rush_seats: args.rush_seats,
         next_seat: AtomicUsize::new(0),
@@ -151,7 +156,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for worker in workers {
         tally.merge(worker.await??)?;
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().saturating_sub(args.warmup);
     ticker.abort();
     progress.finish_and_clear();
     let mode = match args.rate {
