@@ -19,5 +19,6 @@ mod overload;
 mod reservation_rules;
 pub mod rush;
 mod s3_posters;
-mod shared_state;
+mod scale_out;
+pub mod shared_state;
 mod web_app;
