@@ -82,6 +82,24 @@ impl SharedState {
         }
     }
 
+    /// Takes (or takes over) the lease `key` for `lease`, so that a loader's later writes
+    /// can check in Lua that no one cancelled or took over its load; returns the lease token.
+    pub async fn take_lease(
+        &self,
+        what: &'static str,
+        key: String,
+        lease: Duration,
+    ) -> anyhow::Result<String> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let value = token.clone();
+        let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        self.call(what, |mut c| async move {
+            redis::cmd("SET").arg(key).arg(value).arg("PX").arg(millis).query_async::<()>(&mut c).await
+        })
+        .await?;
+        Ok(token)
+    }
+
     /// Whether Redis answers a `PING`.
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.call("ping", |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })

@@ -20,7 +20,7 @@ use crate::store::Store;
 /// How long an unused concert's gate stays in Redis (it reloads from the database after).
 const GATE_TTL_SECONDS: u64 = 24 * 3600;
 /// How long one instance may take to load a concert before another may try.
-const LOADING_LEASE_MS: u64 = 10_000;
+const LOADING_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Applies `version,status` news to seat fields unless a field holds newer.
 const APPLY: &str = r"
@@ -183,18 +183,9 @@ impl RedisGate {
     /// Fills the concert's gate from the database; `false` if the concert does not exist
     /// or another loader or a `forget` got in the way (the database then decides).
     async fn load(&self, concert_id: i64) -> anyhow::Result<bool> {
-        let lease = uuid::Uuid::new_v4().to_string();
-        let (lease_key, token) = (self.lease_key(concert_id), lease.clone());
-        self.redis
-            .call("taking the gate's loading lease", |mut c| async move {
-                ::redis::cmd("SET")
-                    .arg(lease_key)
-                    .arg(token)
-                    .arg("PX")
-                    .arg(LOADING_LEASE_MS)
-                    .query_async::<()>(&mut c)
-                    .await
-            })
+        let lease = self
+            .redis
+            .take_lease("taking the gate's loading lease", self.lease_key(concert_id), LOADING_LEASE)
             .await?;
         let Some(map) = self.store.seat_map(concert_id).await? else { return Ok(false) };
         let mut invocation = self.load.prepare_invoke();

@@ -17,7 +17,7 @@ use crate::shared_state::{RedisUnavailable, SharedState};
 use crate::store::Store;
 
 /// How long one instance may take to reload before another may try.
-const LOADING_LEASE_MS: u64 = 10_000;
+const LOADING_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// KEYS: marker, then revoked-id keys. -1 when not loaded, else how many exist.
 const ANY_REVOKED: &str = r"
@@ -149,19 +149,10 @@ impl RedisRevocations {
     }
 
     async fn reload_from_store(&self) -> anyhow::Result<()> {
-        let lease = uuid::Uuid::new_v4().to_string();
-        let (lease_key, token) = (self.redis.key("revocations:loading"), lease.clone());
-        let lease_key_set = lease_key.clone();
-        self.redis
-            .call("taking the revocations' loading lease", |mut c| async move {
-                ::redis::cmd("SET")
-                    .arg(lease_key_set)
-                    .arg(token)
-                    .arg("PX")
-                    .arg(LOADING_LEASE_MS)
-                    .query_async::<()>(&mut c)
-                    .await
-            })
+        let lease_key = self.redis.key("revocations:loading");
+        let lease = self
+            .redis
+            .take_lease("taking the revocations' loading lease", lease_key.clone(), LOADING_LEASE)
             .await?;
         let ids = self.store.live_revoked_token_ids().await?;
         let versions = self.store.token_versions().await?;
