@@ -194,45 +194,70 @@ pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booke
     }
 }
 
-/// The fast path of a single seat without an idempotency key: one INSERT, checked by the
-/// schema's triggers. A refused statement leaves nothing behind, so it needs no savepoint.
+/// The fast path of a single seat without an idempotency key: one look-up of the seat and
+/// its price, then one INSERT, checked by the schema's triggers. A refused statement leaves
+/// nothing behind, so it needs no savepoint.
 fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<Booked, BookingError> {
-    let inserted = conn
-        .prepare_cached(concat!(
-            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-             SELECT ?1, ?2, s.id, 'Y', p.price_cents, ?3
+    let Some((seat_id, price)) = seat_and_price(conn, request.concert_id, seat)? else {
+        // No such seat, or no such concert.
+        let live = conn
+            .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
+            .query_row([request.concert_id], |r| r.get::<_, i64>(0))
+            .optional()?;
+        return Err(if live.is_some() {
+            BookingError::SeatsNotFound(vec![seat])
+        } else {
+            BookingError::ConcertNotFound
+        });
+    };
+    let record = insert_reservation(conn, request, seat_id, price, Utc::now())?;
+    Ok(Booked { reservations: vec![record], version: 0, replayed: false, seats: vec![seat] })
+}
+
+/// The id and price of a seat of the concert, with its status.
+fn seat_and_price(
+    conn: &Connection,
+    concert_id: i64,
+    seat: SeatRef,
+) -> Result<Option<(i64, i64)>, BookingError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.id, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = ?2 AND s.horizontal = ?4 AND s.vertical = ?5
-             RETURNING ",
-            reservation_columns!()
-        ))?
-        .query_row(
-            params![
-                request.user_id,
-                request.concert_id,
-                time_text(Utc::now()),
-                seat.horizontal.to_string(),
-                seat.vertical
-            ],
-            reservation_row,
-        )
-        .optional();
+             WHERE s.concert_id = ?1 AND s.horizontal = ?2 AND s.vertical = ?3",
+        )?
+        .query_row(params![concert_id, seat.horizontal.to_string(), seat.vertical], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+/// Inserts one active reservation; the schema's triggers check it and take the seat.
+/// Without `RETURNING`, which SQLite runs through a temporary table: every column but the
+/// id is what was written, and the id is the new row's.
+fn insert_reservation(
+    conn: &Connection,
+    request: &OwnedBooking,
+    seat_id: i64,
+    price: i64,
+    now: DateTime<Utc>,
+) -> Result<ReservationRecord, BookingError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+             VALUES (?1, ?2, ?3, 'Y', ?4, ?5)",
+        )?
+        .execute(params![request.user_id, request.concert_id, seat_id, price, time_text(now)]);
     match inserted {
-        Ok(Some(row)) => {
-            Ok(Booked { reservations: vec![row.try_into()?], version: 0, replayed: false, seats: vec![seat] })
-        }
-        // Nothing to insert: no such seat, or no such concert.
-        Ok(None) => {
-            let live = conn
-                .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
-                .query_row([request.concert_id], |r| r.get::<_, i64>(0))
-                .optional()?;
-            Err(if live.is_some() {
-                BookingError::SeatsNotFound(vec![seat])
-            } else {
-                BookingError::ConcertNotFound
-            })
-        }
+        Ok(_) => Ok(ReservationRecord {
+            id: conn.last_insert_rowid(),
+            user_id: request.user_id,
+            concert_id: request.concert_id,
+            seat_id,
+            status: ReservationStatus::Active,
+            created_at: now,
+            cancelled_at: None,
+        }),
         Err(e) => Err(refusal(conn, e, request)),
     }
 }
@@ -292,23 +317,9 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
         return Err(BookingError::FanLimit { limit, held });
     }
-    let created_at = time_text(now);
     let mut reservations = Vec::with_capacity(found.len());
     for (seat_id, price) in found {
-        let row = conn
-            .prepare_cached(concat!(
-                "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-                 VALUES (?1, ?2, ?3, 'Y', ?4, ?5) RETURNING ",
-                reservation_columns!()
-            ))?
-            .query_row(
-                params![request.user_id, request.concert_id, seat_id, price, created_at],
-                reservation_row,
-            );
-        match row {
-            Ok(row) => reservations.push(ReservationRecord::try_from(row)?),
-            Err(e) => return Err(refusal(conn, e, request)),
-        }
+        reservations.push(insert_reservation(conn, request, seat_id, price, now)?);
     }
     if let Some((key, fingerprint)) = &request.idempotency {
         let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
@@ -316,7 +327,7 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), created_at])?;
+        .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), time_text(now)])?;
     }
     Ok(Booked { reservations, version: 0, replayed: false, seats: seats.clone() })
 }
@@ -393,12 +404,19 @@ pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Canc
     if parse_time(&start_time)? <= now && !request.actor_is_admin {
         return Err(BookingError::ConcertStarted);
     }
-    let row = conn
-        .prepare_cached(concat!(
-            "UPDATE reservations SET status = 'N', cancelled_at = ?2 WHERE id = ?1 AND status = 'Y'
-             RETURNING ",
-            reservation_columns!()
-        ))?
-        .query_row(params![request.reservation_id, time_text(now)], reservation_row)?;
-    Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(0) })
+    // Only this transaction writes, and it read the reservation active just above.
+    let changed = conn
+        .prepare_cached(
+            "UPDATE reservations SET status = 'N', cancelled_at = ?2 WHERE id = ?1 AND status = 'Y'",
+        )?
+        .execute(params![request.reservation_id, time_text(now)])?;
+    if changed != 1 {
+        return Err(BookingError::Store(corrupt(format!(
+            "reservation {} changed while it was being cancelled",
+            request.reservation_id
+        ))));
+    }
+    let reservation =
+        ReservationRecord { status: ReservationStatus::Cancelled, cancelled_at: Some(now), ..record };
+    Ok(Cancelled { reservation, seat, version: Some(0) })
 }
