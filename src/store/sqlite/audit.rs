@@ -22,7 +22,7 @@ impl AuditStore for SqliteStore {
         .bind(text(&entry.before))
         .bind(text(&entry.after))
         .bind(Utc::now())
-        .fetch_one(&self.write)
+        .fetch_one(&*self.write.lock().await?)
         .await?)
     }
 

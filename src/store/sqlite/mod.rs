@@ -1,16 +1,19 @@
 //! SQLite backend: the embedded default.
 //!
 //! One file in WAL mode with `synchronous = FULL`, so a commit is on disk before it is
-//! confirmed. Writes go through a single-connection pool: SQLite admits one writer at a
-//! time anyway, and queueing in the pool avoids `SQLITE_BUSY` lock upgrades. Reads use
-//! their own pool and run in parallel with the writer.
+//! confirmed. Writes take one lock ([`write_lock`]) and go through a single-connection pool
+//! or the booking writer: SQLite admits one writer at a time anyway, and queueing for the
+//! lock avoids `SQLITE_BUSY` lock upgrades. Reads use their own pool and run in parallel
+//! with the writer.
 
 mod audit;
 mod booking_sql;
 mod bookings;
+mod map_reader;
 mod tokens;
 mod users;
 mod venues;
+mod write_lock;
 mod writer;
 
 use std::str::FromStr;
@@ -27,8 +30,10 @@ use super::{Store, StoreError, letter};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     read: SqlitePool,
-    write: SqlitePool,
-    /// Group commit of bookings, on the write pool's connection.
+    write: write_lock::WritePool,
+    /// Seat maps, read on synchronous connections.
+    maps: map_reader::MapReader,
+    /// Group commit of bookings, on a connection of its own, under the same write lock.
     writer: writer::BookingWriter,
 }
 
@@ -55,8 +60,11 @@ impl SqliteStore {
                 && options.get_filename() != std::path::Path::new(":memory:"),
             "SQLite needs a database file: {url} names none"
         );
+        // A connection to a local file does not go stale: no round trip to its worker
+        // thread to test it on every acquire.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
@@ -64,12 +72,15 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite").run(&write).await.context("applying SQLite migrations")?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("opening {url} for reading"))?;
-        let writer = writer::BookingWriter::start(options.get_filename(), write.clone())?;
-        Ok(Self { read, write, writer })
+        let write = write_lock::WritePool::new(write);
+        let writer = writer::BookingWriter::start(options.get_filename(), write.lock_handle())?;
+        let maps = map_reader::MapReader::new(options.get_filename());
+        Ok(Self { read, write, maps, writer })
     }
 }
 
@@ -81,13 +92,13 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        self.write.pool().close().await;
     }
 
     fn pool_usage(&self) -> Vec<(&'static str, u32, usize)> {
         vec![
             ("read", self.read.size(), self.read.num_idle()),
-            ("write", self.write.size(), self.write.num_idle()),
+            ("write", self.write.pool().size(), self.write.pool().num_idle()),
         ]
     }
 
@@ -96,11 +107,11 @@ impl Store for SqliteStore {
         let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(cutoff)
-            .execute(&self.write)
+            .execute(&*self.write.lock().await?)
             .await?;
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.write)
+            .execute(&*self.write.lock().await?)
             .await?;
         Ok(())
     }

@@ -15,7 +15,7 @@ impl TokenStore for SqliteStore {
         .bind(token.user_id)
         .bind(token.expires_at)
         .bind(Utc::now())
-        .execute(&self.write)
+        .execute(&*self.write.lock().await?)
         .await?;
         Ok(())
     }
@@ -35,7 +35,7 @@ impl TokenStore for SqliteStore {
         )
         .bind(old_jti)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         if spent == 1 {
@@ -47,7 +47,7 @@ impl TokenStore for SqliteStore {
             .bind(new.user_id)
             .bind(new.expires_at)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             tx.commit().await?;
             return Ok(Rotation::Rotated);
@@ -55,7 +55,7 @@ impl TokenStore for SqliteStore {
         let family: Option<(String, bool)> =
             sqlx::query_as("SELECT family, used_at IS NOT NULL FROM refresh_tokens WHERE jti = $1")
                 .bind(old_jti)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         let outcome = match family {
             Some((family, true)) => {
@@ -64,7 +64,7 @@ impl TokenStore for SqliteStore {
                 )
                 .bind(&family)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 Rotation::Reused { family }
             }
@@ -78,7 +78,7 @@ impl TokenStore for SqliteStore {
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .bind(Utc::now())
-            .execute(&self.write)
+            .execute(&*self.write.lock().await?)
             .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl TokenStore for SqliteStore {
         )
         .bind(token_id)
         .bind(expires_at)
-        .execute(&self.write)
+        .execute(&*self.write.lock().await?)
         .await?;
         Ok(())
     }
@@ -98,7 +98,7 @@ impl TokenStore for SqliteStore {
         let now = Utc::now();
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.write)
+            .execute(&*self.write.lock().await?)
             .await?;
         Ok(sqlx::query_as("SELECT token_id, expires_at FROM revoked_tokens").fetch_all(&self.read).await?)
     }

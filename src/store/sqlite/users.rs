@@ -28,7 +28,7 @@ impl UserStore for SqliteStore {
         .bind(&new.nickname)
         .bind(new.role.as_str())
         .bind(now)
-        .fetch_one(&self.write)
+        .fetch_one(&*self.write.lock().await?)
         .await?;
         row.try_into()
     }
@@ -74,7 +74,7 @@ impl UserStore for SqliteStore {
         .bind(email)
         .bind(nickname)
         .bind(Utc::now())
-        .fetch_optional(&self.write)
+        .fetch_optional(&*self.write.lock().await?)
         .await?;
         one(row)?.ok_or(StoreError::NotFound)
     }
@@ -96,7 +96,7 @@ impl UserStore for SqliteStore {
         .bind(update.role.as_str())
         .bind(&update.nickname)
         .bind(Utc::now())
-        .fetch_optional(&self.write)
+        .fetch_optional(&*self.write.lock().await?)
         .await?;
         one(row)?.ok_or(StoreError::NotFound)
     }
@@ -110,7 +110,7 @@ impl UserStore for SqliteStore {
         )
         .bind(id)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let version = version.ok_or(StoreError::NotFound)?;
         // Seats of concerts still to come go back on sale (the triggers free them);
@@ -122,12 +122,12 @@ impl UserStore for SqliteStore {
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         Ok(version)

@@ -2,9 +2,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
+use super::write_lock::WritePool;
 use super::{SqliteStore, letter};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
-use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
+use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, rows_fit};
 use crate::store::{
     AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
     VenueStore,
@@ -62,7 +63,7 @@ async fn upsert_prices(
 /// Soft-deletes row `id` of `table` in one transaction, unless `blockers` (a count query
 /// taking the id and the current time) finds something that must outlive it.
 async fn soft_delete_unless(
-    pool: &sqlx::SqlitePool,
+    pool: &WritePool,
     table: &'static str,
     id: i64,
     blockers: &'static str,
@@ -70,7 +71,7 @@ async fn soft_delete_unless(
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     let mut tx = pool.begin().await?;
-    let blocking: i64 = sqlx::query_scalar(blockers).bind(id).bind(now).fetch_one(&mut *tx).await?;
+    let blocking: i64 = sqlx::query_scalar(blockers).bind(id).bind(now).fetch_one(&mut **tx).await?;
     if blocking > 0 {
         return Err(conflict(blocking));
     }
@@ -79,7 +80,7 @@ async fn soft_delete_unless(
     ))
     .bind(id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if deleted == 0 {
@@ -108,7 +109,7 @@ impl VenueStore for SqliteStore {
         .bind(i64::from(spec.max_column))
         .bind(owner_id)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let record = auditorium_in(&mut tx, id).await?;
         tx.commit().await?;
@@ -148,7 +149,7 @@ impl VenueStore for SqliteStore {
         )
         .bind(id)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let last_row = last_row.as_deref().map(letter).transpose()?;
         if last_row.is_some_and(|r| r > spec.max_row)
@@ -173,13 +174,13 @@ impl VenueStore for SqliteStore {
         .bind(spec.max_row.to_string())
         .bind(i64::from(spec.max_column))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if current.max_column != spec.max_column {
             // The width of every seat map of the hall changed.
             sqlx::query("UPDATE concerts SET seat_version = seat_version + 1 WHERE auditorium_id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         let record = auditorium_in(&mut tx, id).await?;
@@ -216,7 +217,7 @@ impl VenueStore for SqliteStore {
         .bind(now)
         .bind(horizontal.to_string())
         .bind(i64::from(vertical))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let mut toggles = Vec::with_capacity(seats.len());
         for (seat_id, concert_id, concert_name, status) in seats {
@@ -234,7 +235,7 @@ impl VenueStore for SqliteStore {
                 .bind(seat_id)
                 .bind(status.as_str())
                 .bind(next.as_str())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             // The map version is bumped by the `seats_bump_map_version` trigger.
             toggles.push(LockToggle { concert_id, concert_name, status: next, changed: true });
@@ -250,7 +251,7 @@ impl VenueStore for SqliteStore {
         let deleted: Option<DateTime<Utc>> =
             sqlx::query_scalar("SELECT deleted_at FROM auditoriums WHERE id = $1")
                 .bind(spec.auditorium_id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
         if deleted.is_some() {
             return Err(StoreError::NotFound);
@@ -268,7 +269,7 @@ impl VenueStore for SqliteStore {
         .bind(auditorium.owner_id)
         .bind(spec.max_seats_per_fan)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         upsert_prices(&mut tx, id, spec).await?;
         for (row, grade) in &spec.rows {
@@ -349,7 +350,7 @@ impl VenueStore for SqliteStore {
             "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let (start_time, auditorium_id) = current.ok_or(StoreError::NotFound)?;
         if start_time <= now {
@@ -367,7 +368,7 @@ impl VenueStore for SqliteStore {
             "SELECT DISTINCT horizontal FROM seats WHERE concert_id = $1 ORDER BY horizontal",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let mut kept = Vec::new();
         for raw in &existing_rows {
@@ -391,7 +392,7 @@ impl VenueStore for SqliteStore {
         .bind(spec.start_time)
         .bind(spec.max_seats_per_fan)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         upsert_prices(&mut tx, id, spec).await?;
         for (row, grade) in &spec.rows {
@@ -402,7 +403,7 @@ impl VenueStore for SqliteStore {
                 .bind(id)
                 .bind(row.to_string())
                 .bind(grade.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             } else {
                 insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
@@ -410,14 +411,14 @@ impl VenueStore for SqliteStore {
         }
         let priced: Vec<String> = sqlx::query_scalar("SELECT grade FROM seat_prices WHERE concert_id = $1")
             .bind(id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         for grade in priced {
             if !spec.prices.contains_key(&letter(&grade)?) {
                 sqlx::query("DELETE FROM seat_prices WHERE concert_id = $1 AND grade = $2")
                     .bind(id)
                     .bind(&grade)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
         }
@@ -443,26 +444,7 @@ impl VenueStore for SqliteStore {
     }
 
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
-        // One read transaction: the version and the seats come from the same snapshot.
-        let mut tx = self.read.begin().await?;
-        let head: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
-             WHERE c.id = $1 AND c.deleted_at IS NULL",
-        )
-        .bind(concert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((version, max_column)) = head else { return Ok(None) };
-        let seats: Vec<SeatLine> = sqlx::query_as(
-            "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
-        )
-        .bind(concert_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        seat_map_of(concert_id, version, max_column, seats).map(Some)
+        self.maps.seat_map(concert_id).await
     }
 
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {
@@ -474,7 +456,7 @@ impl VenueStore for SqliteStore {
         .bind(image.concert_id)
         .bind(&image.store_key)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         if updated == 0 {
@@ -490,7 +472,7 @@ impl VenueStore for SqliteStore {
         .bind(&image.content_type)
         .bind(image.size)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(())

@@ -8,11 +8,10 @@
 //! Two threads: the writer gathers a batch, takes the write lock and runs the batch with
 //! its own connection and prepared statements (synchronous SQLite calls in a tight loop,
 //! instead of one round trip through the async runtime per statement), giving the lock
-//! back as soon as it has committed; the sync thread fsyncs the WAL and only then answers. So the next batch runs while the last one
-//! is being made durable. The service's other writes go through the one-connection write
-//! pool; holding that pool's connection while a batch runs makes it the single write lock
-//! of the database, taken in turn (the pool queues fairly), so neither side ever meets
-//! `SQLITE_BUSY`.
+//! back as soon as it has committed; the sync thread fsyncs the WAL and only then answers.
+//! So the next batch runs while the last one is being made durable. The service's other
+//! writes take the same lock ([`super::write_lock`]) before they use the one-connection
+//! write pool, so neither side ever meets `SQLITE_BUSY`.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -22,8 +21,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rusqlite::Connection;
-use sqlx::sqlite::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::booking_sql::{OwnedBooking, OwnedCancel, book_in, cancel_in, store_error, version};
 use crate::store::{Booked, BookingError, Cancelled, StoreError};
@@ -66,8 +66,8 @@ pub(super) struct BookingWriter {
 
 impl BookingWriter {
     /// Opens the writer's connection to the database file at `path` and starts the writer;
-    /// `write_pool` is the service's one-connection write pool, taken as the write lock.
-    pub(super) fn start(path: &Path, write_pool: SqlitePool) -> anyhow::Result<Self> {
+    /// `write_lock` is the database's write lock, taken for each batch.
+    pub(super) fn start(path: &Path, write_lock: Arc<Semaphore>) -> anyhow::Result<Self> {
         let conn = open(path)?;
         let wal = wal_path(path);
         let runtime = tokio::runtime::Handle::current();
@@ -75,7 +75,7 @@ impl BookingWriter {
         let (committed, committed_rx) = std::sync::mpsc::channel::<Vec<(Reply, Done)>>();
         std::thread::Builder::new()
             .name("booking-writer".into())
-            .spawn(move || write_batches(&conn, &runtime, &write_pool, jobs, &committed))
+            .spawn(move || write_batches(&conn, &runtime, &write_lock, jobs, &committed))
             .context("starting the booking writer thread")?;
         std::thread::Builder::new()
             .name("booking-sync".into())
@@ -108,7 +108,9 @@ impl BookingWriter {
 }
 
 /// The writer's own connection, set up like the pools' (WAL, foreign keys), with room for
-/// every statement of a batch in its statement cache. Its commits are made durable by
+/// every statement of a batch in its statement cache, and a page cache large enough
+/// (32 MiB at most) that a rush's seats and indexes stay in it rather than being read
+/// back from the file each batch. Its commits are made durable by
 /// [`sync_and_answer`] rather than by SQLite: `synchronous = NORMAL` still syncs the WAL
 /// before each checkpoint and the database after it, so nothing a checkpoint moves out of
 /// the WAL is ever only in memory.
@@ -117,7 +119,7 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
     )?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
@@ -134,34 +136,28 @@ fn closed() -> BookingError {
 fn write_batches(
     conn: &Connection,
     runtime: &tokio::runtime::Handle,
-    write_pool: &SqlitePool,
+    write_lock: &Semaphore,
     mut jobs: mpsc::Receiver<(Job, Reply)>,
     committed: &std::sync::mpsc::Sender<Vec<(Reply, Done)>>,
 ) {
-    // Returning the lock's pool connection goes through the runtime.
-    let _runtime = runtime.enter();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let lock = runtime.block_on(async {
             if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
                 return None;
             }
-            Some(write_pool.acquire().await)
+            Some(write_lock.acquire().await)
         });
         let lock = match lock {
             None => return,
             Some(Ok(lock)) => lock,
-            Some(Err(e)) => {
-                let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed);
+            // The lock is never closed while the store is open.
+            Some(Err(_)) => {
                 for (_, reply) in batch.drain(..) {
-                    let err = if unavailable {
-                        StoreError::Unavailable(sqlx::Error::PoolTimedOut)
-                    } else {
-                        StoreError::Other(anyhow::anyhow!("taking the write lock: {e}"))
-                    };
+                    let err = StoreError::Unavailable(sqlx::Error::PoolClosed);
                     let _ = reply.send(Err(BookingError::Store(err)));
                 }
-                continue;
+                return;
             }
         };
         // What arrived while waiting for the lock joins this batch.
