@@ -7,6 +7,7 @@ use anyhow::Context;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -30,6 +31,11 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// The `Authorization` header value of an access token; cheap to clone.
+pub fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    Ok(HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {token}")))?)
 }
 
 impl Connection {
@@ -61,9 +67,22 @@ impl Connection {
         token: Option<&str>,
         body: Option<Bytes>,
     ) -> anyhow::Result<Answer> {
+        let authorization = token.map(bearer).transpose()?;
+        self.send_as(method, path, authorization, body).await
+    }
+
+    /// As [`Self::send`], with the `Authorization` header made beforehand (see [`bearer`]):
+    /// the load loop sends the same few thousand tokens over and over.
+    pub async fn send_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        authorization: Option<HeaderValue>,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Answer> {
         let mut builder = Request::builder().method(method).uri(path).header("host", &self.host);
-        if let Some(token) = token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
+        if let Some(authorization) = authorization {
+            builder = builder.header("authorization", authorization);
         }
         if body.is_some() {
             builder = builder.header("content-type", "application/json");

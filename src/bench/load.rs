@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use hyper::Method;
+use hyper::header::HeaderValue;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::Scenario;
-use super::client::Connection;
+use super::client::{Connection, bearer};
 use super::report::Tally;
 use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
 
@@ -20,6 +21,8 @@ use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
 pub struct Run {
     pub scenario: Scenario,
     pub fixture: Fixture,
+    /// The fans' `Authorization` headers, made once.
+    pub fan_auth: Vec<HeaderValue>,
     /// Requests due before this are sent but not counted (the warm-up).
     pub measured_from: Instant,
     pub deadline: Instant,
@@ -83,6 +86,24 @@ impl Run {
     }
 }
 
+/// The id of the reservation a 201 answered, read without building the whole document.
+fn created_id(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        data: Id,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    serde_json::from_slice::<Created>(body).ok().map(|c| c.data.id)
+}
+
+/// Makes the fans' `Authorization` headers.
+pub fn fan_auth(fixture: &Fixture) -> anyhow::Result<Vec<HeaderValue>> {
+    fixture.fans.iter().map(|token| bearer(token)).collect()
+}
+
 /// One connection's loop until the deadline (or sell-out).
 pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::Result<Tally> {
     let mut tally = Tally::new()?;
@@ -104,11 +125,11 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
             Step::Book { concert, row, column, fan } => {
                 let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
                 let path = format!("/api/v1/concerts/{concert}/reservations");
-                conn.send(Method::POST, &path, Some(&run.fixture.fans[*fan]), Some(body)).await
+                conn.send_as(Method::POST, &path, Some(run.fan_auth[*fan].clone()), Some(body)).await
             }
             Step::Cancel { concert, reservation, fan } => {
                 let path = format!("/api/v1/concerts/{concert}/reservations/{reservation}");
-                conn.send(Method::DELETE, &path, Some(&run.fixture.fans[*fan]), None).await
+                conn.send_as(Method::DELETE, &path, Some(run.fan_auth[*fan].clone()), None).await
             }
         };
         match answer {
@@ -118,7 +139,7 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 }
                 match step {
                     Step::Book { concert, fan, .. } if answer.status == 201 => {
-                        if let Some(id) = answer.json()["data"]["id"].as_i64() {
+                        if let Some(id) = created_id(&answer.body) {
                             tally.booked.push(id);
                             mine.push((concert, id, fan));
                         }

@@ -124,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let run = Arc::new(Run {
         scenario: args.scenario,
+        fan_auth: load::fan_auth(&fixture)?,
         fixture,
         measured_from: Instant::now() + args.warmup,
         deadline: Instant::now() + args.warmup + args.duration,
