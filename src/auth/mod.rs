@@ -143,7 +143,7 @@ impl Auth {
 
     /// Verifies an access token and that nothing revoked it since.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthError> {
-        let claims = self.keys.verify(access_token, TokenKind::Access)?;
+        let claims = self.keys.verify_access(access_token)?;
         self.check_not_revoked(&claims).await?;
         let user_id = claims.user_id().ok_or(AuthError::TokenInvalid)?;
         Ok(Principal { user_id, role: claims.role, claims })

@@ -1,5 +1,7 @@
 //! JSON Web Tokens: HS256 only, with `exp`, `iat` and `jti` always present.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -53,11 +55,20 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Access tokens remembered as verified, at most; past that the memory starts afresh.
+const MAX_VERIFIED: usize = 65_536;
+
 /// Signing and verification keys with the algorithm pinned to HS256.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Access tokens whose signature was checked, by their exact text: a fan sends the
+    /// same token with every request of an on-sale, and checking an HMAC and decoding its
+    /// claims costs more than the look-up. Keys never change while the process runs, so
+    /// the same text verifies the same way; expiry is checked again on every use, and
+    /// revocation is checked by the caller every time, cached or not.
+    verified: Mutex<HashMap<Box<str>, Claims>>,
 }
 
 impl TokenKeys {
@@ -70,12 +81,32 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
     /// Signs claims into a compact token.
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
+    }
+
+    /// [`Self::verify`] for an access token, remembering the tokens it has verified.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = Utc::now().timestamp();
+        if let Ok(verified) = self.verified.lock()
+            && let Some(claims) = verified.get(token)
+            && claims.exp >= now
+        {
+            return Ok(claims.clone());
+        }
+        let claims = self.verify(token, TokenKind::Access)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(token.into(), claims.clone());
+        }
+        Ok(claims)
     }
 
     /// Verifies signature, algorithm, expiry and kind.
@@ -129,6 +160,32 @@ mod tests {
         let token = keys().sign(&c).unwrap();
         assert_eq!(keys().verify(&token, TokenKind::Access).unwrap(), c);
         assert_eq!(keys().verify(&token, TokenKind::Refresh), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn remembered_access_tokens_still_expire_and_others_still_fail() {
+        let keys = keys();
+        let c = claims(7, Role::User, 0, TokenKind::Access, "fam", Duration::from_secs(60));
+        let token = keys.sign(&c).unwrap();
+        assert_eq!(keys.verify_access(&token).unwrap(), c);
+        assert_eq!(keys.verify_access(&token).unwrap(), c, "answered from memory the same");
+        // A refresh token is not an access token, remembered or not.
+        let refresh =
+            keys.sign(&claims(7, Role::User, 0, TokenKind::Refresh, "fam", Duration::from_secs(60)));
+        assert_eq!(keys.verify_access(&refresh.unwrap()), Err(TokenError::Invalid));
+        // A remembered token whose time is up is checked again, and refused.
+        let mut expired = claims(7, Role::User, 0, TokenKind::Access, "fam", Duration::from_secs(60));
+        expired.exp = Utc::now().timestamp() - 5;
+        let expired_token = keys.sign(&expired).unwrap();
+        keys.verified.lock().unwrap().insert(expired_token.as_str().into(), expired);
+        assert_eq!(keys.verify_access(&expired_token), Err(TokenError::Expired));
+        // One changed character of the signature is another text: verified afresh, and
+        // refused (a character inside the signature carries six bits of it).
+        let mut tampered = token.clone().into_bytes();
+        let at = tampered.len() - 10;
+        tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(keys.verify_access(&tampered), Err(TokenError::Invalid));
     }
 
     #[test]
