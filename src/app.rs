@@ -16,7 +16,7 @@ use crate::config::{AdminAccount, Config, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Services};
 use crate::posters::PosterStore;
 use crate::seat_news::SeatNews;
 use crate::shared_state::SharedState;
@@ -74,7 +74,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
             .map_or_else(|| "in-process".to_owned(), |redis| format!("shared in {}", redis.description)),
     );
     let seat_news = Arc::new(SeatNews::default());
-    let state = AppState {
+    let state = AppState::new(Services {
         store: store.clone(),
         auth: Arc::new(auth),
         metrics: http::ops::metrics_handle()?,
@@ -86,7 +86,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         throttle: Arc::new(Throttle::new(views.limiter, config.rate_limits)),
         edge: config.edge.clone(),
         shared_state: shared,
-    };
+    });
     Ok(Service {
         router: http::router(state, config.limits),
         store,

@@ -53,9 +53,26 @@ use error::ApiError;
 /// Largest JSON body accepted anywhere but on uploads.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Services`], so that the several copies a
+/// request takes (one per extractor and middleware) cost one reference count each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The service's parts, as handlers reach them through [`AppState`].
+pub struct Services {
     pub store: Arc<dyn Store>,
     pub auth: Arc<Auth>,
     pub metrics: PrometheusHandle,
