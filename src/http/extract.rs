@@ -59,7 +59,11 @@ where
 /// into a value and only then into `T` keeps the two failures apart: text that is not one
 /// JSON document (trailing bytes included) is malformed, while a well-formed document
 /// with a wrong value — a number where an enum's name belongs, say — is a field error.
+/// A body that parses straight into `T` (nearly every one) is read once, without the value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Ok(parsed) = serde_json::from_slice(bytes) {
+        return Ok(parsed);
+    }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|err| ApiError::MalformedBody(format!("malformed JSON: {err}")))?;
     serde_path_to_error::deserialize(value).map_err(|err| {
