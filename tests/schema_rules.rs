@@ -193,6 +193,30 @@ async fn reservations_are_history_and_only_move_from_active_to_cancelled() {
 }
 
 #[tokio::test]
+async fn the_insert_check_names_what_it_refuses_and_lets_a_good_booking_in() {
+    let (_dir, db, _, concert) = fixture().await;
+    let msg = refused(&db, &reserve(concert, 'A', 1, db.now())).await;
+    assert!(msg.contains("SEAT_TAKEN"), "{msg}");
+    let elsewhere = format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         VALUES (2, {}, (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = 'A'
+                         AND vertical = 2), 'Y', 100, {})",
+        concert + 1000,
+        db.now()
+    );
+    let msg = refused(&db, &elsewhere).await;
+    assert!(msg.contains("SEAT_MISMATCH"), "{msg}");
+    // Everything in order: the check's one condition passes and the seat is taken.
+    db.run(&reserve(concert, 'A', 2, db.now())).await.unwrap();
+    let taken = db
+        .text(&format!(
+            "SELECT status FROM seats WHERE concert_id = {concert} AND horizontal = 'A' AND vertical = 2"
+        ))
+        .await;
+    assert_eq!(taken, "RESERVED");
+}
+
+#[tokio::test]
 async fn the_per_fan_limit_and_the_start_time_hold_in_the_schema() {
     let (_dir, db, _, concert) = fixture().await;
     db.run(&format!("UPDATE concerts SET max_seats_per_fan = 1 WHERE id = {concert}")).await.unwrap();
