@@ -122,13 +122,13 @@ pub(in crate::store) const RESERVATION_COLUMNS: &str =
 /// A `reservations` row as every backend returns it.
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct ReservationRow {
-    id: i64,
-    user_id: i64,
-    concert_id: i64,
-    seat_id: i64,
-    status: String,
-    created_at: DateTime<Utc>,
-    cancelled_at: Option<DateTime<Utc>>,
+    pub(in crate::store) id: i64,
+    pub(in crate::store) user_id: i64,
+    pub(in crate::store) concert_id: i64,
+    pub(in crate::store) seat_id: i64,
+    pub(in crate::store) status: String,
+    pub(in crate::store) created_at: DateTime<Utc>,
+    pub(in crate::store) cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// A stored value the program cannot read back.

@@ -4,11 +4,12 @@
 //! answered before.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, SeatStatus};
-use crate::store::bookings::corrupt;
+use crate::store::bookings::{ReservationRow, corrupt};
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
 /// The columns [`reservation_row`] reads, as a literal so that statements are built at
@@ -44,10 +45,12 @@ pub(super) fn time_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
+fn parse_rfc3339(raw: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc))
+}
+
 fn parse_time(raw: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| corrupt(format!("stored time {raw:?}: {e}")))
+    parse_rfc3339(raw).map_err(|e| corrupt(format!("stored time {raw:?}: {e}")))
 }
 
 /// A storage failure: busy or unreachable files are worth retrying, the rest is not.
@@ -66,42 +69,21 @@ impl From<rusqlite::Error> for BookingError {
     }
 }
 
-/// A reservation row as stored, before its text columns are parsed.
-struct ReservationRow {
-    id: i64,
-    user_id: i64,
-    concert_id: i64,
-    seat_id: i64,
-    status: String,
-    created_at: String,
-    cancelled_at: Option<String>,
-}
-
+/// A reservation row read into the stores' shared row shape, its text times parsed.
 fn reservation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
+    let time = |index: usize, raw: &str| {
+        parse_rfc3339(raw)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+    };
     Ok(ReservationRow {
         id: row.get(0)?,
         user_id: row.get(1)?,
         concert_id: row.get(2)?,
         seat_id: row.get(3)?,
         status: row.get(4)?,
-        created_at: row.get(5)?,
-        cancelled_at: row.get(6)?,
+        created_at: time(5, row.get_ref(5)?.as_str()?)?,
+        cancelled_at: row.get_ref(6)?.as_str_or_null()?.map(|raw| time(6, raw)).transpose()?,
     })
-}
-
-impl TryFrom<ReservationRow> for ReservationRecord {
-    type Error = StoreError;
-    fn try_from(r: ReservationRow) -> Result<Self, StoreError> {
-        Ok(ReservationRecord {
-            id: r.id,
-            user_id: r.user_id,
-            concert_id: r.concert_id,
-            seat_id: r.seat_id,
-            status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
-            created_at: parse_time(&r.created_at)?,
-            cancelled_at: r.cancelled_at.as_deref().map(parse_time).transpose()?,
-        })
-    }
 }
 
 /// What the schema's triggers or unique index refused, if that is what `err` is.
@@ -148,18 +130,13 @@ fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> B
         Some(Refusal::ConcertStarted) => BookingError::ConcertStarted,
         Some(Refusal::FanLimit) => {
             let counts = conn
-                .prepare_cached(
-                    "SELECT max_seats_per_fan,
-                            (SELECT count(*) FROM reservations
-                             WHERE user_id = ?2 AND concert_id = ?1 AND status = 'Y')
-                     FROM concerts WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![request.concert_id, request.user_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                });
+                .prepare_cached("SELECT max_seats_per_fan FROM concerts WHERE id = ?1")
+                .and_then(|mut s| s.query_row([request.concert_id], |r| r.get(0)))
+                .map_err(BookingError::from)
+                .and_then(|limit| Ok((limit, held_seats(conn, request)?)));
             match counts {
                 Ok((limit, held)) => BookingError::FanLimit { limit, held },
-                Err(e) => e.into(),
+                Err(e) => e,
             }
         }
         None => err.into(),
@@ -198,7 +175,8 @@ pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booke
 /// its price, then one INSERT, checked by the schema's triggers. A refused statement leaves
 /// nothing behind, so it needs no savepoint.
 fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<Booked, BookingError> {
-    let Some((seat_id, price)) = seat_and_price(conn, request.concert_id, seat)? else {
+    // Its status is the triggers' to check, with the reason they name.
+    let Some(StoredSeat { id: seat_id, price, .. }) = stored_seat(conn, request.concert_id, seat)? else {
         // No such seat, or no such concert.
         let live = conn
             .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
@@ -214,22 +192,39 @@ fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<
     Ok(Booked { reservations: vec![record], version: 0, replayed: false, seats: vec![seat] })
 }
 
-/// The id and price of a seat of the concert, with its status.
-fn seat_and_price(
+/// A seat of the concert as stored, with the price of its grade.
+struct StoredSeat {
+    id: i64,
+    status: SeatStatus,
+    price: i64,
+}
+
+fn stored_seat(
     conn: &Connection,
     concert_id: i64,
     seat: SeatRef,
-) -> Result<Option<(i64, i64)>, BookingError> {
-    Ok(conn
+) -> Result<Option<StoredSeat>, BookingError> {
+    let row: Option<(i64, String, i64)> = conn
         .prepare_cached(
-            "SELECT s.id, p.price_cents
+            "SELECT s.id, s.status, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = ?1 AND s.horizontal = ?2 AND s.vertical = ?3",
         )?
         .query_row(params![concert_id, seat.horizontal.to_string(), seat.vertical], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
-        .optional()?)
+        .optional()?;
+    let Some((id, status, price)) = row else { return Ok(None) };
+    Ok(Some(StoredSeat { id, status: SeatStatus::parse(&status).map_err(corrupt)?, price }))
+}
+
+/// The fan's active reservations of the concert.
+fn held_seats(conn: &Connection, request: &OwnedBooking) -> Result<i64, BookingError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM reservations WHERE concert_id = ?1 AND user_id = ?2 AND status = 'Y'",
+        )?
+        .query_row([request.concert_id, request.user_id], |r| r.get(0))?)
 }
 
 /// Inserts one active reservation; the schema's triggers check it and take the seat.
@@ -282,25 +277,11 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     let mut found = Vec::with_capacity(seats.len());
     let mut missing = Vec::new();
     let mut unavailable = Vec::new();
-    {
-        let mut seat_query = conn.prepare_cached(
-            "SELECT s.id, s.status, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = ?1 AND s.horizontal = ?2 AND s.vertical = ?3",
-        )?;
-        for seat in seats {
-            let row: Option<(i64, String, i64)> = seat_query
-                .query_row(params![request.concert_id, seat.horizontal.to_string(), seat.vertical], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?;
-            match row {
-                None => missing.push(*seat),
-                Some((id, status, price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
-                    SeatStatus::Available => found.push((id, price)),
-                    other => unavailable.push((*seat, other)),
-                },
-            }
+    for seat in seats {
+        match stored_seat(conn, request.concert_id, *seat)? {
+            None => missing.push(*seat),
+            Some(StoredSeat { id, status: SeatStatus::Available, price }) => found.push((id, price)),
+            Some(StoredSeat { status, .. }) => unavailable.push((*seat, status)),
         }
     }
     if !missing.is_empty() {
@@ -309,11 +290,7 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     if !unavailable.is_empty() {
         return Err(BookingError::SeatsUnavailable(unavailable));
     }
-    let held: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM reservations WHERE user_id = ?1 AND concert_id = ?2 AND status = 'Y'",
-        )?
-        .query_row([request.user_id, request.concert_id], |r| r.get(0))?;
+    let held = held_seats(conn, request)?;
     if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
         return Err(BookingError::FanLimit { limit, held });
     }
