@@ -6,11 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension};
 
+use super::booking_sql::store_error;
 use crate::store::venues::{SeatLine, seat_map_of};
 use crate::store::{SeatMapRecord, StoreError};
 
@@ -66,19 +65,12 @@ impl Inner {
 }
 
 fn open(path: &Path) -> anyhow::Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening {} for seat maps", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;")?;
-    Ok(conn)
-}
-
-fn sqlite_error(e: rusqlite::Error) -> StoreError {
-    super::booking_sql::store_error(e)
+    super::open_direct(path, "seat maps", "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;")
 }
 
 /// Reads the version and the seats in one read transaction, so they agree.
 fn read_map(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
-    conn.execute_batch("BEGIN").map_err(sqlite_error)?;
+    conn.execute_batch("BEGIN").map_err(store_error)?;
     let map = read_in(conn, concert_id);
     // A read transaction has nothing to keep: ending it cannot lose anything.
     let _ = conn.execute_batch("COMMIT");
@@ -92,7 +84,7 @@ fn read_in(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, 
              WHERE c.id = ?1 AND c.deleted_at IS NULL",
         )
         .and_then(|mut s| s.query_row([concert_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(sqlite_error)?;
+        .map_err(store_error)?;
     let Some((version, max_column)) = head else { return Ok(None) };
     let mut query = conn
         .prepare_cached(
@@ -100,10 +92,10 @@ fn read_in(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, 
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
              WHERE s.concert_id = ?1 ORDER BY s.horizontal, s.vertical",
         )
-        .map_err(sqlite_error)?;
+        .map_err(store_error)?;
     let seats: Vec<SeatLine> = query
         .query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .and_then(|rows| rows.collect())
-        .map_err(sqlite_error)?;
+        .map_err(store_error)?;
     seat_map_of(concert_id, version, max_column, seats).map(Some)
 }

@@ -84,6 +84,16 @@ impl SqliteStore {
     }
 }
 
+/// A synchronous connection to the database file, for the booking writer and the seat-map
+/// readers: the same ten-second busy wait as the pools, then `pragmas`.
+fn open_direct(path: &std::path::Path, purpose: &str, pragmas: &str) -> anyhow::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)
+        .with_context(|| format!("opening {} for {purpose}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(pragmas)?;
+    Ok(conn)
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {

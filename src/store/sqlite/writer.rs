@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use rusqlite::Connection;
@@ -115,9 +114,9 @@ impl BookingWriter {
 /// before each checkpoint and the database after it, so nothing a checkpoint moves out of
 /// the WAL is ever only in memory.
 fn open(path: &Path) -> anyhow::Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening {} for bookings", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch(
+    let conn = super::open_direct(
+        path,
+        "bookings",
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
     )?;
