@@ -187,6 +187,8 @@ async fn a_request_past_the_timeout_is_answered_with_503() {
         )
         .await;
     reply.assert_error(503, "OVERLOADED");
+    // A shed request carries the security headers too.
+    crate::hygiene::assert_security_headers(&reply.headers);
 }
 
 /// The shared layers answer 503 (shed, timed out) anywhere, 400 for a path parameter that
