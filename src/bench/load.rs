@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::Scenario;
 use super::client::{Connection, bearer};
+use super::phases::{Kind, Phases};
 use super::report::Tally;
 use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
 
@@ -33,6 +34,8 @@ pub struct Run {
     pub next_seat: AtomicUsize,
     pub completed: AtomicU64,
     pub sold_out: AtomicBool,
+    /// With `--ceiling`: the phases of scenario and `/health` the run alternates between.
+    pub phases: Option<Phases>,
 }
 
 /// What to send next.
@@ -118,9 +121,18 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
             tokio::time::sleep_until(due.into()).await;
         }
         let started = if interval.is_some() { due } else { Instant::now() };
-        let step = run.next_step(&mut rng, &mine);
+        let kind = run.phases.as_ref().map_or(Kind::Scenario, |phases| phases.kind(started));
+        let step = match kind {
+            Kind::Scenario => run.next_step(&mut rng, &mine),
+            Kind::Ceiling => Step::Get("/health".into()),
+        };
         let answer = match &step {
-            Step::Stop => break,
+            Step::Stop => {
+                if let Some(phases) = &run.phases {
+                    phases.stop(Instant::now());
+                }
+                break;
+            }
             Step::Get(path) => conn.send(Method::GET, path, None, None).await,
             Step::Book { concert, row, column, fan } => {
                 let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
@@ -134,7 +146,11 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
         };
         match answer {
             Ok(answer) => {
-                if started >= run.measured_from {
+                let counted = match &run.phases {
+                    Some(phases) => phases.answered(kind, Instant::now()),
+                    None => started >= run.measured_from,
+                };
+                if counted && kind == Kind::Scenario {
                     tally.record(answer.status.as_u16(), started.elapsed());
                 }
                 match step {

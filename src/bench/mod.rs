@@ -4,9 +4,10 @@
 //! API that no seat was sold twice and that every confirmation it received is a booking.
 
 mod client;
-mod footprint;
+pub mod footprint;
 mod load;
-mod report;
+pub mod phases;
+pub mod report;
 mod setup;
 
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,7 @@ use hyper::Method;
 
 use self::client::Connection;
 use self::load::Run;
+use self::phases::Phases;
 use self::report::{Report, Tally, Verification};
 
 /// What the load does.
@@ -61,8 +63,16 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Open loop: offer this many requests per second in all; default: closed loop.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ceiling")]
     pub rate: Option<f64>,
+    /// Measure the `GET /health` ceiling inside the same run: the connections alternate
+    /// between phases of the scenario and phases of `/health`, and the report gives the
+    /// scenario's share of the ceiling from the same seconds (closed loop only).
+    #[arg(long)]
+    pub ceiling: bool,
+    /// Length of each phase with `--ceiling` (e.g. `1s`); its first tenth is not counted.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub phase: Duration,
     /// Fans to create (each signs up and logs in once).
     #[arg(long, default_value_t = 100)]
     pub fans: usize,
@@ -92,8 +102,36 @@ fn address(target: &str) -> anyhow::Result<SocketAddr> {
 
 /// Runs a benchmark and prints its report; fails when the run's verification does.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = measure(args).await?;
+    let text = match &report {
+        Outcome::Load(report) if json => serde_json::to_string_pretty(report)? + "\n",
+        Outcome::Load(report) => report.text(),
+        Outcome::Footprint(report) if json => serde_json::to_string_pretty(report)? + "\n",
+        Outcome::Footprint(report) => report.text(),
+    };
+    print!("{text}");
+    match &report {
+        Outcome::Load(Report { verification: Some(v), .. }) if !v.ok => anyhow::bail!("verification failed"),
+        _ => Ok(()),
+    }
+}
+
+/// What a benchmark measured.
+#[derive(Debug)]
+pub enum Outcome {
+    Load(Report),
+    Footprint(footprint::Footprint),
+}
+
+/// Runs a benchmark and returns its report.
+pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     let address = address(&args.target)?;
     anyhow::ensure!(args.connections > 0 && args.fans > 0, "--connections and --fans must be at least 1");
+    anyhow::ensure!(
+        !args.ceiling || !matches!(args.scenario, Scenario::Health | Scenario::Footprint),
+        "--ceiling compares a load scenario with /health"
+    );
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
         Scenario::Footprint => 100,
@@ -114,25 +152,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.scenario == Scenario::Footprint {
-        let report = footprint::measure(address, &fixture, concerts).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", report.text());
-        }
-        return Ok(());
+        return Ok(Outcome::Footprint(footprint::measure(address, &fixture, concerts).await?));
     }
+    let measured_from = Instant::now() + args.warmup;
+    let deadline = measured_from + args.duration;
     let run = Arc::new(Run {
         scenario: args.scenario,
         fan_auth: load::fan_auth(&fixture)?,
         fixture,
-        measured_from: Instant::now() + args.warmup,
-        deadline: Instant::now() + args.warmup + args.duration,
+        measured_from,
+        deadline,
         per_connection_rate: args.rate.map(|r| r / args.connections as f64),
         rush_seats: args.rush_seats,
         next_seat: AtomicUsize::new(0),
         completed: AtomicU64::new(0),
         sold_out: AtomicBool::new(false),
+        phases: args.ceiling.then(|| Phases::new(measured_from, deadline, args.phase, args.phase / 10)),
     });
     let progress = indicatif::ProgressBar::new_spinner();
     let started = Instant::now();
@@ -157,7 +192,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for worker in workers {
         tally.merge(worker.await??)?;
     }
-    let elapsed = started.elapsed().saturating_sub(args.warmup);
+    let ended = Instant::now();
+    let elapsed = match &run.phases {
+        Some(phases) => Duration::from_secs_f64(phases.scenario_seconds(ended)),
+        None => started.elapsed().saturating_sub(args.warmup),
+    };
     ticker.abort();
     progress.finish_and_clear();
     let mode = match args.rate {
@@ -166,21 +205,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut report =
         Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
+    report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
     if matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed) {
         report.verification = Some(verify(address, &run.fixture, &tally).await?);
     }
     if run.sold_out.load(Ordering::Relaxed) {
         eprintln!("every seat was sold before the time was up");
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
-    match &report.verification {
-        Some(v) if !v.ok => anyhow::bail!("verification failed"),
-        _ => Ok(()),
-    }
+    Ok(Outcome::Load(report))
 }
 
 /// Checks through the API that no seat was sold twice and every confirmation stands.

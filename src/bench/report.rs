@@ -6,6 +6,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::phases::Ceiling;
+
 /// What one worker saw.
 pub struct Tally {
     pub latency_us: Histogram<u64>,
@@ -75,6 +77,8 @@ pub struct Report {
     pub latency: Latency,
     /// Result of the after-run check through the API, when the scenario books.
     pub verification: Option<Verification>,
+    /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
+    pub ceiling: Option<Ceiling>,
 }
 
 /// The after-run check: nothing sold twice, every confirmation still a booking.
@@ -116,6 +120,7 @@ impl Report {
                 mean_ms: h.mean() / 1000.0,
             },
             verification: None,
+            ceiling: None,
         }
     }
 
@@ -144,6 +149,20 @@ impl Report {
             self.latency.max_ms,
             self.latency.mean_ms,
         );
+        if let Some(c) = &self.ceiling {
+            let (low, high) =
+                c.pair_ratios.iter().fold((f64::MAX, 0.0_f64), |(l, h), r| (l.min(*r), h.max(*r)));
+            out.push_str(&format!(
+                "ceiling    GET /health {:.0}/s in the same run ({} pairs of {:.1} s phases): {:.1}% of it \
+                 (pairs {:.1}–{:.1}%)\n",
+                c.requests_per_second,
+                c.pairs,
+                c.phase_seconds,
+                100.0 * c.ratio,
+                100.0 * if c.pairs > 0 { low } else { 0.0 },
+                100.0 * high,
+            ));
+        }
         if let Some(v) = &self.verification {
             out.push_str(&format!(
                 "verified   {}: {} confirmed, {} of them active, {} active in all, {} seats sold twice\n",

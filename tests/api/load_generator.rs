@@ -1,0 +1,66 @@
+//! `tickitecking bench` against a running instance: it sets up its own data through the
+//! API, loads the service, and checks afterwards that no seat was sold twice.
+
+use std::time::Duration;
+
+use tickitecking::bench::{BenchArgs, Outcome, Scenario, measure};
+
+use crate::helpers::{ADMIN_PASSWORD, TestApp};
+
+fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
+    BenchArgs {
+        target: app.address.clone(),
+        scenario,
+        connections: 4,
+        duration: Duration::from_millis(1600),
+        warmup: Duration::from_millis(200),
+        rate: None,
+        ceiling: false,
+        phase: Duration::from_millis(200),
+        // A fan may hold 100 seats of a concert: 26 fans can buy all 2,600.
+        fans: 26,
+        // Enough seats that the run cannot sell out, so every phase is counted.
+        concerts: Some(2),
+        rush_seats: 10,
+        admin_username: "admin".into(),
+        admin_password: ADMIN_PASSWORD.into(),
+        json: true,
+    }
+}
+
+#[tokio::test]
+async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
+    let app = TestApp::spawn().await;
+    let outcome =
+        measure(BenchArgs { ceiling: true, ..args(&app, Scenario::Spread) }).await.expect("bench runs");
+    let Outcome::Load(report) = outcome else { panic!("a load report, got {outcome:?}") };
+
+    let verified = report.verification.as_ref().expect("spread is verified");
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!(verified.seats_sold_twice, 0);
+    assert!(verified.confirmed > 0 && verified.confirmed_found_active == verified.confirmed);
+    assert_eq!(report.statuses.keys().copied().collect::<Vec<_>>(), vec![201], "only bookings counted");
+
+    // 1.6 s of 0.2 s phases: four of spread, each followed by one of /health.
+    let ceiling = report.ceiling.as_ref().expect("the ceiling was measured");
+    assert_eq!(ceiling.pairs, 4);
+    assert_eq!(ceiling.pair_ratios.len(), 4);
+    assert!(ceiling.requests_per_second > 0.0 && ceiling.ratio > 0.0, "{ceiling:?}");
+    // The scenario's rates are per second of its own counted time (0.18 s of each phase).
+    assert!((report.seconds - 4.0 * 0.18).abs() < 1e-6, "{}", report.seconds);
+    let own_rate = report.requests as f64 / report.seconds;
+    assert!((own_rate - report.requests_per_second).abs() < 1e-6);
+    let ratio = report.requests_per_second / ceiling.requests_per_second;
+    assert!((ratio - ceiling.ratio).abs() < 1e-9, "{ratio} vs {}", ceiling.ratio);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_ceiling_is_refused_where_it_compares_nothing() {
+    let app = TestApp::spawn().await;
+    for scenario in [Scenario::Health, Scenario::Footprint] {
+        let err = measure(BenchArgs { ceiling: true, ..args(&app, scenario) }).await.expect_err("refused");
+        assert!(err.to_string().contains("--ceiling"), "{err}");
+    }
+    app.stop().await;
+}
