@@ -112,7 +112,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     print!("{text}");
     match &report {
-        Outcome::Load(Report { verification: Some(v), .. }) if !v.ok => anyhow::bail!("verification failed"),
+        Outcome::Load(load) if load.verification.as_ref().is_some_and(|v| !v.ok) => {
+            anyhow::bail!("verification failed")
+        }
         _ => Ok(()),
     }
 }
@@ -120,7 +122,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// What a benchmark measured.
 #[derive(Debug)]
 pub enum Outcome {
-    Load(Report),
+    Load(Box<Report>),
     Footprint(footprint::Footprint),
 }
 
@@ -212,7 +214,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     if run.sold_out.load(Ordering::Relaxed) {
         eprintln!("every seat was sold before the time was up");
     }
-    Ok(Outcome::Load(report))
+    Ok(Outcome::Load(Box::new(report)))
 }
 
 /// Checks through the API that no seat was sold twice and every confirmation stands.
