@@ -4,7 +4,6 @@
 //! [`auth`] and [`store`]; [`domain`] holds the rules and validation and does no I/O.
 //! [`app`] wires them together from a [`config::Config`].
 
-pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod bench;

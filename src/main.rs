@@ -7,9 +7,6 @@ use tickitecking::app;
 use tickitecking::config::{Cli, Command, Config};
 use tracing_subscriber::EnvFilter;
 
-#[global_allocator]
-static ALLOCATOR: tickitecking::alloc::ServiceAllocator = tickitecking::alloc::ServiceAllocator;
-
 fn main() -> ExitCode {
     pin_mmap_threshold();
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -21,11 +18,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Large blocks (Argon2's 19 MiB per password hash) come from glibc's allocator (see
-/// `tickitecking::alloc`). After the first such block is freed, glibc raises its mmap
-/// threshold above that size, so later blocks come from the heap and fragment it: a few
-/// hundred logins left 300 MB resident for good. A fixed threshold keeps large blocks
-/// mapped on their own, given back when freed.
+/// Argon2 works through a 19 MiB block per password hash. After the first such block is
+/// freed, glibc's allocator raises its mmap threshold above that size, so later blocks come
+/// from the heap and fragment it: a few hundred logins left 300 MB resident for good. A
+/// fixed threshold keeps large blocks mapped on their own, given back when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn pin_mmap_threshold() {
     // SAFETY: mallopt only sets an allocator tunable; it runs before any other thread.
