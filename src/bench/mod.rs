@@ -134,6 +134,11 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         !args.ceiling || !matches!(args.scenario, Scenario::Health | Scenario::Footprint),
         "--ceiling compares a load scenario with /health"
     );
+    anyhow::ensure!(
+        !args.ceiling || (!args.phase.is_zero() && args.duration >= 2 * args.phase),
+        "--ceiling needs a --duration of at least two phases (--phase {:?})",
+        args.phase
+    );
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
         Scenario::Footprint => 100,

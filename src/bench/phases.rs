@@ -62,6 +62,10 @@ impl Phases {
         }
     }
 
+    fn phase_start(&self, index: usize) -> Instant {
+        self.start + self.length * index as u32
+    }
+
     fn index(&self, at: Instant) -> Option<usize> {
         let since = at.checked_duration_since(self.start)?;
         Some((since.as_nanos() / self.length.as_nanos()) as usize)
@@ -79,8 +83,7 @@ impl Phases {
     /// phase of the same kind; says whether it was counted.
     pub fn answered(&self, kind: Kind, at: Instant) -> bool {
         let Some(i) = self.index(at) else { return false };
-        let phase_start = self.start + self.length * i as u32;
-        let settled = at >= phase_start + self.settle;
+        let settled = at >= self.phase_start(i) + self.settle;
         let same_kind = (i % 2 == 1) == (kind == Kind::Ceiling);
         match self.answered.get(i) {
             Some(count) if settled && same_kind => {
@@ -110,7 +113,7 @@ impl Phases {
         (0..self.answered.len())
             .step_by(2)
             .map(|i| {
-                let phase_start = self.start + self.length * i as u32;
+                let phase_start = self.phase_start(i);
                 let counted_end = end.min(phase_start + self.length);
                 counted_end.saturating_duration_since(phase_start + self.settle).as_secs_f64()
             })

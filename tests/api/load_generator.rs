@@ -56,11 +56,16 @@ async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
 }
 
 #[tokio::test]
-async fn the_ceiling_is_refused_where_it_compares_nothing() {
+async fn the_ceiling_is_refused_where_it_would_compare_nothing() {
     let app = TestApp::spawn().await;
     for scenario in [Scenario::Health, Scenario::Footprint] {
         let err = measure(BenchArgs { ceiling: true, ..args(&app, scenario) }).await.expect_err("refused");
         assert!(err.to_string().contains("--ceiling"), "{err}");
     }
+    // A run too short for one pair of phases would have nothing to compare.
+    let short =
+        BenchArgs { ceiling: true, duration: Duration::from_millis(300), ..args(&app, Scenario::Spread) };
+    let err = measure(short).await.expect_err("refused");
+    assert!(err.to_string().contains("two phases"), "{err}");
     app.stop().await;
 }

@@ -17,11 +17,10 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use rusqlite::Connection;
-use std::sync::Arc;
-
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::booking_sql::{OwnedBooking, OwnedCancel, book_in, cancel_in, store_error, version};
