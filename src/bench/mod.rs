@@ -24,6 +24,7 @@ use self::client::Connection;
 use self::load::Run;
 use self::phases::Phases;
 use self::report::{Report, Tally, Verification};
+use crate::domain::venue::MAX_SEATS_PER_FAN;
 
 /// What the load does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,6 +134,13 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(
         !args.ceiling || !matches!(args.scenario, Scenario::Health | Scenario::Footprint),
         "--ceiling compares a load scenario with /health"
+    );
+    // A fan may hold only so many seats of a concert: with too few fans, spread would turn
+    // into refusals long before the seats run out.
+    let fans_needed = setup::SEATS_PER_CONCERT.div_ceil(MAX_SEATS_PER_FAN as usize);
+    anyhow::ensure!(
+        args.scenario != Scenario::Spread || args.fans >= fans_needed,
+        "spread needs --fans {fans_needed} or more: a fan may hold at most {MAX_SEATS_PER_FAN} seats of a concert"
     );
     anyhow::ensure!(
         !args.ceiling || (!args.phase.is_zero() && args.duration >= 2 * args.phase),

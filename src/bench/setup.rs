@@ -9,6 +9,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use super::client::{Answer, Connection};
+use crate::domain::venue::MAX_SEATS_PER_FAN;
 
 /// Seats per concert: rows A–Z × columns 1–100.
 pub const SEATS_PER_CONCERT: usize = 26 * 100;
@@ -138,7 +139,7 @@ impl Venue {
                     "description": "load generator concert",
                     "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
                     "auditoriumId": self.hall,
-                    "maxSeatsPerFan": self.seats_per_fan.clamp(1, 100),
+                    "maxSeatsPerFan": (self.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
                     "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
                     "seatList": [
                         {"horizontals": rows(b'A', b'E'), "grade": "R"},

@@ -56,7 +56,7 @@ async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
 }
 
 #[tokio::test]
-async fn the_ceiling_is_refused_where_it_would_compare_nothing() {
+async fn runs_that_cannot_measure_what_they_claim_are_refused() {
     let app = TestApp::spawn().await;
     for scenario in [Scenario::Health, Scenario::Footprint] {
         let err = measure(BenchArgs { ceiling: true, ..args(&app, scenario) }).await.expect_err("refused");
@@ -67,5 +67,8 @@ async fn the_ceiling_is_refused_where_it_would_compare_nothing() {
         BenchArgs { ceiling: true, duration: Duration::from_millis(300), ..args(&app, Scenario::Spread) };
     let err = measure(short).await.expect_err("refused");
     assert!(err.to_string().contains("two phases"), "{err}");
+    // Four fans could buy 400 of a concert's 2,600 seats: spread would be refusals.
+    let err = measure(BenchArgs { fans: 4, ..args(&app, Scenario::Spread) }).await.expect_err("refused");
+    assert!(err.to_string().contains("--fans 26"), "{err}");
     app.stop().await;
 }
