@@ -217,6 +217,26 @@ async fn the_insert_check_names_what_it_refuses_and_lets_a_good_booking_in() {
 }
 
 #[tokio::test]
+async fn a_reservation_of_no_such_fan_never_commits() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 5");
+    let ghost = reserve(concert, 'B', 5, db.now()).replace("VALUES (2,", "VALUES (999,");
+    let mut conn = db.connection().await;
+    conn.run("BEGIN").await.unwrap();
+    // PostgreSQL checks the foreign key at the statement; SQLite at the commit (deferred,
+    // so that a booking's INSERT needs no statement journal). Either way, never committed.
+    let msg = match conn.run(&ghost).await {
+        Err(msg) => msg,
+        Ok(_) => conn.run("COMMIT").await.expect_err("committed a reservation of no such fan"),
+    };
+    assert!(msg.to_lowercase().contains("foreign key"), "{msg}");
+    conn.close().await;
+    let held = db.text("SELECT CAST(count(*) AS TEXT) FROM reservations WHERE user_id = 999").await;
+    assert_eq!(held, "0");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "AVAILABLE");
+}
+
+#[tokio::test]
 async fn the_per_fan_limit_and_the_start_time_hold_in_the_schema() {
     let (_dir, db, _, concert) = fixture().await;
     db.run(&format!("UPDATE concerts SET max_seats_per_fan = 1 WHERE id = {concert}")).await.unwrap();

@@ -229,7 +229,10 @@ fn held_seats(conn: &Connection, request: &OwnedBooking) -> Result<i64, BookingE
 
 /// Inserts one active reservation; the schema's triggers check it and take the seat.
 /// Without `RETURNING`, which SQLite runs through a temporary table: every column but the
-/// id is what was written, and the id is the new row's.
+/// id is what was written, and the id is the new row's. `OR FAIL`, with the schema's
+/// FAIL triggers and deferred foreign keys (migration 0006), leaves SQLite no way to stop
+/// the statement halfway, so it runs without a statement journal; every refusal comes
+/// before the reservation is written, so a refused INSERT still leaves nothing behind.
 fn insert_reservation(
     conn: &Connection,
     request: &OwnedBooking,
@@ -239,7 +242,7 @@ fn insert_reservation(
 ) -> Result<ReservationRecord, BookingError> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+            "INSERT OR FAIL INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
              VALUES (?1, ?2, ?3, 'Y', ?4, ?5)",
         )?
         .execute(params![request.user_id, request.concert_id, seat_id, price, time_text(now)]);
