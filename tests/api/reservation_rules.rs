@@ -242,3 +242,43 @@ async fn malformed_orders_are_refused_and_book_nothing() {
     TestApp::reply(bad_key.send().await.unwrap()).await.assert_error(400, "VALIDATION_FAILED");
     assert!(active(&app, concert).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_booking_pays_the_price_of_the_moment_after_prices_grades_and_rows_change() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("promoter").await;
+    let hall = app
+        .post(
+            "/api/v1/auditoriums",
+            &json!({"name": "H", "address": "S", "maxRow": "C", "maxColumn": 4}),
+            Some(&promoter),
+        )
+        .await;
+    let start = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let mut body = json!({
+        "name": "Repriced", "startTime": start, "auditoriumId": hall.data()["id"],
+        "seatPrices": [{"grade": "R", "price": 100}], "seatList": [{"horizontals": ["A", "B"], "grade": "R"}],
+    });
+    let concert = app.post("/api/v1/concerts", &body, Some(&promoter)).await.data()["id"].as_i64().unwrap();
+    let (_, fan) = app.fan("fan01").await;
+    let id_of = |booked: crate::helpers::Reply| {
+        booked.assert_status(201);
+        booked.data()["id"].as_i64().unwrap()
+    };
+    // The first booking has the writer keep the concert's seats and prices.
+    let first = id_of(app.post(&path(concert), &seat("A", 1), Some(&fan)).await);
+    // Then R costs more, row B becomes grade S, and row C is added.
+    body["seatPrices"] = json!([{"grade": "R", "price": 250}, {"grade": "S", "price": 70}]);
+    body["seatList"] =
+        json!([{"horizontals": ["A"], "grade": "R"}, {"horizontals": ["B", "C"], "grade": "S"}]);
+    app.put(&format!("/api/v1/concerts/{concert}"), &body, Some(&promoter)).await.assert_status(200);
+    let repriced = id_of(app.post(&path(concert), &seat("A", 2), Some(&fan)).await);
+    let regraded = id_of(app.post(&path(concert), &seat("B", 1), Some(&fan)).await);
+    let added = id_of(app.post(&path(concert), &seat("C", 1), Some(&fan)).await);
+    let mine = app.get("/api/v1/users/my/reservations", Some(&fan)).await;
+    let price = |id: i64| {
+        let list = mine.data().as_array().unwrap().clone();
+        list.iter().find(|r| r["id"] == id).unwrap()["price"].clone()
+    };
+    assert_eq!([price(first), price(repriced), price(regraded), price(added)], [100, 250, 70, 70]);
+}

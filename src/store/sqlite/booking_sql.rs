@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::layouts::{Layouts, PricedSeat};
 use crate::domain::booking::{Order, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, SeatStatus};
 use crate::store::bookings::{ReservationRow, corrupt};
@@ -143,18 +144,15 @@ fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> B
     }
 }
 
-/// The concert's seat-map version as this transaction sees it; `None` for no such concert.
-pub(super) fn version(conn: &Connection, concert_id: i64) -> Result<Option<i64>, BookingError> {
-    Ok(conn
-        .prepare_cached("SELECT seat_version FROM concerts WHERE id = ?1")?
-        .query_row([concert_id], |r| r.get(0))
-        .optional()?)
-}
-
-/// One booking inside the batch's transaction. `version` is left 0: the writer sets it.
-pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
+/// One booking inside the batch's transaction, `layouts` checked for its concert in this
+/// transaction. `version` is left 0: the writer sets it.
+pub(super) fn book_in(
+    conn: &Connection,
+    layouts: &Layouts,
+    request: &OwnedBooking,
+) -> Result<Booked, BookingError> {
     if let ([seat], None) = (&request.order.seats[..], &request.idempotency) {
-        return book_one(conn, request, *seat);
+        return book_one(conn, layouts, request, *seat);
     }
     // Several seats or an idempotency key: every check first, then the inserts, all in a
     // savepoint so that a refusal midway leaves nothing behind.
@@ -171,12 +169,21 @@ pub(super) fn book_in(conn: &Connection, request: &OwnedBooking) -> Result<Booke
     }
 }
 
-/// The fast path of a single seat without an idempotency key: one look-up of the seat and
-/// its price, then one INSERT, checked by the schema's triggers. A refused statement leaves
-/// nothing behind, so it needs no savepoint.
-fn book_one(conn: &Connection, request: &OwnedBooking, seat: SeatRef) -> Result<Booked, BookingError> {
+/// The fast path of a single seat without an idempotency key: the seat and its price from
+/// the concert's layout (or one look-up), then one INSERT, checked by the schema's
+/// triggers. A refused statement leaves nothing behind, so it needs no savepoint.
+fn book_one(
+    conn: &Connection,
+    layouts: &Layouts,
+    request: &OwnedBooking,
+    seat: SeatRef,
+) -> Result<Booked, BookingError> {
     // Its status is the triggers' to check, with the reason they name.
-    let Some(StoredSeat { id: seat_id, price, .. }) = stored_seat(conn, request.concert_id, seat)? else {
+    let stored = match layouts.seat(request.concert_id, seat) {
+        Some(PricedSeat { id, price }) => Some((id, price)),
+        None => stored_seat(conn, request.concert_id, seat)?.map(|s| (s.id, s.price)),
+    };
+    let Some((seat_id, price)) = stored else {
         // No such seat, or no such concert.
         let live = conn
             .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?

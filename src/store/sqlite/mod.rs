@@ -9,6 +9,7 @@
 mod audit;
 mod booking_sql;
 mod bookings;
+mod layouts;
 mod map_reader;
 mod tokens;
 mod users;

@@ -23,7 +23,8 @@ use anyhow::Context;
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::booking_sql::{OwnedBooking, OwnedCancel, book_in, cancel_in, store_error, version};
+use super::booking_sql::{OwnedBooking, OwnedCancel, book_in, cancel_in, store_error};
+use super::layouts::{self, Layouts};
 use crate::store::{Booked, BookingError, Cancelled, StoreError};
 
 /// Most jobs committed together: bounds the time the database is held for writing.
@@ -139,6 +140,7 @@ fn write_batches(
     committed: &std::sync::mpsc::Sender<Vec<(Reply, Done)>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut layouts = Layouts::default();
     loop {
         let lock = runtime.block_on(async {
             if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -166,7 +168,7 @@ fn write_batches(
             }
         }
         metrics::histogram!("booking_batch_size").record(batch.len() as f64);
-        let done_jobs = commit_batch(conn, std::mem::take(&mut batch));
+        let done_jobs = commit_batch(conn, &mut layouts, std::mem::take(&mut batch));
         // The lock goes back at once: the next batch runs while this one is made durable.
         drop(lock);
         if !done_jobs.is_empty() && committed.send(done_jobs).is_err() {
@@ -185,7 +187,7 @@ fn fail_all(jobs: Vec<Reply>, why: &str) {
 
 /// Runs a batch in one transaction and commits it; returns the jobs it did, to be answered
 /// once the commit is durable. Jobs refused or failed are answered here.
-fn commit_batch(conn: &Connection, jobs: Batch) -> Vec<(Reply, Done)> {
+fn commit_batch(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Vec<(Reply, Done)> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = e.to_string();
         let busy = matches!(store_error(e), StoreError::Unavailable(_));
@@ -199,7 +201,7 @@ fn commit_batch(conn: &Connection, jobs: Batch) -> Vec<(Reply, Done)> {
         }
         return Vec::new();
     }
-    match run_jobs(conn, jobs) {
+    match run_jobs(conn, layouts, jobs) {
         Ok(done_jobs) => match conn.execute_batch("COMMIT") {
             Ok(()) => done_jobs,
             Err(e) => {
@@ -263,10 +265,11 @@ fn sync_and_answer(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<(Reply, 
 /// once (they left nothing behind); done ones are returned to be answered after the
 /// commit. Should storage itself fail, the transaction cannot be trusted: the failing
 /// job is answered and the replies of the done ones are returned to be failed too.
-fn run_jobs(conn: &Connection, jobs: Batch) -> Result<Vec<(Reply, Done)>, Vec<Reply>> {
+fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec<(Reply, Done)>, Vec<Reply>> {
     // Each seat-status change bumps its concert's map version by exactly one (trigger
     // `seats_bump_map_version`), and only this transaction writes: so reading a concert's
     // version once, before its first job, gives every job its exact version by counting.
+    // Its layout is checked at the same moment, and nothing in the batch changes it.
     let mut versions: HashMap<i64, i64> = HashMap::new();
     let mut done_jobs: Vec<(Reply, Done)> = Vec::with_capacity(jobs.len());
     for (job, reply) in jobs {
@@ -275,7 +278,11 @@ fn run_jobs(conn: &Connection, jobs: Batch) -> Result<Vec<(Reply, Done)>, Vec<Re
             Job::Cancel(cancel) => cancel.concert_id,
         };
         if let Entry::Vacant(slot) = versions.entry(concert) {
-            match version(conn, concert) {
+            match layouts::versions(conn, concert).and_then(|found| {
+                let Some((map, layout)) = found else { return Ok(None) };
+                layouts.check(conn, concert, layout)?;
+                Ok(Some(map))
+            }) {
                 Ok(Some(v)) => {
                     slot.insert(v);
                 }
@@ -288,7 +295,7 @@ fn run_jobs(conn: &Connection, jobs: Batch) -> Result<Vec<(Reply, Done)>, Vec<Re
             }
         }
         let outcome = match &job {
-            Job::Book(booking) => book_in(conn, booking).map(Done::Booked),
+            Job::Book(booking) => book_in(conn, layouts, booking).map(Done::Booked),
             Job::Cancel(cancel) => cancel_in(conn, cancel).map(Done::Cancelled),
         };
         match outcome {
