@@ -182,6 +182,24 @@ async fn seat_status_always_matches_the_reservations() {
 }
 
 #[tokio::test]
+async fn a_seat_is_available_reserved_or_locked_and_nothing_else() {
+    let (_dir, db, _, concert) = fixture().await;
+    let free = format!("concert_id = {concert} AND horizontal = 'A' AND vertical = 2");
+    for status in ["SOLD", "available", ""] {
+        let msg = refused(&db, &format!("UPDATE seats SET status = '{status}' WHERE {free}")).await;
+        assert!(msg.to_lowercase().contains("check"), "{status:?}: {msg}");
+    }
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {free}")).await, "AVAILABLE");
+    if let Raw::Sqlite(_) = db {
+        // Migration 0008 rewrote the check with comparisons (no temporary index per update).
+        let definition =
+            db.text("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'seats'").await;
+        assert!(definition.contains("status = 'AVAILABLE' OR status = 'RESERVED' OR status = 'LOCKED'"));
+        assert!(!definition.contains("status IN"), "{definition}");
+    }
+}
+
+#[tokio::test]
 async fn reservations_are_history_and_only_move_from_active_to_cancelled() {
     let (_dir, db, _, _) = fixture().await;
     assert!(refused(&db, "DELETE FROM reservations").await.contains("RESERVATION_IMMUTABLE"));
