@@ -167,14 +167,50 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// hung up, the request timed out). For work that commits and then brings the in-memory
 /// views (seat gate, seat maps, caches) up to date: stopping between the two would leave
 /// a view that disagrees with the database, e.g. a gate refusing a seat that was freed.
-pub(crate) async fn to_completion<T, F>(work: F) -> Result<T, ApiError>
+///
+/// The request's own task runs `work`; only if the request is dropped first does what is
+/// left of it move to a task of its own. (A task per request cost a spawn, a second wake-up
+/// and a join on every booking.)
+pub(crate) fn to_completion<T, F>(work: F) -> ToCompletion<F>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, ApiError>> + Send + 'static,
 {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a committed task failed: {e}")))?
+    ToCompletion { work: Some(Box::pin(work)) }
+}
+
+/// The future of [`to_completion`].
+pub(crate) struct ToCompletion<F: Future<Output: Send + 'static> + Send + 'static> {
+    /// `None` once finished.
+    work: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: Future<Output: Send + 'static> + Send + 'static> Future for ToCompletion<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let Some(work) = self.work.as_mut() else {
+            panic!("ToCompletion polled after it finished");
+        };
+        let output = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<F: Future<Output: Send + 'static> + Send + 'static> Drop for ToCompletion<F> {
+    fn drop(&mut self) {
+        // Abandoned midway: the rest runs on. (Not while unwinding from a panic inside the
+        // work itself: that work cannot be resumed.)
+        if let Some(work) = self.work.take()
+            && !std::thread::panicking()
+        {
+            tokio::spawn(work);
+        }
+    }
 }
 
 /// Bounds that keep the service answering under overload.
@@ -284,5 +320,35 @@ async fn overloaded(err: BoxError) -> ApiError {
         ApiError::Overloaded("the request took too long; retry in a moment")
     } else {
         ApiError::Internal(anyhow::anyhow!("middleware failed: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{ApiError, to_completion};
+
+    #[tokio::test]
+    async fn work_runs_in_the_request_and_answers_it() {
+        let answer = to_completion(async { Ok::<_, ApiError>(7) }).await;
+        assert_eq!(answer.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn work_abandoned_midway_still_runs_to_its_end() {
+        let (resume, resumed) = tokio::sync::oneshot::channel::<()>();
+        let (finished, finish) = tokio::sync::oneshot::channel::<&str>();
+        let work = to_completion(async move {
+            let _ = resumed.await;
+            let _ = finished.send("the rest ran");
+            Ok::<_, ApiError>(())
+        });
+        // The request gives up while the work waits (the timeout drops it)...
+        assert!(tokio::time::timeout(Duration::from_millis(20), work).await.is_err());
+        // ...and the work goes on from where it was.
+        resume.send(()).expect("the abandoned work is still waiting");
+        let ended = tokio::time::timeout(Duration::from_secs(5), finish).await;
+        assert_eq!(ended.ok().and_then(Result::ok), Some("the rest ran"));
     }
 }
