@@ -53,12 +53,30 @@ async fn run() -> ExitCode {
     }
 }
 
+/// Connections the kernel may hold ready for `accept` (it caps this at `somaxconn`). An
+/// on-sale opens thousands of connections in the same second; past the queue the kernel
+/// drops the handshake and the client waits a full second before trying again. (tokio's
+/// default is 1,024; the bench saw it overflow with 1,000 fans arriving at once.)
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn serve(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+    let listener =
+        listen(config.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     app::serve(config, listener, app::shutdown_signal()).await
+}
+
+/// A listener on `address` as `TcpListener::bind` makes one (address reuse on Unix), with a
+/// deeper accept queue.
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn demo(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {

@@ -6,9 +6,11 @@
 //! round of batches instead of one per booking.
 //!
 //! Two threads: the writer gathers a batch, takes the write lock and runs the batch with
-//! its own connection and prepared statements (synchronous SQLite calls in a tight loop,
-//! instead of one round trip through the async runtime per statement), giving the lock
-//! back as soon as it has committed; the sync thread fsyncs the WAL and only then answers.
+//! its own connection and prepared statements — synchronous SQLite calls in a tight loop,
+//! instead of one round trip through the async runtime per statement — and the seat
+//! layouts of the concerts it books in memory ([`super::layouts`]), so that a single-seat
+//! booking is one INSERT. It gives the lock back as soon as it has committed; the sync
+//! thread fsyncs the WAL and only then answers.
 //! So the next batch runs while the last one is being made durable. The service's other
 //! writes take the same lock ([`super::write_lock`]) before they use the one-connection
 //! write pool, so neither side ever meets `SQLITE_BUSY`.
