@@ -1,8 +1,9 @@
 //! Booking, cancelling and reservation histories.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -80,9 +81,21 @@ pub struct ReservationList {
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The raw `Idempotency-Key` header, taken from the request in place (the `HeaderMap`
+/// extractor would copy every header of every booking); checked by [`idempotency_key`].
+struct IdempotencyHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(IDEMPOTENCY_KEY).cloned()))
+    }
+}
+
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+fn idempotency_key(header: &IdempotencyHeader) -> Result<Option<&str>, ApiError> {
+    let Some(value) = &header.0 else { return Ok(None) };
     let invalid = || {
         ApiError::Invalid(vec![FieldError {
             field: "Idempotency-Key".into(),
@@ -198,11 +211,11 @@ async fn book(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(concert_id): ApiPath<i64>,
-    headers: HeaderMap,
+    idempotency: IdempotencyHeader,
     ApiJson(body): ApiJson<BookRequest>,
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
-    let key = idempotency_key(&headers)?.map(str::to_owned);
+    let key = idempotency_key(&idempotency)?.map(str::to_owned);
     // Before the gate: a bot hammering taken seats is slowed down too, not only one
     // that reaches the database.
     state.throttle.booking(principal.user_id).await?;
