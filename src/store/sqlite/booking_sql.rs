@@ -180,10 +180,10 @@ fn book_one(
 ) -> Result<Booked, BookingError> {
     // Its status is the triggers' to check, with the reason they name.
     let stored = match layouts.seat(request.concert_id, seat) {
-        Some(PricedSeat { id, price }) => Some((id, price)),
-        None => stored_seat(conn, request.concert_id, seat)?.map(|s| (s.id, s.price)),
+        Some(known) => Some(known),
+        None => stored_seat(conn, request.concert_id, seat)?.map(|s| PricedSeat { id: s.id, price: s.price }),
     };
-    let Some((seat_id, price)) = stored else {
+    let Some(PricedSeat { id: seat_id, price }) = stored else {
         // No such seat, or no such concert.
         let live = conn
             .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?

@@ -271,35 +271,18 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
     // Each seat-status change bumps its concert's map version by exactly one (trigger
     // `seats_bump_map_version`), and only this transaction writes: so reading a concert's
     // version once, before its first job, gives every job its exact version by counting.
-    // Its layout is checked at the same moment, and nothing in the batch changes it.
-    let mut versions: HashMap<i64, i64> = HashMap::new();
+    // Per concert: (map version as counted so far, layout version).
+    let mut versions: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut done_jobs: Vec<(Reply, Done)> = Vec::with_capacity(jobs.len());
     for (job, reply) in jobs {
         let concert = match &job {
             Job::Book(booking) => booking.concert_id,
             Job::Cancel(cancel) => cancel.concert_id,
         };
-        if let Entry::Vacant(slot) = versions.entry(concert) {
-            match layouts::versions(conn, concert).and_then(|found| {
-                let Some((map, layout)) = found else { return Ok(None) };
-                layouts.check(conn, concert, layout)?;
-                Ok(Some(map))
-            }) {
-                Ok(Some(v)) => {
-                    slot.insert(v);
-                }
-                // No such concert: the job itself will say so.
-                Ok(None) => {}
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    return Err(done_jobs.into_iter().map(|(r, _)| r).collect());
-                }
-            }
-        }
-        let outcome = match &job {
+        let outcome = prepare(conn, layouts, &mut versions, concert, &job).and_then(|()| match &job {
             Job::Book(booking) => book_in(conn, layouts, booking).map(Done::Booked),
             Job::Cancel(cancel) => cancel_in(conn, cancel).map(Done::Cancelled),
-        };
+        });
         match outcome {
             Ok(mut done) => {
                 let changes = match &done {
@@ -307,7 +290,7 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
                     Done::Cancelled(c) if c.version.is_some() => 1,
                     _ => 0,
                 };
-                let current = versions.entry(concert).or_default();
+                let (current, _) = versions.entry(concert).or_default();
                 *current += changes;
                 done.set_version(*current);
                 done_jobs.push((reply, done));
@@ -322,4 +305,25 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
         }
     }
     Ok(done_jobs)
+}
+
+/// Before a job: at the batch's first job of the concert, reads its map and layout
+/// versions; before a booking, makes sure the writer's layout of the concert is the stored
+/// one (nothing in the batch changes it; a cancellation never needs it).
+fn prepare(
+    conn: &Connection,
+    layouts: &mut Layouts,
+    versions: &mut HashMap<i64, (i64, i64)>,
+    concert: i64,
+    job: &Job,
+) -> Result<(), BookingError> {
+    if let Entry::Vacant(slot) = versions.entry(concert) {
+        // No such concert: the job itself will say so.
+        let Some(found) = layouts::versions(conn, concert)? else { return Ok(()) };
+        slot.insert(found);
+    }
+    if let (Job::Book(_), Some(&(_, layout))) = (job, versions.get(&concert)) {
+        layouts.check(conn, concert, layout)?;
+    }
+    Ok(())
 }
