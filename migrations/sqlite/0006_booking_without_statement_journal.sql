@@ -16,16 +16,25 @@
 -- * the reservations' foreign keys are checked at COMMIT instead of after each statement
 --   (an immediate foreign key may abort; a deferred one fails the commit instead).
 --
--- A foreign key's timing cannot be altered in place: the table is rebuilt (SQLite's
--- documented procedure: new table, copy, drop, rename, then its indexes and triggers).
--- The triggers of other tables that read reservations are dropped while it is missing.
+-- And reservation ids without AUTOINCREMENT: it keeps a table's highest id ever given in
+-- `sqlite_sequence`, so that an id is never given twice even after its row is deleted;
+-- every booking read and rewrote that row, and every batch wrote its page to the WAL.
+-- Reservations are never deleted (trigger `reservations_no_delete`), so the next id after
+-- the highest row is already never one given before: a plain INTEGER PRIMARY KEY gives the
+-- same ids, and the copy below carries them over. (An id of a batch that rolled back may
+-- come again; it was never confirmed.)
+--
+-- Neither a foreign key's timing nor AUTOINCREMENT can be altered in place: the table is
+-- rebuilt (SQLite's documented procedure: new table, copy, drop, rename, then its indexes
+-- and triggers). The triggers of other tables that read reservations are dropped while it
+-- is missing.
 
 DROP TRIGGER reservations_no_delete;
 DROP TRIGGER concerts_keep_while_reserved;
 DROP TRIGGER seats_status_matches_reservation;
 
 CREATE TABLE reservations_rebuilt (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            INTEGER PRIMARY KEY,
     user_id       INTEGER NOT NULL REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED,
     concert_id    INTEGER NOT NULL REFERENCES concerts (id) DEFERRABLE INITIALLY DEFERRED,
     seat_id       INTEGER NOT NULL REFERENCES seats (id) DEFERRABLE INITIALLY DEFERRED,
@@ -36,8 +45,6 @@ CREATE TABLE reservations_rebuilt (
     cancelled_at  TEXT,
     CHECK ((status = 'Y') = (cancelled_at IS NULL))
 );
--- Reservations are never deleted, so the highest id is also AUTOINCREMENT's high-water
--- mark, and the copy carries it over.
 INSERT INTO reservations_rebuilt (id, user_id, concert_id, seat_id, status, price_cents, created_at, cancelled_at)
 SELECT id, user_id, concert_id, seat_id, status, price_cents, created_at, cancelled_at FROM reservations;
 DROP TABLE reservations;
