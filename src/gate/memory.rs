@@ -1,6 +1,6 @@
 //! The in-process gate: one small array of seat cells per concert.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -47,59 +47,110 @@ impl Board {
             *cell = Cell { status: (status != SeatStatus::Available).then_some(status), version };
         }
     }
+
+    /// The seats of `seats` this board knows to be taken or locked.
+    fn refused(&self, seats: &[SeatRef]) -> Vec<(SeatRef, SeatStatus)> {
+        seats
+            .iter()
+            .filter_map(|seat| {
+                let cell = Self::index(*seat).and_then(|i| self.cells.get(i))?;
+                cell.status.map(|status| (*seat, status))
+            })
+            .collect()
+    }
 }
 
-/// The gate of one process. Boards are loaded lazily from the store, which is also how
-/// it recovers after a restart.
+type SharedBoard = Arc<Mutex<Board>>;
+
+/// The gate of one process. Boards are loaded from the store in the background, the first
+/// time a concert is asked about, which is also how the gate recovers after a restart:
+/// until a board is loaded, bookings go on to the database, which decides. So no booking
+/// ever waits for a load (at the first touch of each concert of an on-sale, a read of its
+/// 2,600 seats that took 2–50 ms under load and held up every booking of the concert).
 pub struct MemoryGate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: Arc<dyn Store>,
-    boards: RwLock<HashMap<i64, Arc<Mutex<Board>>>>,
-    /// Serialises loads so a rush on a cold concert reads its seats once.
-    loading: tokio::sync::Mutex<()>,
+    boards: RwLock<HashMap<i64, SharedBoard>>,
+    /// Concerts whose board is being loaded (at most one load each).
+    loading: Mutex<HashSet<i64>>,
+    /// Runs loads one at a time: after a restart, a burst of first touches reads the
+    /// database one concert after the other instead of all at once.
+    one_load_at_a_time: tokio::sync::Mutex<()>,
+}
+
+fn poisoned<T>(_: T) -> anyhow::Error {
+    anyhow::anyhow!("gate lock poisoned")
 }
 
 impl MemoryGate {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, boards: RwLock::default(), loading: tokio::sync::Mutex::new(()) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                boards: RwLock::default(),
+                loading: Mutex::default(),
+                one_load_at_a_time: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn board(&self, concert_id: i64) -> anyhow::Result<Option<SharedBoard>> {
+        Ok(self.boards.read().map_err(poisoned)?.get(&concert_id).cloned())
     }
 
-    fn board(&self, concert_id: i64) -> anyhow::Result<Option<Arc<Mutex<Board>>>> {
-        let boards = self.boards.read().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
-        Ok(boards.get(&concert_id).cloned())
-    }
-
-    fn board_or_empty(&self, concert_id: i64) -> anyhow::Result<Arc<Mutex<Board>>> {
+    fn board_or_empty(&self, concert_id: i64) -> anyhow::Result<SharedBoard> {
         if let Some(board) = self.board(concert_id)? {
             return Ok(board);
         }
-        let mut boards = self.boards.write().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
+        let mut boards = self.boards.write().map_err(poisoned)?;
         Ok(boards.entry(concert_id).or_insert_with(|| Arc::new(Mutex::new(Board::empty()))).clone())
     }
 
-    /// A loaded board of the concert, reading the database once if needed; `None` when
-    /// the concert does not exist (the database will answer that).
-    async fn loaded_board(&self, concert_id: i64) -> anyhow::Result<Option<Arc<Mutex<Board>>>> {
-        if let Some(board) = self.board(concert_id)?
-            && board.lock().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?.loaded
-        {
-            return Ok(Some(board));
+    /// Starts loading the concert's board in the background, unless a load is under way.
+    fn load_in_background(self: &Arc<Self>, concert_id: i64) -> anyhow::Result<()> {
+        if !self.loading.lock().map_err(poisoned)?.insert(concert_id) {
+            return Ok(());
         }
-        let _loading = self.loading.lock().await;
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = inner.load(concert_id).await {
+                tracing::warn!(concert_id, error = %format!("{e:#}"), "loading the seat gate failed");
+            }
+            if let Ok(mut loading) = inner.loading.lock() {
+                loading.remove(&concert_id);
+            }
+        });
+        Ok(())
+    }
+
+    /// Fills the concert's board from the database. The board is taken before the read, so
+    /// news of changes committed meanwhile lands on it too (the newer version wins per
+    /// seat); should the board be forgotten meanwhile, the fill goes to the forgotten one.
+    async fn load(&self, concert_id: i64) -> anyhow::Result<()> {
+        let _one = self.one_load_at_a_time.lock().await;
         let board = self.board_or_empty(concert_id)?;
-        if board.lock().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?.loaded {
-            return Ok(Some(board));
-        }
-        let Some(map) = self.store.seat_map(concert_id).await? else { return Ok(None) };
-        let mut guard = board.lock().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
+        let Some(map) = self.store.seat_map(concert_id).await? else {
+            // No such concert: keep nothing for it (an unknown id must not cost a board).
+            let mut boards = self.boards.write().map_err(poisoned)?;
+            if boards.get(&concert_id).is_some_and(|kept| Arc::ptr_eq(kept, &board)) {
+                boards.remove(&concert_id);
+            }
+            return Ok(());
+        };
+        let mut board = board.lock().map_err(poisoned)?;
         for row in &map.rows {
             for &(column, status) in &row.seats {
                 let vertical = u8::try_from(column).unwrap_or(u8::MAX);
-                guard.apply(SeatRef { horizontal: row.horizontal, vertical }, status, map.version);
+                board.apply(SeatRef { horizontal: row.horizontal, vertical }, status, map.version);
             }
         }
-        guard.loaded = true;
-        drop(guard);
-        Ok(Some(board))
+        board.loaded = true;
+        Ok(())
     }
 }
 
@@ -110,15 +161,19 @@ impl SeatGate for MemoryGate {
         concert_id: i64,
         seats: &[SeatRef],
     ) -> anyhow::Result<Vec<(SeatRef, SeatStatus)>> {
-        let Some(board) = self.loaded_board(concert_id).await? else { return Ok(Vec::new()) };
-        let board = board.lock().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
-        Ok(seats
-            .iter()
-            .filter_map(|seat| {
-                let cell = Board::index(*seat).and_then(|i| board.cells.get(i))?;
-                cell.status.map(|status| (*seat, status))
-            })
-            .collect())
+        let board = self.inner.board(concert_id)?;
+        let (loaded, refused) = match &board {
+            Some(board) => {
+                let board = board.lock().map_err(poisoned)?;
+                // A board with news only still knows those seats for sure.
+                (board.loaded, board.refused(seats))
+            }
+            None => (false, Vec::new()),
+        };
+        if !loaded {
+            self.inner.load_in_background(concert_id)?;
+        }
+        Ok(refused)
     }
 
     async fn record(
@@ -127,8 +182,8 @@ impl SeatGate for MemoryGate {
         version: i64,
         seats: &[(SeatRef, SeatStatus)],
     ) -> anyhow::Result<()> {
-        let board = self.board_or_empty(concert_id)?;
-        let mut board = board.lock().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
+        let board = self.inner.board_or_empty(concert_id)?;
+        let mut board = board.lock().map_err(poisoned)?;
         for &(seat, status) in seats {
             board.apply(seat, status, version);
         }
@@ -136,7 +191,7 @@ impl SeatGate for MemoryGate {
     }
 
     async fn forget(&self, concert_id: Option<i64>) -> anyhow::Result<()> {
-        let mut boards = self.boards.write().map_err(|_| anyhow::anyhow!("gate lock poisoned"))?;
+        let mut boards = self.inner.boards.write().map_err(poisoned)?;
         match concert_id {
             Some(id) => {
                 boards.remove(&id);
@@ -149,8 +204,101 @@ impl SeatGate for MemoryGate {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::domain::booking::{Order, OrderShape};
+    use crate::domain::user::Role;
     use crate::domain::venue::Letter;
+    use crate::store::{BookingRequest, NewUser};
+
+    /// A store on a fresh SQLite file with the demo concerts, and one fan who booked A1 of
+    /// the first of them: `(store, concert, its data dir)`.
+    async fn store_with_a_booking() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("gate.db").display());
+        let store = crate::store::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap();
+        crate::demo::load(store.as_ref()).await.unwrap();
+        let (concerts, _) = store.list_concerts(0, 10).await.unwrap();
+        let concert = concerts[0].id;
+        let fan = store
+            .create_user(&NewUser {
+                username: "gate-fan".into(),
+                password_hash: "not a hash: this fan never logs in".into(),
+                email: "gate-fan@example.com".into(),
+                nickname: None,
+                role: Role::User,
+            })
+            .await
+            .unwrap();
+        let order = Order { shape: OrderShape::Single, seats: vec![seat("A", 1)] };
+        let request =
+            BookingRequest { user_id: fan.id, concert_id: concert, order: &order, idempotency: None };
+        store.book(&request).await.unwrap();
+        (store, concert, dir)
+    }
+
+    /// Asks the gate until it refuses (its board loaded in the background), for 10 s at most.
+    async fn refused_once_loaded(
+        gate: &MemoryGate,
+        concert: i64,
+        seats: &[SeatRef],
+    ) -> Vec<(SeatRef, SeatStatus)> {
+        for _ in 0..1000 {
+            let refused = gate.refused(concert, seats).await.unwrap();
+            if !refused.is_empty() {
+                return refused;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Vec::new()
+    }
+
+    #[tokio::test]
+    async fn a_cold_concert_is_passed_to_the_database_while_its_board_loads() {
+        let (store, concert, _dir) = store_with_a_booking().await;
+        let gate = MemoryGate::new(store);
+        // The first question finds no board: nothing is refused, nobody waits, a load starts.
+        assert!(gate.refused(concert, &[seat("A", 1)]).await.unwrap().is_empty());
+        let refused = refused_once_loaded(&gate, concert, &[seat("A", 1), seat("A", 2)]).await;
+        assert_eq!(refused, vec![(seat("A", 1), SeatStatus::Reserved)], "the taken seat, and only it");
+        assert!(gate.inner.loading.lock().unwrap().is_empty(), "the load is over");
+    }
+
+    #[tokio::test]
+    async fn news_before_the_load_is_kept_unless_the_database_knows_newer() {
+        let (store, concert, _dir) = store_with_a_booking().await;
+        let map = store.seat_map(concert).await.unwrap().unwrap();
+        let gate = MemoryGate::new(store);
+        // News of A2 taken, newer than the stored map; news of A1 freed, older than it.
+        gate.record(concert, map.version + 1, &[(seat("A", 2), SeatStatus::Reserved)]).await.unwrap();
+        gate.record(concert, map.version - 1, &[(seat("A", 1), SeatStatus::Available)]).await.unwrap();
+        // Before the board is loaded, the news alone already refuses A2.
+        let first = gate.refused(concert, &[seat("A", 2)]).await.unwrap();
+        assert_eq!(first, vec![(seat("A", 2), SeatStatus::Reserved)]);
+        let refused = refused_once_loaded(&gate, concert, &[seat("A", 1)]).await;
+        assert_eq!(refused, vec![(seat("A", 1), SeatStatus::Reserved)], "the stored map is newer");
+        let still = gate.refused(concert, &[seat("A", 2)]).await.unwrap();
+        assert_eq!(still, vec![(seat("A", 2), SeatStatus::Reserved)], "the news is newer than the map");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_concert_keeps_no_board() {
+        let (store, _, _dir) = store_with_a_booking().await;
+        let gate = MemoryGate::new(store);
+        assert!(gate.refused(987_654, &[seat("A", 1)]).await.unwrap().is_empty());
+        for _ in 0..1000 {
+            if gate.inner.loading.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gate.inner.loading.lock().unwrap().is_empty(), "the load ended");
+        assert!(
+            gate.inner.boards.read().unwrap().is_empty(),
+            "nothing kept for a concert that does not exist"
+        );
+    }
 
     fn seat(row: &str, column: u8) -> SeatRef {
         SeatRef { horizontal: Letter::parse(row).unwrap(), vertical: column }
