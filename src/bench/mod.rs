@@ -4,6 +4,7 @@
 //! API that no seat was sold twice and that every confirmation it received is a booking.
 
 mod client;
+pub mod durability;
 pub mod footprint;
 mod load;
 pub mod phases;
@@ -184,6 +185,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         sold_out: AtomicBool::new(false),
         phases: args.ceiling.then(|| Phases::new(measured_from, deadline, args.phase, args.phase / 10)),
     });
+    let books = matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed);
+    // The group commit's waits over the counted seconds, read when they begin.
+    let waits_before = books.then(|| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measured_from.into()).await;
+            durability::snapshot(address).await
+        })
+    });
     let progress = indicatif::ProgressBar::new_spinner();
     let started = Instant::now();
     let mut workers = Vec::with_capacity(args.connections);
@@ -221,7 +230,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     let mut report =
         Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
     report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
-    if matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed) {
+    if let Some(before) = waits_before {
+        // Best effort: a service without the writer's metrics (PostgreSQL) reports none.
+        let before = before.await.ok().and_then(Result::ok).flatten();
+        if let Ok(Some(after)) = durability::snapshot(address).await {
+            report.durability = Some(durability::Durability::between(before.as_ref(), &after));
+        }
+    }
+    if books {
         report.verification = Some(verify(address, &run.fixture, &tally).await?);
     }
     if run.sold_out.load(Ordering::Relaxed) {

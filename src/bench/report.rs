@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::durability::Durability;
 use super::phases::Ceiling;
 
 /// What one worker saw.
@@ -79,6 +80,9 @@ pub struct Report {
     pub verification: Option<Verification>,
     /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
     pub ceiling: Option<Ceiling>,
+    /// What the service's group commit waited for in the counted seconds (embedded
+    /// database only): the disk's part of the latency.
+    pub durability: Option<Durability>,
 }
 
 /// The after-run check: nothing sold twice, every confirmation still a booking.
@@ -121,6 +125,7 @@ impl Report {
             },
             verification: None,
             ceiling: None,
+            durability: None,
         }
     }
 
@@ -161,6 +166,20 @@ impl Report {
                 100.0 * c.ratio,
                 100.0 * if c.pairs > 0 { low } else { 0.0 },
                 100.0 * high,
+            ));
+        }
+        if let Some(d) = &self.durability {
+            out.push_str(&format!(
+                "durability {} WAL fsyncs: p50 ≤ {} ms, p99 ≤ {} ms, {} over 10 ms, {:.2} s in all; \
+                 {} batches: p99 ≤ {} ms, {} over 10 ms\n",
+                d.fsyncs,
+                d.fsync_p50_ms_at_most,
+                d.fsync_p99_ms_at_most,
+                d.fsyncs_over_10ms,
+                d.fsync_seconds,
+                d.batches,
+                d.batch_p99_ms_at_most,
+                d.batches_over_10ms,
             ));
         }
         if let Some(v) = &self.verification {

@@ -52,6 +52,16 @@ async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
     assert!((own_rate - report.requests_per_second).abs() < 1e-6);
     let ratio = report.requests_per_second / ceiling.requests_per_second;
     assert!((ratio - ceiling.ratio).abs() < 1e-9, "{ratio} vs {}", ceiling.ratio);
+    // The group commit's waits in the same seconds, from the service's own metrics (other
+    // tests of this process book too, so only lower bounds hold).
+    match (crate::backend::name(), &report.durability) {
+        ("sqlite", Some(waits)) => {
+            assert!(waits.fsyncs > 0 && waits.batches > 0, "{waits:?}");
+            assert!(waits.fsync_seconds > 0.0 && waits.fsync_p99_ms_at_most > 0.0, "{waits:?}");
+        }
+        ("sqlite", None) => panic!("no durability figures from the embedded database"),
+        (_, waits) => assert!(waits.is_none(), "PostgreSQL has no group commit: {waits:?}"),
+    }
     app.stop().await;
 }
 

@@ -110,6 +110,29 @@ async fn metrics_count_requests_by_method_route_template_and_status_with_latency
 }
 
 #[tokio::test]
+async fn metrics_show_what_a_durable_booking_waited_for_on_the_embedded_database() {
+    let app = TestApp::spawn().await;
+    let (_, concert) = crate::rush::concert(&app, 4).await;
+    let (_, fan) = app.fan("metered-fan").await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    app.post(&path, &json!({"horizontal": "A", "vertical": 1}), Some(&fan)).await.assert_status(201);
+    let text = metrics(&app).await;
+    if crate::backend::name() != "sqlite" {
+        // PostgreSQL makes each booking durable in its own commit: no group commit to meter.
+        return;
+    }
+    // The group commit's two waits: the batch holding the database, the fsync of the WAL.
+    for histogram in ["booking_batch_seconds", "booking_sync_seconds"] {
+        assert!(text.contains(&format!("# TYPE {histogram} histogram")), "{histogram}: {text}");
+        let count = sample_sum(&text, &format!("{histogram}_count"), &[]).expect("a count");
+        let all = sample_sum(&text, &format!("{histogram}_bucket"), &[("le", "+Inf")]).expect("+Inf");
+        assert!(count >= 1.0 && all == count, "{histogram}: {count} observations, +Inf bucket {all}");
+        let within = sample_sum(&text, &format!("{histogram}_bucket"), &[("le", "10")]).expect("le 10");
+        assert_eq!(within, count, "{histogram}: every observation under 10 s here");
+    }
+}
+
+#[tokio::test]
 async fn unknown_routes_answer_404_route_not_found_in_the_envelope() {
     let app = TestApp::spawn().await;
     for (method, path) in [

@@ -20,6 +20,7 @@ use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use rusqlite::Connection;
@@ -170,7 +171,11 @@ fn write_batches(
             }
         }
         metrics::histogram!("booking_batch_size").record(batch.len() as f64);
+        let started = Instant::now();
         let done_jobs = commit_batch(conn, &mut layouts, std::mem::take(&mut batch));
+        // How long the batch held the database (a commit that checkpoints includes the
+        // checkpoint's own fsync of the database file).
+        metrics::histogram!("booking_batch_seconds").record(started.elapsed());
         // The lock goes back at once: the next batch runs while this one is made durable.
         drop(lock);
         if !done_jobs.is_empty() && committed.send(done_jobs).is_err() {
@@ -237,6 +242,7 @@ fn sync_and_answer(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<(Reply, 
         while let Ok(more) = committed.try_recv() {
             answered.extend(more);
         }
+        let started = Instant::now();
         let synced = match &file {
             Some(file) => file.sync_data(),
             None => File::open(wal).and_then(|opened| {
@@ -247,6 +253,9 @@ fn sync_and_answer(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<(Reply, 
         };
         match synced {
             Ok(()) => {
+                // The disk's share of every confirmation's latency: under a durable
+                // commit, nothing answers faster than this.
+                metrics::histogram!("booking_sync_seconds").record(started.elapsed());
                 metrics::histogram!("booking_sync_size").record(answered.len() as f64);
                 for (reply, done) in answered {
                     let _ = reply.send(Ok(done));
