@@ -34,6 +34,9 @@ pub struct Durability {
     /// Upper bounds of the buckets holding the median and the 99th percentile fsync.
     pub fsync_p50_ms_at_most: f64,
     pub fsync_p99_ms_at_most: f64,
+    /// Upper bound of the bucket holding the longest fsync: one long stall of the disk
+    /// holds up every booking made while it lasts.
+    pub fsync_max_ms_at_most: f64,
     pub fsyncs_over_10ms: u64,
     /// Seconds spent in fsync, in all.
     pub fsync_seconds: f64,
@@ -65,6 +68,7 @@ impl Durability {
             fsyncs: sync.count as u64,
             fsync_p50_ms_at_most: 1000.0 * sync.quantile(0.5),
             fsync_p99_ms_at_most: 1000.0 * sync.quantile(0.99),
+            fsync_max_ms_at_most: 1000.0 * sync.quantile(1.0),
             fsyncs_over_10ms: sync.over(0.01) as u64,
             fsync_seconds: sync.sum,
             batches: batch.count as u64,
@@ -165,6 +169,8 @@ booking_sync_size_count 4000
         assert_eq!(run.quantile(0.5), 0.0005);
         assert_eq!(run.quantile(0.9), 0.01);
         assert_eq!(run.quantile(0.99), f64::INFINITY);
+        assert_eq!(run.quantile(1.0), f64::INFINITY);
+        assert_eq!(parse(BEFORE, "booking_sync_seconds").unwrap().quantile(1.0), 0.0005);
         assert_eq!(run.over(0.01), 5.0);
     }
 }

@@ -170,11 +170,12 @@ impl Report {
         }
         if let Some(d) = &self.durability {
             out.push_str(&format!(
-                "durability {} WAL fsyncs: p50 ≤ {} ms, p99 ≤ {} ms, {} over 10 ms, {:.2} s in all; \
-                 {} batches: p99 ≤ {} ms, {} over 10 ms\n",
+                "durability {} WAL fsyncs: p50 ≤ {} ms, p99 ≤ {} ms, longest ≤ {} ms, {} over 10 ms, \
+                 {:.2} s in all; {} batches: p99 ≤ {} ms, {} over 10 ms\n",
                 d.fsyncs,
                 d.fsync_p50_ms_at_most,
                 d.fsync_p99_ms_at_most,
+                d.fsync_max_ms_at_most,
                 d.fsyncs_over_10ms,
                 d.fsync_seconds,
                 d.batches,
