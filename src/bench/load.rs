@@ -21,7 +21,7 @@ use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
 /// Shared state of a run.
 pub struct Run {
     pub scenario: Scenario,
-    pub fixture: Fixture,
+    pub fixture: Arc<Fixture>,
     /// The fans' `Authorization` headers, made once.
     pub fan_auth: Vec<HeaderValue>,
     /// Requests due before this are sent but not counted (the warm-up).

@@ -64,9 +64,14 @@ pub struct BenchArgs {
     /// first touches of each concert, which would otherwise stand in the latency tail.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
-    /// Open loop: offer this many requests per second in all; default: closed loop.
-    #[arg(long, conflicts_with = "ceiling")]
-    pub rate: Option<f64>,
+    /// Open loop: offer this many requests per second in all (`5000`), or this share of
+    /// the scenario's closed-loop peak, measured first in the same run over the same
+    /// connections (`50%`); default: closed loop.
+    #[arg(long, conflicts_with = "ceiling", value_parser = Rate::parse)]
+    pub rate: Option<Rate>,
+    /// With `--rate N%`: how long the peak is measured, after its own warm-up.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub peak_for: Duration,
     /// Measure the `GET /health` ceiling inside the same run: the connections alternate
     /// between phases of the scenario and phases of `/health`, and the report gives the
     /// scenario's share of the ceiling from the same seconds (closed loop only).
@@ -91,6 +96,32 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How hard an open loop pushes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Requests per second in all.
+    PerSecond(f64),
+    /// This share (0–1] of the closed-loop peak measured first in the same run: the
+    /// latency target's "half the peak" follows the machine as it speeds up or slows down.
+    OfPeak(f64),
+}
+
+impl Rate {
+    /// `5000` or `50%`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let number = |s: &str| s.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0);
+        match text.strip_suffix('%') {
+            Some(share) => match number(share) {
+                Some(percent) if percent <= 100.0 => Ok(Rate::OfPeak(percent / 100.0)),
+                _ => Err(format!("{text:?}: a share of the peak is above 0% and at most 100%")),
+            },
+            None => number(text)
+                .map(Rate::PerSecond)
+                .ok_or_else(|| format!("{text:?}: requests per second above 0, or a share such as 50%")),
+        }
+    }
 }
 
 fn address(target: &str) -> anyhow::Result<SocketAddr> {
@@ -170,21 +201,42 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     if args.scenario == Scenario::Footprint {
         return Ok(Outcome::Footprint(footprint::measure(address, &fixture, concerts).await?));
     }
-    let measured_from = Instant::now() + args.warmup;
-    let deadline = measured_from + args.duration;
-    let run = Arc::new(Run {
-        scenario: args.scenario,
-        fan_auth: load::fan_auth(&fixture)?,
-        fixture,
-        measured_from,
-        deadline,
-        per_connection_rate: args.rate.map(|r| r / args.connections as f64),
-        rush_seats: args.rush_seats,
-        next_seat: AtomicUsize::new(0),
-        completed: AtomicU64::new(0),
-        sold_out: AtomicBool::new(false),
-        phases: args.ceiling.then(|| Phases::new(measured_from, deadline, args.phase, args.phase / 10)),
-    });
+    let fixture = Arc::new(fixture);
+    let fan_auth = load::fan_auth(&fixture)?;
+    let new_run = |rate: Option<f64>, duration: Duration, first_seat: usize, ceiling: bool| {
+        let measured_from = Instant::now() + args.warmup;
+        let deadline = measured_from + duration;
+        Arc::new(Run {
+            scenario: args.scenario,
+            fan_auth: fan_auth.clone(),
+            fixture: fixture.clone(),
+            measured_from,
+            deadline,
+            per_connection_rate: rate.map(|r| r / args.connections as f64),
+            rush_seats: args.rush_seats,
+            next_seat: AtomicUsize::new(first_seat),
+            completed: AtomicU64::new(0),
+            sold_out: AtomicBool::new(false),
+            phases: ceiling.then(|| Phases::new(measured_from, deadline, args.phase, args.phase / 10)),
+        })
+    };
+    // With a share of the peak: the closed-loop peak first, on connections of its own.
+    let (rate, peak) = match args.rate {
+        None => (None, None),
+        Some(Rate::PerSecond(rate)) => (Some(rate), None),
+        Some(Rate::OfPeak(share)) => {
+            eprintln!("measuring the closed-loop peak for {:?}…", args.peak_for);
+            let run = new_run(None, args.peak_for, 0, false);
+            let tally = drive(&run, address, args.connections).await?;
+            let answers: u64 = tally.statuses.values().sum();
+            let peak = answers as f64 / args.peak_for.as_secs_f64();
+            anyhow::ensure!(answers > 0, "the peak run got no answer to count");
+            (Some(share * peak), Some((peak, run, tally)))
+        }
+    };
+    let first_seat = peak.as_ref().map_or(0, |(_, run, _)| run.next_seat.load(Ordering::Relaxed));
+    let run = new_run(rate, args.duration, first_seat, args.ceiling);
+    let measured_from = run.measured_from;
     let books = matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed);
     // The group commit's waits over the counted seconds, read when they begin.
     let waits_before = books.then(|| {
@@ -193,10 +245,53 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             durability::snapshot(address).await
         })
     });
+    let started = Instant::now();
+    let mut tally = drive(&run, address, args.connections).await?;
+    let ended = Instant::now();
+    let elapsed = match &run.phases {
+        Some(phases) => Duration::from_secs_f64(phases.scenario_seconds(ended)),
+        None => started.elapsed().saturating_sub(args.warmup),
+    };
+    let mode = match (rate, &peak) {
+        (Some(rate), Some((peak, _, _))) => format!(
+            "open loop, {rate:.0} req/s offered: {:.0}% of a closed-loop peak of {peak:.0}/s measured first",
+            100.0 * rate / peak
+        ),
+        (Some(rate), None) => format!("open loop, {rate:.0} req/s offered"),
+        (None, _) => "closed loop".into(),
+    };
+    let mut report =
+        Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
+    report.peak_per_second = peak.as_ref().map(|(peak, _, _)| *peak);
+    report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
+    if let Some(before) = waits_before {
+        // Best effort: a service without the writer's metrics (PostgreSQL) reports none.
+        let before = before.await.ok().and_then(Result::ok).flatten();
+        if let Ok(Some(after)) = durability::snapshot(address).await {
+            report.durability = Some(durability::Durability::between(before.as_ref(), &after));
+        }
+    }
+    if books {
+        // The peak run's bookings are checked too.
+        if let Some((_, _, peak_tally)) = peak {
+            tally.booked.extend(peak_tally.booked);
+            tally.cancelled.extend(peak_tally.cancelled);
+        }
+        report.verification = Some(verify(address, &run.fixture, &tally).await?);
+    }
+    if run.sold_out.load(Ordering::Relaxed) {
+        eprintln!("every seat was sold before the time was up");
+    }
+    Ok(Outcome::Load(Box::new(report)))
+}
+
+/// Drives `run` over `connections` connections of its own until its deadline (or
+/// sell-out), with a progress line; what they saw.
+async fn drive(run: &Arc<Run>, address: SocketAddr, connections: usize) -> anyhow::Result<Tally> {
     let progress = indicatif::ProgressBar::new_spinner();
     let started = Instant::now();
-    let mut workers = Vec::with_capacity(args.connections);
-    for i in 0..args.connections {
+    let mut workers = Vec::with_capacity(connections);
+    for i in 0..connections {
         workers.push(tokio::spawn(load::worker(run.clone(), Connection::new(address), i as u64 + 1)));
     }
     let ticker = {
@@ -216,34 +311,9 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     for worker in workers {
         tally.merge(worker.await??)?;
     }
-    let ended = Instant::now();
-    let elapsed = match &run.phases {
-        Some(phases) => Duration::from_secs_f64(phases.scenario_seconds(ended)),
-        None => started.elapsed().saturating_sub(args.warmup),
-    };
     ticker.abort();
     progress.finish_and_clear();
-    let mode = match args.rate {
-        Some(rate) => format!("open loop, {rate:.0} req/s offered"),
-        None => "closed loop".into(),
-    };
-    let mut report =
-        Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
-    report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
-    if let Some(before) = waits_before {
-        // Best effort: a service without the writer's metrics (PostgreSQL) reports none.
-        let before = before.await.ok().and_then(Result::ok).flatten();
-        if let Ok(Some(after)) = durability::snapshot(address).await {
-            report.durability = Some(durability::Durability::between(before.as_ref(), &after));
-        }
-    }
-    if books {
-        report.verification = Some(verify(address, &run.fixture, &tally).await?);
-    }
-    if run.sold_out.load(Ordering::Relaxed) {
-        eprintln!("every seat was sold before the time was up");
-    }
-    Ok(Outcome::Load(Box::new(report)))
+    Ok(tally)
 }
 
 /// Checks through the API that no seat was sold twice and every confirmation stands.

@@ -78,6 +78,8 @@ pub struct Report {
     pub latency: Latency,
     /// Result of the after-run check through the API, when the scenario books.
     pub verification: Option<Verification>,
+    /// With `--rate N%`: the closed-loop peak (answers per second) measured first.
+    pub peak_per_second: Option<f64>,
     /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
     pub ceiling: Option<Ceiling>,
     /// What the service's group commit waited for in the counted seconds (embedded
@@ -124,6 +126,7 @@ impl Report {
                 mean_ms: h.mean() / 1000.0,
             },
             verification: None,
+            peak_per_second: None,
             ceiling: None,
             durability: None,
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tickitecking::bench::{BenchArgs, Outcome, Scenario, measure};
+use tickitecking::bench::{BenchArgs, Outcome, Rate, Scenario, measure};
 
 use crate::helpers::{ADMIN_PASSWORD, TestApp};
 
@@ -15,6 +15,7 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         duration: Duration::from_millis(1600),
         warmup: Duration::from_millis(200),
         rate: None,
+        peak_for: Duration::from_millis(600),
         ceiling: false,
         phase: Duration::from_millis(200),
         // A fan may hold 100 seats of a concert: 26 fans can buy all 2,600.
@@ -63,6 +64,37 @@ async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
         (_, waits) => assert!(waits.is_none(), "PostgreSQL has no group commit: {waits:?}"),
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_loop_at_a_share_of_the_peak_measures_the_peak_first_in_the_same_run() {
+    let app = TestApp::spawn().await;
+    let half = BenchArgs { rate: Some(Rate::OfPeak(0.5)), ..args(&app, Scenario::Spread) };
+    let Outcome::Load(report) = measure(half).await.expect("bench runs") else { panic!("a load report") };
+
+    let peak = report.peak_per_second.expect("the peak was measured");
+    assert!(peak > 0.0);
+    assert!(report.mode.contains("50% of a closed-loop peak"), "{}", report.mode);
+    // An open loop never sends more than it offers (give or take each connection's first).
+    let slack = 4.0 / report.seconds;
+    assert!(report.requests_per_second <= 0.5 * peak + slack, "{} of {peak}", report.requests_per_second);
+    // The peak run's bookings are verified with the rest, on seats of their own: every
+    // active reservation of the run's concerts is one the bench was confirmed.
+    let verified = report.verification.as_ref().expect("spread is verified");
+    assert!(verified.ok && verified.seats_sold_twice == 0, "{verified:?}");
+    assert_eq!(report.transport_errors, 0);
+    assert_eq!(verified.active_reservations, verified.confirmed, "{verified:?}");
+    app.stop().await;
+}
+
+#[test]
+fn a_rate_is_requests_per_second_or_a_share_of_the_peak() {
+    assert_eq!(Rate::parse("5000"), Ok(Rate::PerSecond(5000.0)));
+    assert_eq!(Rate::parse("50%"), Ok(Rate::OfPeak(0.5)));
+    assert_eq!(Rate::parse("100%"), Ok(Rate::OfPeak(1.0)));
+    for wrong in ["0", "-3", "0%", "150%", "half", "%", "NaN", "inf"] {
+        assert!(Rate::parse(wrong).is_err(), "{wrong} accepted");
+    }
 }
 
 #[tokio::test]
