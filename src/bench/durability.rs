@@ -1,5 +1,6 @@
 //! What the service's group commit waited for during a run, read from its own `/metrics`
-//! before and after the counted seconds: the WAL fsyncs every confirmation waits for, and
+//! from the end of the warm-up to the end of the run (with `--ceiling`, its `/health`
+//! phases too, which book nothing): the WAL fsyncs every confirmation waits for, and
 //! the batches that hold the database. Set beside the run's latency, it tells the disk's
 //! share of the tail from the service's. Only the embedded database has a group commit;
 //! against PostgreSQL there is nothing to report.
@@ -26,7 +27,7 @@ struct Histogram {
     count: f64,
 }
 
-/// The group commit's waits over the counted seconds of a run.
+/// The group commit's waits from the end of a run's warm-up to its end.
 #[derive(Debug, Serialize)]
 pub struct Durability {
     /// fsyncs of the WAL: each answers every booking committed since the one before.
@@ -40,7 +41,7 @@ pub struct Durability {
     pub fsyncs_over_10ms: u64,
     /// Seconds spent in fsync, in all.
     pub fsync_seconds: f64,
-    /// Batches run and committed (checkpoints included).
+    /// Batches the writer ran (each one a transaction, its checkpoint included).
     pub batches: u64,
     pub batch_p99_ms_at_most: f64,
     pub batches_over_10ms: u64,
@@ -58,7 +59,7 @@ pub async fn snapshot(address: SocketAddr) -> anyhow::Result<Option<Snapshot>> {
 }
 
 impl Durability {
-    /// The waits between two snapshots; a missing first one counts from zero.
+    /// The waits between two snapshots; `None` before: the service had no such waits yet.
     pub fn between(before: Option<&Snapshot>, after: &Snapshot) -> Self {
         let zero = Snapshot::default();
         let before = before.unwrap_or(&zero);
@@ -122,9 +123,10 @@ impl Histogram {
         self.buckets.iter().find(|(_, n)| *n >= rank).map_or(f64::INFINITY, |(bound, _)| *bound)
     }
 
-    /// Observations above `bound` (which must be one of the bucket bounds).
-    fn over(&self, bound: f64) -> f64 {
-        let within = self.buckets.iter().find(|(b, _)| *b == bound).map_or(0.0, |(_, n)| *n);
+    /// Observations above `limit`, at least: those beyond the largest bucket bound that
+    /// is not above it.
+    fn over(&self, limit: f64) -> f64 {
+        let within = self.buckets.iter().rev().find(|(b, _)| *b <= limit).map_or(0.0, |(_, n)| *n);
         self.count - within
     }
 }
@@ -172,5 +174,7 @@ booking_sync_size_count 4000
         assert_eq!(run.quantile(1.0), f64::INFINITY);
         assert_eq!(parse(BEFORE, "booking_sync_seconds").unwrap().quantile(1.0), 0.0005);
         assert_eq!(run.over(0.01), 5.0);
+        assert_eq!(run.over(0.02), 5.0, "no bucket at 20 ms: counted from the one at 10 ms");
+        assert_eq!(run.over(0.0001), 100.0);
     }
 }

@@ -65,7 +65,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Open loop: offer this many requests per second in all (`5000`), or this share of
-    /// the scenario's closed-loop peak, measured first in the same run over the same
+    /// the scenario's closed-loop peak, measured first in the same run over as many
     /// connections (`50%`); default: closed loop.
     #[arg(long, conflicts_with = "ceiling", value_parser = Rate::parse)]
     pub rate: Option<Rate>,
@@ -175,6 +175,10 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         "spread needs --fans {fans_needed} or more: a fan may hold at most {MAX_SEATS_PER_FAN} seats of a concert"
     );
     anyhow::ensure!(
+        !matches!(args.rate, Some(Rate::OfPeak(_))) || !args.peak_for.is_zero(),
+        "--rate N% needs a --peak-for above zero to measure the peak in"
+    );
+    anyhow::ensure!(
         !args.ceiling || (!args.phase.is_zero() && args.duration >= 2 * args.phase),
         "--ceiling needs a --duration of at least two phases (--phase {:?})",
         args.phase
@@ -227,10 +231,17 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         Some(Rate::OfPeak(share)) => {
             eprintln!("measuring the closed-loop peak for {:?}…", args.peak_for);
             let run = new_run(None, args.peak_for, 0, false);
+            let started = Instant::now();
             let tally = drive(&run, address, args.connections).await?;
+            // Timed like the main run: from the end of the warm-up to the last answer.
+            let seconds = started.elapsed().saturating_sub(args.warmup).as_secs_f64();
             let answers: u64 = tally.statuses.values().sum();
-            let peak = answers as f64 / args.peak_for.as_secs_f64();
-            anyhow::ensure!(answers > 0, "the peak run got no answer to count");
+            anyhow::ensure!(answers > 0 && seconds > 0.0, "the peak run got no answer to count");
+            anyhow::ensure!(
+                !run.sold_out.load(Ordering::Relaxed),
+                "every seat was sold while measuring the peak: more --concerts, or a shorter --peak-for"
+            );
+            let peak = answers as f64 / seconds;
             (Some(share * peak), Some((peak, run, tally)))
         }
     };
@@ -238,7 +249,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     let run = new_run(rate, args.duration, first_seat, args.ceiling);
     let measured_from = run.measured_from;
     let books = matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed);
-    // The group commit's waits over the counted seconds, read when they begin.
+    // The group commit's waits after the warm-up, read when it ends.
     let waits_before = books.then(|| {
         tokio::spawn(async move {
             tokio::time::sleep_until(measured_from.into()).await;
@@ -263,11 +274,15 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     let mut report =
         Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
     report.peak_per_second = peak.as_ref().map(|(peak, _, _)| *peak);
+    // A booking whose answer was lost may still stand: the peak run's count here too.
+    report.transport_errors += peak.as_ref().map_or(0, |(_, _, tally)| tally.errors);
     report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
     if let Some(before) = waits_before {
-        // Best effort: a service without the writer's metrics (PostgreSQL) reports none.
-        let before = before.await.ok().and_then(Result::ok).flatten();
-        if let Ok(Some(after)) = durability::snapshot(address).await {
+        // Best effort: a service without the writer's metrics (PostgreSQL) reports none, and
+        // so does a run whose first reading failed (it would count since the service began).
+        if let Ok(Ok(before)) = before.await
+            && let Ok(Some(after)) = durability::snapshot(address).await
+        {
             report.durability = Some(durability::Durability::between(before.as_ref(), &after));
         }
     }

@@ -82,7 +82,7 @@ pub struct Report {
     pub peak_per_second: Option<f64>,
     /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
     pub ceiling: Option<Ceiling>,
-    /// What the service's group commit waited for in the counted seconds (embedded
+    /// What the service's group commit waited for after the warm-up (embedded
     /// database only): the disk's part of the latency.
     pub durability: Option<Durability>,
 }
@@ -173,16 +173,16 @@ impl Report {
         }
         if let Some(d) = &self.durability {
             out.push_str(&format!(
-                "durability {} WAL fsyncs: p50 ≤ {} ms, p99 ≤ {} ms, longest ≤ {} ms, {} over 10 ms, \
-                 {:.2} s in all; {} batches: p99 ≤ {} ms, {} over 10 ms\n",
+                "durability {} WAL fsyncs: p50 {}, p99 {}, longest {}, {} over 10 ms, {:.2} s in all; \
+                 {} batches: p99 {}, {} over 10 ms\n",
                 d.fsyncs,
-                d.fsync_p50_ms_at_most,
-                d.fsync_p99_ms_at_most,
-                d.fsync_max_ms_at_most,
+                at_most(d.fsync_p50_ms_at_most),
+                at_most(d.fsync_p99_ms_at_most),
+                at_most(d.fsync_max_ms_at_most),
                 d.fsyncs_over_10ms,
                 d.fsync_seconds,
                 d.batches,
-                d.batch_p99_ms_at_most,
+                at_most(d.batch_p99_ms_at_most),
                 d.batches_over_10ms,
             ));
         }
@@ -198,4 +198,9 @@ impl Report {
         }
         out
     }
+}
+
+/// A bucket's upper bound in milliseconds, as text; past the last bucket, "over 10 s".
+fn at_most(ms: f64) -> String {
+    if ms.is_finite() { format!("≤ {ms} ms") } else { "> 10 s".into() }
 }
