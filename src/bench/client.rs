@@ -113,3 +113,10 @@ impl Connection {
         self.send(method, path, token, Some(Bytes::from(serde_json::to_vec(body)?))).await
     }
 }
+
+/// The service's `/metrics` text (Prometheus exposition format).
+pub async fn metrics(address: SocketAddr) -> anyhow::Result<String> {
+    let answer = Connection::new(address).send(Method::GET, "/metrics", None, None).await?;
+    anyhow::ensure!(answer.status == 200, "reading /metrics: {}", answer.status);
+    Ok(String::from_utf8_lossy(&answer.body).into_owned())
+}

@@ -7,10 +7,9 @@
 
 use std::net::SocketAddr;
 
-use hyper::Method;
 use serde::Serialize;
 
-use super::client::Connection;
+use super::client;
 
 /// The two histograms of the booking writer, as `/metrics` shows them at one moment.
 #[derive(Debug, Clone, Default)]
@@ -50,9 +49,7 @@ pub struct Durability {
 /// Reads the writer's histograms; `None` when the service has none (PostgreSQL, or no
 /// booking made yet since it started).
 pub async fn snapshot(address: SocketAddr) -> anyhow::Result<Option<Snapshot>> {
-    let answer = Connection::new(address).send(Method::GET, "/metrics", None, None).await?;
-    anyhow::ensure!(answer.status == 200, "reading /metrics: {}", answer.status);
-    let text = String::from_utf8_lossy(&answer.body);
+    let text = client::metrics(address).await?;
     Ok(parse(&text, "booking_sync_seconds")
         .zip(parse(&text, "booking_batch_seconds"))
         .map(|(sync, batch)| Snapshot { sync, batch }))
@@ -135,36 +132,34 @@ impl Histogram {
 mod tests {
     use super::*;
 
-    const BEFORE: &str = "# TYPE booking_sync_seconds histogram
-booking_sync_seconds_bucket{le=\"0.0005\"} 10
-booking_sync_seconds_bucket{le=\"0.01\"} 10
-booking_sync_seconds_bucket{le=\"+Inf\"} 10
-booking_sync_seconds_sum 0.002
-booking_sync_seconds_count 10
-booking_sync_size_count 10
-";
-
-    const AFTER: &str = "# TYPE booking_sync_seconds histogram
-booking_sync_seconds_bucket{le=\"0.0005\"} 80
-booking_sync_seconds_bucket{le=\"0.01\"} 105
-booking_sync_seconds_bucket{le=\"+Inf\"} 110
-booking_sync_seconds_sum 0.5
-booking_sync_seconds_count 110
-booking_sync_size_count 4000
-";
+    /// `/metrics` text with the fsync histogram at these cumulative counts (within 0.5 ms,
+    /// within 10 ms, all) and sum, beside another metric of a similar name.
+    fn exposition(counts: [u32; 3], sum: f64) -> String {
+        let [fast, within_10ms, all] = counts;
+        format!(
+            "# TYPE booking_sync_seconds histogram\n\
+             booking_sync_seconds_bucket{{le=\"0.0005\"}} {fast}\n\
+             booking_sync_seconds_bucket{{le=\"0.01\"}} {within_10ms}\n\
+             booking_sync_seconds_bucket{{le=\"+Inf\"}} {all}\n\
+             booking_sync_seconds_sum {sum}\n\
+             booking_sync_seconds_count {all}\n\
+             booking_sync_size_count 4000\n"
+        )
+    }
 
     #[test]
     fn a_histogram_is_read_by_its_own_name_only() {
-        let sync = parse(AFTER, "booking_sync_seconds").expect("present");
+        let after = exposition([80, 105, 110], 0.5);
+        let sync = parse(&after, "booking_sync_seconds").expect("present");
         assert_eq!(sync.buckets, vec![(0.0005, 80.0), (0.01, 105.0), (f64::INFINITY, 110.0)]);
         assert_eq!((sync.sum, sync.count), (0.5, 110.0), "booking_sync_size is another metric");
-        assert_eq!(parse(AFTER, "booking_batch_seconds"), None);
+        assert_eq!(parse(&after, "booking_batch_seconds"), None);
     }
 
     #[test]
     fn the_run_counts_only_what_came_after_the_first_snapshot() {
-        let before = parse(BEFORE, "booking_sync_seconds").unwrap();
-        let run = parse(AFTER, "booking_sync_seconds").unwrap().since(&before);
+        let before = parse(&exposition([10, 10, 10], 0.002), "booking_sync_seconds").unwrap();
+        let run = parse(&exposition([80, 105, 110], 0.5), "booking_sync_seconds").unwrap().since(&before);
         assert_eq!(run.count, 100.0);
         assert!((run.sum - 0.498).abs() < 1e-12);
         // 70 of 100 within 0.5 ms, 95 within 10 ms, 5 beyond.
@@ -172,7 +167,7 @@ booking_sync_size_count 4000
         assert_eq!(run.quantile(0.9), 0.01);
         assert_eq!(run.quantile(0.99), f64::INFINITY);
         assert_eq!(run.quantile(1.0), f64::INFINITY);
-        assert_eq!(parse(BEFORE, "booking_sync_seconds").unwrap().quantile(1.0), 0.0005);
+        assert_eq!(before.quantile(1.0), 0.0005);
         assert_eq!(run.over(0.01), 5.0);
         assert_eq!(run.over(0.02), 5.0, "no bucket at 20 ms: counted from the one at 10 ms");
         assert_eq!(run.over(0.0001), 100.0);

@@ -12,7 +12,7 @@ use hyper::Method;
 use serde::Serialize;
 use serde_json::json;
 
-use super::client::Connection;
+use super::client::{self, Connection};
 use super::setup::{Fixture, SEATS_PER_CONCERT};
 
 /// What the footprint run found.
@@ -45,10 +45,9 @@ impl Footprint {
 
 /// The service's resident memory, from its metrics.
 pub async fn resident_bytes(address: SocketAddr) -> anyhow::Result<u64> {
-    let answer = Connection::new(address).send(Method::GET, "/metrics", None, None).await?;
-    anyhow::ensure!(answer.status == 200, "reading /metrics: {}", answer.status);
-    let text = String::from_utf8_lossy(&answer.body);
-    text.lines()
+    client::metrics(address)
+        .await?
+        .lines()
         .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
         .and_then(|value| value.trim().parse::<f64>().ok())
         .map(|bytes| bytes as u64)
