@@ -47,6 +47,15 @@ enum Step {
 }
 
 impl Run {
+    /// The time counted by a run that ended at `ended`: after the warm-up, and with
+    /// `--ceiling` only the settled part of the scenario's own phases.
+    pub fn counted(&self, ended: Instant) -> Duration {
+        match &self.phases {
+            Some(phases) => Duration::from_secs_f64(phases.scenario_seconds(ended)),
+            None => ended.saturating_duration_since(self.measured_from),
+        }
+    }
+
     fn next_step(&self, rng: &mut StdRng, mine: &[(i64, i64, usize)]) -> Step {
         let fixture = &self.fixture;
         let fans = fixture.fans.len();

@@ -230,23 +230,12 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         Some(Rate::PerSecond(rate)) => (Some(rate), None),
         Some(Rate::OfPeak(share)) => {
             eprintln!("measuring the closed-loop peak for {:?}…", args.peak_for);
-            let run = new_run(None, args.peak_for, 0, false);
-            let started = Instant::now();
-            let tally = drive(&run, address, args.connections).await?;
-            // Timed like the main run: from the end of the warm-up to the last answer.
-            let seconds = started.elapsed().saturating_sub(args.warmup).as_secs_f64();
-            let answers: u64 = tally.statuses.values().sum();
-            anyhow::ensure!(answers > 0 && seconds > 0.0, "the peak run got no answer to count");
-            anyhow::ensure!(
-                !run.sold_out.load(Ordering::Relaxed),
-                "every seat was sold while measuring the peak: more --concerts, or a shorter --peak-for"
-            );
-            let peak = answers as f64 / seconds;
-            (Some(share * peak), Some((peak, run, tally)))
+            let peak =
+                Peak::measure(new_run(None, args.peak_for, 0, false), address, args.connections).await?;
+            (Some(share * peak.per_second), Some(peak))
         }
     };
-    let first_seat = peak.as_ref().map_or(0, |(_, run, _)| run.next_seat.load(Ordering::Relaxed));
-    let run = new_run(rate, args.duration, first_seat, args.ceiling);
+    let run = new_run(rate, args.duration, peak.as_ref().map_or(0, |p| p.next_seat), args.ceiling);
     let measured_from = run.measured_from;
     let books = matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed);
     // The group commit's waits after the warm-up, read when it ends.
@@ -256,26 +245,22 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             durability::snapshot(address).await
         })
     });
-    let started = Instant::now();
     let mut tally = drive(&run, address, args.connections).await?;
     let ended = Instant::now();
-    let elapsed = match &run.phases {
-        Some(phases) => Duration::from_secs_f64(phases.scenario_seconds(ended)),
-        None => started.elapsed().saturating_sub(args.warmup),
-    };
     let mode = match (rate, &peak) {
-        (Some(rate), Some((peak, _, _))) => format!(
-            "open loop, {rate:.0} req/s offered: {:.0}% of a closed-loop peak of {peak:.0}/s measured first",
-            100.0 * rate / peak
+        (Some(rate), Some(peak)) => format!(
+            "open loop, {rate:.0} req/s offered: {:.0}% of a closed-loop peak of {:.0}/s measured first",
+            100.0 * rate / peak.per_second,
+            peak.per_second
         ),
         (Some(rate), None) => format!("open loop, {rate:.0} req/s offered"),
         (None, _) => "closed loop".into(),
     };
-    let mut report =
-        Report::new(&format!("{:?}", args.scenario).to_lowercase(), mode, args.connections, elapsed, &tally);
-    report.peak_per_second = peak.as_ref().map(|(peak, _, _)| *peak);
+    let scenario = format!("{:?}", args.scenario).to_lowercase();
+    let mut report = Report::new(&scenario, mode, args.connections, run.counted(ended), &tally);
+    report.peak_per_second = peak.as_ref().map(|peak| peak.per_second);
     // A booking whose answer was lost may still stand: the peak run's count here too.
-    report.transport_errors += peak.as_ref().map_or(0, |(_, _, tally)| tally.errors);
+    report.transport_errors += peak.as_ref().map_or(0, |peak| peak.tally.errors);
     report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
     if let Some(before) = waits_before {
         // Best effort: a service without the writer's metrics (PostgreSQL) reports none, and
@@ -287,10 +272,9 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         }
     }
     if books {
-        // The peak run's bookings are checked too.
-        if let Some((_, _, peak_tally)) = peak {
-            tally.booked.extend(peak_tally.booked);
-            tally.cancelled.extend(peak_tally.cancelled);
+        // The peak run's bookings are checked too (the report above is the main run's).
+        if let Some(peak) = peak {
+            tally.merge(peak.tally)?;
         }
         report.verification = Some(verify(address, &run.fixture, &tally).await?);
     }
@@ -298,6 +282,32 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         eprintln!("every seat was sold before the time was up");
     }
     Ok(Outcome::Load(Box::new(report)))
+}
+
+/// The closed-loop peak an open loop at a share of it is offered against.
+struct Peak {
+    /// Answers per second over the counted time.
+    per_second: f64,
+    /// Where the main run goes on selling (`spread`): the peak run's seats stay sold.
+    next_seat: usize,
+    /// What the peak run saw (its bookings are verified with the main run's).
+    tally: Tally,
+}
+
+impl Peak {
+    /// Drives `run` (closed loop) and reads its rate.
+    async fn measure(run: Arc<Run>, address: SocketAddr, connections: usize) -> anyhow::Result<Self> {
+        let tally = drive(&run, address, connections).await?;
+        let seconds = run.counted(Instant::now()).as_secs_f64();
+        let answers: u64 = tally.statuses.values().sum();
+        anyhow::ensure!(answers > 0 && seconds > 0.0, "the peak run got no answer to count");
+        anyhow::ensure!(
+            !run.sold_out.load(Ordering::Relaxed),
+            "every seat was sold while measuring the peak: more --concerts, or a shorter --peak-for"
+        );
+        let next_seat = run.next_seat.load(Ordering::Relaxed);
+        Ok(Self { per_second: answers as f64 / seconds, next_seat, tally })
+    }
 }
 
 /// Drives `run` over `connections` connections of its own until its deadline (or
