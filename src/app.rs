@@ -16,9 +16,10 @@ use crate::config::{AdminAccount, Config, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
-use crate::http::{self, AppState, Services};
+use crate::http::{self, AppState};
 use crate::posters::PosterStore;
 use crate::seat_news::SeatNews;
+use crate::service::{self, Parts, Services};
 use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
 use crate::throttle::{MemoryLimiter, RateLimiter, RedisLimiter, Throttle};
@@ -37,6 +38,26 @@ pub struct Service {
 
 /// Opens the backends, applies migrations and creates the first admin account.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    let (services, assembled) = assemble(config).await?;
+    let state = AppState::new(services, http::ops::metrics_handle()?, config.edge.clone());
+    Ok(Service {
+        router: http::router(state, config.limits),
+        store: assembled.store,
+        backends: assembled.backends,
+        seat_news: assembled.seat_news,
+        limits: config.limits,
+    })
+}
+
+/// What [`assemble`] hands on besides the use cases.
+pub(crate) struct Assembled {
+    pub store: Arc<dyn Store>,
+    pub backends: String,
+    pub seat_news: Arc<SeatNews>,
+}
+
+/// The use cases over the configured backends, ready to serve.
+pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assembled)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store = store::open(&config.database).await?;
@@ -74,26 +95,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
             .map_or_else(|| "in-process".to_owned(), |redis| format!("shared in {}", redis.description)),
     );
     let seat_news = Arc::new(SeatNews::default());
-    let state = AppState::new(Services {
+    let services = Services::new(Parts {
         store: store.clone(),
         auth: Arc::new(auth),
-        metrics: http::ops::metrics_handle()?,
-        catalog: views.catalog,
-        seat_maps: Arc::new(WatchedSeatMaps::new(views.seat_maps, seat_news.clone())),
-        seat_news: seat_news.clone(),
+        views: service::Views {
+            gate: views.gate,
+            seat_maps: Arc::new(WatchedSeatMaps::new(views.seat_maps, seat_news.clone())),
+            catalog: views.catalog,
+            seat_news: seat_news.clone(),
+        },
         posters,
-        gate: views.gate,
         throttle: Arc::new(Throttle::new(views.limiter, config.rate_limits)),
-        edge: config.edge.clone(),
         shared_state: shared,
     });
-    Ok(Service {
-        router: http::router(state, config.limits),
-        store,
-        backends,
-        seat_news,
-        limits: config.limits,
-    })
+    Ok((services, Assembled { store, backends, seat_news }))
 }
 
 /// The fast views in front of the database: each kept in process, or in Redis.

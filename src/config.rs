@@ -257,11 +257,11 @@ pub struct Config {
     /// Where poster files go.
     pub image_store: ImageStore,
     /// Overload bounds.
-    pub limits: crate::http::Limits,
+    pub limits: Limits,
     /// Rate limits against brute force and abuse.
     pub rate_limits: RateLimits,
     /// Where the client address comes from, and who may call cross-origin.
-    pub edge: crate::http::Edge,
+    pub edge: Edge,
     /// Load the demo data at start-up.
     pub demo: bool,
 }
@@ -299,7 +299,7 @@ impl Config {
             bail!("--max-in-flight must be at least 1");
         }
         Ok(Self {
-            limits: crate::http::Limits {
+            limits: Limits {
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
                 header_read_timeout: args.header_read_timeout,
@@ -329,9 +329,9 @@ impl Config {
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
-            limits: crate::http::Limits::default(),
+            limits: Limits::default(),
             rate_limits: RateLimits::default(),
-            edge: crate::http::Edge::default(),
+            edge: Edge::default(),
             image_store: ImageStore::Folder(data_dir.join("images")),
             redis: None,
             demo: false,
@@ -346,8 +346,41 @@ impl Config {
     }
 }
 
+/// How the service meets the open internet.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    /// Header a trusted load balancer puts the client address in; `None`: the TCP peer.
+    pub client_address_header: Option<HeaderName>,
+    /// Origins allowed to call cross-origin from a browser; empty: CORS off.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+/// Bounds that keep the service answering under overload.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests handled at once; past it, new requests get an immediate 503.
+    pub max_in_flight: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest to wait for in-flight requests at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 4096,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Parses the client-address header name and the CORS origins.
-fn edge(client_address_header: Option<&str>, cors_origins: &[String]) -> anyhow::Result<crate::http::Edge> {
+fn edge(client_address_header: Option<&str>, cors_origins: &[String]) -> anyhow::Result<Edge> {
     let client_address_header = match client_address_header.map(str::trim).filter(|h| !h.is_empty()) {
         None => None,
         Some(name) => Some(
@@ -369,7 +402,7 @@ fn edge(client_address_header: Option<&str>, cors_origins: &[String]) -> anyhow:
                 .map_err(|_| anyhow::anyhow!("CORS_ORIGINS entry {origin:?} is not a header value"))?,
         );
     }
-    Ok(crate::http::Edge { client_address_header, cors_origins: origins })
+    Ok(Edge { client_address_header, cors_origins: origins })
 }
 
 #[cfg(test)]

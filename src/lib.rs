@@ -15,6 +15,7 @@ pub mod gate;
 pub mod http;
 pub mod posters;
 pub mod seat_news;
+pub mod service;
 pub mod shared_state;
 pub mod store;
 pub mod throttle;

@@ -71,3 +71,8 @@ impl PosterStore {
         }
     }
 }
+
+/// Where the API serves a stored poster.
+pub fn public_path(key: &str) -> String {
+    format!("/api/v1/images/{key}")
+}

@@ -183,12 +183,18 @@ impl Auth {
         }
     }
 
-    /// Revokes the presented access token and every refresh token of its user.
+    /// Revokes the presented access token and every refresh token of its user in the
+    /// database; [`Auth::logged_out`] then tells the revocation views.
     pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
-        let expires_at = principal.claims.expires_at();
         self.store.revoke_user_refresh_tokens(principal.user_id).await?;
-        self.store.revoke_token_id(&principal.claims.jti, expires_at).await?;
-        self.revocations.revoke(&principal.claims.jti, expires_at).await?;
+        self.store.revoke_token_id(&principal.claims.jti, principal.claims.expires_at()).await?;
+        Ok(())
+    }
+
+    /// Makes a logged-out access token stop working at once (it is refused from the
+    /// revocation views, not only after a reload from the database).
+    pub async fn logged_out(&self, principal: &Principal) -> Result<(), AuthError> {
+        self.revocations.revoke(&principal.claims.jti, principal.claims.expires_at()).await?;
         Ok(())
     }
 

@@ -9,15 +9,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Change, snapshot};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ClientAddress, require};
+use super::extract::{ApiJson, ApiPath, ClientAddress};
 use super::users::{LoginRequest, TokenResponse, token_response};
 use super::{AppState, Data};
-use crate::auth::{Principal, password};
+use crate::auth::Principal;
 use crate::domain::Validator;
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
-use crate::store::{UserRecord, UserUpdate};
+use crate::service::accounts::AccountChange;
+use crate::store::UserRecord;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(admin_login)).routes(routes!(list_users)).routes(routes!(update_user))
@@ -38,13 +38,7 @@ async fn admin_login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(HeaderMap, Json<Data<TokenResponse>>), ApiError> {
     let (username, password) = body.credentials()?;
-    // The same allowance as /users/login: the two doors lead to the same accounts.
-    state.throttle.login(username, &address).await?;
-    let user = state.auth.check_credentials(username, password).await?;
-    if user.role != Role::Admin {
-        return Err(ApiError::Forbidden("administrators only"));
-    }
-    token_response(state.auth.start_session(&user).await?)
+    token_response(state.accounts.login(&address, username, password, true).await?)
 }
 
 /// An account as administrators see it.
@@ -85,8 +79,7 @@ async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<Vec<AdminUserView>>>, ApiError> {
-    require(&principal, Role::Admin)?;
-    let users = state.store.list_users().await?;
+    let users = state.accounts.list(&principal).await?;
     Ok(Json(Data::new(users.into_iter().map(Into::into).collect())))
 }
 
@@ -121,7 +114,6 @@ async fn update_user(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AdminUserRequest>,
 ) -> Result<Json<Data<AdminUserView>>, ApiError> {
-    require(&principal, Role::Admin)?;
     let mut v = Validator::default();
     let username = v.require("username", body.username.as_deref(), Username::parse);
     let password = body.password.as_deref().and_then(|p| v.check("password", Password::parse(p)));
@@ -129,50 +121,7 @@ async fn update_user(
     let nickname = body.nickname.as_deref().and_then(|n| v.check("nickname", Nickname::parse(n)));
     let role = v.check("role", body.role.ok_or_else(|| "is required".to_owned()));
     let ((username, email), role) = v.finish_with(username.zip(email).zip(role))?;
-    // An admin who demotes themself could leave the service with no admin at all.
-    if id == principal.user_id && role != principal.role {
-        return Err(ApiError::conflict("OWN_ROLE", "administrators cannot change their own role"));
-    }
-    let before = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
-    let password_hash = match password {
-        Some(p) => Some(password::hash(p.expose().to_owned()).await?),
-        None => None,
-    };
-    let password_hash_set = password_hash.is_some();
-    let user = state
-        .store
-        .admin_update_user(
-            id,
-            &UserUpdate {
-                username: username.as_str().to_owned(),
-                password_hash,
-                email: email.as_str().to_owned(),
-                nickname: nickname.map(|n| n.as_str().to_owned()),
-                role,
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::NotFound("user"),
-            other => other.into(),
-        })?;
-    state.auth.user_version_changed(user.id, user.token_version).await?;
-    // The concert list shows promoters by nickname.
-    state.catalog.invalidate().await;
-    let password_changed = password_hash_set;
-    let view = AdminUserView::from(user);
-    let mut after = snapshot(&view);
-    if let Some(serde_json::Value::Object(fields)) = after.as_mut() {
-        // Never the password itself: only that it changed.
-        fields.insert("passwordChanged".into(), password_changed.into());
-    }
-    let change = Change {
-        action: "user.update",
-        target_type: "user",
-        target_id: Some(id),
-        before: snapshot(&AdminUserView::from(before)),
-        after,
-    };
-    audit::record(&state, &principal, change).await;
+    let change = AccountChange { username, password, email, nickname, role };
+    let view = AdminUserView::from(state.accounts.change(&principal, id, change).await?);
     Ok(Json(Data::new(view)))
 }

@@ -1,5 +1,4 @@
-//! The audit log of admin and promoter actions: written after each such action, read by
-//! administrators at `GET /admin/audit`.
+//! `GET /admin/audit`: the audit log of admin and promoter actions, for administrators.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,50 +11,13 @@ use utoipa_axum::routes;
 
 use super::concerts::{PageQuery, page_and_size};
 use super::error::{ApiError, ErrorBody};
-use super::extract::require;
-use super::{AppState, Data, to_completion};
+use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::user::Role;
-use crate::store::{AuditEntry, NewAuditEntry};
+use crate::store::AuditEntry;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(audit_log))
-}
-
-/// What an action did to its target, as the API shows the target.
-pub(super) struct Change {
-    pub action: &'static str,
-    pub target_type: &'static str,
-    pub target_id: Option<i64>,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-/// A target's state for the log.
-pub(super) fn snapshot<T: Serialize>(target: &T) -> Option<serde_json::Value> {
-    serde_json::to_value(target).ok()
-}
-
-/// Records an action of `actor` once it has committed. It runs to completion even if the
-/// client hangs up, so a committed action is not left out of the log. A failure to write
-/// is logged and counted but does not turn the committed action into an error answer.
-pub(super) async fn record(state: &AppState, actor: &Principal, change: Change) {
-    let action = change.action;
-    let entry = NewAuditEntry {
-        actor_id: actor.user_id,
-        actor_role: actor.role,
-        action,
-        target_type: change.target_type,
-        target_id: change.target_id,
-        before: change.before,
-        after: change.after,
-    };
-    let store = state.store.clone();
-    let written = to_completion(async move { Ok(store.record_audit(&entry).await?) }).await;
-    if let Err(e) = written {
-        metrics::counter!("audit_write_failures_total").increment(1);
-        tracing::error!(action, error = %e, "audit entry not written");
-    }
 }
 
 /// One recorded action.
@@ -122,9 +84,8 @@ async fn audit_log(
     principal: Principal,
     uri: Uri,
 ) -> Result<Json<Data<AuditPage>>, ApiError> {
-    require(&principal, Role::Admin)?;
     let (page, size) = page_and_size(&uri)?;
-    let (entries, total) = state.store.audit_page((page - 1).saturating_mul(size), size).await?;
+    let (entries, total) = state.audit.page(&principal, (page - 1).saturating_mul(size), size).await?;
     Ok(Json(Data::new(AuditPage {
         content: entries.into_iter().map(Into::into).collect(),
         page,

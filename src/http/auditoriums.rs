@@ -9,15 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Change, snapshot};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, require};
-use super::{AppState, Data, to_completion};
+use super::extract::{ApiJson, ApiPath};
+use super::{AppState, Data};
 use crate::auth::Principal;
-use crate::domain::Validator;
-use crate::domain::user::Role;
 use crate::domain::venue::{AuditoriumInput, AuditoriumSpec, Letter, SeatStatus};
-use crate::store::{AuditoriumRecord, StoreError};
+use crate::domain::{Invalid, Validator};
+use crate::store::AuditoriumRecord;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,23 +23,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_auditorium, update_auditorium, delete_auditorium))
         .routes(routes!(list_all_auditoriums))
         .routes(routes!(toggle_seat_lock))
-}
-
-/// 403 unless the caller is an admin or the promoter who owns the thing.
-pub(super) fn ensure_owner(principal: &Principal, owner_id: i64) -> Result<(), ApiError> {
-    if principal.has(Role::Admin) || (principal.has(Role::CompanyUser) && principal.user_id == owner_id) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("only its owner or an administrator may change this"))
-    }
-}
-
-/// A 404 naming `what` for a missing row.
-pub(super) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound(what),
-        other => other.into(),
-    }
 }
 
 /// Body of `POST /auditoriums` and `PUT /auditoriums/{id}`.
@@ -123,17 +104,8 @@ async fn create_auditorium(
     principal: Principal,
     ApiJson(body): ApiJson<AuditoriumRequest>,
 ) -> Result<(StatusCode, Json<Data<AuditoriumView>>), ApiError> {
-    require(&principal, Role::CompanyUser)?;
     let spec = body.parse()?;
-    let view = AuditoriumView::from(state.store.create_auditorium(principal.user_id, &spec).await?);
-    let change = Change {
-        action: "auditorium.create",
-        target_type: "auditorium",
-        target_id: Some(view.id),
-        before: None,
-        after: snapshot(&view),
-    };
-    audit::record(&state, &principal, change).await;
+    let view = AuditoriumView::from(state.catalog.create_auditorium(&principal, spec).await?);
     Ok((StatusCode::CREATED, Json(Data::new(view))))
 }
 
@@ -148,8 +120,7 @@ async fn list_own_auditoriums(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<Vec<AuditoriumView>>>, ApiError> {
-    require(&principal, Role::CompanyUser)?;
-    let list = state.store.list_auditoriums(Some(principal.user_id)).await?;
+    let list = state.catalog.auditoriums(&principal, false).await?;
     Ok(Json(Data::new(list.into_iter().map(Into::into).collect())))
 }
 
@@ -164,8 +135,7 @@ async fn get_auditorium(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<AuditoriumView>>, ApiError> {
-    let record = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
-    Ok(Json(Data::new(record.into())))
+    Ok(Json(Data::new(state.catalog.auditorium(id).await?.into())))
 }
 
 /// Changes a venue. It cannot shrink below the seats of its upcoming concerts.
@@ -186,24 +156,9 @@ async fn update_auditorium(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AuditoriumRequest>,
 ) -> Result<Json<Data<AuditoriumView>>, ApiError> {
-    let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
-    ensure_owner(&principal, current.owner_id)?;
     let spec = body.parse()?;
-    let record = state.store.update_auditorium(id, &spec).await.map_err(not_found("auditorium"))?;
-    state.catalog.invalidate().await;
-    if record.max_column != current.max_column {
-        state.seat_maps.clear().await;
-    }
-    let view = AuditoriumView::from(record);
-    let change = Change {
-        action: "auditorium.update",
-        target_type: "auditorium",
-        target_id: Some(id),
-        before: snapshot(&AuditoriumView::from(current)),
-        after: snapshot(&view),
-    };
-    audit::record(&state, &principal, change).await;
-    Ok(Json(Data::new(view)))
+    let record = state.catalog.update_auditorium(&principal, id, spec).await?;
+    Ok(Json(Data::new(record.into())))
 }
 
 /// Deletes a venue (soft delete). Refused while it has upcoming concerts.
@@ -221,18 +176,7 @@ async fn delete_auditorium(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let current = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
-    ensure_owner(&principal, current.owner_id)?;
-    state.store.delete_auditorium(id).await.map_err(not_found("auditorium"))?;
-    state.catalog.invalidate().await;
-    let change = Change {
-        action: "auditorium.delete",
-        target_type: "auditorium",
-        target_id: Some(id),
-        before: snapshot(&AuditoriumView::from(current)),
-        after: None,
-    };
-    audit::record(&state, &principal, change).await;
+    state.catalog.delete_auditorium(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -247,8 +191,7 @@ async fn list_all_auditoriums(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<Vec<AuditoriumView>>>, ApiError> {
-    require(&principal, Role::Admin)?;
-    let list = state.store.list_auditoriums(None).await?;
+    let list = state.catalog.auditoriums(&principal, true).await?;
     Ok(Json(Data::new(list.into_iter().map(Into::into).collect())))
 }
 
@@ -259,6 +202,31 @@ pub struct SeatPositionRequest {
     pub horizontal: Option<String>,
     #[schema(example = 1, required, nullable = false, minimum = 1, maximum = 100)]
     pub vertical: Option<i64>,
+}
+
+impl SeatPositionRequest {
+    /// The requested seat, checked against the venue's rows and columns.
+    fn position(&self, auditorium: &AuditoriumRecord) -> Result<(Letter, u8), Invalid> {
+        let mut v = Validator::default();
+        let horizontal = v.require("horizontal", self.horizontal.as_deref(), |raw| {
+            Letter::parse(raw).and_then(|row| {
+                if row > auditorium.max_row {
+                    Err(format!("the venue's last row is {}", auditorium.max_row))
+                } else {
+                    Ok(row)
+                }
+            })
+        });
+        let vertical = v.check(
+            "vertical",
+            match self.vertical {
+                Some(n) if n >= 1 && n <= i64::from(auditorium.max_column) => Ok(n as u8),
+                Some(_) => Err(format!("must be 1 to {}", auditorium.max_column)),
+                None => Err("is required".into()),
+            },
+        );
+        v.finish_with(horizontal.zip(vertical))
+    }
 }
 
 /// What a lock toggle did in one concert.
@@ -304,37 +272,8 @@ async fn toggle_seat_lock(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<SeatPositionRequest>,
 ) -> Result<Json<Data<LockResult>>, ApiError> {
-    require(&principal, Role::Admin)?;
-    let auditorium = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
-    let mut v = Validator::default();
-    let horizontal = v.require("horizontal", body.horizontal.as_deref(), |raw| {
-        Letter::parse(raw).and_then(|row| {
-            if row > auditorium.max_row {
-                Err(format!("the venue's last row is {}", auditorium.max_row))
-            } else {
-                Ok(row)
-            }
-        })
-    });
-    let vertical = v.check(
-        "vertical",
-        match body.vertical {
-            Some(n) if n >= 1 && n <= i64::from(auditorium.max_column) => Ok(n as u8),
-            Some(_) => Err(format!("must be 1 to {}", auditorium.max_column)),
-            None => Err("is required".into()),
-        },
-    );
-    let (horizontal, vertical) = v.finish_with(horizontal.zip(vertical))?;
-    let audit_state = state.clone();
-    let toggles = to_completion(async move {
-        let toggles = state.store.toggle_seat_lock(id, horizontal, vertical).await?;
-        for toggle in toggles.iter().filter(|t| t.changed) {
-            state.seat_maps.invalidate(toggle.concert_id).await;
-            state.gate.forget(Some(toggle.concert_id)).await?;
-        }
-        Ok(toggles)
-    })
-    .await?;
+    let position = |auditorium: &AuditoriumRecord| body.position(auditorium);
+    let (horizontal, vertical, toggles) = state.catalog.toggle_seat_lock(&principal, id, position).await?;
     let result = LockResult {
         auditorium_id: id,
         horizontal,
@@ -349,13 +288,5 @@ async fn toggle_seat_lock(
             })
             .collect(),
     };
-    let change = Change {
-        action: "seat.lock_toggle",
-        target_type: "auditorium",
-        target_id: Some(id),
-        before: None,
-        after: snapshot(&result),
-    };
-    audit::record(&audit_state, &principal, change).await;
     Ok(Json(Data::new(result)))
 }

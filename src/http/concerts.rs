@@ -1,7 +1,5 @@
 //! `/concerts`: the catalog, concert management and seat maps.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -13,16 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Change, snapshot};
-use super::auditoriums::{ensure_owner, not_found};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, require};
-use super::{AppState, Data, to_completion};
+use super::extract::{ApiJson, ApiPath};
+use super::{AppState, Data};
 use crate::auth::Principal;
-use crate::cache::{EncodedSeatMap, Lookup};
-use crate::domain::FieldError;
-use crate::domain::user::Role;
 use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
+use crate::domain::{FieldError, Invalid};
+use crate::posters;
 use crate::store::{ConcertRecord, SeatMapRecord};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -31,11 +26,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_concert, update_concert, delete_concert))
         .routes(routes!(seat_map))
         .routes(routes!(reservation_map))
-}
-
-/// Where a stored poster is served.
-pub(super) fn image_path(key: &str) -> String {
-    format!("/api/v1/images/{key}")
 }
 
 /// One grade's price in a concert request.
@@ -74,7 +64,7 @@ pub struct ConcertRequest {
 }
 
 impl ConcertRequest {
-    fn parse(&self, max_row: Option<Letter>) -> Result<ConcertSpec, ApiError> {
+    fn parse(&self, max_row: Option<Letter>) -> Result<ConcertSpec, Invalid> {
         let input = ConcertInput {
             name: self.name.as_deref(),
             description: self.description.as_deref(),
@@ -94,7 +84,7 @@ impl ConcertRequest {
                     .collect()
             }),
         };
-        Ok(ConcertSpec::parse(input, Utc::now(), max_row)?)
+        ConcertSpec::parse(input, Utc::now(), max_row)
     }
 }
 
@@ -141,7 +131,7 @@ impl From<ConcertRecord> for ConcertDetail {
             auditorium_address: c.auditorium.address,
             auditorium_max_row: c.auditorium.max_row,
             auditorium_max_column: c.auditorium.max_column,
-            image_path: c.poster_key.as_deref().map(image_path),
+            image_path: c.poster_key.as_deref().map(posters::public_path),
             max_seats_per_fan: c.max_seats_per_fan,
             seat_prices: c.prices.into_iter().map(|(grade, price)| SeatPriceView { grade, price }).collect(),
         }
@@ -153,12 +143,8 @@ fn json_bytes(status: StatusCode, body: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
-    Ok(Bytes::from(serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))?))
-}
-
-async fn load_concert(state: &AppState, id: i64) -> Result<ConcertRecord, ApiError> {
-    state.store.concert(id).await?.ok_or(ApiError::NotFound("concert"))
+fn encode<T: Serialize>(value: &T) -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(serde_json::to_vec(value)?))
 }
 
 /// Puts a concert on sale: one seat per listed row × column, all in one transaction.
@@ -176,27 +162,9 @@ async fn create_concert(
     principal: Principal,
     ApiJson(body): ApiJson<ConcertRequest>,
 ) -> Result<(StatusCode, Json<Data<ConcertDetail>>), ApiError> {
-    require(&principal, Role::CompanyUser)?;
-    let max_row = match body.auditorium_id {
-        Some(id) => {
-            let auditorium = state.store.auditorium(id).await?.ok_or(ApiError::NotFound("auditorium"))?;
-            ensure_owner(&principal, auditorium.owner_id)?;
-            Some(auditorium.max_row)
-        }
-        None => None,
-    };
-    let spec = body.parse(max_row)?;
-    let id = state.store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
-    state.catalog.invalidate().await;
-    let detail = ConcertDetail::from(load_concert(&state, id).await?);
-    let change = Change {
-        action: "concert.create",
-        target_type: "concert",
-        target_id: Some(id),
-        before: None,
-        after: snapshot(&detail),
-    };
-    audit::record(&state, &principal, change).await;
+    let parse = |max_row| body.parse(max_row);
+    let detail =
+        ConcertDetail::from(state.catalog.create_concert(&principal, body.auditorium_id, parse).await?);
     Ok((StatusCode::CREATED, Json(Data::new(detail))))
 }
 
@@ -264,34 +232,28 @@ pub(super) fn page_and_size(uri: &Uri) -> Result<(i64, i64), ApiError> {
 async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let (page, size) = page_and_size(&uri)?;
     // The first page is what everyone opens: it is served from the catalog cache.
-    let key = format!("concerts:p1:s{size}");
-    if page == 1
-        && let Some(body) = state.catalog.get(&key).await
-    {
-        return Ok(json_bytes(StatusCode::OK, body));
-    }
-    let offset = (page - 1).saturating_mul(size);
-    let (summaries, total) = state.store.list_concerts(offset, size).await?;
-    let body = encode(&Data::new(ConcertPage {
-        content: summaries
-            .into_iter()
-            .map(|s| ConcertListItem {
-                id: s.id,
-                name: s.name,
-                image_path: s.poster_key.as_deref().map(image_path),
-                start_time: s.start_time,
-                writer: s.writer,
-                auditorium_name: s.auditorium_name,
-            })
-            .collect(),
-        page,
-        size,
-        total_elements: total,
-        total_pages: (total + size - 1) / size,
-    }))?;
-    if page == 1 {
-        state.catalog.put(&key, body.clone()).await;
-    }
+    let body = state
+        .catalog
+        .concert_page(page, size, |summaries, total| {
+            encode(&Data::new(ConcertPage {
+                content: summaries
+                    .into_iter()
+                    .map(|s| ConcertListItem {
+                        id: s.id,
+                        name: s.name,
+                        image_path: s.poster_key.as_deref().map(posters::public_path),
+                        start_time: s.start_time,
+                        writer: s.writer,
+                        auditorium_name: s.auditorium_name,
+                    })
+                    .collect(),
+                page,
+                size,
+                total_elements: total,
+                total_pages: (total + size - 1) / size,
+            }))
+        })
+        .await?;
     Ok(json_bytes(StatusCode::OK, body))
 }
 
@@ -303,13 +265,8 @@ async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Respon
         (status = 404, description = "no such concert (or deleted)", body = ErrorBody),
     ))]
 async fn get_concert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
-    let key = format!("concert:{id}");
-    if let Some(body) = state.catalog.get(&key).await {
-        return Ok(json_bytes(StatusCode::OK, body));
-    }
-    let detail = ConcertDetail::from(load_concert(&state, id).await?);
-    let body = encode(&Data::new(detail))?;
-    state.catalog.put(&key, body.clone()).await;
+    let body =
+        state.catalog.concert_cached(id, |record| encode(&Data::new(ConcertDetail::from(record)))).await?;
     Ok(json_bytes(StatusCode::OK, body))
 }
 
@@ -332,29 +289,8 @@ async fn update_concert(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ConcertRequest>,
 ) -> Result<Json<Data<ConcertDetail>>, ApiError> {
-    let current = load_concert(&state, id).await?;
-    ensure_owner(&principal, current.owner_id)?;
-    if current.start_time <= Utc::now() {
-        return Err(ApiError::conflict("CONCERT_STARTED", "the concert has already started"));
-    }
-    let spec = body.parse(Some(current.auditorium.max_row))?;
-    let after = state.clone();
-    to_completion(async move {
-        after.store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
-        after.catalog.invalidate().await;
-        after.seat_maps.invalidate(id).await;
-        Ok(())
-    })
-    .await?;
-    let detail = ConcertDetail::from(load_concert(&state, id).await?);
-    let change = Change {
-        action: "concert.update",
-        target_type: "concert",
-        target_id: Some(id),
-        before: snapshot(&ConcertDetail::from(current)),
-        after: snapshot(&detail),
-    };
-    audit::record(&state, &principal, change).await;
+    let parse = |max_row| body.parse(max_row);
+    let detail = ConcertDetail::from(state.catalog.update_concert(&principal, id, parse).await?);
     Ok(Json(Data::new(detail)))
 }
 
@@ -373,25 +309,7 @@ async fn delete_concert(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let current = load_concert(&state, id).await?;
-    ensure_owner(&principal, current.owner_id)?;
-    let audit_state = state.clone();
-    to_completion(async move {
-        state.store.delete_concert(id).await.map_err(not_found("concert"))?;
-        state.catalog.invalidate().await;
-        state.seat_maps.invalidate(id).await;
-        state.gate.forget(Some(id)).await?;
-        Ok(())
-    })
-    .await?;
-    let change = Change {
-        action: "concert.delete",
-        target_type: "concert",
-        target_id: Some(id),
-        before: snapshot(&ConcertDetail::from(current)),
-        after: None,
-    };
-    audit::record(&audit_state, &principal, change).await;
+    state.catalog.delete_concert(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -467,7 +385,7 @@ async fn seat_map(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let map = current_seat_map(&state, id).await?;
+    let map = state.bookings.seat_map(id, seat_map_body).await?;
     let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
     let cache = HeaderValue::from_static("no-cache");
     if not_modified(&headers, map.version) {
@@ -481,38 +399,8 @@ async fn seat_map(
     Ok(response)
 }
 
-/// The cached seat map of a concert, rebuilt first when this reader's turn has come.
-pub(super) async fn current_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
-    match state.seat_maps.lookup(id).await {
-        Lookup::Serve(map) => Ok(map),
-        // Finished even if this reader leaves: others wait on the rebuild it claimed.
-        Lookup::Rebuild(ticket) => {
-            let state = state.clone();
-            to_completion(async move {
-                match encode_seat_map(&state, id).await {
-                    Ok(map) => {
-                        state.seat_maps.put(id, map.clone(), ticket).await;
-                        Ok(map)
-                    }
-                    Err(e) => {
-                        state.seat_maps.abandon(id).await;
-                        Err(e)
-                    }
-                }
-            })
-            .await
-        }
-    }
-}
-
-/// Reads a concert's whole seat map from the database and encodes it once.
-async fn encode_seat_map(state: &AppState, id: i64) -> Result<Arc<EncodedSeatMap>, ApiError> {
-    let record = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
-    Ok(Arc::new(EncodedSeatMap { version: record.version, body: seat_map_body(&record)? }))
-}
-
 /// The response body of `GET /concerts/{id}/seats` for a seat map.
-pub fn seat_map_body(record: &SeatMapRecord) -> Result<Bytes, ApiError> {
+pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<Bytes> {
     encode(&Data::new(SeatMapView::from(record)))
 }
 
@@ -546,8 +434,7 @@ async fn reservation_map(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ReservationMap>>, ApiError> {
-    let concert = load_concert(&state, id).await?;
-    let map = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    let (concert, map) = state.bookings.concert_seats(id).await?;
     let unreservable_seats =
         map.rows
             .iter()

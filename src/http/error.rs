@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::domain::{FieldError, Invalid};
+use crate::service::ServiceError;
 use crate::store::StoreError;
 use crate::throttle::{Throttled, retry_after_secs};
 
@@ -207,6 +208,22 @@ impl From<Throttled> for ApiError {
             // A limiter that cannot count (a shared one unreachable) refuses rather than
             // lets brute force through unchecked.
             Throttled::Other(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::Forbidden(message) => ApiError::Forbidden(message),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
+            ServiceError::Booking(e) => e.into(),
+            ServiceError::Auth(e) => e.into(),
+            ServiceError::Throttled(e) => e.into(),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Other(e) => e.into(),
         }
     }
 }

@@ -15,7 +15,6 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
 use crate::domain::FieldError;
-use crate::domain::user::Role;
 
 /// A JSON body: 415 without a JSON content type, 413 past the body limit, 400 for
 /// malformed JSON, and 400 with the offending field's path for a value of the wrong type.
@@ -138,7 +137,7 @@ impl FromRequestParts<AppState> for Principal {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or(ApiError::Unauthorized { code: "TOKEN_INVALID", message: "expected a Bearer token" })?;
-        Ok(state.auth.authenticate(token).await?)
+        Ok(state.accounts.authenticate(token).await?)
     }
 }
 
@@ -151,7 +150,7 @@ impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let forwarded = state.edge.client_address_header.as_ref().and_then(|name| {
+        let forwarded = state.edge().client_address_header.as_ref().and_then(|name| {
             let last = parts.headers.get_all(name).iter().next_back()?.to_str().ok()?;
             let entry = last.rsplit(',').next()?.trim();
             (!entry.is_empty()).then(|| entry.to_owned())
@@ -177,19 +176,6 @@ fn rate_limit_key(address: String) -> String {
         },
         Ok(IpAddr::V4(v4)) => v4.to_string(),
         Err(_) => address,
-    }
-}
-
-/// 403 unless the caller's role includes `role`.
-pub fn require(principal: &Principal, role: Role) -> Result<(), ApiError> {
-    if principal.has(role) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(match role {
-            Role::Admin => "administrators only",
-            Role::CompanyUser => "promoters and administrators only",
-            Role::User => "signed-in users only",
-        }))
     }
 }
 

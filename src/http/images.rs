@@ -10,16 +10,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Change, snapshot};
-use super::auditoriums::ensure_owner;
-use super::concerts::image_path;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
 use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::domain::poster::{ImageKind, MAX_POSTER_BYTES};
-use crate::store::NewImage;
+use crate::posters;
+use crate::service::catalog::Poster;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -117,8 +115,6 @@ async fn upload_poster(
         .trim()
         .parse()
         .map_err(|_| field_error("concertId", "must be a concert id"))?;
-    let concert = state.store.concert(concert_id).await?.ok_or(ApiError::NotFound("concert"))?;
-    ensure_owner(&principal, concert.owner_id)?;
     let (original_name, content) = file.ok_or_else(|| field_error("file", "is required"))?;
     if content.is_empty() {
         return Err(field_error("file", "is empty"));
@@ -126,36 +122,15 @@ async fn upload_poster(
     let kind = ImageKind::sniff(&content).ok_or_else(|| {
         ApiError::UnsupportedMediaType("the poster must be a JPEG, PNG or GIF image".into())
     })?;
-    let key = format!("poster-{concert_id}-{}.{}", uuid::Uuid::new_v4().simple(), kind.extension());
-    let size = content.len();
-    state.posters.put(&key, Bytes::from(content)).await?;
-    state
-        .store
-        .set_poster(&NewImage {
-            concert_id,
-            original_name: original_name.clone(),
-            store_key: key.clone(),
-            content_type: kind.content_type().into(),
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-        })
-        .await
-        .map_err(super::auditoriums::not_found("concert"))?;
-    state.catalog.invalidate().await;
+    let poster = Poster { original_name, kind, content: Bytes::from(content) };
+    let stored = state.catalog.set_poster(&principal, concert_id, poster).await?;
     let view = PosterView {
         concert_id,
-        image_path: image_path(&key),
-        content_type: kind.content_type().into(),
-        size,
-        original_name,
+        image_path: posters::public_path(&stored.key),
+        content_type: stored.kind.content_type().into(),
+        size: stored.size,
+        original_name: stored.original_name,
     };
-    let change = Change {
-        action: "concert.poster",
-        target_type: "concert",
-        target_id: Some(concert_id),
-        before: Some(serde_json::json!({ "imagePath": concert.poster_key.as_deref().map(image_path) })),
-        after: snapshot(&view),
-    };
-    audit::record(&state, &principal, change).await;
     Ok((StatusCode::CREATED, Json(Data::new(view))))
 }
 
@@ -174,14 +149,7 @@ async fn serve_poster(
     if !safe {
         return Err(ApiError::NotFound("poster"));
     }
-    let content_type = state.store.poster_content_type(&key).await?.ok_or(ApiError::NotFound("poster"))?;
-    // Only image types ever reach the header, whatever the database says.
-    let kind =
-        key.rsplit('.').next().and_then(ImageKind::from_extension).ok_or(ApiError::NotFound("poster"))?;
-    if kind.content_type() != content_type {
-        return Err(ApiError::NotFound("poster"));
-    }
-    let content = state.posters.get(&key).await?.ok_or(ApiError::NotFound("poster"))?;
+    let (kind, content) = state.catalog.poster(&key).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind.content_type())),

@@ -16,11 +16,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::concerts::current_seat_map;
+use super::concerts::seat_map_body;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
 use crate::cache::EncodedSeatMap;
 use crate::seat_news::SeatMapNews;
+use crate::service::ServiceError;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(seat_events))
@@ -54,8 +55,8 @@ async fn seat_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Subscribed before reading the map, so no change between the two goes unheard.
-    let news = state.seat_news.subscribe(id);
-    let map = current_seat_map(&state, id).await?;
+    let news = state.bookings.watch(id);
+    let map = state.bookings.seat_map(id, seat_map_body).await?;
     let known =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let watch = Watch { state, id, news, sent: known, last_sent_at: None, first: Some(map) };
@@ -115,12 +116,12 @@ impl Watch {
             if !self.drain() {
                 return Next::End;
             }
-            match current_seat_map(&self.state, self.id).await {
+            match self.state.bookings.seat_map(self.id, seat_map_body).await {
                 // An older or equal version: a stale snapshot served while another reader
                 // rebuilds; its `Rebuilt` news brings this watch back here.
                 Ok(map) if self.sent.is_none_or(|sent| map.version > sent) => return self.send(&map),
                 Ok(_) => {}
-                Err(ApiError::NotFound(_)) => {
+                Err(ServiceError::NotFound(_)) => {
                     return Next::Last(
                         Event::default().event("gone").data("the concert is no longer on sale"),
                     );
@@ -147,7 +148,7 @@ impl Watch {
     /// Waits until this concert's map may have changed; false when the stream must end.
     async fn wait_for_news(&mut self) -> bool {
         loop {
-            if self.state.seat_news.closed() {
+            if self.state.bookings.news_closed() {
                 return false;
             }
             match self.news.recv().await {
@@ -166,7 +167,7 @@ impl Watch {
             match self.news.try_recv() {
                 Ok(SeatMapNews::Closing) | Err(TryRecvError::Closed) => return false,
                 Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                Err(TryRecvError::Empty) => return !self.state.seat_news.closed(),
+                Err(TryRecvError::Empty) => return !self.state.bookings.news_closed(),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! HTTP: the router, extractors, DTOs and the mapping of errors to responses. Handlers are
-//! thin: parse the request into domain values, call auth or the store, shape the answer.
+//! thin: parse the request into domain values, call a use case of [`crate::service`],
+//! shape the answer.
 
 mod admin;
 mod audit;
@@ -19,7 +20,6 @@ mod web;
 
 use std::sync::Arc;
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::BoxError;
@@ -41,60 +41,47 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::Auth;
-use crate::cache::{Catalog, SeatMapCache};
-use crate::gate::SeatGate;
-use crate::posters::PosterStore;
-use crate::store::Store;
-use crate::throttle::Throttle;
+pub use crate::config::{Edge, Limits};
+use crate::service::Services;
 pub use concerts::seat_map_body;
 use error::ApiError;
 
 /// Largest JSON body accepted anywhere but on uploads.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// What every handler can reach: one shared [`Services`], so that the several copies a
-/// request takes (one per extractor and middleware) cost one reference count each.
+/// What every handler can reach: the use cases ([`Services`], through `Deref`) and the
+/// few things only HTTP needs, shared so that the several copies a request takes (one per
+/// extractor and middleware) cost one reference count each.
 #[derive(Clone)]
-pub struct AppState(Arc<Services>);
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    services: Services,
+    metrics: PrometheusHandle,
+    edge: Edge,
+}
 
 impl AppState {
-    pub fn new(services: Services) -> Self {
-        Self(Arc::new(services))
+    pub fn new(services: Services, metrics: PrometheusHandle, edge: Edge) -> Self {
+        Self(Arc::new(Shared { services, metrics, edge }))
+    }
+
+    /// The Prometheus registry `/metrics` renders.
+    pub fn metrics(&self) -> &PrometheusHandle {
+        &self.0.metrics
+    }
+
+    /// How the service meets the open internet.
+    pub fn edge(&self) -> &Edge {
+        &self.0.edge
     }
 }
 
 impl std::ops::Deref for AppState {
     type Target = Services;
     fn deref(&self) -> &Services {
-        &self.0
+        &self.0.services
     }
-}
-
-/// The service's parts, as handlers reach them through [`AppState`].
-pub struct Services {
-    pub store: Arc<dyn Store>,
-    pub auth: Arc<Auth>,
-    pub metrics: PrometheusHandle,
-    pub catalog: Arc<dyn Catalog>,
-    pub seat_maps: Arc<dyn SeatMapCache>,
-    /// News of seat-map changes for live watchers (told by `seat_maps`).
-    pub seat_news: Arc<crate::seat_news::SeatNews>,
-    pub posters: PosterStore,
-    pub gate: Arc<dyn SeatGate>,
-    pub throttle: Arc<Throttle>,
-    pub edge: Edge,
-    /// The shared Redis, if any: only `/ready` looks at it.
-    pub shared_state: Option<crate::shared_state::SharedState>,
-}
-
-/// How the service meets the open internet.
-#[derive(Debug, Clone, Default)]
-pub struct Edge {
-    /// Header a trusted load balancer puts the client address in; `None`: the TCP peer.
-    pub client_address_header: Option<HeaderName>,
-    /// Origins allowed to call cross-origin from a browser; empty: CORS off.
-    pub cors_origins: Vec<HeaderValue>,
 }
 
 /// The success envelope: `{"data": ...}`.
@@ -163,83 +150,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, openapi)
 }
 
-/// Runs `work` to completion even if the request that started it is dropped (the client
-/// hung up, the request timed out). For work that commits and then brings the in-memory
-/// views (seat gate, seat maps, caches) up to date: stopping between the two would leave
-/// a view that disagrees with the database, e.g. a gate refusing a seat that was freed.
-///
-/// The request's own task runs `work`; only if the request is dropped first does what is
-/// left of it move to a task of its own. (A task per request cost a spawn, a second wake-up
-/// and a join on every booking.)
-pub(crate) fn to_completion<T, F>(work: F) -> ToCompletion<F>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, ApiError>> + Send + 'static,
-{
-    ToCompletion { work: Some(Box::pin(work)) }
-}
-
-/// The future of [`to_completion`].
-pub(crate) struct ToCompletion<F: Future<Output: Send + 'static> + Send + 'static> {
-    /// `None` once finished.
-    work: Option<std::pin::Pin<Box<F>>>,
-}
-
-impl<F: Future<Output: Send + 'static> + Send + 'static> Future for ToCompletion<F> {
-    type Output = F::Output;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let Some(work) = self.work.as_mut() else {
-            panic!("ToCompletion polled after it finished");
-        };
-        let output = std::task::ready!(work.as_mut().poll(cx));
-        self.work = None;
-        std::task::Poll::Ready(output)
-    }
-}
-
-impl<F: Future<Output: Send + 'static> + Send + 'static> Drop for ToCompletion<F> {
-    fn drop(&mut self) {
-        // Abandoned midway: the rest runs on. (Not while unwinding from a panic inside the
-        // work itself: that work cannot be resumed.)
-        if let Some(work) = self.work.take()
-            && !std::thread::panicking()
-        {
-            tokio::spawn(work);
-        }
-    }
-}
-
-/// Bounds that keep the service answering under overload.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Requests handled at once; past it, new requests get an immediate 503.
-    pub max_in_flight: usize,
-    /// Longest a request may take before it is answered with 503.
-    pub request_timeout: Duration,
-    /// Longest a client may take to send a request's headers.
-    pub header_read_timeout: Duration,
-    /// Longest to wait for in-flight requests at shutdown.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_in_flight: 4096,
-            request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
 /// The whole service.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let cors = cors(&state.edge);
+    let cors = cors(state.edge());
     let (routes, openapi) = api();
     let app = routes
         .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi))
@@ -320,35 +233,5 @@ async fn overloaded(err: BoxError) -> ApiError {
         ApiError::Overloaded("the request took too long; retry in a moment")
     } else {
         ApiError::Internal(anyhow::anyhow!("middleware failed: {err}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::{ApiError, to_completion};
-
-    #[tokio::test]
-    async fn work_runs_in_the_request_and_answers_it() {
-        let answer = to_completion(async { Ok::<_, ApiError>(7) }).await;
-        assert_eq!(answer.ok(), Some(7));
-    }
-
-    #[tokio::test]
-    async fn work_abandoned_midway_still_runs_to_its_end() {
-        let (resume, resumed) = tokio::sync::oneshot::channel::<()>();
-        let (finished, finish) = tokio::sync::oneshot::channel::<&str>();
-        let work = to_completion(async move {
-            let _ = resumed.await;
-            let _ = finished.send("the rest ran");
-            Ok::<_, ApiError>(())
-        });
-        // The request gives up while the work waits (the timeout drops it)...
-        assert!(tokio::time::timeout(Duration::from_millis(20), work).await.is_err());
-        // ...and the work goes on from where it was.
-        resume.send(()).expect("the abandoned work is still waiting");
-        let ended = tokio::time::timeout(Duration::from_secs(5), finish).await;
-        assert_eq!(ended.ok().and_then(Result::ok), Some("the rest ran"));
     }
 }

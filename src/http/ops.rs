@@ -91,21 +91,12 @@ async fn health() -> Json<Status> {
     (status = 503, description = "a backend is unreachable; the body says which", body = Status),
 ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
-    let database = state.store.ping().await.map_err(|e| format!("{}: {e}", state.store.backend()));
-    let redis = match &state.shared_state {
-        None => None,
-        Some(redis) => Some(
-            redis
-                .ping()
-                .await
-                .map(|()| redis.description.clone())
-                .map_err(|e| format!("{}: {e:#}", redis.description)),
-        ),
-    };
+    let database = state.health.database().await;
+    let redis = state.health.redis().await;
     let ok = database.is_ok() && redis.as_ref().is_none_or(Result::is_ok);
     let status = Status {
         status: if ok { "ready" } else { "unavailable" },
-        database: Some(database.map_or_else(|e| e, |()| state.store.backend().to_owned())),
+        database: Some(database.map_or_else(|e| e, str::to_owned)),
         redis: redis.map(|r| r.unwrap_or_else(|e| e)),
     };
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(status))
@@ -116,14 +107,14 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
 ))]
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for (pool, size, idle) in state.store.pool_usage() {
+    for (pool, size, idle) in state.health.pool_usage() {
         metrics::gauge!("db_pool_connections", "pool" => pool).set(f64::from(size));
         metrics::gauge!("db_pool_idle_connections", "pool" => pool).set(idle as f64);
     }
     if let Some(bytes) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(bytes as f64);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render())
 }
 
 /// The process's resident memory (Linux: `VmRSS` of `/proc/self/status`); `None` where

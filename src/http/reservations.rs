@@ -11,17 +11,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Change, snapshot};
 use super::auditoriums::SeatPositionRequest;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, require};
-use super::{AppState, Data, to_completion};
+use super::extract::{ApiJson, ApiPath};
+use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::domain::booking::{Order, OrderShape, ReservationStatus, SeatRef};
-use crate::domain::user::Role;
 use crate::domain::venue::{Letter, Price, SeatStatus};
-use crate::store::{BookingError, BookingRequest, ReservationHistory, ReservationRecord};
+use crate::store::{BookingError, ReservationHistory, ReservationRecord};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -162,35 +160,6 @@ impl From<BookingError> for ApiError {
     }
 }
 
-/// Tells the gate about a committed change. The change stands whatever the gate does:
-/// should the gate fail to take it, it forgets the concert (and reloads it from the
-/// database when next asked) rather than go on refusing by what it knew before.
-async fn record_in_gate(state: &AppState, concert_id: i64, version: i64, seats: &[(SeatRef, SeatStatus)]) {
-    if let Err(e) = state.gate.record(concert_id, version, seats).await {
-        tracing::warn!(
-            concert_id,
-            error = format!("{e:#}"),
-            "seat gate missed a change; forgetting the concert"
-        );
-        if let Err(e) = state.gate.forget(Some(concert_id)).await {
-            tracing::error!(concert_id, error = format!("{e:#}"), "seat gate could not forget the concert");
-        }
-    }
-}
-
-/// After a repeated request — an idempotent replay, a second cancellation — that answers
-/// with a change another request committed. On a database that runs writers side by side
-/// (PostgreSQL) that commit may be a moment old and its request not yet done telling the
-/// gate and the seat map, and its version is unknown here: so the concert's cached map and
-/// gate cells are dropped, to be reloaded from the database, and the client that got this
-/// answer finds the change everywhere.
-async fn resync_after_repeat(state: &AppState, concert_id: i64) {
-    state.seat_maps.invalidate(concert_id).await;
-    if let Err(e) = state.gate.forget(Some(concert_id)).await {
-        tracing::error!(concert_id, error = format!("{e:#}"), "seat gate could not forget the concert");
-    }
-}
-
 /// Books one seat (`{horizontal, vertical}`) or several, all or none (`{seats: [...]}`).
 /// With an `Idempotency-Key` header, a retry answers what the first request answered.
 #[utoipa::path(post, path = "/concerts/{id}/reservations", tag = "seats", security(("bearer" = [])),
@@ -216,51 +185,8 @@ async fn book(
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
     let key = idempotency_key(&idempotency)?.map(str::to_owned);
-    // Before the gate: a bot hammering taken seats is slowed down too, not only one
-    // that reaches the database.
-    state.throttle.booking(principal.user_id).await?;
-    // A retry must reach the store to find its saved answer; anything else asking for a
-    // seat the gate knows is gone is refused here, without the database.
-    if key.is_none() {
-        let refused = state.gate.refused(concert_id, &order.seats).await?;
-        if !refused.is_empty() {
-            metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
-            metrics::counter!("gate_hits_total").increment(1);
-            return Err(unavailable(&refused));
-        }
-    }
     let shape = order.shape;
-    let user_id = principal.user_id;
-    // Once handed to the store, the booking may commit even if this request is abandoned
-    // (the client hung up, the request timed out): the commit and the news of it to the
-    // gate and the seat map run in a task of their own, which finishes either way.
-    let booked = to_completion(async move {
-        let request = BookingRequest {
-            user_id,
-            concert_id,
-            order: &order,
-            idempotency: key.as_deref().map(|k| (k, order.fingerprint(concert_id))),
-        };
-        let booked = match state.store.book(&request).await {
-            Ok(booked) => booked,
-            Err(e) => {
-                metrics::counter!("bookings_total", "outcome" => "refused").increment(1);
-                return Err(ApiError::from(e));
-            }
-        };
-        if !booked.replayed {
-            let taken: Vec<(SeatRef, SeatStatus)> =
-                booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
-            state.seat_maps.invalidate(concert_id).await;
-            record_in_gate(&state, concert_id, booked.version, &taken).await;
-            metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
-            metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
-        } else {
-            resync_after_repeat(&state, concert_id).await;
-        }
-        Ok(booked)
-    })
-    .await?;
+    let booked = state.bookings.book(&principal, concert_id, order, key).await?;
     let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
     Ok(match shape {
         OrderShape::Single => match views.into_iter().next() {
@@ -301,38 +227,11 @@ async fn cancel(
     principal: Principal,
     ApiPath((concert_id, reservation_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Data<CancelledView>>, ApiError> {
-    let (actor_id, actor_is_admin) = (principal.user_id, principal.has(Role::Admin));
-    let audit_state = state.clone();
-    // As for booking: a committed cancellation reaches the gate and the seat map even if
-    // the request is abandoned meanwhile, or the gate would go on refusing a free seat.
-    let cancelled = to_completion(async move {
-        let cancelled = state.store.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await?;
-        if let Some(version) = cancelled.version {
-            state.seat_maps.invalidate(concert_id).await;
-            record_in_gate(&state, concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
-            metrics::counter!("cancellations_total").increment(1);
-        } else {
-            resync_after_repeat(&state, concert_id).await;
-        }
-        Ok(cancelled)
-    })
-    .await?;
+    let cancelled = state.bookings.cancel(&principal, concert_id, reservation_id).await?;
     let view = CancelledView {
         reservation: (&cancelled.reservation).into(),
         cancelled_at: cancelled.reservation.cancelled_at,
     };
-    // A fan cancelling their own seat is not an operator action; an admin cancelling
-    // someone else's is.
-    if cancelled.version.is_some() && view.reservation.user_id != actor_id {
-        let change = Change {
-            action: "reservation.cancel",
-            target_type: "reservation",
-            target_id: Some(reservation_id),
-            before: None,
-            after: snapshot(&view),
-        };
-        audit::record(&audit_state, &principal, change).await;
-    }
     Ok(Json(Data::new(view)))
 }
 
@@ -417,7 +316,7 @@ async fn my_reservations(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<Vec<MyReservation>>>, ApiError> {
-    let history = state.store.reservation_history(Some(principal.user_id)).await?;
+    let history = state.bookings.history(&principal, false).await?;
     Ok(Json(Data::new(
         history
             .iter()
@@ -466,8 +365,7 @@ async fn all_reservations(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<Vec<AdminReservation>>>, ApiError> {
-    require(&principal, Role::Admin)?;
-    let history = state.store.reservation_history(None).await?;
+    let history = state.bookings.history(&principal, true).await?;
     Ok(Json(Data::new(
         history
             .iter()

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auditoriums::ensure_owner;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
 use super::{AppState, Data};
@@ -114,8 +113,6 @@ async fn concert_sales(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ConcertSales>>, ApiError> {
-    let concert = state.store.concert(id).await?.ok_or(ApiError::NotFound("concert"))?;
-    ensure_owner(&principal, concert.owner_id)?;
-    let map = state.store.seat_map(id).await?.ok_or(ApiError::NotFound("concert"))?;
+    let map = state.bookings.sales(&principal, id).await?;
     Ok(Json(Data::new(ConcertSales::of(id, &map.rows))))
 }

@@ -11,11 +11,12 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ClientAddress};
-use super::{AppState, Data, to_completion};
-use crate::auth::{Principal, TokenPair, password};
+use super::{AppState, Data};
+use crate::auth::{Principal, TokenPair};
 use crate::domain::Validator;
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
-use crate::store::{NewUser, UserRecord};
+use crate::service::accounts::Signup;
+use crate::store::UserRecord;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,20 +95,7 @@ async fn signup(
     let email = v.require("email", body.email.as_deref(), Email::parse);
     let nickname = body.nickname.as_deref().and_then(|n| v.check("nickname", Nickname::parse(n)));
     let ((username, password), email) = v.finish_with(username.zip(password).zip(email))?;
-    // Counted once the input is valid: only attempts that would create an account (and
-    // cost a password hash) use up the allowance.
-    state.throttle.signup(&address).await?;
-    let password_hash = password::hash(password.expose().to_owned()).await?;
-    let user = state
-        .store
-        .create_user(&NewUser {
-            username: username.as_str().to_owned(),
-            password_hash,
-            email: email.as_str().to_owned(),
-            nickname: nickname.map(|n| n.as_str().to_owned()),
-            role: Role::User,
-        })
-        .await?;
+    let user = state.accounts.signup(&address, Signup { username, password, email, nickname }).await?;
     Ok((StatusCode::CREATED, Json(Data::new(user.into()))))
 }
 
@@ -173,9 +161,7 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(HeaderMap, Json<Data<TokenResponse>>), ApiError> {
     let (username, password) = body.credentials()?;
-    state.throttle.login(username, &address).await?;
-    let user = state.auth.check_credentials(username, password).await?;
-    token_response(state.auth.start_session(&user).await?)
+    token_response(state.accounts.login(&address, username, password, false).await?)
 }
 
 /// Body of `POST /users/token/refresh`.
@@ -201,7 +187,7 @@ async fn refresh(
     let mut v = Validator::default();
     let token = v.require("refreshToken", body.refresh_token.as_deref(), Ok);
     let token = v.finish_with(token)?;
-    token_response(state.auth.refresh(token).await?)
+    token_response(state.accounts.refresh(token).await?)
 }
 
 /// Logs out: revokes the presented access token and every refresh token of the user.
@@ -211,7 +197,7 @@ async fn refresh(
         (status = 401, description = "no valid token", body = ErrorBody),
     ))]
 async fn logout(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
-    state.auth.logout(&principal).await?;
+    state.accounts.logout(&principal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,8 +211,7 @@ async fn get_my(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Data<UserView>>, ApiError> {
-    let user = state.store.user_by_id(principal.user_id).await?.ok_or(ApiError::NotFound("user"))?;
-    Ok(Json(Data::new(user.into())))
+    Ok(Json(Data::new(state.accounts.me(&principal).await?.into())))
 }
 
 /// Body of `PUT /users/my`.
@@ -254,12 +239,7 @@ async fn update_my(
     let email = v.require("email", body.email.as_deref(), Email::parse);
     let nickname = body.nickname.as_deref().and_then(|n| v.check("nickname", Nickname::parse(n)));
     let email = v.finish_with(email)?;
-    let user = state
-        .store
-        .update_profile(principal.user_id, email.as_str(), nickname.as_ref().map(Nickname::as_str))
-        .await?;
-    // The concert list shows promoters by nickname.
-    state.catalog.invalidate().await;
+    let user = state.accounts.update_profile(&principal, email, nickname).await?;
     Ok(Json(Data::new(user.into())))
 }
 
@@ -271,16 +251,6 @@ async fn update_my(
         (status = 401, description = "no valid token", body = ErrorBody),
     ))]
 async fn delete_my(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
-    let user_id = principal.user_id;
-    to_completion(async move {
-        let version = state.store.delete_user(user_id).await?;
-        state.auth.user_version_changed(user_id, version).await?;
-        // Seats were released in concerts we do not track here; account deletion is rare,
-        // so every derived seat view is rebuilt from the database.
-        state.gate.forget(None).await?;
-        state.seat_maps.clear().await;
-        Ok(())
-    })
-    .await?;
+    state.accounts.delete_me(&principal).await?;
     Ok(StatusCode::NO_CONTENT)
 }

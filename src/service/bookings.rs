@@ -1,0 +1,217 @@
+//! Booking and cancelling seats, reservation histories, seat maps and sales.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use tokio::sync::broadcast;
+
+use super::audit::{AuditLog, Change, Snapshot};
+use super::completion::{committed, to_completion};
+use super::views::Views;
+use super::{ServiceError, ensure_owner, require};
+use crate::auth::Principal;
+use crate::cache::{EncodedSeatMap, Lookup};
+use crate::domain::booking::{Order, SeatRef};
+use crate::domain::user::Role;
+use crate::domain::venue::SeatStatus;
+use crate::seat_news::SeatMapNews;
+use crate::store::{
+    Booked, BookingError, BookingRequest, Cancelled, ConcertRecord, ReservationHistory, SeatMapRecord, Store,
+};
+use crate::throttle::Throttle;
+
+/// Encodes a seat map the way it is served (and cached).
+pub type SeatMapEncoder = fn(&SeatMapRecord) -> anyhow::Result<Bytes>;
+
+/// The booking use cases.
+pub struct Bookings {
+    store: Arc<dyn Store>,
+    throttle: Arc<Throttle>,
+    views: Arc<Views>,
+    audit: Arc<AuditLog>,
+}
+
+impl Bookings {
+    pub(super) fn new(
+        store: Arc<dyn Store>,
+        throttle: Arc<Throttle>,
+        views: Arc<Views>,
+        audit: Arc<AuditLog>,
+    ) -> Self {
+        Self { store, throttle, views, audit }
+    }
+
+    /// Books an order's seats, all or none. With an idempotency key a retry answers what
+    /// the first request answered.
+    pub async fn book(
+        &self,
+        caller: &Principal,
+        concert_id: i64,
+        order: Order,
+        key: Option<String>,
+    ) -> Result<Booked, ServiceError> {
+        // Before the gate: a bot hammering taken seats is slowed down too, not only one
+        // that reaches the database.
+        self.throttle.booking(caller.user_id).await?;
+        // A retry must reach the store to find its saved answer; anything else asking for
+        // a seat the gate knows is gone is refused here, without the database.
+        if key.is_none() {
+            let refused = self.views.gate.refused(concert_id, &order.seats).await?;
+            if !refused.is_empty() {
+                metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
+                metrics::counter!("gate_hits_total").increment(1);
+                return Err(BookingError::SeatsUnavailable(refused).into());
+            }
+        }
+        let (store, views, user_id) = (self.store.clone(), self.views.clone(), caller.user_id);
+        // Once handed to the store, the booking may commit even if the caller goes away:
+        // the news of it reaches the gate and the seat map either way.
+        to_completion(async move {
+            let request = BookingRequest {
+                user_id,
+                concert_id,
+                order: &order,
+                idempotency: key.as_deref().map(|k| (k, order.fingerprint(concert_id))),
+            };
+            let booked = match store.book(&request).await {
+                Ok(booked) => booked,
+                Err(e) => {
+                    metrics::counter!("bookings_total", "outcome" => "refused").increment(1);
+                    return Err(e.into());
+                }
+            };
+            committed().await;
+            if booked.replayed {
+                resync_after_repeat(&views, concert_id).await;
+            } else {
+                let taken: Vec<(SeatRef, SeatStatus)> =
+                    booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
+                views.seats_changed(concert_id, booked.version, &taken).await;
+                metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
+                metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);
+            }
+            Ok(booked)
+        })
+        .await
+    }
+
+    /// Cancels a reservation (its owner, or an administrator): the seat is free at once.
+    /// Cancelling twice answers the same.
+    pub async fn cancel(
+        &self,
+        caller: &Principal,
+        concert_id: i64,
+        reservation_id: i64,
+    ) -> Result<Cancelled, ServiceError> {
+        let (store, views, audit, caller) =
+            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        to_completion(async move {
+            let is_admin = caller.has(Role::Admin);
+            let cancelled = store.cancel(concert_id, reservation_id, caller.user_id, is_admin).await?;
+            committed().await;
+            let Some(version) = cancelled.version else {
+                resync_after_repeat(&views, concert_id).await;
+                return Ok(cancelled);
+            };
+            views.seats_changed(concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
+            metrics::counter!("cancellations_total").increment(1);
+            // A fan cancelling their own seat is not an operator action; an admin
+            // cancelling someone else's is.
+            if cancelled.reservation.user_id != caller.user_id {
+                let change = Change {
+                    action: "reservation.cancel",
+                    target_type: "reservation",
+                    target_id: Some(reservation_id),
+                    before: None,
+                    after: Some(cancelled.reservation.snapshot()),
+                };
+                audit.record(&caller, change).await;
+            }
+            Ok(cancelled)
+        })
+        .await
+    }
+
+    /// The caller's reservations, or with `everyone`, everyone's (administrators only);
+    /// newest first.
+    pub async fn history(
+        &self,
+        caller: &Principal,
+        everyone: bool,
+    ) -> Result<Vec<ReservationHistory>, ServiceError> {
+        if everyone {
+            require(caller, Role::Admin)?;
+            Ok(self.store.reservation_history(None).await?)
+        } else {
+            Ok(self.store.reservation_history(Some(caller.user_id)).await?)
+        }
+    }
+
+    /// The concert's encoded seat map from the cache, rebuilt first when this reader's
+    /// turn has come.
+    pub async fn seat_map(
+        &self,
+        concert_id: i64,
+        encode: SeatMapEncoder,
+    ) -> Result<Arc<EncodedSeatMap>, ServiceError> {
+        match self.views.seat_maps.lookup(concert_id).await {
+            Lookup::Serve(map) => Ok(map),
+            // Finished even if this reader leaves: others wait on the rebuild it claimed.
+            Lookup::Rebuild(ticket) => {
+                let (store, views) = (self.store.clone(), self.views.clone());
+                to_completion(async move {
+                    let map = match store.seat_map(concert_id).await {
+                        Ok(Some(record)) => encode(&record)
+                            .map(|body| Arc::new(EncodedSeatMap { version: record.version, body }))
+                            .map_err(ServiceError::from),
+                        Ok(None) => Err(ServiceError::NotFound("concert")),
+                        Err(e) => Err(e.into()),
+                    };
+                    match &map {
+                        Ok(map) => views.seat_maps.put(concert_id, map.clone(), ticket).await,
+                        Err(_) => views.seat_maps.abandon(concert_id).await,
+                    }
+                    map
+                })
+                .await
+            }
+        }
+    }
+
+    /// The concert and its seats read from the database (not the cache).
+    pub async fn concert_seats(
+        &self,
+        concert_id: i64,
+    ) -> Result<(ConcertRecord, SeatMapRecord), ServiceError> {
+        let concert = self.store.concert(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
+        let map = self.store.seat_map(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
+        Ok((concert, map))
+    }
+
+    /// The seat map a concert's sales are counted from, for its promoter and admins.
+    pub async fn sales(&self, caller: &Principal, concert_id: i64) -> Result<SeatMapRecord, ServiceError> {
+        let concert = self.store.concert(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
+        ensure_owner(caller, concert.owner_id)?;
+        self.store.seat_map(concert_id).await?.ok_or(ServiceError::NotFound("concert"))
+    }
+
+    /// News of the concert's seat-map changes, for a live page.
+    pub fn watch(&self, concert_id: i64) -> broadcast::Receiver<SeatMapNews> {
+        self.views.seat_news.subscribe(concert_id)
+    }
+
+    /// Whether the news has ended (the service is shutting down).
+    pub fn news_closed(&self) -> bool {
+        self.views.seat_news.closed()
+    }
+}
+
+/// After a repeated request — an idempotent replay, a second cancellation — that answers
+/// with a change another request committed. On a database that runs writers side by side
+/// (PostgreSQL) that commit may be a moment old and its request not yet done telling the
+/// gate and the seat map, and its version is unknown here: so the concert's views are
+/// reloaded from the database, and the client that got this answer finds the change
+/// everywhere.
+async fn resync_after_repeat(views: &Views, concert_id: i64) {
+    views.concert_seats_unknown(concert_id).await;
+}
