@@ -1,4 +1,6 @@
-//! Command line and environment configuration, parsed in one place into a typed [`Config`].
+//! Configuration: the serve flags (each with its environment variable) and the typed
+//! [`Config`] they are validated into, in one place. Plain data: the layers that use a
+//! setting read it from here; nothing here reaches into them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,37 +8,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use axum::http::{HeaderName, HeaderValue};
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
 use crate::throttle::{Rate, RateLimits};
-
-/// The `tickitecking` command line.
-#[derive(Debug, Parser)]
-#[command(
-    name = "tickitecking",
-    version,
-    about = "Concert ticket booking service: every seat sold at most once",
-    long_about = "Concert ticket booking service. With no command it serves, like `tickitecking serve`.\n\
-                  Every flag also reads an environment variable; a flag wins over its variable.",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-/// What to do.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the HTTP service (the default when no command is given).
-    Serve(ServeArgs),
-    /// Load a demo promoter, two venues and a few upcoming concerts, then exit (idempotent).
-    Demo(ServeArgs),
-    /// Load a running instance with an on-sale scenario and report throughput and latency.
-    Bench(crate::bench::BenchArgs),
-}
 
 /// Flags of `tickitecking serve`, each with its environment variable.
 #[derive(Debug, Clone, Args)]
@@ -407,7 +381,22 @@ fn edge(client_address_header: Option<&str>, cors_origins: &[String]) -> anyhow:
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    /// The serve flags alone, as `tickitecking serve` takes them.
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// Parses `t serve FLAGS…`.
+    fn serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let flags = args.iter().filter(|a| **a != "serve");
+        Serve::try_parse_from(flags).map(|serve| serve.args)
+    }
 
     #[test]
     fn database_url_defaults_to_sqlite_in_the_data_dir() {
@@ -438,11 +427,7 @@ mod tests {
 
     #[test]
     fn settings_this_build_cannot_honour_are_refused_not_ignored() {
-        let parse = |args: &[&str]| {
-            let cli = Cli::try_parse_from(args).unwrap();
-            let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
-            Config::from_args(args)
-        };
+        let parse = |args: &[&str]| Config::from_args(serve_args(args).unwrap());
         assert!(parse(&["t", "serve", "--database-replica-url", "postgres://r/db"]).is_err());
         assert!(parse(&["t", "serve", "--redis-url", "http://localhost"]).is_err());
         assert!(parse(&["t", "serve", "--redis-url", "rediss://localhost"]).is_err());
@@ -452,11 +437,7 @@ mod tests {
 
     #[test]
     fn rate_limits_cors_and_client_address_come_from_flags() {
-        let parse = |args: &[&str]| {
-            let cli = Cli::try_parse_from(args).unwrap();
-            let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
-            Config::from_args(args)
-        };
+        let parse = |args: &[&str]| Config::from_args(serve_args(args).unwrap());
         let defaults = parse(&["t", "serve"]).unwrap();
         assert_eq!(defaults.rate_limits, RateLimits::default());
         assert!(defaults.edge.cors_origins.is_empty(), "CORS is off by default");
@@ -480,13 +461,12 @@ mod tests {
         assert_eq!(set.edge.client_address_header.unwrap().as_str(), "x-forwarded-for");
         assert!(parse(&["t", "serve", "--cors-origins", "a.example"]).is_err());
         assert!(parse(&["t", "serve", "--cors-origins", "https://a.example/path"]).is_err());
-        assert!(Cli::try_parse_from(["t", "serve", "--rate-limit-signup", "lots"]).is_err());
+        assert!(serve_args(&["t", "serve", "--rate-limit-signup", "lots"]).is_err());
     }
 
     #[test]
     fn redis_and_s3_are_chosen_by_their_urls() {
-        let cli = Cli::try_parse_from(["t", "serve", "--redis-url", "redis://cache:6379/2"]).unwrap();
-        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let args = serve_args(&["t", "serve", "--redis-url", "redis://cache:6379/2"]).unwrap();
         let redis = Config::from_args(args).unwrap().redis.unwrap();
         assert_eq!(
             (redis.url.as_str(), redis.key_prefix.as_str()),
@@ -505,8 +485,7 @@ mod tests {
 
     #[test]
     fn cli_parses_durations_and_defaults() {
-        let cli = Cli::try_parse_from(["tickitecking", "serve", "--access-token-ttl", "15m"]).unwrap();
-        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let args = serve_args(&["tickitecking", "serve", "--access-token-ttl", "15m"]).unwrap();
         assert_eq!(args.access_token_ttl, Duration::from_secs(900));
         assert_eq!(args.refresh_token_ttl, Duration::from_secs(7 * 86400));
         assert_eq!(args.bind.to_string(), "127.0.0.1:8080");

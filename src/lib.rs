@@ -1,8 +1,19 @@
 //! tickitecking: a concert ticket booking service built for the on-sale rush.
 //!
-//! Layers, outermost first: [`http`] (routes, extractors, DTOs, error mapping) calls
-//! [`auth`] and [`store`]; [`domain`] holds the rules and validation and does no I/O.
-//! [`app`] wires them together from a [`config::Config`].
+//! Layers, outermost first; each uses only the ones below it:
+//! - [`http`]: routes, extractors, DTOs, the error envelope and the OpenAPI document. A
+//!   handler parses the request into domain values, calls one use case, shapes the answer.
+//! - [`service`]: the use cases (accounts, catalog, bookings, audit). Each decides, commits
+//!   through the store, then brings the views, the audit log and the metrics up to date, to
+//!   the end even when the caller hangs up.
+//! - the parts the use cases work with: [`auth`] (passwords, tokens, revocation),
+//!   [`store`] (the storage traits, one implementation per backend, chosen by URL),
+//!   [`gate`] (the seat gate), [`cache`] and [`seat_news`] (catalog and seat-map views, live
+//!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis).
+//! - [`domain`]: the rules and validation; no I/O, no HTTP.
+//!
+//! [`config`] is plain data read by the others; [`app`] wires everything together from a
+//! [`config::Config`]; [`bench`] is the load generator and [`demo`] the demo data.
 
 pub mod app;
 pub mod auth;

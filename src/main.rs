@@ -2,10 +2,38 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tickitecking::app;
-use tickitecking::config::{Cli, Command, Config};
+use tickitecking::config::{Config, ServeArgs};
 use tracing_subscriber::EnvFilter;
+
+/// The `tickitecking` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tickitecking",
+    version,
+    about = "Concert ticket booking service: every seat sold at most once",
+    long_about = "Concert ticket booking service. With no command it serves, like `tickitecking serve`.\n\
+                  Every flag also reads an environment variable; a flag wins over its variable.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(ServeArgs),
+    /// Load a demo promoter, two venues and a few upcoming concerts, then exit (idempotent).
+    Demo(ServeArgs),
+    /// Load a running instance with an on-sale scenario and report throughput and latency.
+    Bench(tickitecking::bench::BenchArgs),
+}
 
 fn main() -> ExitCode {
     pin_mmap_threshold();
@@ -59,7 +87,7 @@ async fn run() -> ExitCode {
 /// default is 1,024; the bench saw it overflow with 1,000 fans arriving at once.)
 const LISTEN_BACKLOG: u32 = 4096;
 
-async fn serve(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
     let listener =
         listen(config.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
@@ -79,7 +107,7 @@ fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListe
     socket.listen(LISTEN_BACKLOG)
 }
 
-async fn demo(args: tickitecking::config::ServeArgs) -> anyhow::Result<()> {
+async fn demo(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let store = tickitecking::store::open(&config.database).await?;
