@@ -7,12 +7,16 @@
 mod audit;
 mod bookings;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 mod tokens;
 mod users;
 mod venues;
 
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Executor, IntoArguments};
 
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use bookings::{
@@ -26,6 +30,7 @@ pub use venues::{
 
 use crate::config::DatabaseUrl;
 use crate::domain::venue::Letter;
+use sql::{Backend, Column};
 
 /// A letter column (row or grade) read back from the database.
 pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
@@ -46,6 +51,24 @@ pub trait Store:
     /// Drops what has outlived its use: idempotency keys older than `keep_keys` and
     /// revocations of tokens that have expired anyway.
     async fn prune(&self, keep_keys: std::time::Duration) -> Result<(), StoreError>;
+}
+
+/// [`Store::prune`] on every backend.
+async fn prune<B>(backend: &B, keep_keys: std::time::Duration) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    let now = Utc::now();
+    let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(cutoff)
+        .execute(&*backend.write().await?)
+        .await?;
+    sqlx::query(tokens::PRUNE_REVOKED).bind(now).execute(&*backend.write().await?).await?;
+    Ok(())
 }
 
 /// What can go wrong in storage, in terms the HTTP layer can answer with.

@@ -1,54 +1,77 @@
+//! [`VenueStore`] in the SQL both backends run. Where PostgreSQL's writers run side by side,
+//! each write first locks the rows its checks are about, in the order every writer takes
+//! them: the venue, then its concerts in id order (as bookings lock them), then seats.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{ColumnIndex, Database, Encode, Executor, IntoArguments, Type};
 
-use super::PostgresStore;
-use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
-use crate::store::venues::{AUDITORIUM_SELECT, AuditoriumRow, ConcertRow, SeatLine, rows_fit, seat_map_of};
-use crate::store::{
-    AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, StoreError,
-    VenueStore, letter,
+use super::{
+    AUDITORIUM_SELECT, AuditoriumRecord, AuditoriumRow, ConcertRecord, ConcertRow, ConcertSummary,
+    LockToggle, NewImage, SeatMapRecord, VenueStore, rows_fit,
 };
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use crate::store::sql::{Backend, Column, FOR_SHARE, FOR_UPDATE};
+use crate::store::{StoreError, letter};
 
-/// Read committed (PostgreSQL's default) gives every statement its own snapshot; reads made
-/// of several statements ask for one snapshot, as SQLite's read transactions have.
-const ONE_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-
-async fn auditorium_in(conn: &mut PgConnection, id: i64) -> Result<AuditoriumRecord, StoreError> {
+async fn auditorium_in<DB>(conn: &mut DB::Connection, id: i64) -> Result<AuditoriumRecord, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+{
     let row: Option<AuditoriumRow> =
         sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1")).bind(id).fetch_optional(conn).await?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-/// Locks the upcoming live concerts of an auditorium, in id order: the order bookings lock
-/// concerts in, taken before any seat is touched.
-async fn lock_upcoming_concerts(
-    conn: &mut PgConnection,
-    auditorium_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "SELECT id FROM concerts WHERE auditorium_id = $1 AND deleted_at IS NULL AND start_time > $2
-         ORDER BY id FOR NO KEY UPDATE",
-    )
-    .bind(auditorium_id)
-    .bind(now)
-    .execute(conn)
+/// `NotFound` unless row `id` of `table` is live; takes the row `lock` where writers lock.
+async fn live<B>(
+    conn: &mut <B::DB as Database>::Connection,
+    table: &str,
+    id: i64,
+    lock: &'static str,
+) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
+    usize: ColumnIndex<<B::DB as Database>::Row>,
+    i64: Column<B::DB>,
+{
+    let found: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM {table} WHERE id = $1 AND deleted_at IS NULL{}",
+        B::locking(lock)
+    ))
+    .bind(id)
+    .fetch_optional(conn)
     .await?;
-    Ok(())
+    found.map(drop).ok_or(StoreError::NotFound)
 }
 
 /// Inserts one seat per column `1..=max_column` of `row`, in one statement.
-async fn insert_row(
-    conn: &mut PgConnection,
+async fn insert_row<DB>(
+    conn: &mut DB::Connection,
     concert_id: i64,
     row: Letter,
     grade: Letter,
     max_column: u8,
-) -> Result<(), StoreError> {
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    i64: Column<DB>,
+    String: Column<DB>,
+{
     sqlx::query(
         "INSERT INTO seats (concert_id, horizontal, vertical, grade)
-         SELECT $1, $2, n, $4 FROM generate_series(1::bigint, $3) AS n",
+         WITH RECURSIVE columns(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM columns WHERE n < $3)
+         SELECT $1, $2, n, $4 FROM columns",
     )
     .bind(concert_id)
     .bind(row.to_string())
@@ -59,11 +82,18 @@ async fn insert_row(
     Ok(())
 }
 
-async fn upsert_prices(
-    conn: &mut PgConnection,
+async fn upsert_prices<DB>(
+    conn: &mut DB::Connection,
     concert_id: i64,
     spec: &ConcertSpec,
-) -> Result<(), StoreError> {
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    i64: Column<DB>,
+    String: Column<DB>,
+{
     for (grade, price) in &spec.prices {
         sqlx::query(
             "INSERT INTO seat_prices (concert_id, grade, price_cents) VALUES ($1, $2, $3)
@@ -82,24 +112,24 @@ async fn upsert_prices(
 /// taking the id and the current time) finds something that must outlive it. The row is
 /// locked first, so nothing that would block it can be added between the count and the
 /// update (bookings and new concerts take that lock, or a share lock on the venue).
-async fn soft_delete_unless(
-    pool: &PgPool,
+async fn soft_delete_unless<B>(
+    backend: &B,
     table: &'static str,
     id: i64,
     blockers: &'static str,
-    conflict: impl FnOnce(i64) -> StoreError,
-) -> Result<(), StoreError> {
+    conflict: impl FnOnce(i64) -> StoreError + Send,
+) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
+    usize: ColumnIndex<<B::DB as Database>::Row>,
+    i64: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
     let now = Utc::now();
-    let mut tx = pool.begin().await?;
-    let live: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT id FROM {table} WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if live.is_none() {
-        return Err(StoreError::NotFound);
-    }
+    let mut tx = backend.begin().await?;
+    live::<B>(&mut tx, table, id, FOR_UPDATE).await?;
     let blocking: i64 = sqlx::query_scalar(blockers).bind(id).bind(now).fetch_one(&mut *tx).await?;
     if blocking > 0 {
         return Err(conflict(blocking));
@@ -114,13 +144,25 @@ async fn soft_delete_unless(
 }
 
 #[async_trait]
-impl VenueStore for PostgresStore {
+impl<B> VenueStore for B
+where
+    B: Backend,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<<B::DB as Database>::Row>,
+    usize: ColumnIndex<<B::DB as Database>::Row>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
     async fn create_auditorium(
         &self,
         owner_id: i64,
         spec: &AuditoriumSpec,
     ) -> Result<AuditoriumRecord, StoreError> {
-        let mut tx = self.primary.begin().await?;
+        let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO auditoriums (name, address, max_row, max_column, owner_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -138,23 +180,22 @@ impl VenueStore for PostgresStore {
         Ok(record)
     }
 
-    // Promoters edit their venues right after reading them: these stay on the primary.
+    // Promoters edit their venues right after reading them: these are read fresh.
     async fn auditorium(&self, id: i64) -> Result<Option<AuditoriumRecord>, StoreError> {
         let row: Option<AuditoriumRow> =
             sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"))
                 .bind(id)
-                .fetch_optional(&self.primary)
+                .fetch_optional(self.fresh())
                 .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn list_auditoriums(&self, owner_id: Option<i64>) -> Result<Vec<AuditoriumRecord>, StoreError> {
         let rows: Vec<AuditoriumRow> = sqlx::query_as(&format!(
-            "{AUDITORIUM_SELECT} WHERE a.deleted_at IS NULL AND ($1::bigint IS NULL OR a.owner_id = $1)
-             ORDER BY a.id"
+            "{AUDITORIUM_SELECT} WHERE a.deleted_at IS NULL AND ($1 IS NULL OR a.owner_id = $1) ORDER BY a.id"
         ))
         .bind(owner_id)
-        .fetch_all(&self.primary)
+        .fetch_all(self.fresh())
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -165,18 +206,10 @@ impl VenueStore for PostgresStore {
         spec: &AuditoriumSpec,
     ) -> Result<AuditoriumRecord, StoreError> {
         let now = Utc::now();
-        let mut tx = self.primary.begin().await?;
-        // The venue's row lock first: a concert being created in it holds a share lock, so
-        // the seats counted below are all there are.
-        let live: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM auditoriums WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if live.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let mut tx = self.begin().await?;
+        // A concert being created in the venue holds a share lock on it, so once this lock
+        // is taken the seats counted below are all there are.
+        live::<B>(&mut tx, "auditoriums", id, FOR_UPDATE).await?;
         let current = auditorium_in(&mut tx, id).await?;
         let (last_row, last_column): (Option<String>, Option<i64>) = sqlx::query_as(
             "SELECT max(s.horizontal), max(s.vertical) FROM seats s JOIN concerts c ON c.id = s.concert_id
@@ -212,12 +245,12 @@ impl VenueStore for PostgresStore {
         .execute(&mut *tx)
         .await?;
         if current.max_column != spec.max_column {
-            // The width of every seat map of the hall changed; concerts in id order, as
-            // bookings lock them.
-            sqlx::query(
+            // The width of every seat map of the hall changed.
+            sqlx::query(&format!(
                 "UPDATE concerts SET seat_version = seat_version + 1
-                 WHERE id IN (SELECT id FROM concerts WHERE auditorium_id = $1 ORDER BY id FOR NO KEY UPDATE)",
-            )
+                 WHERE id IN (SELECT id FROM concerts WHERE auditorium_id = $1 ORDER BY id{})",
+                B::locking(FOR_UPDATE)
+            ))
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -229,7 +262,7 @@ impl VenueStore for PostgresStore {
 
     async fn delete_auditorium(&self, id: i64) -> Result<(), StoreError> {
         soft_delete_unless(
-            &self.primary,
+            self,
             "auditoriums",
             id,
             "SELECT count(*) FROM concerts WHERE auditorium_id = $1 AND deleted_at IS NULL AND start_time > $2",
@@ -244,15 +277,22 @@ impl VenueStore for PostgresStore {
         horizontal: Letter,
         vertical: u8,
     ) -> Result<Vec<LockToggle>, StoreError> {
+        const UPCOMING: &str = "c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2";
         let now = Utc::now();
-        let mut tx = self.primary.begin().await?;
-        lock_upcoming_concerts(&mut tx, auditorium_id, now).await?;
-        let seats: Vec<(i64, i64, String, String)> = sqlx::query_as(
+        let mut tx = self.begin().await?;
+        if B::ROW_LOCKS {
+            // Under the concerts' locks no booking changes a status read below.
+            sqlx::query(&format!("SELECT c.id FROM concerts c WHERE {UPCOMING} ORDER BY c.id{FOR_UPDATE}"))
+                .bind(auditorium_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let seats: Vec<(i64, i64, String, String)> = sqlx::query_as(&format!(
             "SELECT s.id, c.id, c.name, s.status FROM seats s JOIN concerts c ON c.id = s.concert_id
-             WHERE c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2
-               AND s.horizontal = $3 AND s.vertical = $4
-             ORDER BY c.id",
-        )
+             WHERE {UPCOMING} AND s.horizontal = $3 AND s.vertical = $4
+             ORDER BY c.id"
+        ))
         .bind(auditorium_id)
         .bind(now)
         .bind(horizontal.to_string())
@@ -270,8 +310,7 @@ impl VenueStore for PostgresStore {
                     continue;
                 }
             };
-            // Under the concert's lock no booking can change the status just read; the
-            // condition keeps the rule even so: a reserved seat is never locked.
+            // Conditional on the status just read: a reserved seat is never locked.
             sqlx::query("UPDATE seats SET status = $3 WHERE id = $1 AND status = $2")
                 .bind(seat_id)
                 .bind(status.as_str())
@@ -287,17 +326,9 @@ impl VenueStore for PostgresStore {
 
     async fn create_concert(&self, spec: &ConcertSpec) -> Result<i64, StoreError> {
         let now = Utc::now();
-        let mut tx = self.primary.begin().await?;
-        // A share lock on the venue until commit: it cannot shrink or be deleted under the
-        // concert being created.
-        let live: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM auditoriums WHERE id = $1 AND deleted_at IS NULL FOR SHARE")
-                .bind(spec.auditorium_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if live.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let mut tx = self.begin().await?;
+        // The venue cannot shrink or be deleted under the concert being created.
+        live::<B>(&mut tx, "auditoriums", spec.auditorium_id, FOR_SHARE).await?;
         let auditorium = auditorium_in(&mut tx, spec.auditorium_id).await?;
         rows_fit(spec, &auditorium)?;
         let id: i64 = sqlx::query_scalar(
@@ -322,11 +353,10 @@ impl VenueStore for PostgresStore {
         Ok(id)
     }
 
-    // From the primary: the HTTP layer reads a concert back right after writing it, and
-    // checks ownership with it before a change.
+    // Read fresh: the HTTP layer reads a concert back right after writing it, and checks
+    // ownership with it before a change.
     async fn concert(&self, id: i64) -> Result<Option<ConcertRecord>, StoreError> {
-        let mut tx = self.primary.begin().await?;
-        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        let mut tx = B::snapshot(self.fresh()).await?;
         let row: Option<ConcertRow> = sqlx::query_as(
             "SELECT id, name, description, start_time, owner_id, max_seats_per_fan, poster_key, auditorium_id,
                     created_at
@@ -343,27 +373,16 @@ impl VenueStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(Some(ConcertRecord {
-            id: row.id,
-            name: row.name,
-            description: row.description,
-            start_time: row.start_time,
-            owner_id: row.owner_id,
-            max_seats_per_fan: row.max_seats_per_fan,
-            poster_key: row.poster_key,
-            auditorium,
-            prices: prices
-                .into_iter()
-                .map(|(g, cents)| Ok((letter(&g)?, Price::from_cents(cents))))
-                .collect::<Result<_, StoreError>>()?,
-            created_at: row.created_at,
-        }))
+        let prices = prices
+            .into_iter()
+            .map(|(g, cents)| Ok((letter(&g)?, Price::from_cents(cents))))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some(row.into_record(auditorium, prices)))
     }
 
     // The catalog tolerates a replica's lag: a new concert shows up a moment later.
     async fn list_concerts(&self, offset: i64, limit: i64) -> Result<(Vec<ConcertSummary>, i64), StoreError> {
-        let mut tx = self.read.begin().await?;
-        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        let mut tx = B::snapshot(self.lagging()).await?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM concerts WHERE deleted_at IS NULL")
             .fetch_one(&mut *tx)
             .await?;
@@ -393,16 +412,20 @@ impl VenueStore for PostgresStore {
 
     async fn update_concert(&self, id: i64, spec: &ConcertSpec) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut tx = self.primary.begin().await?;
-        // Locks in the order of every writer: the venue (shared: new rows are checked
-        // against its size), then the concert, as bookings take it, then seats.
-        sqlx::query("SELECT 1 FROM auditoriums WHERE id = (SELECT auditorium_id FROM concerts WHERE id = $1) FOR SHARE")
+        let mut tx = self.begin().await?;
+        if B::ROW_LOCKS {
+            // The venue first, shared: new rows are checked against its size.
+            sqlx::query(&format!(
+                "SELECT 1 FROM auditoriums WHERE id = (SELECT auditorium_id FROM concerts WHERE id = $1){FOR_SHARE}"
+            ))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let current: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
-            "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
-        )
+        }
+        let current: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!(
+            "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL{}",
+            B::locking(FOR_UPDATE)
+        ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -482,11 +505,11 @@ impl VenueStore for PostgresStore {
 
     async fn delete_concert(&self, id: i64) -> Result<(), StoreError> {
         soft_delete_unless(
-            &self.primary,
+            self,
             "concerts",
             id,
             // `$2` (now) is bound for the shared shape; an active reservation blocks at any time.
-            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'Y' AND $2::timestamptz IS NOT NULL",
+            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'Y' AND $2 IS NOT NULL",
             |n| {
                 StoreError::conflict(
                     "CONCERT_HAS_RESERVATIONS",
@@ -497,34 +520,13 @@ impl VenueStore for PostgresStore {
         .await
     }
 
-    // From the primary: the map's version is the ETag and tags the seat gate's cells, and
-    // a replica's older map read after a booking would be cached as the newest.
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
-        let mut tx = self.primary.begin().await?;
-        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
-        let head: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
-             WHERE c.id = $1 AND c.deleted_at IS NULL",
-        )
-        .bind(concert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((version, max_column)) = head else { return Ok(None) };
-        let seats: Vec<SeatLine> = sqlx::query_as(
-            "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical",
-        )
-        .bind(concert_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        seat_map_of(concert_id, version, max_column, seats).map(Some)
+        Backend::seat_map(self, concert_id).await
     }
 
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut tx = self.primary.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "UPDATE concerts SET poster_key = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
         )
@@ -532,9 +534,8 @@ impl VenueStore for PostgresStore {
         .bind(&image.store_key)
         .bind(now)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        .await?;
+        if B::rows_affected(&updated) == 0 {
             return Err(StoreError::NotFound);
         }
         sqlx::query(
@@ -553,11 +554,11 @@ impl VenueStore for PostgresStore {
         Ok(())
     }
 
-    // Posters are served right after upload: from the primary.
+    // Posters are served right after upload: read fresh.
     async fn poster_content_type(&self, store_key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT content_type FROM images WHERE store_key = $1")
             .bind(store_key)
-            .fetch_optional(&self.primary)
+            .fetch_optional(self.fresh())
             .await?)
     }
 }
