@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
-use super::{SeatMapRecord, Store, StoreError, letter};
+use super::{SeatMapRecord, Store, StoreError};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
