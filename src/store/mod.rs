@@ -1,4 +1,5 @@
-//! Storage: the traits the rest of the program talks to, and one implementation per backend.
+//! Storage: the traits the rest of the program talks to, implemented once in the SQL both
+//! backends run (see `sql`), with what each backend adds ([`sqlite`], [`postgres`]).
 //!
 //! The backend is chosen once at start-up from the database URL ([`open`]); handlers only
 //! ever see `Arc<dyn Store>`. Invariants live in the schema (constraints, partial unique
@@ -16,7 +17,7 @@ mod venues;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::{Executor, IntoArguments};
 
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use bookings::{
@@ -30,7 +31,7 @@ pub use venues::{
 
 use crate::config::DatabaseUrl;
 use crate::domain::venue::Letter;
-use sql::{Backend, Column};
+use sql::{Args, Backend, Column, Conn};
 
 /// A letter column (row or grade) read back from the database.
 pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
@@ -57,8 +58,8 @@ pub trait Store:
 async fn prune<B>(backend: &B, keep_keys: std::time::Duration) -> Result<(), StoreError>
 where
     B: Backend,
-    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
-    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
     let now = Utc::now();

@@ -3,6 +3,10 @@
 //! databases run (sqlx binds `$N` on both) and sit beside the traits with their row
 //! mappings. A backend supplies only what truly differs: its executors (SQLite's write
 //! lock), PostgreSQL's row locks and casts, and its own booking and seat-map paths.
+//!
+//! Each generic implementation restates the sqlx bounds it relies on (the executor, the
+//! arguments, the column types): Rust carries bounds on a trait's own `Self` to its users,
+//! but not bounds on `i64` or on `&mut Connection`, so they cannot be stated once here.
 
 use std::ops::{Deref, DerefMut};
 
@@ -20,6 +24,7 @@ pub const FOR_SHARE: &str = " FOR SHARE";
 /// What differs between the backends around the shared statements.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// The sqlx database it runs on.
     type DB: Database;
     /// Whether writers run side by side and lock the rows a rule is about before they
     /// check it, as PostgreSQL's do; SQLite runs one write transaction at a time.
@@ -55,6 +60,13 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// A backend's connection type.
+pub type Conn<B> = <<B as Backend>::DB as Database>::Connection;
+/// A backend's row type.
+pub type RowOf<B> = <<B as Backend>::DB as Database>::Row;
+/// A backend's bound arguments.
+pub type Args<'q, B> = <<B as Backend>::DB as Database>::Arguments<'q>;
+
 /// A Rust type stored in a column: bound, typed and read back alike on every backend.
 pub trait Column<DB: Database>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> {}
 
@@ -67,6 +79,7 @@ pub struct Held<'a, DB: Database> {
 }
 
 impl<'a, DB: Database> Held<'a, DB> {
+    /// `pool`, held with `lock` until dropped.
     pub fn new(pool: &'a Pool<DB>, lock: Option<OwnedSemaphorePermit>) -> Self {
         Self { pool, _lock: lock }
     }
@@ -87,10 +100,12 @@ pub struct WriteTx<DB: Database> {
 }
 
 impl<DB: Database> WriteTx<DB> {
+    /// `tx`, holding `lock` until it ends.
     pub fn new(tx: Transaction<'static, DB>, lock: Option<OwnedSemaphorePermit>) -> Self {
         Self { tx, _lock: lock }
     }
 
+    /// Commits, then lets go of the lock.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
-use super::sql::{Backend, Column};
+use super::sql::{Args, Backend, Column, Conn, RowOf};
 
 /// A refresh token to remember.
 #[derive(Debug, Clone)]
@@ -62,9 +62,9 @@ pub(super) const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires
 impl<B> TokenStore for B
 where
     B: Backend,
-    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
-    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
-    usize: ColumnIndex<<B::DB as Database>::Row>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    usize: ColumnIndex<RowOf<B>>,
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     i64: Column<B::DB>,
     bool: Column<B::DB>,

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
-use super::sql::{Backend, Column, FOR_UPDATE};
+use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf};
 use super::tokens::REVOKE_USER_TOKENS;
 use crate::domain::user::Role;
 
@@ -122,10 +122,10 @@ fn one(row: Option<UserRow>) -> Result<Option<UserRecord>, StoreError> {
 impl<B> UserStore for B
 where
     B: Backend,
-    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
-    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
-    for<'r> &'r str: ColumnIndex<<B::DB as Database>::Row>,
-    usize: ColumnIndex<<B::DB as Database>::Row>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     for<'q> Option<&'q str>: Encode<'q, B::DB>,
     i64: Column<B::DB>,

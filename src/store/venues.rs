@@ -1,5 +1,7 @@
 //! Auditoriums (venues), concerts, seats and posters in storage.
 
+mod auditoriums;
+mod concerts;
 mod sql;
 
 use async_trait::async_trait;
@@ -91,6 +93,9 @@ pub struct NewImage {
     pub content_type: String,
     pub size: i64,
 }
+
+/// The shared statements of venues, run on one backend.
+struct Sql<'a, B>(&'a B);
 
 /// Reads [`AuditoriumRow`]s.
 const AUDITORIUM_SELECT: &str = "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,

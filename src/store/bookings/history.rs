@@ -1,12 +1,12 @@
 //! Reservation histories, read alike on both backends.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Executor, IntoArguments};
+use sqlx::{ColumnIndex, Executor, IntoArguments};
 
 use super::{ReservationHistory, corrupt};
 use crate::domain::booking::ReservationStatus;
 use crate::domain::venue::Price;
-use crate::store::sql::{Backend, Column};
+use crate::store::sql::{Args, Backend, Column, Conn, RowOf};
 use crate::store::{StoreError, letter};
 
 /// A reservation joined with its fan, concert, venue and seat.
@@ -68,9 +68,9 @@ pub(in crate::store) async fn history<B>(
 ) -> Result<Vec<ReservationHistory>, StoreError>
 where
     B: Backend,
-    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
-    for<'q> <B::DB as Database>::Arguments<'q>: IntoArguments<'q, B::DB>,
-    for<'r> &'r str: ColumnIndex<<B::DB as Database>::Row>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
     i64: Column<B::DB>,
     Option<i64>: Column<B::DB>,
     String: Column<B::DB>,

@@ -2,6 +2,12 @@
 //! the concert's row lock. Bookings of one concert therefore run one after the other (like
 //! SQLite's single writer), each reading what the previous one committed, while bookings
 //! of different concerts run in parallel. The schema's triggers check every rule again.
+//!
+//! The steps are SQLite's checked path (`sqlite::booking_sql`): replay, decide with
+//! [`decide`], insert, save the key. They stay two because the drivers differ: here async
+//! sqlx under row locks, a whole order in one statement (`unnest`) and retried after a
+//! deadlock; there synchronous calls inside a group-commit batch, one prepared statement
+//! per seat. The decision, the statements and the refusals are shared.
 
 use std::collections::HashMap;
 

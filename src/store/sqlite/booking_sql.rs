@@ -1,7 +1,8 @@
 //! Booking and cancelling as the group commit runs them: synchronous SQLite calls on the
 //! writer thread's own connection, with prepared statements kept across batches. Each
 //! function runs inside the batch's open transaction; the writer commits, and nobody is
-//! answered before.
+//! answered before. The decision, the statements and the schema's refusals are those of
+//! PostgreSQL's bookings (which say why the two paths stay apart).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
