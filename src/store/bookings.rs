@@ -2,6 +2,8 @@
 
 mod history;
 
+pub(in crate::store) use history::history;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -128,8 +130,6 @@ pub struct ReservationHistory {
     pub vertical: u8,
     pub grade: Letter,
 }
-
-pub(in crate::store) use history::history;
 
 /// The columns [`ReservationRow`] reads, as a literal so that statements can be built at
 /// compile time (SQLite's statement cache is keyed by the text, looked up on every booking).
@@ -300,4 +300,26 @@ pub trait BookingStore {
     ) -> Result<Cancelled, BookingError>;
     /// Reservations, newest first: one user's, or everyone's.
     async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SchemaRefusal, saved_ids};
+
+    #[test]
+    fn the_schema_refusals_are_read_from_either_backends_messages() {
+        let of = SchemaRefusal::of;
+        assert!(matches!(of("SEAT_LOCKED", false), Some(SchemaRefusal::Locked)));
+        assert!(matches!(of("FAN_LIMIT", false), Some(SchemaRefusal::FanLimit)));
+        assert!(matches!(of("CONCERT_STARTED (code 1811)", false), Some(SchemaRefusal::ConcertStarted)));
+        assert!(matches!(of("UNIQUE constraint failed", true), Some(SchemaRefusal::Taken)));
+        assert!(of("SEAT_MISMATCH", false).is_none());
+    }
+
+    #[test]
+    fn saved_ids_keep_their_order() {
+        assert_eq!(saved_ids("3,1,2").unwrap(), [3, 1, 2]);
+        assert!(saved_ids("").unwrap().is_empty());
+        assert!(saved_ids("1,x").is_err());
+    }
 }

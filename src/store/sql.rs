@@ -44,8 +44,6 @@ pub trait Backend: Send + Sync + 'static {
     async fn begin(&self) -> Result<WriteTx<Self::DB>, StoreError>;
     /// A read transaction on `pool` whose statements all see one snapshot.
     async fn snapshot(pool: &Pool<Self::DB>) -> Result<Transaction<'static, Self::DB>, StoreError>;
-    /// How many rows a statement changed.
-    fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
     /// The whole seat map of a live concert, read the backend's fastest way.
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError>;
 

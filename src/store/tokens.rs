@@ -91,16 +91,17 @@ where
         let now = Utc::now();
         let mut tx = self.begin().await?;
         // Spending is a conditional update: of two concurrent rotations only one matches.
-        let spent = sqlx::query(
+        let spent: Option<String> = sqlx::query_scalar(
             "UPDATE refresh_tokens SET used_at = $2
              WHERE jti = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)",
+               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)
+             RETURNING jti",
         )
         .bind(old_jti)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if B::rows_affected(&spent) == 1 {
+        if spent.is_some() {
             sqlx::query(INSERT_REFRESH_TOKEN)
                 .bind(&new.jti)
                 .bind(&new.family)

@@ -12,7 +12,7 @@ mod bookings;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
@@ -106,10 +106,6 @@ impl Backend for PostgresStore {
         let mut tx = pool.begin().await?;
         sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
         Ok(tx)
-    }
-
-    fn rows_affected(result: &PgQueryResult) -> u64 {
-        result.rows_affected()
     }
 
     // From the primary: the map's version is the ETag and tags the seat gate's cells, and

@@ -186,17 +186,16 @@ where
     async fn set_poster(&self, image: &NewImage) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut tx = self.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE concerts SET poster_key = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
+        let updated: Option<i64> = sqlx::query_scalar(
+            "UPDATE concerts SET poster_key = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL
+             RETURNING id",
         )
         .bind(image.concert_id)
         .bind(&image.store_key)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if B::rows_affected(&updated) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        updated.ok_or(StoreError::NotFound)?;
         sqlx::query(
             "INSERT INTO images (concert_id, original_name, store_key, content_type, size, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
