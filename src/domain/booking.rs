@@ -3,10 +3,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::venue::Letter;
+use super::venue::{Letter, SeatStatus};
 use super::{Invalid, Validator};
 
 /// Most seats one order may name, whatever a concert's per-fan limit.
@@ -168,6 +169,64 @@ impl ReservationStatus {
     }
 }
 
+/// What a concert's booking rules need of it, as stored when a booking is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    pub start_time: DateTime<Utc>,
+    pub max_seats_per_fan: i64,
+}
+
+/// Why an order cannot be booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    ConcertNotFound,
+    ConcertStarted,
+    /// Seats that do not exist in the concert.
+    SeatsNotFound(Vec<SeatRef>),
+    /// Seats that are reserved or locked, with their status.
+    SeatsUnavailable(Vec<(SeatRef, SeatStatus)>),
+    /// The fan, holding `held` seats, would hold more than `limit`.
+    FanLimit {
+        limit: i64,
+        held: i64,
+    },
+}
+
+/// Decides an order at `now`: the concert (`None` when there is no live one) has not
+/// started, every seat exists (`None` status: it does not) and is available, and the fan,
+/// holding `held` seats of the concert, stays within its limit. The first rule broken is
+/// the answer, naming every seat that breaks it. Allocates only to refuse.
+pub fn decide(
+    concert: Option<Terms>,
+    now: DateTime<Utc>,
+    seats: impl IntoIterator<Item = (SeatRef, Option<SeatStatus>)>,
+    held: i64,
+) -> Result<(), Refusal> {
+    let terms = concert.ok_or(Refusal::ConcertNotFound)?;
+    if terms.start_time <= now {
+        return Err(Refusal::ConcertStarted);
+    }
+    let (mut ordered, mut missing, mut unavailable) = (0_i64, Vec::new(), Vec::new());
+    for (seat, status) in seats {
+        ordered += 1;
+        match status {
+            None => missing.push(seat),
+            Some(SeatStatus::Available) => {}
+            Some(other) => unavailable.push((seat, other)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Refusal::SeatsNotFound(missing));
+    }
+    if !unavailable.is_empty() {
+        return Err(Refusal::SeatsUnavailable(unavailable));
+    }
+    if held.saturating_add(ordered) > terms.max_seats_per_fan {
+        return Err(Refusal::FanLimit { limit: terms.max_seats_per_fan, held });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +281,63 @@ mod tests {
         assert!(!Cancelled.can_become(Active));
         assert!(!Cancelled.can_become(Cancelled));
         assert!(Active.holds_seat() && !Cancelled.holds_seat());
+    }
+
+    fn seat(raw: &str) -> SeatRef {
+        let (row, column) = raw.split_once('-').unwrap();
+        SeatRef::parse(Some(row), column.parse().ok()).unwrap()
+    }
+
+    fn terms(starts_in_hours: i64, limit: i64) -> (Option<Terms>, DateTime<Utc>) {
+        let now = Utc::now();
+        let start_time = now + chrono::Duration::hours(starts_in_hours);
+        (Some(Terms { start_time, max_seats_per_fan: limit }), now)
+    }
+
+    #[test]
+    fn an_order_of_free_seats_within_the_limit_is_booked() {
+        let (concert, now) = terms(1, 4);
+        let seats = [(seat("A-1"), Some(SeatStatus::Available)), (seat("A-2"), Some(SeatStatus::Available))];
+        assert_eq!(decide(concert, now, seats, 2), Ok(()));
+    }
+
+    #[test]
+    fn the_concert_is_checked_before_its_seats() {
+        let (_, now) = terms(1, 4);
+        let missing = [(seat("A-1"), None)];
+        assert_eq!(decide(None, now, missing, 0), Err(Refusal::ConcertNotFound));
+        let (started, now) = terms(0, 4);
+        assert_eq!(decide(started, now, missing, 0), Err(Refusal::ConcertStarted));
+    }
+
+    #[test]
+    fn missing_seats_come_before_unavailable_ones_and_every_one_is_named() {
+        let (concert, now) = terms(1, 4);
+        let seats = [
+            (seat("A-1"), Some(SeatStatus::Reserved)),
+            (seat("A-2"), None),
+            (seat("A-3"), Some(SeatStatus::Locked)),
+            (seat("A-4"), None),
+        ];
+        assert_eq!(
+            decide(concert, now, seats, 0),
+            Err(Refusal::SeatsNotFound(vec![seat("A-2"), seat("A-4")]))
+        );
+        let seats = [(seat("A-1"), Some(SeatStatus::Reserved)), (seat("A-3"), Some(SeatStatus::Locked))];
+        assert_eq!(
+            decide(concert, now, seats, 0),
+            Err(Refusal::SeatsUnavailable(vec![
+                (seat("A-1"), SeatStatus::Reserved),
+                (seat("A-3"), SeatStatus::Locked)
+            ]))
+        );
+    }
+
+    #[test]
+    fn the_fan_limit_counts_the_seats_held_and_ordered() {
+        let (concert, now) = terms(1, 4);
+        let two = [(seat("A-1"), Some(SeatStatus::Available)), (seat("A-2"), Some(SeatStatus::Available))];
+        assert_eq!(decide(concert, now, two, 2), Ok(()));
+        assert_eq!(decide(concert, now, two, 3), Err(Refusal::FanLimit { limit: 4, held: 3 }));
     }
 }

@@ -1,10 +1,14 @@
 //! Reservations in storage: booking, cancelling and history.
 
+mod history;
+
+pub(in crate::store) use history::history;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
-use crate::domain::booking::{Order, ReservationStatus, SeatRef};
+use super::{StoreError, letter};
+use crate::domain::booking::{Order, Refusal, ReservationStatus, SeatRef};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 
 /// One reservation row.
@@ -91,6 +95,18 @@ impl From<sqlx::Error> for BookingError {
     }
 }
 
+impl From<Refusal> for BookingError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::ConcertNotFound => BookingError::ConcertNotFound,
+            Refusal::ConcertStarted => BookingError::ConcertStarted,
+            Refusal::SeatsNotFound(seats) => BookingError::SeatsNotFound(seats),
+            Refusal::SeatsUnavailable(seats) => BookingError::SeatsUnavailable(seats),
+            Refusal::FanLimit { limit, held } => BookingError::FanLimit { limit, held },
+        }
+    }
+}
+
 /// A reservation with everything a fan or admin sees of it, from one joined query.
 #[derive(Debug, Clone)]
 pub struct ReservationHistory {
@@ -115,9 +131,36 @@ pub struct ReservationHistory {
     pub grade: Letter,
 }
 
-/// The columns [`ReservationRow`] reads, for every backend.
-pub(in crate::store) const RESERVATION_COLUMNS: &str =
-    "id, user_id, concert_id, seat_id, status, created_at, cancelled_at";
+/// The columns [`ReservationRow`] reads, as a literal so that statements can be built at
+/// compile time (SQLite's statement cache is keyed by the text, looked up on every booking).
+macro_rules! reservation_columns {
+    () => {
+        "id, user_id, concert_id, seat_id, status, created_at, cancelled_at"
+    };
+}
+
+/// The columns [`ReservationRow`] reads.
+pub(in crate::store) const RESERVATION_COLUMNS: &str = reservation_columns!();
+
+/// A reservation (`$1`) of a concert (`$2`).
+pub(in crate::store) const RESERVATION_IN_CONCERT: &str =
+    concat!("SELECT ", reservation_columns!(), " FROM reservations WHERE id = $1 AND concert_id = $2");
+
+/// What a booking of a live concert (`$1`) is decided by: [`crate::domain::booking::Terms`].
+pub(in crate::store) const CONCERT_TERMS: &str =
+    "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL";
+
+/// When a concert (`$1`), live or not, starts.
+pub(in crate::store) const CONCERT_START: &str = "SELECT start_time FROM concerts WHERE id = $1";
+
+/// The seats a fan (`$2`) holds in a concert (`$1`).
+pub(in crate::store) const HELD_SEATS: &str =
+    "SELECT count(*) FROM reservations WHERE concert_id = $1 AND user_id = $2 AND status = 'Y'";
+
+/// The answer saved under a fan's (`$1`) idempotency key (`$2`): fingerprint, reservation ids
+/// and concert.
+pub(in crate::store) const SAVED_ANSWER: &str =
+    "SELECT fingerprint, reservation_ids, concert_id FROM idempotency_keys WHERE user_id = $1 AND key = $2";
 
 /// A `reservations` row as every backend returns it.
 #[derive(sqlx::FromRow)]
@@ -134,6 +177,96 @@ pub(in crate::store) struct ReservationRow {
 /// A stored value the program cannot read back.
 pub(in crate::store) fn corrupt(what: String) -> StoreError {
     StoreError::Other(anyhow::anyhow!(what))
+}
+
+/// A seat position as stored.
+pub(in crate::store) fn seat_ref(horizontal: &str, vertical: i64) -> Result<SeatRef, StoreError> {
+    Ok(SeatRef {
+        horizontal: letter(horizontal)?,
+        vertical: u8::try_from(vertical).map_err(|e| corrupt(format!("stored column {vertical}: {e}")))?,
+    })
+}
+
+/// The reservation ids saved under an idempotency key (comma-separated, in order).
+pub(in crate::store) fn saved_ids(ids: &str) -> Result<Vec<i64>, StoreError> {
+    ids.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|id| id.parse().map_err(|_| corrupt(format!("idempotency ids {ids:?}"))))
+        .collect()
+}
+
+/// A saved reservation as the first answer reported it (active), for a replay to answer
+/// the same.
+pub(in crate::store) fn as_first_answered(record: ReservationRecord) -> ReservationRecord {
+    ReservationRecord { status: ReservationStatus::Active, cancelled_at: None, ..record }
+}
+
+/// Whether `actor_id` may cancel `record` of a concert starting at `start` (`None`: no such
+/// concert) at `now`: `Ok(false)` when it is cancelled already, which changes nothing. An
+/// admin may cancel anyone's, even once the concert has started.
+pub(in crate::store) fn cancellable(
+    record: &ReservationRecord,
+    actor_id: i64,
+    actor_is_admin: bool,
+    start: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool, BookingError> {
+    if record.user_id != actor_id && !actor_is_admin {
+        return Err(BookingError::NotOwner);
+    }
+    if !record.status.can_become(ReservationStatus::Cancelled) {
+        return Ok(false);
+    }
+    if start.is_none_or(|start| start <= now) && !actor_is_admin {
+        return Err(BookingError::ConcertStarted);
+    }
+    Ok(true)
+}
+
+/// What the schema refused a reservation for, named by its triggers' messages (or by the
+/// one-active-reservation-per-seat index).
+pub(in crate::store) enum SchemaRefusal {
+    Taken,
+    Locked,
+    ConcertNotFound,
+    ConcertStarted,
+    FanLimit,
+}
+
+impl SchemaRefusal {
+    /// The refusal a database error stands for, from its message; `None` for other errors.
+    pub(in crate::store) fn of(message: &str, unique_violation: bool) -> Option<Self> {
+        const NAMES: [(&str, SchemaRefusal); 5] = [
+            ("SEAT_TAKEN", SchemaRefusal::Taken),
+            ("SEAT_LOCKED", SchemaRefusal::Locked),
+            ("CONCERT_NOT_FOUND", SchemaRefusal::ConcertNotFound),
+            ("CONCERT_STARTED", SchemaRefusal::ConcertStarted),
+            ("FAN_LIMIT", SchemaRefusal::FanLimit),
+        ];
+        if unique_violation {
+            return Some(SchemaRefusal::Taken);
+        }
+        NAMES.into_iter().find(|(name, _)| message.contains(name)).map(|(_, refusal)| refusal)
+    }
+
+    /// The answer to an order of `seats`; `fan_limit` gives the limit and the seats held.
+    pub(in crate::store) fn answer(
+        self,
+        seats: &[SeatRef],
+        fan_limit: impl FnOnce() -> Result<(i64, i64), BookingError>,
+    ) -> BookingError {
+        let all = |status| BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, status)).collect());
+        match self {
+            SchemaRefusal::Taken => all(SeatStatus::Reserved),
+            SchemaRefusal::Locked => all(SeatStatus::Locked),
+            SchemaRefusal::ConcertNotFound => BookingError::ConcertNotFound,
+            SchemaRefusal::ConcertStarted => BookingError::ConcertStarted,
+            SchemaRefusal::FanLimit => match fan_limit() {
+                Ok((limit, held)) => BookingError::FanLimit { limit, held },
+                Err(e) => e,
+            },
+        }
+    }
 }
 
 impl TryFrom<ReservationRow> for ReservationRecord {
@@ -167,4 +300,26 @@ pub trait BookingStore {
     ) -> Result<Cancelled, BookingError>;
     /// Reservations, newest first: one user's, or everyone's.
     async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SchemaRefusal, saved_ids};
+
+    #[test]
+    fn the_schema_refusals_are_read_from_either_backends_messages() {
+        let of = SchemaRefusal::of;
+        assert!(matches!(of("SEAT_LOCKED", false), Some(SchemaRefusal::Locked)));
+        assert!(matches!(of("FAN_LIMIT", false), Some(SchemaRefusal::FanLimit)));
+        assert!(matches!(of("CONCERT_STARTED (code 1811)", false), Some(SchemaRefusal::ConcertStarted)));
+        assert!(matches!(of("UNIQUE constraint failed", true), Some(SchemaRefusal::Taken)));
+        assert!(of("SEAT_MISMATCH", false).is_none());
+    }
+
+    #[test]
+    fn saved_ids_keep_their_order() {
+        assert_eq!(saved_ids("3,1,2").unwrap(), [3, 1, 2]);
+        assert!(saved_ids("").unwrap().is_empty());
+        assert!(saved_ids("1,x").is_err());
+    }
 }

@@ -1,4 +1,5 @@
-//! Storage: the traits the rest of the program talks to, and one implementation per backend.
+//! Storage: the traits the rest of the program talks to, implemented once in the SQL both
+//! backends run (see `sql`), with what each backend adds ([`sqlite`], [`postgres`]).
 //!
 //! The backend is chosen once at start-up from the database URL ([`open`]); handlers only
 //! ever see `Arc<dyn Store>`. Invariants live in the schema (constraints, partial unique
@@ -7,12 +8,16 @@
 mod audit;
 mod bookings;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 mod tokens;
 mod users;
 mod venues;
 
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Executor, IntoArguments};
 
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use bookings::{
@@ -26,6 +31,7 @@ pub use venues::{
 
 use crate::config::DatabaseUrl;
 use crate::domain::venue::Letter;
+use sql::{Args, Backend, Column, Conn};
 
 /// A letter column (row or grade) read back from the database.
 pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
@@ -46,6 +52,24 @@ pub trait Store:
     /// Drops what has outlived its use: idempotency keys older than `keep_keys` and
     /// revocations of tokens that have expired anyway.
     async fn prune(&self, keep_keys: std::time::Duration) -> Result<(), StoreError>;
+}
+
+/// [`Store::prune`] on every backend.
+async fn prune<B>(backend: &B, keep_keys: std::time::Duration) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    let now = Utc::now();
+    let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(cutoff)
+        .execute(&*backend.write().await?)
+        .await?;
+    sqlx::query(tokens::PRUNE_REVOKED).bind(now).execute(&*backend.write().await?).await?;
+    Ok(())
 }
 
 /// What can go wrong in storage, in terms the HTTP layer can answer with.

@@ -1,5 +1,9 @@
 //! Auditoriums (venues), concerts, seats and posters in storage.
 
+mod auditoriums;
+mod concerts;
+mod sql;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -90,15 +94,17 @@ pub struct NewImage {
     pub size: i64,
 }
 
-/// Reads [`AuditoriumRow`]s, for every backend.
-pub(in crate::store) const AUDITORIUM_SELECT: &str =
-    "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,
+/// The shared statements of venues, run on one backend.
+struct Sql<'a, B>(&'a B);
+
+/// Reads [`AuditoriumRow`]s.
+const AUDITORIUM_SELECT: &str = "SELECT a.id, a.name, a.address, a.max_row, a.max_column, a.owner_id,
         u.username AS owner_username, u.nickname AS owner_nickname, a.created_at, a.updated_at
     FROM auditoriums a JOIN users u ON u.id = a.owner_id";
 
 /// An auditorium row with its owner's names, as every backend returns it.
 #[derive(sqlx::FromRow)]
-pub(in crate::store) struct AuditoriumRow {
+struct AuditoriumRow {
     id: i64,
     name: String,
     address: String,
@@ -131,23 +137,37 @@ impl TryFrom<AuditoriumRow> for AuditoriumRecord {
 
 /// A `concerts` row as every backend returns it.
 #[derive(sqlx::FromRow)]
-pub(in crate::store) struct ConcertRow {
-    pub(in crate::store) id: i64,
-    pub(in crate::store) name: String,
-    pub(in crate::store) description: String,
-    pub(in crate::store) start_time: DateTime<Utc>,
-    pub(in crate::store) owner_id: i64,
-    pub(in crate::store) max_seats_per_fan: i64,
-    pub(in crate::store) poster_key: Option<String>,
-    pub(in crate::store) auditorium_id: i64,
-    pub(in crate::store) created_at: DateTime<Utc>,
+struct ConcertRow {
+    id: i64,
+    name: String,
+    description: String,
+    start_time: DateTime<Utc>,
+    owner_id: i64,
+    max_seats_per_fan: i64,
+    poster_key: Option<String>,
+    auditorium_id: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl ConcertRow {
+    fn into_record(self, auditorium: AuditoriumRecord, prices: Vec<(Letter, Price)>) -> ConcertRecord {
+        ConcertRecord {
+            id: self.id,
+            name: self.name,
+            description: self.description,
+            start_time: self.start_time,
+            owner_id: self.owner_id,
+            max_seats_per_fan: self.max_seats_per_fan,
+            poster_key: self.poster_key,
+            auditorium,
+            prices,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// Refuses a concert whose rows go beyond its auditorium's last row.
-pub(in crate::store) fn rows_fit(
-    spec: &ConcertSpec,
-    auditorium: &AuditoriumRecord,
-) -> Result<(), StoreError> {
+fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), StoreError> {
     match spec.rows.keys().find(|row| **row > auditorium.max_row) {
         Some(row) => Err(StoreError::conflict(
             "AUDITORIUM_CHANGED",
@@ -156,6 +176,17 @@ pub(in crate::store) fn rows_fit(
         None => Ok(()),
     }
 }
+
+/// A concert's seat-map version and its venue's width (`$1`: the live concert).
+pub(in crate::store) const SEAT_MAP_HEAD: &str =
+    "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
+     WHERE c.id = $1 AND c.deleted_at IS NULL";
+
+/// Every [`SeatLine`] of a concert (`$1`), in row and column order.
+pub(in crate::store) const SEAT_MAP_SEATS: &str =
+    "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
+     FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+     WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical";
 
 /// A seat as the seat-map query reads it: `(horizontal, vertical, grade, status, price in cents)`.
 pub(in crate::store) type SeatLine = (String, i64, String, String, i64);

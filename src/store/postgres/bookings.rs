@@ -2,6 +2,12 @@
 //! the concert's row lock. Bookings of one concert therefore run one after the other (like
 //! SQLite's single writer), each reading what the previous one committed, while bookings
 //! of different concerts run in parallel. The schema's triggers check every rule again.
+//!
+//! The steps are SQLite's checked path (`sqlite::booking_sql`): replay, decide with
+//! [`decide`], insert, save the key. They stay two because the drivers differ: here async
+//! sqlx under row locks, a whole order in one statement (`unnest`) and retried after a
+//! deadlock; there synchronous calls inside a group-commit batch, one prepared statement
+//! per seat. The decision, the statements and the refusals are shared.
 
 use std::collections::HashMap;
 
@@ -10,12 +16,16 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::{ATTEMPTS, PostgresStore, lost_race};
-use crate::domain::booking::{ReservationStatus, SeatRef};
-use crate::domain::venue::{Price, SeatStatus};
-use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::domain::booking::{SeatRef, Terms, decide};
+use crate::domain::venue::SeatStatus;
+use crate::store::bookings::{
+    CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow,
+    SAVED_ANSWER, SchemaRefusal, as_first_answered, cancellable, corrupt, history, saved_ids, seat_ref,
+};
+use crate::store::sql::FOR_UPDATE;
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
-    StoreError, letter,
+    StoreError,
 };
 
 /// The concert's seat-map version as this transaction leaves it. Read under the concert's
@@ -45,10 +55,7 @@ async fn seats_of(
         .map(|id| {
             let (h, v) =
                 by_id.get(id).ok_or_else(|| corrupt(format!("seat {id} of a reservation is gone")))?;
-            Ok(SeatRef {
-                horizontal: letter(h)?,
-                vertical: u8::try_from(*v).map_err(|e| StoreError::Other(e.into()))?,
-            })
+            Ok(seat_ref(h, *v)?)
         })
         .collect()
 }
@@ -59,22 +66,13 @@ async fn replay(
     request: &BookingRequest<'_>,
 ) -> Result<Option<Booked>, BookingError> {
     let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
-    let saved: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT fingerprint, reservation_ids, concert_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-    )
-    .bind(request.user_id)
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let saved: Option<(String, String, i64)> =
+        sqlx::query_as(SAVED_ANSWER).bind(request.user_id).bind(key).fetch_optional(&mut *conn).await?;
     let Some((saved_fingerprint, ids, concert_id)) = saved else { return Ok(None) };
     if &saved_fingerprint != fingerprint {
         return Err(BookingError::KeyReused);
     }
-    let ids = ids
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|id| id.parse::<i64>().map_err(|_| corrupt(format!("idempotency ids {ids:?}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = saved_ids(&ids)?;
     let rows: Vec<ReservationRow> =
         sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ANY($1)"))
             .bind(&ids)
@@ -82,10 +80,7 @@ async fn replay(
             .await?;
     let mut by_id = HashMap::new();
     for row in rows {
-        let mut record = ReservationRecord::try_from(row)?;
-        // The first answer reported them active; a replay answers the same.
-        record.status = ReservationStatus::Active;
-        record.cancelled_at = None;
+        let record = as_first_answered(ReservationRecord::try_from(row)?);
         by_id.insert(record.id, record);
     }
     let reservations = ids
@@ -102,15 +97,9 @@ async fn replay(
 /// seats) got in between; the triggers' messages name the rule, as on SQLite.
 fn refusal(err: sqlx::Error, seats: &[SeatRef], limit: i64, held: i64) -> BookingError {
     let sqlx::Error::Database(db) = &err else { return err.into() };
-    let all = |status| BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, status)).collect());
-    match db.message() {
-        _ if db.is_unique_violation() => all(SeatStatus::Reserved),
-        "SEAT_TAKEN" => all(SeatStatus::Reserved),
-        "SEAT_LOCKED" => all(SeatStatus::Locked),
-        "CONCERT_NOT_FOUND" => BookingError::ConcertNotFound,
-        "CONCERT_STARTED" => BookingError::ConcertStarted,
-        "FAN_LIMIT" => BookingError::FanLimit { limit, held },
-        _ => err.into(),
+    match SchemaRefusal::of(db.message(), db.is_unique_violation()) {
+        Some(refused) => refused.answer(seats, || Ok((limit, held))),
+        None => err.into(),
     }
 }
 
@@ -124,20 +113,14 @@ async fn book_once(
     let now = Utc::now();
     let seats = &request.order.seats;
     let mut tx = store.primary.begin().await?;
-    let concert: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL
-         FOR NO KEY UPDATE",
-    )
-    .bind(request.concert_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let terms: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!("{CONCERT_TERMS}{FOR_UPDATE}"))
+        .bind(request.concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(booked) = replay(&mut tx, request).await? {
         return Ok(Some(booked));
     }
-    let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
-    if start_time <= now {
-        return Err(BookingError::ConcertStarted);
-    }
+    let terms = terms.map(|(start_time, max_seats_per_fan)| Terms { start_time, max_seats_per_fan });
     let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT s.id, s.status, p.price_cents
          FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS q(h, v, n)
@@ -150,34 +133,25 @@ async fn book_once(
     .bind(seats.iter().map(|s| i64::from(s.vertical)).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
-    let mut found = Vec::with_capacity(seats.len());
-    let mut missing = Vec::new();
-    let mut unavailable = Vec::new();
-    for (seat, row) in seats.iter().zip(rows) {
-        match row {
-            (Some(id), Some(status), Some(price)) => match SeatStatus::parse(&status).map_err(corrupt)? {
-                SeatStatus::Available => found.push((id, price)),
-                other => unavailable.push((*seat, other)),
-            },
-            _ => missing.push(*seat),
-        }
+    // Each seat of the order as stored: `(id, price, status)`.
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in rows {
+        stored.push(match row {
+            (Some(id), Some(status), Some(price)) => {
+                Some((id, price, SeatStatus::parse(&status).map_err(corrupt)?))
+            }
+            _ => None,
+        });
     }
-    if !missing.is_empty() {
-        return Err(BookingError::SeatsNotFound(missing));
-    }
-    if !unavailable.is_empty() {
-        return Err(BookingError::SeatsUnavailable(unavailable));
-    }
-    let held: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM reservations WHERE user_id = $1 AND concert_id = $2 AND status = 'Y'",
-    )
-    .bind(request.user_id)
-    .bind(request.concert_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
-        return Err(BookingError::FanLimit { limit, held });
-    }
+    let held: i64 = sqlx::query_scalar(HELD_SEATS)
+        .bind(request.concert_id)
+        .bind(request.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.map(|(_, _, status)| status)));
+    decide(terms, now, statuses, held)?;
+    let limit = terms.map_or(0, |t| t.max_seats_per_fan);
+    let found: Vec<(i64, i64)> = stored.iter().flatten().map(|&(id, price, _)| (id, price)).collect();
     let inserted: Result<Vec<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
          SELECT $1, $2, t.seat_id, 'Y', t.price, $3
@@ -236,28 +210,20 @@ async fn cancel_once(
 ) -> Result<Cancelled, BookingError> {
     let now = Utc::now();
     let mut tx = store.primary.begin().await?;
-    let start_time: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT start_time FROM concerts WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(concert_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let row: Option<ReservationRow> = sqlx::query_as(&format!(
-        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND concert_id = $2"
-    ))
-    .bind(reservation_id)
-    .bind(concert_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let start_time: Option<DateTime<Utc>> = sqlx::query_scalar(&format!("{CONCERT_START}{FOR_UPDATE}"))
+        .bind(concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let row: Option<ReservationRow> = sqlx::query_as(RESERVATION_IN_CONCERT)
+        .bind(reservation_id)
+        .bind(concert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
-    if record.user_id != actor_id && !actor_is_admin {
-        return Err(BookingError::NotOwner);
-    }
+    let to_cancel = cancellable(&record, actor_id, actor_is_admin, start_time, now)?;
     let seat = seats_of(&mut tx, std::slice::from_ref(&record)).await?.remove(0);
-    if !record.status.can_become(ReservationStatus::Cancelled) {
+    if !to_cancel {
         return Ok(Cancelled { reservation: record, seat, version: None });
-    }
-    if start_time.is_none_or(|start| start <= now) && !actor_is_admin {
-        return Err(BookingError::ConcertStarted);
     }
     let row: ReservationRow = sqlx::query_as(&format!(
         "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = $1 AND status = 'Y'
@@ -311,73 +277,7 @@ impl BookingStore for PostgresStore {
         .await
     }
 
-    // A fan's own history comes from the primary (their booking of a moment ago must be
-    // in it); the admin's list of everyone's tolerates a replica's lag.
     async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            id: i64,
-            status: String,
-            price_cents: i64,
-            created_at: DateTime<Utc>,
-            cancelled_at: Option<DateTime<Utc>>,
-            user_id: i64,
-            username: String,
-            nickname: Option<String>,
-            concert_id: i64,
-            concert_name: String,
-            concert_description: String,
-            start_time: DateTime<Utc>,
-            auditorium_id: i64,
-            auditorium_name: String,
-            auditorium_address: String,
-            seat_id: i64,
-            horizontal: String,
-            vertical: i64,
-            grade: String,
-        }
-        let pool = if user_id.is_some() { &self.primary } else { &self.read };
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT r.id, r.status, r.price_cents, r.created_at, r.cancelled_at,
-                    u.id AS user_id, u.username, u.nickname,
-                    c.id AS concert_id, c.name AS concert_name, c.description AS concert_description, c.start_time,
-                    a.id AS auditorium_id, a.name AS auditorium_name, a.address AS auditorium_address,
-                    s.id AS seat_id, s.horizontal, s.vertical, s.grade
-             FROM reservations r
-             JOIN users u ON u.id = r.user_id
-             JOIN concerts c ON c.id = r.concert_id
-             JOIN auditoriums a ON a.id = c.auditorium_id
-             JOIN seats s ON s.id = r.seat_id
-             WHERE $1::bigint IS NULL OR r.user_id = $1
-             ORDER BY r.id DESC",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReservationHistory {
-                    id: r.id,
-                    status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
-                    price: Price::from_cents(r.price_cents),
-                    created_at: r.created_at,
-                    cancelled_at: r.cancelled_at,
-                    user_id: r.user_id,
-                    username: r.username,
-                    nickname: r.nickname,
-                    concert_id: r.concert_id,
-                    concert_name: r.concert_name,
-                    concert_description: r.concert_description,
-                    start_time: r.start_time,
-                    auditorium_id: r.auditorium_id,
-                    auditorium_name: r.auditorium_name,
-                    auditorium_address: r.auditorium_address,
-                    seat_id: r.seat_id,
-                    horizontal: letter(&r.horizontal)?,
-                    vertical: u8::try_from(r.vertical).map_err(|e| StoreError::Other(e.into()))?,
-                    grade: letter(&r.grade)?,
-                })
-            })
-            .collect()
+        history(self, user_id).await
     }
 }

@@ -7,19 +7,17 @@
 //! serialises the bookings of one concert and keeps the lock order the same everywhere.
 //! Read-only catalog queries may go to a replica.
 
-mod audit;
 mod bookings;
-mod tokens;
-mod users;
-mod venues;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Postgres, Transaction};
 
-use super::{Store, StoreError};
+use super::sql::{Backend, Held, WriteTx};
+use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_SEATS, SeatLine, seat_map_of};
+use super::{SeatMapRecord, Store, StoreError};
 
 /// Connections per pool. Bookings of one concert wait on its row lock anyway, so more
 /// would only queue inside the server instead of in the pool; and four instances stay
@@ -76,6 +74,54 @@ fn lost_race(err: &StoreError) -> bool {
         if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
+/// Read committed (PostgreSQL's default) gives every statement its own snapshot; reads made
+/// of several statements ask for one snapshot, as SQLite's read transactions have.
+const ONE_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+// Every write and every read that must see it go to the primary.
+#[async_trait::async_trait]
+impl Backend for PostgresStore {
+    type DB = Postgres;
+    const ROW_LOCKS: bool = true;
+    const JSON: &'static str = "jsonb";
+    const FAN_RESERVATIONS: &'static str = "r.user_id = $1";
+
+    fn fresh(&self) -> &PgPool {
+        &self.primary
+    }
+
+    fn replica(&self) -> Option<&PgPool> {
+        self.replica.then_some(&self.read)
+    }
+
+    async fn write(&self) -> Result<Held<'_, Postgres>, StoreError> {
+        Ok(Held::new(&self.primary, None))
+    }
+
+    async fn begin(&self) -> Result<WriteTx<Postgres>, StoreError> {
+        Ok(WriteTx::new(self.primary.begin().await?, None))
+    }
+
+    async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = pool.begin().await?;
+        sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    // From the primary: the map's version is the ETag and tags the seat gate's cells, and
+    // a replica's older map read after a booking would be cached as the newest.
+    async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
+        let mut tx = Self::snapshot(&self.primary).await?;
+        let head: Option<(i64, i64)> =
+            sqlx::query_as(SEAT_MAP_HEAD).bind(concert_id).fetch_optional(&mut *tx).await?;
+        let Some((version, max_column)) = head else { return Ok(None) };
+        let seats: Vec<SeatLine> =
+            sqlx::query_as(SEAT_MAP_SEATS).bind(concert_id).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        seat_map_of(concert_id, version, max_column, seats).map(Some)
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -96,16 +142,6 @@ impl Store for PostgresStore {
     }
 
     async fn prune(&self, keep_keys: Duration) -> Result<(), StoreError> {
-        let now = chrono::Utc::now();
-        let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&self.primary)
-            .await?;
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.primary)
-            .await?;
-        Ok(())
+        super::prune(self, keep_keys).await
     }
 }

@@ -1,25 +1,21 @@
 //! Booking and cancelling as the group commit runs them: synchronous SQLite calls on the
 //! writer thread's own connection, with prepared statements kept across batches. Each
 //! function runs inside the batch's open transaction; the writer commits, and nobody is
-//! answered before.
+//! answered before. The decision, the statements and the schema's refusals are those of
+//! PostgreSQL's bookings (which say why the two paths stay apart).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
-use crate::domain::booking::{Order, ReservationStatus, SeatRef};
-use crate::domain::venue::{Letter, SeatStatus};
-use crate::store::bookings::{ReservationRow, corrupt};
+use crate::domain::booking::{Order, ReservationStatus, SeatRef, Terms, decide};
+use crate::domain::venue::SeatStatus;
+use crate::store::bookings::{
+    CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
+    SchemaRefusal, as_first_answered, cancellable, corrupt, saved_ids, seat_ref,
+};
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
-
-/// The columns [`reservation_row`] reads, as a literal so that statements are built at
-/// compile time (the statement cache is keyed by the text, looked up on every booking).
-macro_rules! reservation_columns {
-    () => {
-        "id, user_id, concert_id, seat_id, status, created_at, cancelled_at"
-    };
-}
 
 /// A booking as the writer holds it.
 #[derive(Debug, Clone)]
@@ -87,61 +83,24 @@ fn reservation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> 
     })
 }
 
-/// What the schema's triggers or unique index refused, if that is what `err` is.
-enum Refusal {
-    Taken,
-    Locked,
-    ConcertNotFound,
-    ConcertStarted,
-    FanLimit,
-}
-
-fn refusal_of(err: &rusqlite::Error) -> Option<Refusal> {
-    let rusqlite::Error::SqliteFailure(failure, message) = err else { return None };
-    if failure.code != rusqlite::ErrorCode::ConstraintViolation {
-        return None;
-    }
-    let message = message.as_deref().unwrap_or_default();
-    if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || message.contains("SEAT_TAKEN") {
-        Some(Refusal::Taken)
-    } else if message.contains("SEAT_LOCKED") {
-        Some(Refusal::Locked)
-    } else if message.contains("CONCERT_NOT_FOUND") {
-        Some(Refusal::ConcertNotFound)
-    } else if message.contains("CONCERT_STARTED") {
-        Some(Refusal::ConcertStarted)
-    } else if message.contains("FAN_LIMIT") {
-        Some(Refusal::FanLimit)
-    } else {
-        None
-    }
-}
-
 /// The booking error a refusal by the schema stands for.
 fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> BookingError {
-    let seats = &request.order.seats;
-    match refusal_of(&err) {
-        Some(Refusal::Taken) => {
-            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect())
+    let refused = match &err {
+        rusqlite::Error::SqliteFailure(failure, message)
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            let unique = failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE;
+            SchemaRefusal::of(message.as_deref().unwrap_or_default(), unique)
         }
-        Some(Refusal::Locked) => {
-            BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, SeatStatus::Locked)).collect())
-        }
-        Some(Refusal::ConcertNotFound) => BookingError::ConcertNotFound,
-        Some(Refusal::ConcertStarted) => BookingError::ConcertStarted,
-        Some(Refusal::FanLimit) => {
-            let counts = conn
-                .prepare_cached("SELECT max_seats_per_fan FROM concerts WHERE id = ?1")
-                .and_then(|mut s| s.query_row([request.concert_id], |r| r.get(0)))
-                .map_err(BookingError::from)
-                .and_then(|limit| Ok((limit, held_seats(conn, request)?)));
-            match counts {
-                Ok((limit, held)) => BookingError::FanLimit { limit, held },
-                Err(e) => e,
-            }
-        }
-        None => err.into(),
-    }
+        _ => None,
+    };
+    let Some(refused) = refused else { return err.into() };
+    refused.answer(&request.order.seats, || {
+        let limit = conn
+            .prepare_cached("SELECT max_seats_per_fan FROM concerts WHERE id = $1")?
+            .query_row([request.concert_id], |r| r.get(0))?;
+        Ok((limit, held_seats(conn, request)?))
+    })
 }
 
 /// One booking inside the batch's transaction, `layouts` checked for its concert in this
@@ -227,11 +186,7 @@ fn stored_seat(
 
 /// The fan's active reservations of the concert.
 fn held_seats(conn: &Connection, request: &OwnedBooking) -> Result<i64, BookingError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM reservations WHERE concert_id = ?1 AND user_id = ?2 AND status = 'Y'",
-        )?
-        .query_row([request.concert_id, request.user_id], |r| r.get(0))?)
+    Ok(conn.prepare_cached(HELD_SEATS)?.query_row([request.concert_id, request.user_id], |r| r.get(0))?)
 }
 
 /// Inserts one active reservation; the schema's triggers check it and take the seat.
@@ -267,7 +222,8 @@ fn insert_reservation(
     }
 }
 
-/// The checked path: replay, concert, every seat, the per-fan limit, then the inserts.
+/// The checked path: replay, then the concert, every seat and the fan's count decided
+/// together, then the inserts.
 fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
     let now = Utc::now();
     let seats = &request.order.seats;
@@ -275,38 +231,24 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         return Ok(booked);
     }
     let concert: Option<(String, i64)> = conn
-        .prepare_cached(
-            "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = ?1 AND deleted_at IS NULL",
-        )?
+        .prepare_cached(CONCERT_TERMS)?
         .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (start_time, limit) = concert.ok_or(BookingError::ConcertNotFound)?;
-    if parse_time(&start_time)? <= now {
-        return Err(BookingError::ConcertStarted);
-    }
-    let mut found = Vec::with_capacity(seats.len());
-    let mut missing = Vec::new();
-    let mut unavailable = Vec::new();
-    for seat in seats {
-        match stored_seat(conn, request.concert_id, *seat)? {
-            None => missing.push(*seat),
-            Some(StoredSeat { id, status: SeatStatus::Available, price }) => found.push((id, price)),
-            Some(StoredSeat { status, .. }) => unavailable.push((*seat, status)),
+    let terms = match concert {
+        Some((start, max_seats_per_fan)) => {
+            Some(Terms { start_time: parse_time(&start)?, max_seats_per_fan })
         }
-    }
-    if !missing.is_empty() {
-        return Err(BookingError::SeatsNotFound(missing));
-    }
-    if !unavailable.is_empty() {
-        return Err(BookingError::SeatsUnavailable(unavailable));
-    }
-    let held = held_seats(conn, request)?;
-    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > limit {
-        return Err(BookingError::FanLimit { limit, held });
-    }
-    let mut reservations = Vec::with_capacity(found.len());
-    for (seat_id, price) in found {
-        reservations.push(insert_reservation(conn, request, seat_id, price, now)?);
+        None => None,
+    };
+    let stored = seats
+        .iter()
+        .map(|seat| stored_seat(conn, request.concert_id, *seat))
+        .collect::<Result<Vec<_>, _>>()?;
+    let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.as_ref().map(|s| s.status)));
+    decide(terms, now, statuses, held_seats(conn, request)?)?;
+    let mut reservations = Vec::with_capacity(stored.len());
+    for StoredSeat { id, price, .. } in stored.into_iter().flatten() {
+        reservations.push(insert_reservation(conn, request, id, price, now)?);
     }
     if let Some((key, fingerprint)) = &request.idempotency {
         let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
@@ -322,34 +264,22 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
 /// The answer saved under an idempotency key, if the key was used before.
 fn replay(conn: &Connection, request: &OwnedBooking) -> Result<Option<Booked>, BookingError> {
     let Some((key, fingerprint)) = &request.idempotency else { return Ok(None) };
-    let saved: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT fingerprint, reservation_ids FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
-        )?
-        .query_row(params![request.user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let saved: Option<(String, String, i64)> = conn
+        .prepare_cached(SAVED_ANSWER)?
+        .query_row(params![request.user_id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((saved_fingerprint, ids)) = saved else { return Ok(None) };
+    let Some((saved_fingerprint, ids, concert_id)) = saved else { return Ok(None) };
     if &saved_fingerprint != fingerprint {
         return Err(BookingError::KeyReused);
     }
     let mut reservations = Vec::new();
-    for id in ids.split(',').filter(|s| !s.is_empty()) {
-        let id: i64 = id.parse().map_err(|_| corrupt(format!("idempotency ids {ids:?}")))?;
-        let mut record = reservation_by_id(conn, id)?;
-        // The first answer reported them active; a replay answers the same.
-        record.status = ReservationStatus::Active;
-        record.cancelled_at = None;
-        reservations.push(record);
+    for id in saved_ids(&ids)? {
+        let row =
+            conn.prepare_cached(RESERVATION_IN_CONCERT)?.query_row([id, concert_id], reservation_row)?;
+        reservations.push(as_first_answered(row.try_into()?));
     }
     let seats = reservations.iter().map(|r| seat_of(conn, r.seat_id)).collect::<Result<_, _>>()?;
     Ok(Some(Booked { reservations, version: 0, replayed: true, seats }))
-}
-
-fn reservation_by_id(conn: &Connection, id: i64) -> Result<ReservationRecord, BookingError> {
-    let row = conn
-        .prepare_cached(concat!("SELECT ", reservation_columns!(), " FROM reservations WHERE id = ?1"))?
-        .query_row([id], reservation_row)?;
-    Ok(row.try_into()?)
 }
 
 /// The position of a stored seat.
@@ -357,11 +287,7 @@ fn seat_of(conn: &Connection, seat_id: i64) -> Result<SeatRef, BookingError> {
     let (horizontal, vertical): (String, i64) = conn
         .prepare_cached("SELECT horizontal, vertical FROM seats WHERE id = ?1")?
         .query_row([seat_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(SeatRef {
-        horizontal: Letter::parse(&horizontal)
-            .map_err(|e| corrupt(format!("stored row {horizontal:?}: {e}")))?,
-        vertical: u8::try_from(vertical).map_err(|e| StoreError::Other(e.into()))?,
-    })
+    Ok(seat_ref(&horizontal, vertical)?)
 }
 
 /// One cancellation inside the batch's transaction. Its only write is one conditional
@@ -370,26 +296,17 @@ fn seat_of(conn: &Connection, seat_id: i64) -> Result<SeatRef, BookingError> {
 pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Cancelled, BookingError> {
     let now = Utc::now();
     let row = conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            reservation_columns!(),
-            " FROM reservations WHERE id = ?1 AND concert_id = ?2"
-        ))?
+        .prepare_cached(RESERVATION_IN_CONCERT)?
         .query_row([request.reservation_id, request.concert_id], reservation_row)
         .optional()?;
     let record = ReservationRecord::try_from(row.ok_or(BookingError::ReservationNotFound)?)?;
-    if record.user_id != request.actor_id && !request.actor_is_admin {
-        return Err(BookingError::NotOwner);
-    }
+    let start: Option<String> =
+        conn.prepare_cached(CONCERT_START)?.query_row([request.concert_id], |r| r.get(0)).optional()?;
+    let start = start.as_deref().map(parse_time).transpose()?;
+    let to_cancel = cancellable(&record, request.actor_id, request.actor_is_admin, start, now)?;
     let seat = seat_of(conn, record.seat_id)?;
-    if !record.status.can_become(ReservationStatus::Cancelled) {
+    if !to_cancel {
         return Ok(Cancelled { reservation: record, seat, version: None });
-    }
-    let start_time: String = conn
-        .prepare_cached("SELECT start_time FROM concerts WHERE id = ?1")?
-        .query_row([request.concert_id], |r| r.get(0))?;
-    if parse_time(&start_time)? <= now && !request.actor_is_admin {
-        return Err(BookingError::ConcertStarted);
     }
     // Only this transaction writes, and it read the reservation active just above.
     let changed = conn

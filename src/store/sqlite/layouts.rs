@@ -10,9 +10,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::domain::booking::SeatRef;
-use crate::domain::venue::Letter;
 use crate::store::BookingError;
-use crate::store::bookings::corrupt;
+use crate::store::bookings::seat_ref;
 
 /// Most concerts kept at once; the one booked least recently goes first. An on-sale books
 /// a few concerts at a time, and a layout of 2,600 seats takes about 100 KiB.
@@ -88,12 +87,8 @@ fn load(conn: &Connection, concert_id: i64) -> Result<HashMap<SeatRef, PricedSea
     let mut seats = HashMap::new();
     while let Some(row) = rows.next()? {
         let horizontal = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let horizontal =
-            Letter::parse(horizontal).map_err(|e| corrupt(format!("stored row {horizontal:?}: {e}")))?;
-        let vertical: i64 = row.get(1)?;
-        let vertical =
-            u8::try_from(vertical).map_err(|e| corrupt(format!("stored column {vertical}: {e}")))?;
-        seats.insert(SeatRef { horizontal, vertical }, PricedSeat { id: row.get(2)?, price: row.get(3)? });
+        let seat = seat_ref(horizontal, row.get(1)?)?;
+        seats.insert(seat, PricedSeat { id: row.get(2)?, price: row.get(3)? });
     }
     Ok(seats)
 }

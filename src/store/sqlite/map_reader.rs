@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::booking_sql::store_error;
-use crate::store::venues::{SeatLine, seat_map_of};
+use crate::store::venues::{SEAT_MAP_HEAD, SEAT_MAP_SEATS, SeatLine, seat_map_of};
 use crate::store::{SeatMapRecord, StoreError};
 
 /// Idle connections kept for the next read; more are opened when reads overlap.
@@ -79,20 +79,11 @@ fn read_map(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>,
 
 fn read_in(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
     let head: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
-             WHERE c.id = ?1 AND c.deleted_at IS NULL",
-        )
+        .prepare_cached(SEAT_MAP_HEAD)
         .and_then(|mut s| s.query_row([concert_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(store_error)?;
     let Some((version, max_column)) = head else { return Ok(None) };
-    let mut query = conn
-        .prepare_cached(
-            "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = ?1 ORDER BY s.horizontal, s.vertical",
-        )
-        .map_err(store_error)?;
+    let mut query = conn.prepare_cached(SEAT_MAP_SEATS).map_err(store_error)?;
     let seats: Vec<SeatLine> = query
         .query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .and_then(|rows| rows.collect())

@@ -6,14 +6,10 @@
 //! lock avoids `SQLITE_BUSY` lock upgrades. Reads use their own pool and run in parallel
 //! with the writer.
 
-mod audit;
 mod booking_sql;
 mod bookings;
 mod layouts;
 mod map_reader;
-mod tokens;
-mod users;
-mod venues;
 mod write_lock;
 mod writer;
 
@@ -24,8 +20,10 @@ use anyhow::Context;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Sqlite, Transaction};
 
-use super::{Store, StoreError, letter};
+use super::sql::{Backend, Held, WriteTx};
+use super::{SeatMapRecord, Store, StoreError};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -95,6 +93,40 @@ fn open_direct(path: &std::path::Path, purpose: &str, pragmas: &str) -> anyhow::
     Ok(conn)
 }
 
+// Reads go to the read pool, which runs beside the writer; writes take the write lock.
+#[async_trait::async_trait]
+impl Backend for SqliteStore {
+    type DB = Sqlite;
+    const ROW_LOCKS: bool = false;
+    const JSON: &'static str = "TEXT";
+    // Through the index that starts with the concert (migration 0005), concert by concert.
+    const FAN_RESERVATIONS: &'static str = "r.user_id = $1 AND r.concert_id IN (SELECT id FROM concerts)";
+
+    fn fresh(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    fn replica(&self) -> Option<&SqlitePool> {
+        None
+    }
+
+    async fn write(&self) -> Result<Held<'_, Sqlite>, StoreError> {
+        self.write.lock().await
+    }
+
+    async fn begin(&self) -> Result<WriteTx<Sqlite>, StoreError> {
+        self.write.begin().await
+    }
+
+    async fn snapshot(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(pool.begin().await?)
+    }
+
+    async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
+        self.maps.seat_map(concert_id).await
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -114,16 +146,6 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, keep_keys: Duration) -> Result<(), StoreError> {
-        let now = chrono::Utc::now();
-        let cutoff = now - chrono::Duration::from_std(keep_keys).map_err(|e| anyhow::anyhow!(e))?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&*self.write.lock().await?)
-            .await?;
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&*self.write.lock().await?)
-            .await?;
-        Ok(())
+        super::prune(self, keep_keys).await
     }
 }

@@ -1,0 +1,188 @@
+//! Concert writes that check a rule against other rows: its rows fit its venue, rows on
+//! sale stay, and a started concert no longer changes. Where PostgreSQL's writers run side
+//! by side, each first locks the venue (shared), then the concert, as bookings take it.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+
+use super::{Sql, rows_fit};
+use crate::domain::venue::{ConcertSpec, Letter};
+use crate::store::sql::{Args, Backend, Column, Conn, FOR_SHARE, FOR_UPDATE, RowOf};
+use crate::store::{StoreError, letter};
+
+impl<B> Sql<'_, B>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    /// Inserts one seat per column `1..=max_column` of `row`, in one statement.
+    async fn insert_row(
+        conn: &mut Conn<B>,
+        concert_id: i64,
+        row: Letter,
+        grade: Letter,
+        max_column: u8,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO seats (concert_id, horizontal, vertical, grade)
+             WITH RECURSIVE columns(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM columns WHERE n < $3)
+             SELECT $1, $2, n, $4 FROM columns",
+        )
+        .bind(concert_id)
+        .bind(row.to_string())
+        .bind(i64::from(max_column))
+        .bind(grade.to_string())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_prices(
+        conn: &mut Conn<B>,
+        concert_id: i64,
+        spec: &ConcertSpec,
+    ) -> Result<(), StoreError> {
+        for (grade, price) in &spec.prices {
+            sqlx::query(
+                "INSERT INTO seat_prices (concert_id, grade, price_cents) VALUES ($1, $2, $3)
+                 ON CONFLICT (concert_id, grade) DO UPDATE SET price_cents = excluded.price_cents",
+            )
+            .bind(concert_id)
+            .bind(grade.to_string())
+            .bind(price.cents())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn create_concert(&self, spec: &ConcertSpec) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.0.begin().await?;
+        // The venue cannot shrink or be deleted under the concert being created.
+        Self::live(&mut tx, "auditoriums", spec.auditorium_id, FOR_SHARE).await?;
+        let auditorium = Self::auditorium_in(&mut tx, spec.auditorium_id).await?;
+        rows_fit(spec, &auditorium)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO concerts (name, description, start_time, auditorium_id, owner_id, max_seats_per_fan,
+                                   created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(&spec.description)
+        .bind(spec.start_time)
+        .bind(auditorium.id)
+        .bind(auditorium.owner_id)
+        .bind(spec.max_seats_per_fan)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        Self::upsert_prices(&mut tx, id, spec).await?;
+        for (row, grade) in &spec.rows {
+            Self::insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub(super) async fn update_concert(&self, id: i64, spec: &ConcertSpec) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.0.begin().await?;
+        if B::ROW_LOCKS {
+            // New rows are checked against the venue's size.
+            sqlx::query(&format!(
+                "SELECT 1 FROM auditoriums WHERE id = (SELECT auditorium_id FROM concerts WHERE id = $1){FOR_SHARE}"
+            ))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let current: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!(
+            "SELECT start_time, auditorium_id FROM concerts WHERE id = $1 AND deleted_at IS NULL{}",
+            B::locking(FOR_UPDATE)
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (start_time, auditorium_id) = current.ok_or(StoreError::NotFound)?;
+        if start_time <= now {
+            return Err(StoreError::conflict("CONCERT_STARTED", "the concert has already started"));
+        }
+        if auditorium_id != spec.auditorium_id {
+            return Err(StoreError::conflict(
+                "AUDITORIUM_FIXED",
+                "a concert cannot move to another auditorium",
+            ));
+        }
+        let auditorium = Self::auditorium_in(&mut tx, auditorium_id).await?;
+        rows_fit(spec, &auditorium)?;
+        let existing_rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT horizontal FROM seats WHERE concert_id = $1 ORDER BY horizontal",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut kept = Vec::new();
+        for raw in &existing_rows {
+            let row = letter(raw)?;
+            if !spec.rows.contains_key(&row) {
+                return Err(StoreError::conflict(
+                    "ROWS_ON_SALE",
+                    format!("row {row} is on sale and cannot be removed; its grade can change"),
+                ));
+            }
+            kept.push(row);
+        }
+        sqlx::query(
+            "UPDATE concerts SET name = $2, description = $3, start_time = $4, max_seats_per_fan = $5,
+                                 updated_at = $6, seat_version = seat_version + 1
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&spec.name)
+        .bind(&spec.description)
+        .bind(spec.start_time)
+        .bind(spec.max_seats_per_fan)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Self::upsert_prices(&mut tx, id, spec).await?;
+        for (row, grade) in &spec.rows {
+            if kept.contains(row) {
+                sqlx::query(
+                    "UPDATE seats SET grade = $3 WHERE concert_id = $1 AND horizontal = $2 AND grade <> $3",
+                )
+                .bind(id)
+                .bind(row.to_string())
+                .bind(grade.to_string())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                Self::insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+            }
+        }
+        let priced: Vec<String> = sqlx::query_scalar("SELECT grade FROM seat_prices WHERE concert_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for grade in priced {
+            if !spec.prices.contains_key(&letter(&grade)?) {
+                sqlx::query("DELETE FROM seat_prices WHERE concert_id = $1 AND grade = $2")
+                    .bind(id)
+                    .bind(&grade)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
