@@ -55,6 +55,7 @@ pub struct AdminUserView {
     pub username: String,
     pub email: String,
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -99,6 +100,7 @@ pub struct AdminUserRequest {
     pub email: Option<String>,
     /// Absent or null removes the nickname.
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema, required)]
     pub role: Option<Role>,
 }
 

@@ -65,6 +65,7 @@ pub struct AuditEntryView {
     pub id: i64,
     pub actor_id: i64,
     pub actor_username: String,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub actor_role: Role,
     /// `<target>.<verb>`, e.g. `concert.update`, `user.update`, `seat.lock_toggle`.
     #[schema(example = "concert.update")]

@@ -268,7 +268,7 @@ pub struct LockToggleView {
     pub concert_id: i64,
     pub concert_name: String,
     /// The seat's status afterwards: `AVAILABLE`, `LOCKED`, or `RESERVED` when left as it was.
-    #[schema(value_type = String, example = "LOCKED")]
+    #[schema(value_type = super::docs::SeatStatusSchema)]
     pub status: SeatStatus,
     /// False for a reserved seat, which stays reserved.
     pub changed: bool,

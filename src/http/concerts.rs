@@ -523,7 +523,7 @@ pub struct UnreservableSeat {
     pub horizontal: Letter,
     pub vertical: usize,
     /// `RESERVED` or `LOCKED`.
-    #[schema(value_type = String, example = "RESERVED")]
+    #[schema(value_type = super::docs::SeatStatusSchema)]
     pub status: SeatStatus,
 }
 

@@ -1,11 +1,62 @@
 //! Error answers that any operation can give, documented once for all of them, so the
 //! OpenAPI document lists every status the service really sends (schemathesis checks it).
 
+use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{Object, Ref, Type};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, RefOr, Response, ResponseBuilder};
+
+// The wire shape of domain values. These types are never built: they only describe, in
+// the document, what the domain's own types serialize to (the tests below hold the two
+// together).
+
+/// What an account may do; each role includes the ones before it: `USER` a fan (every
+/// signup), `COMPANY_USER` a promoter, `ADMIN` an operator.
+#[derive(ToSchema)]
+#[schema(as = Role, rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(dead_code)]
+pub(super) enum RoleSchema {
+    User,
+    CompanyUser,
+    Admin,
+}
+
+/// The state of one seat.
+#[derive(ToSchema)]
+#[schema(as = SeatStatus, rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub(super) enum SeatStatusSchema {
+    Available,
+    Reserved,
+    Locked,
+}
+
+/// A reservation's state: `Y` active (the seat is the fan's), `N` cancelled (kept as
+/// history).
+#[derive(ToSchema)]
+#[schema(as = ReservationStatus)]
+#[allow(dead_code)]
+pub(super) enum ReservationStatusSchema {
+    #[schema(rename = "Y")]
+    Active,
+    #[schema(rename = "N")]
+    Cancelled,
+}
+
+/// One rule that one input field broke.
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub(super) struct FieldErrorSchema {
+    /// The field's name as the client sent it (camelCase, dotted for nested fields).
+    #[schema(example = "seats.A-1")]
+    field: String,
+    /// What is wrong, in words a person can act on.
+    #[schema(example = "is taken")]
+    message: String,
+}
 
 fn error(description: &str) -> Response {
     ResponseBuilder::new()
@@ -143,4 +194,55 @@ fn add_shared_errors(operation: &mut Operation) {
         "503",
         retry_later("at capacity or too slow (load shedding, timeout): retry after Retry-After"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde_json::{Value, json};
+    use utoipa::PartialSchema;
+
+    use super::{FieldErrorSchema, ReservationStatusSchema, RoleSchema, SeatStatusSchema};
+    use crate::domain::FieldError;
+    use crate::domain::booking::ReservationStatus;
+    use crate::domain::user::Role;
+    use crate::domain::venue::SeatStatus;
+
+    fn schema<S: PartialSchema>() -> Value {
+        serde_json::to_value(S::schema()).unwrap()
+    }
+
+    fn wire<T: Serialize>(values: &[T]) -> Value {
+        serde_json::to_value(values).unwrap()
+    }
+
+    #[test]
+    fn the_documented_enums_are_what_the_domain_sends() {
+        // Each list names every value (the matches fail to compile when one is added).
+        let roles = [Role::User, Role::CompanyUser, Role::Admin];
+        roles.iter().for_each(|r| match r {
+            Role::User | Role::CompanyUser | Role::Admin => {}
+        });
+        assert_eq!(schema::<RoleSchema>()["enum"], wire(&roles));
+        let seats = [SeatStatus::Available, SeatStatus::Reserved, SeatStatus::Locked];
+        seats.iter().for_each(|s| match s {
+            SeatStatus::Available | SeatStatus::Reserved | SeatStatus::Locked => {}
+        });
+        assert_eq!(schema::<SeatStatusSchema>()["enum"], wire(&seats));
+        let reservations = [ReservationStatus::Active, ReservationStatus::Cancelled];
+        reservations.iter().for_each(|r| match r {
+            ReservationStatus::Active | ReservationStatus::Cancelled => {}
+        });
+        assert_eq!(schema::<ReservationStatusSchema>()["enum"], wire(&reservations));
+    }
+
+    #[test]
+    fn the_documented_field_error_is_what_the_domain_sends() {
+        let sent = serde_json::to_value(FieldError { field: "email".into(), message: "is required".into() });
+        let sent: Vec<String> = sent.unwrap().as_object().unwrap().keys().cloned().collect();
+        let documented = schema::<FieldErrorSchema>();
+        let properties: Vec<String> = documented["properties"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(properties, sent);
+        assert_eq!(documented["required"], json!(sent));
+    }
 }

@@ -59,8 +59,7 @@ impl BookRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     pub id: i64,
-    /// `Y` active, `N` cancelled.
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub user_id: i64,
     pub concert_id: i64,
@@ -378,7 +377,7 @@ pub struct ReservedBy {
 #[serde(rename_all = "camelCase")]
 pub struct MyReservation {
     pub id: i64,
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub concert: ReservedConcert,
     pub auditorium: ReservedAuditorium,
@@ -443,7 +442,7 @@ async fn my_reservations(
 #[serde(rename_all = "camelCase")]
 pub struct AdminReservation {
     pub id: i64,
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub user: ReservedBy,
     pub concert: ReservedConcert,

@@ -57,6 +57,7 @@ pub struct UserView {
     pub username: String,
     pub email: String,
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
