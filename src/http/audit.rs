@@ -72,12 +72,13 @@ pub struct AuditEntryView {
     pub action: String,
     #[schema(example = "concert")]
     pub target_type: String,
+    #[schema(required)]
     pub target_id: Option<i64>,
-    /// The target as the API showed it before (absent for creations).
-    #[schema(value_type = Option<Object>)]
+    /// The target as the API showed it before (null for creations).
+    #[schema(value_type = Option<Object>, required)]
     pub before: Option<serde_json::Value>,
-    /// The target as the API shows it after (absent for deletions).
-    #[schema(value_type = Option<Object>)]
+    /// The target as the API shows it after (null for deletions).
+    #[schema(value_type = Option<Object>, required)]
     pub after: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }

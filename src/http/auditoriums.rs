@@ -76,6 +76,7 @@ impl AuditoriumRequest {
 pub struct OwnerView {
     pub id: i64,
     pub username: String,
+    #[schema(required)]
     pub nickname: Option<String>,
 }
 
@@ -279,7 +280,7 @@ pub struct LockToggleView {
 #[serde(rename_all = "camelCase")]
 pub struct LockResult {
     pub auditorium_id: i64,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "B")]
     pub horizontal: Letter,
     pub vertical: u8,
     /// One entry per upcoming concert of the venue.

@@ -1,11 +1,13 @@
-//! Error answers that any operation can give, documented once for all of them, so the
-//! OpenAPI document lists every status the service really sends (schemathesis checks it).
+//! The parts of the OpenAPI document no single handler owns: error answers that any
+//! operation can give, documented once for all of them, so the document lists every status
+//! the service really sends (schemathesis checks it); the wire shape of domain values (the
+//! domain knows nothing of OpenAPI); envelopes that name their content; links.
 
 use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Object, Ref, Type};
+use utoipa::openapi::schema::{ArrayItems, Object, Ref, Schema, Type};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, RefOr, Response, ResponseBuilder};
 
 // The wire shape of domain values. These types are never built: they only describe, in
@@ -144,6 +146,36 @@ pub(super) fn document_links(openapi: &mut OpenApi) {
             named.insert("operationId".into(), (*target).into());
             link.extensions = Some(named);
             response.links.insert((*name).to_owned(), RefOr::T(link));
+        }
+    }
+}
+
+/// Makes each `Data<T>` envelope refer to `T`. utoipa writes a copy of `T`'s schema into
+/// every envelope (`Data_UserView.data`: a copy of `UserView`), and a client generated from
+/// the document would get a type of its own for each copy, none of them `T`. A copy that is
+/// exactly `T`'s schema (for `Data<Vec<T>>`: the items) is replaced by a reference to it.
+pub(super) fn reference_envelope_contents(openapi: &mut OpenApi) {
+    let Some(components) = openapi.components.as_mut() else { return };
+    let same = |a: &RefOr<Schema>, b: &RefOr<Schema>| {
+        serde_json::to_value(a).ok().is_some_and(|a| serde_json::to_value(b).ok() == Some(a))
+    };
+    let envelopes: Vec<String> =
+        components.schemas.keys().filter(|n| n.starts_with("Data_")).cloned().collect();
+    for envelope in envelopes {
+        let content = &envelope["Data_".len()..];
+        let whole = components.schemas.get(content).cloned();
+        let item =
+            content.strip_prefix("Vec_").and_then(|item| Some((item, components.schemas.get(item)?.clone())));
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&envelope) else { continue };
+        let Some(data) = object.properties.get_mut("data") else { continue };
+        if whole.is_some_and(|whole| same(data, &whole)) {
+            *data = RefOr::Ref(Ref::from_schema_name(content));
+        } else if let Some((name, item)) = item
+            && let RefOr::T(Schema::Array(array)) = data
+            && let ArrayItems::RefOrSchema(items) = &mut array.items
+            && same(items, &item)
+        {
+            **items = RefOr::Ref(Ref::from_schema_name(name));
         }
     }
 }
