@@ -7,10 +7,9 @@ pub mod user;
 pub mod venue;
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// One rule that one input field broke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// The field's name as the client sent it (camelCase, dotted for nested fields).
     pub field: String,

@@ -26,7 +26,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// Logs in like `/users/login`, for administrators only.
 #[utoipa::path(post, path = "/admin/login", tag = "admin", request_body = LoginRequest,
     responses(
-        (status = 200, description = "a new token pair", body = Data<TokenResponse>),
+        (status = 200, description = "a new token pair; the access token is also in the Authorization header", body = Data<TokenResponse>,
+            headers(("Authorization" = String, description = "`Bearer <access token>`"))),
         (status = 400, description = "missing fields", body = ErrorBody),
         (status = 401, description = "unknown user or wrong password", body = ErrorBody),
         (status = 403, description = "valid credentials of an account that is not an administrator", body = ErrorBody),
@@ -48,7 +49,9 @@ pub struct AdminUserView {
     pub user_id: i64,
     pub username: String,
     pub email: String,
+    #[schema(required)]
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -86,12 +89,24 @@ async fn list_users(
 /// Body of `PUT /admin/users/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminUserRequest {
+    #[schema(
+        example = "fan01",
+        required,
+        nullable = false,
+        min_length = 3,
+        max_length = 30,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: Option<String>,
-    /// Absent or null keeps the current password.
+    /// Absent or null keeps the current password; else 8–64 characters with a letter, a
+    /// digit and a symbol.
+    #[schema(min_length = 8, max_length = 64)]
     pub password: Option<String>,
+    #[schema(example = "fan01@example.com", required, nullable = false)]
     pub email: Option<String>,
     /// Absent or null removes the nickname.
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema, required)]
     pub role: Option<Role>,
 }
 

@@ -27,18 +27,20 @@ pub struct AuditEntryView {
     pub id: i64,
     pub actor_id: i64,
     pub actor_username: String,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub actor_role: Role,
     /// `<target>.<verb>`, e.g. `concert.update`, `user.update`, `seat.lock_toggle`.
     #[schema(example = "concert.update")]
     pub action: String,
     #[schema(example = "concert")]
     pub target_type: String,
+    #[schema(required)]
     pub target_id: Option<i64>,
-    /// The target as the API showed it before (absent for creations).
-    #[schema(value_type = Option<Object>)]
+    /// The target as the API showed it before (null for creations).
+    #[schema(value_type = Option<Object>, required)]
     pub before: Option<serde_json::Value>,
-    /// The target as the API shows it after (absent for deletions).
-    #[schema(value_type = Option<Object>)]
+    /// The target as the API shows it after (null for deletions).
+    #[schema(value_type = Option<Object>, required)]
     pub after: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }

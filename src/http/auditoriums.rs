@@ -57,6 +57,7 @@ impl AuditoriumRequest {
 pub struct OwnerView {
     pub id: i64,
     pub username: String,
+    #[schema(required)]
     pub nickname: Option<String>,
 }
 
@@ -236,7 +237,7 @@ pub struct LockToggleView {
     pub concert_id: i64,
     pub concert_name: String,
     /// The seat's status afterwards: `AVAILABLE`, `LOCKED`, or `RESERVED` when left as it was.
-    #[schema(value_type = String, example = "LOCKED")]
+    #[schema(value_type = super::docs::SeatStatusSchema)]
     pub status: SeatStatus,
     /// False for a reserved seat, which stays reserved.
     pub changed: bool,
@@ -247,7 +248,7 @@ pub struct LockToggleView {
 #[serde(rename_all = "camelCase")]
 pub struct LockResult {
     pub auditorium_id: i64,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "B")]
     pub horizontal: Letter,
     pub vertical: u8,
     /// One entry per upcoming concert of the venue.

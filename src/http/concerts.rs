@@ -31,18 +31,22 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// One grade's price in a concert request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PriceRequest {
-    #[schema(example = "R")]
+    /// One capital letter.
+    #[schema(example = "R", required, nullable = false, pattern = "^[A-Z]$")]
     pub grade: Option<String>,
-    #[schema(example = 150000)]
+    /// A non-negative amount with at most two decimals.
+    #[schema(example = 150000, required, nullable = false, minimum = 0, maximum = 1000000000)]
     pub price: Option<f64>,
 }
 
 /// Rows put on sale at one grade.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RowsRequest {
-    #[schema(example = json!(["A", "B"]))]
+    /// Row letters, each within the venue's rows.
+    #[schema(example = json!(["A", "B"]), required, nullable = false, min_items = 1)]
     pub horizontals: Option<Vec<String>>,
-    #[schema(example = "R")]
+    /// A grade that `seatPrices` prices.
+    #[schema(example = "R", required, nullable = false, pattern = "^[A-Z]$")]
     pub grade: Option<String>,
 }
 
@@ -50,16 +54,23 @@ pub struct RowsRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcertRequest {
-    #[schema(example = "Spring Live 2027")]
+    #[schema(example = "Spring Live 2027", required, nullable = false)]
     pub name: Option<String>,
+    /// Absent or null: none.
     pub description: Option<String>,
     /// RFC 3339; must be in the future.
-    #[schema(example = "2027-05-01T19:00:00Z")]
+    #[schema(value_type = String, format = DateTime, example = "2027-05-01T19:00:00Z", required)]
     pub start_time: Option<String>,
+    #[schema(example = 1, required, nullable = false)]
     pub auditorium_id: Option<i64>,
-    /// Most active seats one fan may hold for this concert (default 4).
+    /// Most active seats one fan may hold for this concert (absent or null: 4).
+    #[schema(minimum = 1, maximum = 100)]
     pub max_seats_per_fan: Option<i64>,
+    /// The price of every grade `seatList` uses.
+    #[schema(required, nullable = false, min_items = 1)]
     pub seat_prices: Option<Vec<PriceRequest>>,
+    /// The rows on sale, by grade: every column of each row gets a seat.
+    #[schema(required, nullable = false, min_items = 1)]
     pub seat_list: Option<Vec<RowsRequest>>,
 }
 
@@ -112,7 +123,8 @@ pub struct ConcertDetail {
     #[schema(value_type = String, example = "J")]
     pub auditorium_max_row: Letter,
     pub auditorium_max_column: u8,
-    /// Where the poster is served, when there is one.
+    /// Where the poster is served; null without one.
+    #[schema(required)]
     pub image_path: Option<String>,
     pub max_seats_per_fan: i64,
     pub seat_prices: Vec<SeatPriceView>,
@@ -186,6 +198,8 @@ pub struct PageQuery {
 pub struct ConcertListItem {
     pub id: i64,
     pub name: String,
+    /// Where the poster is served; null without one.
+    #[schema(required)]
     pub image_path: Option<String>,
     pub start_time: DateTime<Utc>,
     /// The promoter's nickname (or username).
@@ -374,10 +388,15 @@ fn not_modified(headers: &HeaderMap, version: i64) -> bool {
 /// The compact seat map, cached and conditional: `If-None-Match` with the current `ETag`
 /// gets 304 and no body.
 #[utoipa::path(get, path = "/concerts/{id}/seats", tag = "seats",
-    params(("id" = i64, Path, description = "concert id")),
+    params(
+        ("id" = i64, Path, description = "concert id"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "an ETag of this map the client has"),
+    ),
     responses(
-        (status = 200, description = "the whole seat map, with its version as ETag", body = Data<SeatMapView>),
-        (status = 304, description = "unchanged since the ETag in If-None-Match"),
+        (status = 200, description = "the whole seat map, with its version as ETag", body = Data<SeatMapView>,
+            headers(("ETag" = String, description = "the map's version, quoted"))),
+        (status = 304, description = "unchanged since the ETag in If-None-Match",
+            headers(("ETag" = String, description = "the map's version, quoted"))),
         (status = 404, description = "no such concert", body = ErrorBody),
     ))]
 async fn seat_map(
@@ -411,7 +430,7 @@ pub struct UnreservableSeat {
     pub horizontal: Letter,
     pub vertical: usize,
     /// `RESERVED` or `LOCKED`.
-    #[schema(value_type = String, example = "RESERVED")]
+    #[schema(value_type = super::docs::SeatStatusSchema)]
     pub status: SeatStatus,
 }
 

@@ -1,11 +1,64 @@
-//! Error answers that any operation can give, documented once for all of them, so the
-//! OpenAPI document lists every status the service really sends (schemathesis checks it).
+//! The parts of the OpenAPI document no single handler owns: error answers that any
+//! operation can give, documented once for all of them, so the document lists every status
+//! the service really sends (schemathesis checks it); the wire shape of domain values (the
+//! domain knows nothing of OpenAPI); envelopes that name their content; links.
 
+use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Object, Ref, Type};
+use utoipa::openapi::schema::{ArrayItems, Object, Ref, Schema, Type};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, RefOr, Response, ResponseBuilder};
+
+// The wire shape of domain values. These types are never built: they only describe, in
+// the document, what the domain's own types serialize to (the tests below hold the two
+// together).
+
+/// What an account may do; each role includes the ones before it: `USER` a fan (every
+/// signup), `COMPANY_USER` a promoter, `ADMIN` an operator.
+#[derive(ToSchema)]
+#[schema(as = Role, rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(dead_code)]
+pub(super) enum RoleSchema {
+    User,
+    CompanyUser,
+    Admin,
+}
+
+/// The state of one seat.
+#[derive(ToSchema)]
+#[schema(as = SeatStatus, rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub(super) enum SeatStatusSchema {
+    Available,
+    Reserved,
+    Locked,
+}
+
+/// A reservation's state: `Y` active (the seat is the fan's), `N` cancelled (kept as
+/// history).
+#[derive(ToSchema)]
+#[schema(as = ReservationStatus)]
+#[allow(dead_code)]
+pub(super) enum ReservationStatusSchema {
+    #[schema(rename = "Y")]
+    Active,
+    #[schema(rename = "N")]
+    Cancelled,
+}
+
+/// One rule that one input field broke.
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub(super) struct FieldErrorSchema {
+    /// The field's name as the client sent it (camelCase, dotted for nested fields).
+    #[schema(example = "seats.A-1")]
+    field: String,
+    /// What is wrong, in words a person can act on.
+    #[schema(example = "is taken")]
+    message: String,
+}
 
 fn error(description: &str) -> Response {
     ResponseBuilder::new()
@@ -97,6 +150,36 @@ pub(super) fn document_links(openapi: &mut OpenApi) {
     }
 }
 
+/// Makes each `Data<T>` envelope refer to `T`. utoipa writes a copy of `T`'s schema into
+/// every envelope (`Data_UserView.data`: a copy of `UserView`), and a client generated from
+/// the document would get a type of its own for each copy, none of them `T`. A copy that is
+/// exactly `T`'s schema (for `Data<Vec<T>>`: the items) is replaced by a reference to it.
+pub(super) fn reference_envelope_contents(openapi: &mut OpenApi) {
+    let Some(components) = openapi.components.as_mut() else { return };
+    let same = |a: &RefOr<Schema>, b: &RefOr<Schema>| {
+        serde_json::to_value(a).ok().is_some_and(|a| serde_json::to_value(b).ok() == Some(a))
+    };
+    let envelopes: Vec<String> =
+        components.schemas.keys().filter(|n| n.starts_with("Data_")).cloned().collect();
+    for envelope in envelopes {
+        let content = &envelope["Data_".len()..];
+        let whole = components.schemas.get(content).cloned();
+        let item =
+            content.strip_prefix("Vec_").and_then(|item| Some((item, components.schemas.get(item)?.clone())));
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&envelope) else { continue };
+        let Some(data) = object.properties.get_mut("data") else { continue };
+        if whole.is_some_and(|whole| same(data, &whole)) {
+            *data = RefOr::Ref(Ref::from_schema_name(content));
+        } else if let Some((name, item)) = item
+            && let RefOr::T(Schema::Array(array)) = data
+            && let ArrayItems::RefOrSchema(items) = &mut array.items
+            && same(items, &item)
+        {
+            **items = RefOr::Ref(Ref::from_schema_name(name));
+        }
+    }
+}
+
 fn operations(openapi: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
     openapi.paths.paths.values_mut().flat_map(|item| {
         [
@@ -143,4 +226,55 @@ fn add_shared_errors(operation: &mut Operation) {
         "503",
         retry_later("at capacity or too slow (load shedding, timeout): retry after Retry-After"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde_json::{Value, json};
+    use utoipa::PartialSchema;
+
+    use super::{FieldErrorSchema, ReservationStatusSchema, RoleSchema, SeatStatusSchema};
+    use crate::domain::FieldError;
+    use crate::domain::booking::ReservationStatus;
+    use crate::domain::user::Role;
+    use crate::domain::venue::SeatStatus;
+
+    fn schema<S: PartialSchema>() -> Value {
+        serde_json::to_value(S::schema()).unwrap()
+    }
+
+    fn wire<T: Serialize>(values: &[T]) -> Value {
+        serde_json::to_value(values).unwrap()
+    }
+
+    #[test]
+    fn the_documented_enums_are_what_the_domain_sends() {
+        // Each list names every value (the matches fail to compile when one is added).
+        let roles = [Role::User, Role::CompanyUser, Role::Admin];
+        roles.iter().for_each(|r| match r {
+            Role::User | Role::CompanyUser | Role::Admin => {}
+        });
+        assert_eq!(schema::<RoleSchema>()["enum"], wire(&roles));
+        let seats = [SeatStatus::Available, SeatStatus::Reserved, SeatStatus::Locked];
+        seats.iter().for_each(|s| match s {
+            SeatStatus::Available | SeatStatus::Reserved | SeatStatus::Locked => {}
+        });
+        assert_eq!(schema::<SeatStatusSchema>()["enum"], wire(&seats));
+        let reservations = [ReservationStatus::Active, ReservationStatus::Cancelled];
+        reservations.iter().for_each(|r| match r {
+            ReservationStatus::Active | ReservationStatus::Cancelled => {}
+        });
+        assert_eq!(schema::<ReservationStatusSchema>()["enum"], wire(&reservations));
+    }
+
+    #[test]
+    fn the_documented_field_error_is_what_the_domain_sends() {
+        let sent = serde_json::to_value(FieldError { field: "email".into(), message: "is required".into() });
+        let sent: Vec<String> = sent.unwrap().as_object().unwrap().keys().cloned().collect();
+        let documented = schema::<FieldErrorSchema>();
+        let properties: Vec<String> = documented["properties"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(properties, sent);
+        assert_eq!(documented["required"], json!(sent));
+    }
 }

@@ -23,6 +23,7 @@ pub struct ErrorBody {
     #[schema(example = "SEAT_TAKEN")]
     pub code: String,
     /// Per-field problems of invalid input; empty otherwise.
+    #[schema(value_type = Vec<super::docs::FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
 }
 

@@ -29,14 +29,22 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// The multipart form of `POST /images/upload`.
 #[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct PosterUpload {
     /// A JPEG, PNG or GIF image of at most 5 MiB; the type is read from the content.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
+    /// The concert whose poster it becomes.
     #[schema(example = 1)]
     pub concert_id: i64,
 }
+
+/// A poster's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct PosterImage(Vec<u8>);
 
 /// A stored poster.
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,7 +146,8 @@ async fn upload_poster(
 #[utoipa::path(get, path = "/images/{key}", tag = "concerts",
     params(("key" = String, Path, description = "the key in a concert's imagePath")),
     responses(
-        (status = 200, description = "the image", content_type = "image/*", body = Vec<u8>),
+        (status = 200, description = "the image, as its type says",
+            content((PosterImage = "image/jpeg"), (PosterImage = "image/png"), (PosterImage = "image/gif"))),
         (status = 404, description = "no such poster", body = ErrorBody),
     ))]
 async fn serve_poster(

@@ -41,7 +41,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(get, path = "/concerts/{id}/seats/events", tag = "seats",
     params(
         ("id" = i64, Path, description = "concert id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "the version the client already has"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, description = "the version the client already has"),
     ),
     responses(
         (status = 200, description = "text/event-stream of `seats` events (data: the seat map envelope, id: its version), a `gone` event if the concert is deleted, and a keep-alive comment every 15 s",

@@ -147,6 +147,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     docs::document_shared_errors(&mut openapi);
     docs::document_links(&mut openapi);
+    docs::reference_envelope_contents(&mut openapi);
     (routes, openapi)
 }
 

@@ -72,10 +72,12 @@ pub struct Status {
     pub status: &'static str,
     /// Database state, on `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database: Option<String>,
     /// Redis state (its address, and the error when unreachable), on `/ready` where
     /// Redis is used.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub redis: Option<String>,
 }
 

@@ -30,14 +30,33 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Body of `POST /concerts/{id}/reservations`: one seat, or `seats` for several at once.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Documented as [`BookRequestSchema`]: the fields are read as optional here only so that a
+/// body with neither form gets a 400 that names what is missing.
+#[derive(Debug, Deserialize)]
 pub struct BookRequest {
-    #[schema(example = "B")]
     pub horizontal: Option<String>,
-    #[schema(example = 12)]
     pub vertical: Option<i64>,
-    /// Several seats, booked all together or none.
     pub seats: Option<Vec<SeatPositionRequest>>,
+}
+
+/// Body of `POST /concerts/{id}/reservations`: one seat (`{horizontal, vertical}`), or
+/// `{seats: [...]}` for several, booked all together or none. Never both.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = BookRequest)]
+#[allow(dead_code)]
+enum BookRequestSchema {
+    One(SeatPositionRequest),
+    Several(SeatListRequest),
+}
+
+/// Several seats, booked all together or none.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct SeatListRequest {
+    /// Distinct seats, at most 100.
+    #[schema(min_items = 1, max_items = 100)]
+    seats: Vec<SeatPositionRequest>,
 }
 
 impl BookRequest {
@@ -57,8 +76,7 @@ impl BookRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     pub id: i64,
-    /// `Y` active, `N` cancelled.
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub user_id: i64,
     pub concert_id: i64,
@@ -75,6 +93,16 @@ impl From<&ReservationRecord> for ReservationView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReservationList {
     pub reservations: Vec<ReservationView>,
+}
+
+/// The answer to a booking: the reservation for the one-seat form, `{reservations}` for
+/// the `seats` form.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Booked {
+    One(ReservationView),
+    Several(ReservationList),
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -165,11 +193,11 @@ impl From<BookingError> for ApiError {
 #[utoipa::path(post, path = "/concerts/{id}/reservations", tag = "seats", security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "concert id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the first answer"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "makes a retry return the first answer"),
     ),
-    request_body = BookRequest,
+    request_body = BookRequestSchema,
     responses(
-        (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<ReservationView>),
+        (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<Booked>),
         (status = 400, description = "missing, malformed, out-of-range or duplicate seats, or an empty or oversized list", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
@@ -205,6 +233,7 @@ async fn book(
 pub struct CancelledView {
     #[serde(flatten)]
     pub reservation: ReservationView,
+    #[schema(required)]
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
@@ -269,6 +298,7 @@ pub struct ReservedSeat {
 pub struct ReservedBy {
     pub id: i64,
     pub username: String,
+    #[schema(required)]
     pub nickname: Option<String>,
 }
 
@@ -277,7 +307,7 @@ pub struct ReservedBy {
 #[serde(rename_all = "camelCase")]
 pub struct MyReservation {
     pub id: i64,
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub concert: ReservedConcert,
     pub auditorium: ReservedAuditorium,
@@ -286,6 +316,7 @@ pub struct MyReservation {
     #[schema(value_type = f64)]
     pub price: Price,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
@@ -342,7 +373,7 @@ async fn my_reservations(
 #[serde(rename_all = "camelCase")]
 pub struct AdminReservation {
     pub id: i64,
-    #[schema(value_type = String, example = "Y")]
+    #[schema(value_type = super::docs::ReservationStatusSchema)]
     pub status: ReservationStatus,
     pub user: ReservedBy,
     pub concert: ReservedConcert,
@@ -351,6 +382,7 @@ pub struct AdminReservation {
     #[schema(value_type = f64)]
     pub price: Price,
     pub reserved_time: DateTime<Utc>,
+    #[schema(required)]
     pub cancelled_time: Option<DateTime<Utc>>,
 }
 

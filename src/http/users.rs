@@ -57,7 +57,9 @@ pub struct UserView {
     pub id: i64,
     pub username: String,
     pub email: String,
+    #[schema(required)]
     pub nickname: Option<String>,
+    #[schema(value_type = super::docs::RoleSchema)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
@@ -150,7 +152,8 @@ pub(super) fn token_response(pair: TokenPair) -> Result<(HeaderMap, Json<Data<To
 /// Logs in with username and password.
 #[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginRequest,
     responses(
-        (status = 200, description = "a new token pair; the access token is also in the Authorization header", body = Data<TokenResponse>),
+        (status = 200, description = "a new token pair; the access token is also in the Authorization header", body = Data<TokenResponse>,
+            headers(("Authorization" = String, description = "`Bearer <access token>`"))),
         (status = 400, description = "missing fields", body = ErrorBody),
         (status = 401, description = "unknown user or wrong password (the same answer for both)", body = ErrorBody),
         (status = 429, description = "too many attempts for this account or from this address (RATE_LIMITED; see Retry-After)", body = ErrorBody),
@@ -176,7 +179,8 @@ pub struct RefreshRequest {
 /// it again revokes every token of that login.
 #[utoipa::path(post, path = "/users/token/refresh", tag = "users", request_body = RefreshRequest,
     responses(
-        (status = 200, description = "a new token pair", body = Data<TokenResponse>),
+        (status = 200, description = "a new token pair; the access token is also in the Authorization header", body = Data<TokenResponse>,
+            headers(("Authorization" = String, description = "`Bearer <access token>`"))),
         (status = 400, description = "missing refreshToken", body = ErrorBody),
         (status = 401, description = "invalid, expired, revoked or reused refresh token", body = ErrorBody),
     ))]
@@ -217,6 +221,7 @@ async fn get_my(
 /// Body of `PUT /users/my`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProfileRequest {
+    #[schema(example = "fan01@example.com", required, nullable = false)]
     pub email: Option<String>,
     /// Absent or null removes the nickname.
     pub nickname: Option<String>,

@@ -271,3 +271,211 @@ fn response_links_name_operations_that_exist() {
     }
     assert_eq!(links, 12);
 }
+
+/// The component schemas reachable from `roots` (schemas, or anything holding them), by
+/// following `$ref`s through properties, items and compositions.
+fn reachable_schemas(doc: &Value, roots: Vec<&Value>) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = roots;
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(Value::as_str) {
+                    let name = name.trim_start_matches("#/components/schemas/");
+                    if seen.insert(name.to_owned()) {
+                        stack.push(&doc["components"]["schemas"][name]);
+                    }
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// Every object schema within `schema` (itself, and inline ones in it), not following `$ref`s.
+fn objects_in(schema: &Value) -> Vec<&Value> {
+    let mut objects = Vec::new();
+    let mut stack = vec![schema];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("properties") {
+                    objects.push(value);
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    objects
+}
+
+fn nullable(property: &Value) -> bool {
+    property["type"].as_array().is_some_and(|types| types.iter().any(|t| t == "null"))
+        || property["oneOf"].as_array().is_some_and(|arms| arms.iter().any(|a| a["type"] == "null"))
+}
+
+/// What the service sends is declared as sent: every field of every answer is required
+/// (a field that can be empty is sent as `null`, and declared nullable), except the few
+/// the service leaves out when it has nothing to say. A client generated from the document
+/// may then rely on every other field being there.
+#[test]
+fn every_field_the_service_always_sends_is_required() {
+    /// `(schema, field)`: left out of the answer rather than sent as `null`.
+    const OMITTED_WHEN_EMPTY: &[(&str, &str)] = &[("Status", "database"), ("Status", "redis")];
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let responses = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values().map(|op| &op["responses"]));
+    let mut problems = Vec::new();
+    for name in reachable_schemas(&doc, responses.collect()) {
+        for object in objects_in(&doc["components"]["schemas"][&name]) {
+            let required: Vec<&str> =
+                object["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            for (field, property) in object["properties"].as_object().unwrap() {
+                let omitted = OMITTED_WHEN_EMPTY.contains(&(name.as_str(), field.as_str()));
+                if omitted == required.contains(&field.as_str()) {
+                    problems.push(format!("{name}.{field}: required is {}", !omitted));
+                }
+                if omitted && nullable(property) {
+                    problems.push(format!("{name}.{field}: left out, never null"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "answers declared otherwise than sent: {problems:#?}");
+}
+
+/// A request field the service refuses when it is missing is required in the document,
+/// and a required field is never `null` (the service reads `null` as missing).
+#[test]
+fn request_fields_are_required_as_the_service_reads_them() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let bodies = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values().map(|op| &op["requestBody"]));
+    let schemas = reachable_schemas(&doc, bodies.collect());
+    let mut problems = Vec::new();
+    for name in &schemas {
+        for object in objects_in(&doc["components"]["schemas"][name]) {
+            for field in object["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if nullable(&object["properties"][field]) {
+                    problems.push(format!("{name}.{field}: required, yet declared nullable"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Spot checks of what each body cannot do without (the store refuses each missing one).
+    let required = |name: &str| doc["components"]["schemas"][name]["required"].clone();
+    assert_eq!(required("SignupRequest"), json!(["username", "password", "email"]));
+    assert_eq!(required("ProfileRequest"), json!(["email"]));
+    assert_eq!(required("AdminUserRequest"), json!(["username", "email", "role"]));
+    assert_eq!(required("AuditoriumRequest"), json!(["name", "address", "maxRow", "maxColumn"]));
+    assert_eq!(
+        required("ConcertRequest"),
+        json!(["name", "startTime", "auditoriumId", "seatPrices", "seatList"])
+    );
+    assert_eq!(required("PriceRequest"), json!(["grade", "price"]));
+    assert_eq!(required("RowsRequest"), json!(["horizontals", "grade"]));
+    assert_eq!(required("SeatPositionRequest"), json!(["horizontal", "vertical"]));
+    assert_eq!(required("SeatListRequest"), json!(["seats"]));
+    assert_eq!(required("PosterUpload"), json!(["file", "concertId"]));
+}
+
+/// Times are RFC 3339 everywhere, in requests and answers, and say so.
+#[test]
+fn every_time_is_a_date_time() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut times = Vec::new();
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        for object in objects_in(schema) {
+            for (field, property) in object["properties"].as_object().unwrap() {
+                if field.ends_with("At") || field.ends_with("Time") {
+                    assert_eq!(property["format"], "date-time", "{name}.{field}: {property}");
+                    times.push(format!("{name}.{field}"));
+                }
+            }
+        }
+    }
+    assert!(times.contains(&"ConcertRequest.startTime".to_owned()), "{times:?}");
+    assert!(times.contains(&"MyReservation.cancelledAt".to_owned()), "{times:?}");
+}
+
+/// Each answer the service gives is the one documented: both shapes of a booking's 201,
+/// and the multipart field names the upload reads.
+#[test]
+fn both_booking_answers_and_the_upload_fields_are_documented() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let booking = &doc["paths"]["/api/v1/concerts/{id}/reservations"]["post"];
+    assert_eq!(
+        booking["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Data_Booked"
+    );
+    assert_eq!(schemas["Data_Booked"]["properties"]["data"]["$ref"], "#/components/schemas/Booked");
+    assert_eq!(
+        schemas["Booked"]["oneOf"],
+        json!([{"$ref": "#/components/schemas/ReservationView"}, {"$ref": "#/components/schemas/ReservationList"}])
+    );
+    assert_eq!(
+        schemas["BookRequest"]["oneOf"],
+        json!([
+            {"$ref": "#/components/schemas/SeatPositionRequest"},
+            {"$ref": "#/components/schemas/SeatListRequest"}
+        ])
+    );
+    let upload = &doc["paths"]["/api/v1/images/upload"]["post"]["requestBody"]["content"];
+    assert_eq!(upload["multipart/form-data"]["schema"]["$ref"], "#/components/schemas/PosterUpload");
+    let fields: Vec<&String> = schemas["PosterUpload"]["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["concertId", "file"]);
+}
+
+/// Each `{data: ...}` envelope names its content's own schema, so that a client generated
+/// from the document gets that type (a `UserView`), not a copy per envelope.
+#[test]
+fn every_envelope_refers_to_its_content() {
+    let (_, openapi) = tickitecking::http::api();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut envelopes = 0;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if !name.starts_with("Data_") {
+            continue;
+        }
+        let data = &schema["properties"]["data"];
+        let content = if data["type"] == "array" { &data["items"] } else { data };
+        assert!(content["$ref"].is_string(), "{name}: its data is not a reference: {data}");
+        envelopes += 1;
+    }
+    assert!(envelopes > 10, "{envelopes} envelopes");
+}
+
+/// The domain is the service's rules, and knows neither the web framework nor OpenAPI:
+/// how its values look on the wire is the HTTP layer's business (src/http/docs.rs).
+#[test]
+fn the_domain_knows_neither_the_web_framework_nor_openapi() {
+    let domain = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(&domain).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for word in ["utoipa", "axum"] {
+            if source.contains(word) {
+                offenders.push(format!("{} names {word}", path.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:?}");
+}
