@@ -12,7 +12,7 @@ use crate::auth::{self, Auth, password};
 use crate::cache::{
     Catalog, MemoryCatalog, RedisCatalog, RedisSeatMaps, SeatMapCache, SeatMaps, WatchedSeatMaps,
 };
-use crate::config::{AdminAccount, Config, ImageStore};
+use crate::config::{AdminAccount, Config, DatabaseUrl, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
@@ -103,6 +103,8 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
             seat_maps: Arc::new(WatchedSeatMaps::new(views.seat_maps, seat_news.clone())),
             catalog: views.catalog,
             seat_news: seat_news.clone(),
+            catalog_replica: matches!(config.database, DatabaseUrl::Postgres { replica: Some(_), .. })
+                .then(|| store.clone()),
         },
         posters,
         throttle: Arc::new(Throttle::new(views.limiter, config.rate_limits)),

@@ -25,7 +25,7 @@ pub use self::redis::{RedisCatalog, RedisSeatMaps};
 use crate::seat_news::{SeatMapNews, SeatNews};
 
 /// How long a catalog entry may be served before it is read again.
-const CATALOG_TTL: Duration = Duration::from_secs(30);
+pub(crate) const CATALOG_TTL: Duration = Duration::from_secs(30);
 /// Most catalog entries kept in process.
 const CATALOG_CAPACITY: usize = 10_000;
 

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Catalog, SeatMapCache};
+use crate::cache::{CATALOG_TTL, Catalog, SeatMapCache};
 use crate::domain::booking::SeatRef;
 use crate::domain::venue::SeatStatus;
 use crate::gate::SeatGate;
 use crate::seat_news::SeatNews;
+use crate::store::Store;
 
 /// The fast views in front of the database.
 pub struct Views {
@@ -17,6 +18,8 @@ pub struct Views {
     pub catalog: Arc<dyn Catalog>,
     /// News of seat-map changes for live watchers (told by `seat_maps`).
     pub seat_news: Arc<SeatNews>,
+    /// The store, when the catalog's concert list is read from its replica.
+    pub catalog_replica: Option<Arc<dyn Store>>,
 }
 
 impl Views {
@@ -53,13 +56,34 @@ impl Views {
 
     /// A concert's details or rows changed: the catalog and its seat map are stale.
     pub async fn concert_changed(&self, concert_id: i64) {
-        self.catalog.invalidate().await;
+        self.catalog_changed().await;
         self.seat_maps.invalidate(concert_id).await;
     }
 
     /// Something the catalog shows changed (a venue, a poster, a promoter's nickname).
     pub async fn catalog_changed(&self) {
         self.catalog.invalidate().await;
+        self.catalog_changed_on_replica();
+    }
+
+    /// A replica may not have the change yet when the catalog is dropped: a reader of the
+    /// concert list in between would cache the replica's older list as current, for the
+    /// catalog's whole TTL, and during an on-sale such a reader is all but certain. So the
+    /// catalog is dropped once more when the replica has everything committed so far. In
+    /// the background: the writer's answer does not wait on the replica.
+    fn catalog_changed_on_replica(&self) {
+        let Some(store) = self.catalog_replica.clone() else { return };
+        let catalog = self.catalog.clone();
+        tokio::spawn(async move {
+            // Later than the TTL, a stale entry has expired by itself.
+            match store.replica_caught_up(CATALOG_TTL).await {
+                Ok(true) => catalog.invalidate().await,
+                Ok(false) => {
+                    tracing::warn!(?CATALOG_TTL, "the replica did not catch up with a catalog change")
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "the replica's position is unknown"),
+            }
+        });
     }
 
     /// A venue's seat columns changed: every seat map may draw them.

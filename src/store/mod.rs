@@ -52,6 +52,12 @@ pub trait Store:
     /// Drops what has outlived its use: idempotency keys older than `keep_keys` and
     /// revocations of tokens that have expired anyway.
     async fn prune(&self, keep_keys: std::time::Duration) -> Result<(), StoreError>;
+    /// Waits until the reads that go to a replica see every write committed so far, for
+    /// at most `patience`: `Ok(false)` if the replica is still behind then. Without a
+    /// replica they see it already.
+    async fn replica_caught_up(&self, _patience: std::time::Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// [`Store::prune`] on every backend.

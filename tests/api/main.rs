@@ -17,6 +17,7 @@ mod hygiene;
 mod load_generator;
 mod ops;
 mod overload;
+mod replica;
 mod reservation_rules;
 pub mod rush;
 mod s3_posters;

@@ -320,33 +320,3 @@ async fn every_error_is_a_json_envelope_with_message_code_and_errors() {
         assert!(error["field"].is_string() && error["message"].is_string(), "{error}");
     }
 }
-
-/// On PostgreSQL the concert list comes from the replica and everything that must see the
-/// latest write from the primary. The "replica" here is a second, empty database, so where
-/// each answer came from shows. SQLite has no replica and refuses one.
-#[tokio::test]
-async fn a_read_replica_serves_the_concert_list_and_the_primary_everything_else() {
-    use tickitecking::config::DatabaseUrl;
-    let replica_dir = tempfile::tempdir().unwrap();
-    let Some(replica) = crate::backend::postgres_url_for(replica_dir.path()).await else {
-        let sqlite = DatabaseUrl::parse(None, replica_dir.path()).unwrap();
-        assert!(sqlite.with_replica(Some("postgres://replica/db")).is_err());
-        return;
-    };
-    let schema = DatabaseUrl::Postgres { url: replica.clone(), replica: None };
-    tickitecking::store::open(&schema).await.unwrap().close().await;
-    let app = TestApp::spawn_with(|config| {
-        config.database = config.database.clone().with_replica(Some(&replica)).unwrap();
-    })
-    .await;
-    let ready = app.get("/ready", None).await;
-    ready.assert_status(200);
-    assert_eq!(ready.body["database"], "postgres");
-    let (_, concert) = crate::rush::concert(&app, 4).await;
-    // The primary has the concert; the list, read from the replica, does not (yet).
-    app.get(&format!("/api/v1/concerts/{concert}"), None).await.assert_status(200);
-    app.get(&format!("/api/v1/concerts/{concert}/seats"), None).await.assert_status(200);
-    let listed = app.get("/api/v1/concerts", None).await;
-    listed.assert_status(200);
-    assert_eq!(listed.data()["totalElements"], 0, "{}", listed.text);
-}

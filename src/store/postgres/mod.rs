@@ -144,4 +144,28 @@ impl Store for PostgresStore {
     async fn prune(&self, keep_keys: Duration) -> Result<(), StoreError> {
         super::prune(self, keep_keys).await
     }
+
+    async fn replica_caught_up(&self, patience: Duration) -> Result<bool, StoreError> {
+        if !self.replica {
+            return Ok(true);
+        }
+        let written: String =
+            sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(&self.primary).await?;
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // NULL from a server that is not a standby (a promoted replica, or the primary
+            // itself named as replica): it has every commit.
+            let replayed: Option<bool> = sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
+                .bind(&written)
+                .fetch_one(&self.read)
+                .await?;
+            if replayed != Some(false) {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
