@@ -315,7 +315,7 @@ impl SeatMapCache for RedisSeatMaps {
             .await;
     }
 
-    async fn invalidate(&self, concert_id: i64) {
+    async fn invalidate(&self, concert_id: i64, _version: Option<i64>) {
         // On failure it is remembered: the next answer from Redis bumps the epoch instead.
         let _ = self.invalidation.bump(&self.redis, self.generation(concert_id)).await;
     }
