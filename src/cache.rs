@@ -9,7 +9,8 @@
 //! Both are traits: [`MemoryCatalog`] and [`SeatMaps`] serve one process; with Redis,
 //! the shared ones in `cache/redis.rs` serve every instance of a deployment.
 //! [`WatchedSeatMaps`] wraps either and tells pages watching a map live of every change
-//! and rebuild this instance sees ([`crate::seat_news`]).
+//! and rebuild this instance sees ([`crate::seat_news`], which passes it on to the other
+//! instances when there are any).
 
 mod redis;
 

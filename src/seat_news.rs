@@ -4,12 +4,19 @@
 //! proportion to their number. So news is dropped into an unbounded queue (constant time,
 //! never blocks) and one relay task, started with the first watcher, hands it on to the
 //! watchers of that concert alone.
+//!
+//! With several instances (Redis), news told here also goes to the other instances and
+//! theirs comes here ([`redis`]): a page hears of a booking whichever instance made it.
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{broadcast, mpsc};
+
+pub use self::redis::share;
 
 /// What watchers hear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,15 +67,33 @@ pub struct SeatNews {
     relay: OnceLock<mpsc::UnboundedSender<SeatMapNews>>,
     channels: Channels,
     closed: AtomicBool,
+    /// News on its way to the other instances, once [`share`] started sending it there.
+    outbox: OnceLock<mpsc::UnboundedSender<SeatMapNews>>,
 }
 
 impl SeatNews {
-    /// Passes news on to the watchers, without waiting for them.
+    /// Passes news of a change seen here on to the watchers of every instance, without
+    /// waiting for them.
     pub fn tell(&self, news: SeatMapNews) {
+        self.tell_here(news);
+        if let Some(outbox) = self.outbox.get() {
+            let _ = outbox.send(news);
+        }
+    }
+
+    /// Passes news on to this instance's watchers only (news from another instance).
+    pub fn tell_here(&self, news: SeatMapNews) {
         // No watcher yet: nobody to tell, and no relay to feed.
         if let Some(relay) = self.relay.get() {
             let _ = relay.send(news);
         }
+    }
+
+    /// From now on, every piece of news told here also goes to the queue returned; `None`
+    /// when another caller already takes it.
+    fn share(&self) -> Option<mpsc::UnboundedReceiver<SeatMapNews>> {
+        let (outbox, queue) = mpsc::unbounded_channel();
+        self.outbox.set(outbox).ok().map(|()| queue)
     }
 
     /// Subscribes to the news of one concert (and to news of every concert). Must be
@@ -138,14 +163,26 @@ mod tests {
         assert_eq!(two.recv().await.unwrap(), changed(2));
         assert_eq!(two.recv().await.unwrap(), SeatMapNews::All);
         drop(two);
-        news.tell(changed(2));
-        news.tell(changed(1));
+        news.tell_here(changed(2));
+        news.tell_here(changed(1));
         assert_eq!(one.recv().await.unwrap(), changed(1));
         assert!(!news.channels.lock().unwrap().contains_key(&2), "a channel without watchers is dropped");
         assert!(!news.closed());
         news.close();
         assert_eq!(one.recv().await.unwrap(), SeatMapNews::Closing);
         assert!(news.closed());
+    }
+
+    #[tokio::test]
+    async fn only_news_told_here_goes_to_the_other_instances() {
+        let news = SeatNews::default();
+        news.tell(changed(1));
+        let mut outbox = news.share().unwrap();
+        assert!(news.share().is_none(), "one sender of news per instance");
+        news.tell_here(changed(2));
+        news.tell(changed(3));
+        assert_eq!(outbox.recv().await, Some(changed(3)), "neither news from before nor from elsewhere");
+        assert!(outbox.try_recv().is_err());
     }
 
     #[test]
