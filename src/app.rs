@@ -18,7 +18,7 @@ use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
-use crate::seat_news::SeatNews;
+use crate::seat_news::{self, SeatMapNews, SeatNews};
 use crate::service::{self, Parts, Services};
 use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
@@ -67,7 +67,8 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         Some(redis) => Some(SharedState::connect(&redis.url, &redis.key_prefix).await?),
         None => None,
     };
-    let views = Views::new(shared.as_ref(), &store);
+    let seat_news = Arc::new(SeatNews::default());
+    let views = Views::new(shared.as_ref(), &store, &seat_news).await?;
     let auth = Auth::new(
         &secret,
         store.clone(),
@@ -86,7 +87,7 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         ImageStore::S3 { bucket, prefix, options } => PosterStore::s3(bucket, prefix, options)?,
     };
     let backends = format!(
-        "database: {} ({}), posters: {}, seat gate, caches, token revocation and rate limits: {}",
+        "database: {} ({}), posters: {}, seat gate, caches, seat news, token revocation and rate limits: {}",
         store.backend(),
         config.database,
         posters.description,
@@ -94,7 +95,6 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
             .as_ref()
             .map_or_else(|| "in-process".to_owned(), |redis| format!("shared in {}", redis.description)),
     );
-    let seat_news = Arc::new(SeatNews::default());
     let services = Services::new(Parts {
         store: store.clone(),
         auth: Arc::new(auth),
@@ -124,19 +124,26 @@ struct Views {
 
 impl Views {
     /// The one place that knows which implementations are in use: with Redis, every
-    /// instance shares them; without, each lives in this process.
-    fn new(shared: Option<&SharedState>, store: &Arc<dyn Store>) -> Self {
-        match shared {
+    /// instance shares them, and `seat_news` goes to every instance too; without, each
+    /// lives in this process.
+    async fn new(
+        shared: Option<&SharedState>,
+        store: &Arc<dyn Store>,
+        seat_news: &Arc<SeatNews>,
+    ) -> anyhow::Result<Self> {
+        Ok(match shared {
             Some(redis) => {
                 let revocations = Arc::new(RedisRevocations::new(redis.clone(), store.clone()));
                 let gate = Arc::new(RedisGate::new(redis.clone(), store.clone()));
                 let catalog = Arc::new(RedisCatalog::new(redis.clone()));
                 let seat_maps = Arc::new(RedisSeatMaps::new(redis.clone()));
+                seat_news::share(seat_news, redis).await?;
                 tokio::spawn(catch_up_with_redis(
                     Arc::downgrade(&revocations),
                     Arc::downgrade(&gate),
                     Arc::downgrade(&catalog),
                     Arc::downgrade(&seat_maps),
+                    Arc::downgrade(seat_news),
                 ));
                 let limiter = Box::new(RedisLimiter::new(redis.clone()));
                 Self { revocations, gate, catalog, seat_maps, limiter }
@@ -148,7 +155,7 @@ impl Views {
                 seat_maps: Arc::new(SeatMaps::default()),
                 limiter: Box::new(MemoryLimiter::default()),
             },
-        }
+        })
     }
 }
 
@@ -160,13 +167,18 @@ async fn catch_up_with_redis(
     gate: Weak<RedisGate>,
     catalog: Weak<RedisCatalog>,
     seat_maps: Weak<RedisSeatMaps>,
+    seat_news: Weak<SeatNews>,
 ) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         every.tick().await;
-        let (Some(revocations), Some(gate), Some(catalog), Some(seat_maps)) =
-            (revocations.upgrade(), gate.upgrade(), catalog.upgrade(), seat_maps.upgrade())
-        else {
+        let (Some(revocations), Some(gate), Some(catalog), Some(seat_maps), Some(seat_news)) = (
+            revocations.upgrade(),
+            gate.upgrade(),
+            catalog.upgrade(),
+            seat_maps.upgrade(),
+            seat_news.upgrade(),
+        ) else {
             return;
         };
         // Failures are already counted and logged where they happened; the next tick retries.
@@ -174,6 +186,11 @@ async fn catch_up_with_redis(
         let _ = gate.catch_up().await;
         let _ = catalog.catch_up().await;
         let _ = seat_maps.catch_up().await;
+        // Pages on any instance may have read the map again on the news of a change
+        // before its invalidation reached Redis, and got the old map.
+        if seat_maps.made_good() {
+            seat_news.tell(SeatMapNews::All);
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 //! Both are traits: [`MemoryCatalog`] and [`SeatMaps`] serve one process; with Redis,
 //! the shared ones in `cache/redis.rs` serve every instance of a deployment.
 //! [`WatchedSeatMaps`] wraps either and tells pages watching a map live of every change
-//! and rebuild this instance sees ([`crate::seat_news`]).
+//! and rebuild this instance sees ([`crate::seat_news`], which passes it on to the other
+//! instances when there are any).
 
 mod redis;
 
@@ -90,8 +91,9 @@ pub trait SeatMapCache: Send + Sync {
     async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64);
     /// Gives up a rebuild (the concert is gone, or the database failed).
     async fn abandon(&self, concert_id: i64);
-    /// Marks a concert's map stale after a change of its seats.
-    async fn invalidate(&self, concert_id: i64);
+    /// Marks a concert's map stale after a change of its seats, which made map `version`
+    /// when that is known (live pages that have it need not read again).
+    async fn invalidate(&self, concert_id: i64, version: Option<i64>);
     /// Drops every map (e.g. when a venue's width changed).
     async fn clear(&self);
 }
@@ -203,7 +205,7 @@ impl SeatMapCache for SeatMaps {
         SeatMaps::abandon(self, concert_id);
     }
 
-    async fn invalidate(&self, concert_id: i64) {
+    async fn invalidate(&self, concert_id: i64, _version: Option<i64>) {
         SeatMaps::invalidate(self, concert_id);
     }
 
@@ -231,17 +233,20 @@ impl SeatMapCache for WatchedSeatMaps {
     }
 
     async fn put(&self, concert_id: i64, map: Arc<EncodedSeatMap>, ticket: u64) {
+        let version = map.version;
         self.inner.put(concert_id, map, ticket).await;
-        self.news.tell(SeatMapNews::Rebuilt(concert_id));
+        self.news.tell(SeatMapNews::Rebuilt { concert_id, version });
     }
 
     async fn abandon(&self, concert_id: i64) {
         self.inner.abandon(concert_id).await;
     }
 
-    async fn invalidate(&self, concert_id: i64) {
-        self.inner.invalidate(concert_id).await;
-        self.news.tell(SeatMapNews::Changed(concert_id));
+    async fn invalidate(&self, concert_id: i64, version: Option<i64>) {
+        // Told only once the map is marked stale: a watcher that reads it on this news,
+        // on any instance, must not get the map from before the change.
+        self.inner.invalidate(concert_id, version).await;
+        self.news.tell(SeatMapNews::Changed { concert_id, version });
     }
 
     async fn clear(&self) {

@@ -4,13 +4,14 @@
 //! One reconnecting connection per process, multiplexed by every request. Calls are bounded
 //! by short timeouts so that, with Redis gone, a request that needs it fails at once with a
 //! 503 instead of waiting; the connection manager reconnects in the background, so the
-//! service recovers by itself when Redis is back.
+//! service recovers by itself when Redis is back. Pub/sub, which needs a connection of its
+//! own, gets one per subscription ([`SharedState::subscribe`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
 
 /// Longest a Redis call may take before the request that needs it gives up.
 const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -23,6 +24,8 @@ pub struct RedisUnavailable(pub String);
 /// A handle on the shared Redis, with the key prefix of this deployment.
 #[derive(Clone)]
 pub struct SharedState {
+    /// Opens the connections of their own that subscriptions need.
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     /// The URL without credentials, for logs and `/ready`.
@@ -45,12 +48,13 @@ impl SharedState {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
+        let pubsub = client.clone();
         let connection =
             tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
                 .await
                 .map_err(|_| anyhow::anyhow!("connecting to {description}: timed out"))?
                 .with_context(|| format!("connecting to {description}"))?;
-        Ok(Self { connection, prefix: prefix.to_owned(), description })
+        Ok(Self { client: pubsub, connection, prefix: prefix.to_owned(), description })
     }
 
     /// The full name of a key of this deployment.
@@ -70,16 +74,19 @@ impl SharedState {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let unavailable = |why: String| {
-            metrics::counter!("redis_unavailable_total").increment(1);
-            Err(RedisUnavailable(format!("{what}: {why}")).into())
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, call(self.connection.clone())).await {
-            Err(_) => unavailable(format!("no answer within {CALL_TIMEOUT:?}")),
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if unreachable(&e) => unavailable(e.to_string()),
-            Ok(Err(e)) => Err(anyhow::Error::new(e).context(what)),
-        }
+        bounded(what, call(self.connection.clone())).await
+    }
+
+    /// Opens a connection of its own subscribed to `channel` (a subscribed connection can
+    /// do nothing else), bounded and failing like [`SharedState::call`]. The stream ends
+    /// when the connection drops; the sink can ping it.
+    pub async fn subscribe(&self, channel: &str) -> anyhow::Result<(PubSubSink, PubSubStream)> {
+        bounded("subscribing", async {
+            let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+            sink.subscribe(channel).await?;
+            Ok((sink, stream))
+        })
+        .await
     }
 
     /// Takes (or takes over) the lease `key` for `lease`, so that a loader's later writes
@@ -105,6 +112,24 @@ impl SharedState {
         self.call("ping", |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
             .map(drop)
+    }
+}
+
+/// Awaits `call` for at most [`CALL_TIMEOUT`]; lost connections and timeouts become
+/// [`RedisUnavailable`].
+async fn bounded<T>(
+    what: &'static str,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> anyhow::Result<T> {
+    let unavailable = |why: String| {
+        metrics::counter!("redis_unavailable_total").increment(1);
+        Err(RedisUnavailable(format!("{what}: {why}")).into())
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Err(_) => unavailable(format!("no answer within {CALL_TIMEOUT:?}")),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if unreachable(&e) => unavailable(e.to_string()),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context(what)),
     }
 }
 

@@ -72,11 +72,13 @@ return 1
 /// Bumps a generation counter, remembering a failure to bump it again later.
 struct Invalidation {
     missed: AtomicBool,
+    /// A missed bump was made good since [`Invalidation::made_good`] was last asked.
+    made_good: AtomicBool,
 }
 
 impl Invalidation {
     fn new() -> Self {
-        Self { missed: AtomicBool::new(false) }
+        Self { missed: AtomicBool::new(false), made_good: AtomicBool::new(false) }
     }
 
     async fn bump(&self, redis: &SharedState, key: String) -> anyhow::Result<()> {
@@ -97,8 +99,13 @@ impl Invalidation {
     async fn catch_up(&self, redis: &SharedState, key: String) -> anyhow::Result<()> {
         if self.missed.swap(false, Ordering::AcqRel) {
             self.bump(redis, key).await?;
+            self.made_good.store(true, Ordering::Release);
         }
         Ok(())
+    }
+
+    fn made_good(&self) -> bool {
+        self.made_good.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -205,6 +212,12 @@ impl RedisSeatMaps {
     /// Makes good an invalidation missed while Redis did not answer (drops every map).
     pub async fn catch_up(&self) -> anyhow::Result<()> {
         self.invalidation.catch_up(&self.redis, self.epoch()).await
+    }
+
+    /// Whether a missed invalidation was made good since last asked: the news of the
+    /// change may have gone out before it, so pages watching any map must look again.
+    pub fn made_good(&self) -> bool {
+        self.invalidation.made_good()
     }
 
     fn map_key(&self, concert_id: i64) -> String {
@@ -315,7 +328,7 @@ impl SeatMapCache for RedisSeatMaps {
             .await;
     }
 
-    async fn invalidate(&self, concert_id: i64) {
+    async fn invalidate(&self, concert_id: i64, _version: Option<i64>) {
         // On failure it is remembered: the next answer from Redis bumps the epoch instead.
         let _ = self.invalidation.bump(&self.redis, self.generation(concert_id)).await;
     }

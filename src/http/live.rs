@@ -152,7 +152,7 @@ impl Watch {
                 return false;
             }
             match self.news.recv().await {
-                Ok(news) if self.concerns(news) => return true,
+                Ok(news) if news.may_change(self.id, self.sent) => return true,
                 Ok(SeatMapNews::Closing) | Err(RecvError::Closed) => return false,
                 Ok(_) => {}
                 // Fell behind: some of the missed news may have been ours.
@@ -169,14 +169,6 @@ impl Watch {
                 Ok(_) | Err(TryRecvError::Lagged(_)) => {}
                 Err(TryRecvError::Empty) => return !self.state.bookings.news_closed(),
             }
-        }
-    }
-
-    fn concerns(&self, news: SeatMapNews) -> bool {
-        match news {
-            SeatMapNews::Changed(id) | SeatMapNews::Rebuilt(id) => id == self.id,
-            SeatMapNews::All => true,
-            SeatMapNews::Closing => false,
         }
     }
 }

@@ -28,7 +28,7 @@ impl Views {
     /// forgets the concert (and reloads it from the database when next asked) rather than
     /// go on refusing by what it knew before.
     pub async fn seats_changed(&self, concert_id: i64, version: i64, seats: &[(SeatRef, SeatStatus)]) {
-        self.seat_maps.invalidate(concert_id).await;
+        self.seat_maps.invalidate(concert_id, Some(version)).await;
         if let Err(e) = self.gate.record(concert_id, version, seats).await {
             tracing::warn!(
                 concert_id,
@@ -43,7 +43,7 @@ impl Views {
     /// deletion, a repeated request answering another's commit of unknown version): its
     /// cached map and gate cells are dropped, to be reloaded from the database.
     pub async fn concert_seats_unknown(&self, concert_id: i64) {
-        self.seat_maps.invalidate(concert_id).await;
+        self.seat_maps.invalidate(concert_id, None).await;
         self.forget_seats(Some(concert_id)).await;
     }
 
@@ -57,7 +57,7 @@ impl Views {
     /// A concert's details or rows changed: the catalog and its seat map are stale.
     pub async fn concert_changed(&self, concert_id: i64) {
         self.catalog_changed().await;
-        self.seat_maps.invalidate(concert_id).await;
+        self.seat_maps.invalidate(concert_id, None).await;
     }
 
     /// Something the catalog shows changed (a venue, a poster, a promoter's nickname).

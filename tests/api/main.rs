@@ -14,6 +14,7 @@ mod catalog;
 mod contract;
 mod helpers;
 mod hygiene;
+mod live_maps;
 mod load_generator;
 mod ops;
 mod overload;

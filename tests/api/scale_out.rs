@@ -10,7 +10,7 @@ use crate::rush;
 use crate::shared_state::redis_url;
 
 /// Two instances sharing a fresh PostgreSQL database and a Redis key space.
-async fn two_instances() -> Option<(TestApp, TestApp, tempfile::TempDir)> {
+pub async fn two_instances() -> Option<(TestApp, TestApp, tempfile::TempDir)> {
     crate::backend::postgres_server()?;
     let redis = redis_url()?;
     let dir = tempfile::tempdir().unwrap();

@@ -34,21 +34,21 @@ pub fn redis_url() -> Option<String> {
 }
 
 /// A redis-server of the test's own, to kill and restart.
-struct RedisServer {
+pub struct RedisServer {
     child: Option<std::process::Child>,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut server = Self { child: None, port, dir: tempfile::tempdir().unwrap() };
         server.restart().await;
         server
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -81,9 +81,14 @@ impl RedisServer {
     }
 
     async fn command(&self, name: &str) -> redis::RedisResult<String> {
+        self.run(&[name]).await
+    }
+
+    /// Runs one command, its name and arguments in `args`.
+    pub async fn run<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
         let client = redis::Client::open(self.url())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd(name).query_async(&mut connection).await
+        redis::cmd(args[0]).arg(&args[1..]).query_async(&mut connection).await
     }
 
     fn kill(&mut self) {
@@ -127,15 +132,18 @@ fn concert_body(name: &str, hall: i64) -> Value {
     })
 }
 
-fn seat(horizontal: &str, vertical: i64) -> Value {
+/// One seat of an order.
+pub fn seat(horizontal: &str, vertical: i64) -> Value {
     json!({"horizontal": horizontal, "vertical": vertical})
 }
 
-fn reservations(concert: i64) -> String {
+/// Where a concert's seats are booked.
+pub fn reservations(concert: i64) -> String {
     format!("/api/v1/concerts/{concert}/reservations")
 }
 
-fn reserved(map: &Value) -> Vec<String> {
+/// The seats a seat map (the `GET /concerts/{id}/seats` envelope) shows reserved.
+pub fn reserved(map: &Value) -> Vec<String> {
     let mut seats = Vec::new();
     for row in map["data"]["rows"].as_array().unwrap() {
         for (i, status) in row["statuses"].as_str().unwrap().chars().enumerate() {
