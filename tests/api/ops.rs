@@ -132,6 +132,30 @@ async fn metrics_show_what_a_durable_booking_waited_for_on_the_embedded_database
     }
 }
 
+/// Bookings that arrive together commit together, on either backend: the writer's
+/// batches hold more than one booking each, and every booking is answered once.
+#[tokio::test]
+async fn bookings_that_arrive_together_commit_in_shared_batches() {
+    let app = TestApp::spawn().await;
+    let (_, concert) = crate::rush::concert(&app, 4).await;
+    let fans = crate::rush::fans(&app, "batched-fan", 40).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    let bookings = fans.iter().enumerate().map(|(i, fan)| {
+        let row = ["A", "B", "C", "D"][i / 10];
+        let body = json!({"horizontal": row, "vertical": i % 10 + 1});
+        let path = path.clone();
+        let app = &app;
+        async move { app.post(&path, &body, Some(fan)).await.status.as_u16() }
+    });
+    let statuses = futures_util::future::join_all(bookings).await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let text = metrics(&app).await;
+    let batches = sample_sum(&text, "booking_batch_size_count", &[]).expect("batches counted");
+    let booked = sample_sum(&text, "booking_batch_size_sum", &[]).expect("batch sizes summed");
+    assert!(booked >= 40.0, "every booking went through a batch: {booked}");
+    assert!(batches < booked, "{booked} bookings in {batches} batches: none shared");
+}
+
 #[tokio::test]
 async fn unknown_routes_answer_404_route_not_found_in_the_envelope() {
     let app = TestApp::spawn().await;

@@ -1,7 +1,9 @@
-//! Booking and cancelling on PostgreSQL: one transaction per request, which first takes
-//! the concert's row lock. Bookings of one concert therefore run one after the other (like
-//! SQLite's single writer), each reading what the previous one committed, while bookings
-//! of different concerts run in parallel. The schema's triggers check every rule again.
+//! Booking and cancelling on PostgreSQL. Bookings go through the group commit
+//! (`writer.rs`); an order booked alone — a retry of a saved order, an order of a batch that
+//! rolled back — and every cancellation run in a transaction of their own, which first
+//! takes the concert's row lock. Bookings of one concert therefore run one after the other,
+//! each batch or order reading what the previous one committed, while bookings of different
+//! concerts run in parallel. The schema's triggers check every rule again.
 //!
 //! The steps are SQLite's checked path (`sqlite::booking_sql`): replay, decide with
 //! [`decide`], insert, save the key. They stay two because the drivers differ: here async
@@ -13,8 +15,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
 
+use super::writer::Job;
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{SeatRef, Terms, decide};
 use crate::domain::venue::SeatStatus;
@@ -106,13 +110,10 @@ fn refusal(err: sqlx::Error, seats: &[SeatRef], limit: i64, held: i64) -> Bookin
 /// One attempt at a booking, in its own transaction. `Ok(None)`: a concurrent request
 /// claimed the same idempotency key first; nothing was written, and the caller tries again
 /// (and then replays or refuses the key).
-async fn book_once(
-    store: &PostgresStore,
-    request: &BookingRequest<'_>,
-) -> Result<Option<Booked>, BookingError> {
+async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option<Booked>, BookingError> {
     let now = Utc::now();
     let seats = &request.order.seats;
-    let mut tx = store.primary.begin().await?;
+    let mut tx = pool.begin().await?;
     let terms: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!("{CONCERT_TERMS}{FOR_UPDATE}"))
         .bind(request.concert_id)
         .fetch_optional(&mut *tx)
@@ -238,6 +239,18 @@ async fn cancel_once(
     Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(version) })
 }
 
+/// Books one order alone, in its own transaction, and answers it: the group commit's way
+/// for a retry of a saved order and for the orders of a batch that rolled back.
+pub(super) fn book_alone(pool: PgPool, job: Job) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let booked = {
+            let request = job.request();
+            retried(|| book_once(&pool, &request)).await
+        };
+        let _ = job.answer.send(booked);
+    })
+}
+
 /// Runs `attempt` again when PostgreSQL aborted it to break a deadlock (the lock order
 /// makes that rare: only writers that bypass the service take locks in another order).
 async fn retried<T, F, Fut>(mut attempt: F) -> Result<T, BookingError>
@@ -261,7 +274,7 @@ where
 #[async_trait]
 impl BookingStore for PostgresStore {
     async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
-        retried(|| book_once(self, request)).await
+        self.writer.book(request).await
     }
 
     async fn cancel(

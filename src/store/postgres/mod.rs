@@ -8,6 +8,7 @@
 //! Read-only catalog queries may go to a replica.
 
 mod bookings;
+mod writer;
 
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct PostgresStore {
     /// Read-only catalog queries: the replica when one is configured, else the primary.
     read: PgPool,
     replica: bool,
+    /// The group commit of bookings.
+    writer: writer::Writer,
 }
 
 async fn pool(url: &str, what: &str) -> anyhow::Result<PgPool> {
@@ -63,7 +66,8 @@ impl PostgresStore {
             Some(url) => pool(url, "replica").await?,
             None => primary.clone(),
         };
-        Ok(Self { primary, read, replica: replica.is_some() })
+        let writer = writer::Writer::start(primary.clone(), bookings::book_alone);
+        Ok(Self { primary, read, replica: replica.is_some(), writer })
     }
 }
 

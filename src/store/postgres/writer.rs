@@ -1,0 +1,434 @@
+//! Group commit on PostgreSQL: the bookings an instance receives while a batch is being
+//! written wait and form the next batch, written in one transaction with set-based
+//! statements — one lock of each concert, one read of the seats, one read of the fans'
+//! holdings, one `INSERT` of every accepted reservation, one `COMMIT` (one fsync). Every
+//! order of a batch is decided in turn, in arrival order, by the same rule as a single
+//! booking ([`decide`]), seeing the seats and holdings the orders before it took; a
+//! refused order writes nothing. The schema's triggers check every inserted row again,
+//! so should a writer that bypasses the service break a rule the batch's reads did not
+//! see, the batch rolls back whole and its orders are booked one by one instead, each
+//! then refused or booked on its own.
+//!
+//! Batches run in lanes, a concert always in the same lane, so that bookings of
+//! different concerts commit side by side. The concerts' row locks, taken in id order,
+//! keep every instance's batches of one concert one after another: the per-fan limit and
+//! every count stay exact across instances.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::booking::{self, Order, SeatRef, Terms};
+use crate::domain::venue::SeatStatus;
+use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::store::{Booked, BookingError, BookingRequest, ReservationRecord, StoreError};
+
+/// Lanes of batches. A few: enough that one concert's fsync does not hold up another's
+/// batch, few enough to stay far below the pool's connections.
+const LANES: usize = 4;
+/// Most orders in one batch; a larger queue is written as several batches.
+const MAX_BATCH: usize = 256;
+
+/// An order waiting for its batch.
+pub(super) struct Job {
+    pub user_id: i64,
+    pub concert_id: i64,
+    pub order: Order,
+    pub idempotency: Option<(String, String)>,
+    pub answer: oneshot::Sender<Result<Booked, BookingError>>,
+}
+
+impl Job {
+    /// The request as the single-booking path takes it.
+    pub(super) fn request(&self) -> BookingRequest<'_> {
+        BookingRequest {
+            user_id: self.user_id,
+            concert_id: self.concert_id,
+            order: &self.order,
+            idempotency: self.idempotency.as_ref().map(|(k, f)| (k.as_str(), f.clone())),
+        }
+    }
+}
+
+/// Hands orders to the lanes.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    lanes: Vec<mpsc::UnboundedSender<Job>>,
+}
+
+/// Books one order on its own, in its own transaction: the fallback for a batch that
+/// failed, and for an order whose idempotency key was seen before (a replay).
+pub(super) type Single = fn(PgPool, Job) -> futures_util::future::BoxFuture<'static, ()>;
+
+impl Writer {
+    /// Starts the lanes on `pool`; `single` books an order alone.
+    pub(super) fn start(pool: PgPool, single: Single) -> Self {
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (sender, queue) = mpsc::unbounded_channel();
+                tokio::spawn(run_lane(pool.clone(), queue, single));
+                sender
+            })
+            .collect();
+        Self { lanes }
+    }
+
+    /// Queues an order for its concert's lane and waits for its answer.
+    pub(super) async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            user_id: request.user_id,
+            concert_id: request.concert_id,
+            order: request.order.clone(),
+            idempotency: request.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
+            answer,
+        };
+        let lane = &self.lanes[request.concert_id.rem_euclid(LANES as i64) as usize];
+        let gone =
+            || BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking writer has stopped")));
+        lane.send(job).map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+}
+
+/// Writes whatever waits in `queue` as batches, until every sender is gone.
+async fn run_lane(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>, single: Single) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut jobs);
+        metrics::histogram!("booking_batch_size").record(batch.len() as f64);
+        write_batch(&pool, batch, single).await;
+    }
+}
+
+/// Writes one batch; on any failure, books its orders one by one instead.
+async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
+    let started = std::time::Instant::now();
+    let (batch, mut alone) = split_repeats(batch);
+    if batch.is_empty() {
+        for job in alone {
+            single(pool.clone(), job).await;
+        }
+        return;
+    }
+    let (batch, result) = match split_saved(pool, batch).await {
+        Ok((batch, replays)) => {
+            alone.extend(replays);
+            let result = match pool.begin().await {
+                Ok(tx) => book_together(tx, &batch).await,
+                Err(e) => Err(e.into()),
+            };
+            (batch, result)
+        }
+        Err((e, batch)) => (batch, Err(e)),
+    };
+    let leftovers = match result {
+        Ok(answers) => {
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let _ = job.answer.send(answer);
+            }
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, orders = batch.len(), "booking batch rolled back; booking its orders one by one");
+            metrics::counter!("booking_batch_fallbacks_total").increment(1);
+            batch
+        }
+    };
+    metrics::histogram!("booking_batch_seconds").record(started.elapsed().as_secs_f64());
+    for job in leftovers.into_iter().chain(alone) {
+        single(pool.clone(), job).await;
+    }
+}
+
+/// Splits off the orders that go alone, after the batch: an idempotency key used twice in
+/// the batch (the second must replay the first's answer, which only exists once the
+/// batch has committed).
+fn split_repeats(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
+    let mut keys = HashSet::new();
+    batch.into_iter().partition(|job| match &job.idempotency {
+        Some((key, _)) => keys.insert((job.user_id, key.clone())),
+        None => true,
+    })
+}
+
+/// A concert as the batch locked it.
+struct ConcertRow {
+    start_time: DateTime<Utc>,
+    limit: i64,
+}
+
+/// A requested seat as the batch found it.
+#[derive(Clone, Copy)]
+struct SeatRow {
+    id: i64,
+    status: SeatStatus,
+    price_cents: i64,
+}
+
+/// Books every order of the batch it can in one transaction, and answers each: booked or
+/// refused. An error means nothing was written (the transaction rolled back).
+async fn book_together(
+    mut tx: Transaction<'static, Postgres>,
+    batch: &[Job],
+) -> Result<Vec<Result<Booked, BookingError>>, StoreError> {
+    let now = Utc::now();
+    let mut concert_ids: Vec<i64> = batch.iter().map(|j| j.concert_id).collect();
+    concert_ids.sort_unstable();
+    concert_ids.dedup();
+    // In id order, as every writer takes them: no deadlock between batches.
+    let concerts: HashMap<i64, ConcertRow> = sqlx::query_as::<_, (i64, DateTime<Utc>, i64)>(
+        "SELECT id, start_time, max_seats_per_fan FROM concerts
+         WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&concert_ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(id, start_time, limit)| (id, ConcertRow { start_time, limit }))
+    .collect();
+    let mut seats = seats_of(&mut tx, batch).await?;
+    let mut held = holdings(&mut tx, batch).await?;
+
+    // Each order in turn, seeing what the orders before it took.
+    let mut decisions = Vec::with_capacity(batch.len());
+    for job in batch {
+        let decision = decide(job, concerts.get(&job.concert_id), &seats, &held, now);
+        if let Ok(taken) = &decision {
+            for (seat, _) in taken {
+                if let Some(Some(row)) = seats.get_mut(&(job.concert_id, *seat)) {
+                    row.status = SeatStatus::Reserved;
+                }
+            }
+            *held.entry((job.user_id, job.concert_id)).or_default() += taken.len() as i64;
+        }
+        decisions.push(decision);
+    }
+
+    let booked = insert(&mut tx, batch, &decisions, now).await?;
+    let accepted = batch.iter().zip(&decisions).filter(|(_, d)| d.is_ok()).map(|(job, _)| job);
+    claim_keys(&mut tx, accepted, &booked, now).await?;
+    let versions: HashMap<i64, i64> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT id, seat_version FROM concerts WHERE id = ANY($1)")
+            .bind(&concert_ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    tx.commit().await?;
+
+    let mut booked = booked.into_iter();
+    Ok(batch
+        .iter()
+        .zip(decisions)
+        .map(|(job, decision)| {
+            decision?;
+            let reservations = booked.next().unwrap_or_default();
+            Ok(Booked {
+                reservations,
+                version: versions.get(&job.concert_id).copied().unwrap_or_default(),
+                replayed: false,
+                seats: job.order.seats.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Splits off the orders whose idempotency key is saved already: retries of an order
+/// booked before, answered alone from what was saved. (A key saved after this look-up
+/// makes the batch's own claim fail, and the batch is booked one by one.)
+async fn split_saved(pool: &PgPool, batch: Vec<Job>) -> Result<(Vec<Job>, Vec<Job>), (StoreError, Vec<Job>)> {
+    let (users, keys): (Vec<i64>, Vec<&str>) =
+        batch.iter().filter_map(|j| j.idempotency.as_ref().map(|(k, _)| (j.user_id, k.as_str()))).unzip();
+    if users.is_empty() {
+        return Ok((batch, Vec::new()));
+    }
+    let saved: Result<Vec<(i64, String)>, sqlx::Error> = sqlx::query_as(
+        "SELECT k.user_id, k.key FROM idempotency_keys k
+         JOIN unnest($1::bigint[], $2::text[]) AS q(user_id, key) ON k.user_id = q.user_id AND k.key = q.key",
+    )
+    .bind(&users)
+    .bind(&keys)
+    .fetch_all(pool)
+    .await;
+    let saved: HashSet<(i64, String)> = match saved {
+        Ok(saved) => saved.into_iter().collect(),
+        Err(e) => return Err((e.into(), batch)),
+    };
+    Ok(batch.into_iter().partition(|job| match &job.idempotency {
+        Some((key, _)) => !saved.contains(&(job.user_id, key.clone())),
+        None => true,
+    }))
+}
+
+/// Every requested seat by `(concert, seat)`: `None` when the concert has no such seat or
+/// its grade has no price.
+async fn seats_of(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+) -> Result<HashMap<(i64, SeatRef), Option<SeatRow>>, StoreError> {
+    let wanted: Vec<(i64, SeatRef)> =
+        batch.iter().flat_map(|j| j.order.seats.iter().map(move |s| (j.concert_id, *s))).collect();
+    let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT s.id, s.status, p.price_cents
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(c, h, v, n)
+         LEFT JOIN seats s ON s.concert_id = q.c AND s.horizontal = q.h AND s.vertical = q.v
+         LEFT JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+         ORDER BY q.n",
+    )
+    .bind(wanted.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+    .bind(wanted.iter().map(|(_, s)| s.horizontal.to_string()).collect::<Vec<_>>())
+    .bind(wanted.iter().map(|(_, s)| i64::from(s.vertical)).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut seats = HashMap::with_capacity(wanted.len());
+    for (key, (id, status, price)) in wanted.into_iter().zip(rows) {
+        let row = match (id, status, price) {
+            (Some(id), Some(status), Some(price_cents)) => {
+                Some(SeatRow { id, status: SeatStatus::parse(&status).map_err(corrupt)?, price_cents })
+            }
+            _ => None,
+        };
+        seats.insert(key, row);
+    }
+    Ok(seats)
+}
+
+/// Active reservations held by each `(fan, concert)` of the batch.
+async fn holdings(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+) -> Result<HashMap<(i64, i64), i64>, StoreError> {
+    let pairs: HashSet<(i64, i64)> = batch.iter().map(|j| (j.user_id, j.concert_id)).collect();
+    let (users, concerts): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT r.user_id, r.concert_id, count(*) FROM reservations r
+         JOIN unnest($1::bigint[], $2::bigint[]) AS q(user_id, concert_id)
+           ON r.user_id = q.user_id AND r.concert_id = q.concert_id
+         WHERE r.status = 'Y' GROUP BY r.user_id, r.concert_id",
+    )
+    .bind(&users)
+    .bind(&concerts)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(user, concert, count)| ((user, concert), count)).collect())
+}
+
+/// Whether one order can be booked now, by the one booking rule
+/// ([`crate::domain::booking::decide`]): the seats it takes with their ids and prices, or
+/// why not.
+fn decide(
+    job: &Job,
+    concert: Option<&ConcertRow>,
+    seats: &HashMap<(i64, SeatRef), Option<SeatRow>>,
+    held: &HashMap<(i64, i64), i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
+    let terms = concert.map(|c| Terms { start_time: c.start_time, max_seats_per_fan: c.limit });
+    let stored = |seat: &SeatRef| seats.get(&(job.concert_id, *seat)).copied().flatten();
+    let statuses = job.order.seats.iter().map(|seat| (*seat, stored(seat).map(|row| row.status)));
+    let held = held.get(&(job.user_id, job.concert_id)).copied().unwrap_or(0);
+    booking::decide(terms, now, statuses, held)?;
+    Ok(job.order.seats.iter().filter_map(|seat| stored(seat).map(|row| (*seat, row))).collect())
+}
+
+/// Inserts the reservations of every accepted order in one statement; returns them per
+/// accepted order, in batch order.
+async fn insert(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+    decisions: &[Result<Vec<(SeatRef, SeatRow)>, BookingError>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Vec<ReservationRecord>>, StoreError> {
+    let rows: Vec<(i64, i64, i64, i64)> = batch
+        .iter()
+        .zip(decisions)
+        .filter_map(|(job, decision)| decision.as_ref().ok().map(|taken| (job, taken)))
+        .flat_map(|(job, taken)| {
+            taken.iter().map(move |(_, row)| (job.user_id, job.concert_id, row.id, row.price_cents))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(decisions.iter().filter(|d| d.is_ok()).map(|_| Vec::new()).collect());
+    }
+    let inserted: Vec<ReservationRow> = sqlx::query_as(&format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         SELECT t.user_id, t.concert_id, t.seat_id, 'Y', t.price, $5
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+              WITH ORDINALITY AS t(user_id, concert_id, seat_id, price, n)
+         ORDER BY t.n
+         RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_seat: HashMap<i64, ReservationRecord> = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        let record = ReservationRecord::try_from(row)?;
+        by_seat.insert(record.seat_id, record);
+    }
+    decisions
+        .iter()
+        .filter_map(|decision| decision.as_ref().ok())
+        .map(|taken| {
+            taken
+                .iter()
+                .map(|(_, row)| {
+                    by_seat.remove(&row.id).ok_or_else(|| corrupt(format!("seat {} not booked", row.id)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Saves the answer of every booked order that carries an idempotency key, in the same
+/// transaction. A key another instance claimed meanwhile fails the batch (its order is
+/// then answered alone, as a replay).
+async fn claim_keys<'b>(
+    tx: &mut Transaction<'static, Postgres>,
+    accepted: impl Iterator<Item = &'b Job>,
+    booked: &[Vec<ReservationRecord>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut users = Vec::new();
+    let mut keys = Vec::new();
+    let mut fingerprints = Vec::new();
+    let mut concerts = Vec::new();
+    let mut ids = Vec::new();
+    for (job, reservations) in accepted.zip(booked) {
+        let Some((key, fingerprint)) = &job.idempotency else { continue };
+        users.push(job.user_id);
+        keys.push(key.as_str());
+        fingerprints.push(fingerprint.as_str());
+        concerts.push(job.concert_id);
+        ids.push(reservations.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(","));
+    }
+    if users.is_empty() {
+        return Ok(());
+    }
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, concert_id, reservation_ids, created_at)
+         SELECT u, k, f, c, r, $6 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+              AS t(u, k, f, c, r)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&users)
+    .bind(&keys)
+    .bind(&fingerprints)
+    .bind(&concerts)
+    .bind(&ids)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed != users.len() as u64 {
+        return Err(StoreError::Other(anyhow::anyhow!("an idempotency key was claimed meanwhile")));
+    }
+    Ok(())
+}
