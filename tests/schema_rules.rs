@@ -7,10 +7,10 @@ use std::str::FromStr;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
-use tickitecking::config::DatabaseUrl;
 use tickitecking::domain::booking::Order;
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
+use tickitecking::store::DatabaseUrl;
 use tickitecking::store::{BookingRequest, NewUser};
 
 #[path = "backend/mod.rs"]

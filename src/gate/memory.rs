@@ -227,7 +227,7 @@ mod tests {
     async fn store_with_a_booking() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("gate.db").display());
-        let store = crate::store::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap();
+        let store = crate::store::open(&crate::store::DatabaseUrl::Sqlite(url)).await.unwrap();
         crate::demo::load(store.as_ref()).await.unwrap();
         let (concerts, _) = store.list_concerts(0, 10).await.unwrap();
         let concert = concerts[0].id;

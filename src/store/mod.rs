@@ -11,6 +11,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 mod tokens;
+mod url;
 mod users;
 mod venues;
 
@@ -24,12 +25,12 @@ pub use bookings::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
 };
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
+pub use url::DatabaseUrl;
 pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
 pub use venues::{
     AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow, VenueStore,
 };
 
-use crate::config::DatabaseUrl;
 use crate::domain::venue::Letter;
 use sql::{Args, Backend, Column, Conn};
 

@@ -362,7 +362,7 @@ async fn the_demo_loads_once_however_often_it_runs() {
             .args(["demo", "--data-dir"])
             .arg(dir.path())
             .args(match &database {
-                tickitecking::config::DatabaseUrl::Postgres { url, .. } => {
+                tickitecking::store::DatabaseUrl::Postgres { url, .. } => {
                     vec!["--database-url", url.as_str()]
                 }
                 _ => vec![],

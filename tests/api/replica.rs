@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tickitecking::config::DatabaseUrl;
+use tickitecking::store::DatabaseUrl;
 
 use crate::backend::{pause_replay, replica_caught_up, replica_url_for};
 use crate::helpers::{PASSWORD, Reply, TestApp};

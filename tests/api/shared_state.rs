@@ -383,7 +383,7 @@ async fn news_arriving_out_of_order_never_makes_the_shared_gate_refuse_a_free_se
 
     let Some(url) = redis_url() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let database = tickitecking::config::DatabaseUrl::parse(None, dir.path()).unwrap();
+    let database = tickitecking::store::DatabaseUrl::parse(None, dir.path()).unwrap();
     let store = tickitecking::store::open(&database).await.unwrap();
     let deployment = Deployment::new(&url);
     let redis = tickitecking::shared_state::SharedState::connect(&url, &deployment.key_prefix).await.unwrap();

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor, PgConnection};
-use tickitecking::config::DatabaseUrl;
+use tickitecking::store::DatabaseUrl;
 
 /// Names the PostgreSQL server (with a database to connect to for `CREATE DATABASE`).
 pub const POSTGRES_VAR: &str = "TICKITECKING_TEST_POSTGRES_URL";
