@@ -24,6 +24,30 @@ pub struct Change {
     pub after: Option<Value>,
 }
 
+impl Change {
+    /// A target created: its state after.
+    pub fn created(action: &'static str, target_type: &'static str, id: i64, after: &impl Snapshot) -> Self {
+        Self { action, target_type, target_id: Some(id), before: None, after: Some(after.snapshot()) }
+    }
+
+    /// A target changed: its state before and after.
+    pub fn updated(
+        action: &'static str,
+        target_type: &'static str,
+        id: i64,
+        before: &impl Snapshot,
+        after: &impl Snapshot,
+    ) -> Self {
+        let (before, after) = (Some(before.snapshot()), Some(after.snapshot()));
+        Self { action, target_type, target_id: Some(id), before, after }
+    }
+
+    /// A target deleted: its state before.
+    pub fn deleted(action: &'static str, target_type: &'static str, id: i64, before: &impl Snapshot) -> Self {
+        Self { action, target_type, target_id: Some(id), before: Some(before.snapshot()), after: None }
+    }
+}
+
 /// Writes and reads the audit log.
 pub struct AuditLog {
     store: Arc<dyn Store>,

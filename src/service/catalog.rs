@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use chrono::Utc;
 
 use super::accounts::not_found;
-use super::audit::{AuditLog, Change, Snapshot};
+use super::audit::{AuditLog, Change};
 use super::completion::{committed, to_completion};
 use super::views::Views;
 use super::{ServiceError, ensure_owner, require};
@@ -52,6 +52,11 @@ impl Catalog {
         Self { store, posters: Arc::new(posters), views, audit }
     }
 
+    /// What a use case's `to_completion` block owns.
+    fn for_completion(&self, caller: &Principal) -> (Arc<dyn Store>, Arc<Views>, Arc<AuditLog>, Principal) {
+        (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone())
+    }
+
     /// One venue.
     pub async fn auditorium(&self, id: i64) -> Result<AuditoriumRecord, ServiceError> {
         self.store.auditorium(id).await?.ok_or(ServiceError::NotFound("auditorium"))
@@ -83,13 +88,7 @@ impl Catalog {
         to_completion(async move {
             let record = store.create_auditorium(caller.user_id, &spec).await?;
             committed().await;
-            let change = Change {
-                action: "auditorium.create",
-                target_type: "auditorium",
-                target_id: Some(record.id),
-                before: None,
-                after: Some(record.snapshot()),
-            };
+            let change = Change::created("auditorium.create", "auditorium", record.id, &record);
             audit.record(&caller, change).await;
             Ok(record)
         })
@@ -105,8 +104,7 @@ impl Catalog {
     ) -> Result<AuditoriumRecord, ServiceError> {
         let current = self.auditorium(id).await?;
         ensure_owner(caller, current.owner_id)?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             let record = store.update_auditorium(id, &spec).await.map_err(not_found("auditorium"))?;
             committed().await;
@@ -114,13 +112,7 @@ impl Catalog {
             if record.max_column != current.max_column {
                 views.seat_maps_stale().await;
             }
-            let change = Change {
-                action: "auditorium.update",
-                target_type: "auditorium",
-                target_id: Some(id),
-                before: Some(current.snapshot()),
-                after: Some(record.snapshot()),
-            };
+            let change = Change::updated("auditorium.update", "auditorium", id, &current, &record);
             audit.record(&caller, change).await;
             Ok(record)
         })
@@ -131,19 +123,12 @@ impl Catalog {
     pub async fn delete_auditorium(&self, caller: &Principal, id: i64) -> Result<(), ServiceError> {
         let current = self.auditorium(id).await?;
         ensure_owner(caller, current.owner_id)?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.delete_auditorium(id).await.map_err(not_found("auditorium"))?;
             committed().await;
             views.catalog_changed().await;
-            let change = Change {
-                action: "auditorium.delete",
-                target_type: "auditorium",
-                target_id: Some(id),
-                before: Some(current.snapshot()),
-                after: None,
-            };
+            let change = Change::deleted("auditorium.delete", "auditorium", id, &current);
             audit.record(&caller, change).await;
             Ok(())
         })
@@ -162,8 +147,7 @@ impl Catalog {
         require(caller, Role::Admin)?;
         let auditorium = self.auditorium(id).await?;
         let (horizontal, vertical) = position(&auditorium)?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             let toggles = store.toggle_seat_lock(id, horizontal, vertical).await?;
             committed().await;
@@ -259,20 +243,13 @@ impl Catalog {
             None => None,
         };
         let spec = parse(max_row)?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             let id = store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
             committed().await;
             views.catalog_changed().await;
             let record = store.concert(id).await?.ok_or(ServiceError::NotFound("concert"))?;
-            let change = Change {
-                action: "concert.create",
-                target_type: "concert",
-                target_id: Some(id),
-                before: None,
-                after: Some(record.snapshot()),
-            };
+            let change = Change::created("concert.create", "concert", id, &record);
             audit.record(&caller, change).await;
             Ok(record)
         })
@@ -293,20 +270,13 @@ impl Catalog {
             return Err(ServiceError::conflict("CONCERT_STARTED", "the concert has already started"));
         }
         let spec = parse(Some(current.auditorium.max_row))?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.update_concert(id, &spec).await.map_err(not_found("concert"))?;
             committed().await;
             views.concert_changed(id).await;
             let record = store.concert(id).await?.ok_or(ServiceError::NotFound("concert"))?;
-            let change = Change {
-                action: "concert.update",
-                target_type: "concert",
-                target_id: Some(id),
-                before: Some(current.snapshot()),
-                after: Some(record.snapshot()),
-            };
+            let change = Change::updated("concert.update", "concert", id, &current, &record);
             audit.record(&caller, change).await;
             Ok(record)
         })
@@ -317,20 +287,13 @@ impl Catalog {
     pub async fn delete_concert(&self, caller: &Principal, id: i64) -> Result<(), ServiceError> {
         let current = self.concert(id).await?;
         ensure_owner(caller, current.owner_id)?;
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.delete_concert(id).await.map_err(not_found("concert"))?;
             committed().await;
             views.catalog_changed().await;
             views.concert_seats_unknown(id).await;
-            let change = Change {
-                action: "concert.delete",
-                target_type: "concert",
-                target_id: Some(id),
-                before: Some(current.snapshot()),
-                after: None,
-            };
+            let change = Change::deleted("concert.delete", "concert", id, &current);
             audit.record(&caller, change).await;
             Ok(())
         })
@@ -358,8 +321,7 @@ impl Catalog {
             size: i64::try_from(size).unwrap_or(i64::MAX),
         };
         let stored = StoredPoster { key, kind: poster.kind, size, original_name: poster.original_name };
-        let (store, views, audit, caller) =
-            (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
+        let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.set_poster(&image).await.map_err(not_found("concert"))?;
             committed().await;
