@@ -12,7 +12,7 @@ use crate::auth::{self, Auth, password};
 use crate::cache::{
     Catalog, MemoryCatalog, RedisCatalog, RedisSeatMaps, SeatMapCache, SeatMaps, WatchedSeatMaps,
 };
-use crate::config::{AdminAccount, Config, DatabaseUrl, ImageStore};
+use crate::config::{AdminAccount, Config, ImageStore};
 use crate::demo;
 use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
@@ -68,11 +68,11 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         None => None,
     };
     let seat_news = Arc::new(SeatNews::default());
-    let views = Views::new(shared.as_ref(), &store, &seat_news).await?;
+    let fast = FastViews::new(shared.as_ref(), &store, &seat_news).await?;
     let auth = Auth::new(
         &secret,
         store.clone(),
-        views.revocations,
+        fast.revocations,
         config.access_token_ttl,
         config.refresh_token_ttl,
     )
@@ -99,22 +99,21 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         store: store.clone(),
         auth: Arc::new(auth),
         views: service::Views {
-            gate: views.gate,
-            seat_maps: Arc::new(WatchedSeatMaps::new(views.seat_maps, seat_news.clone())),
-            catalog: views.catalog,
+            gate: fast.gate,
+            seat_maps: Arc::new(WatchedSeatMaps::new(fast.seat_maps, seat_news.clone())),
+            catalog: fast.catalog,
             seat_news: seat_news.clone(),
-            catalog_replica: matches!(config.database, DatabaseUrl::Postgres { replica: Some(_), .. })
-                .then(|| store.clone()),
+            store: store.clone(),
         },
         posters,
-        throttle: Arc::new(Throttle::new(views.limiter, config.rate_limits)),
+        throttle: Arc::new(Throttle::new(fast.limiter, config.rate_limits)),
         shared_state: shared,
     });
     Ok((services, Assembled { store, backends, seat_news }))
 }
 
 /// The fast views in front of the database: each kept in process, or in Redis.
-struct Views {
+struct FastViews {
     revocations: Arc<dyn Revocations>,
     gate: Arc<dyn SeatGate>,
     catalog: Arc<dyn Catalog>,
@@ -122,7 +121,7 @@ struct Views {
     limiter: Box<dyn RateLimiter>,
 }
 
-impl Views {
+impl FastViews {
     /// The one place that knows which implementations are in use: with Redis, every
     /// instance shares them, and `seat_news` goes to every instance too; without, each
     /// lives in this process.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use super::audit::{AuditLog, Change, Snapshot};
 use super::completion::{committed, to_completion};
 use super::views::Views;
-use super::{ServiceError, require};
+use super::{ServiceError, not_found, require};
 use crate::auth::{Auth, Principal, TokenPair, password};
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
-use crate::store::{NewUser, Store, StoreError, UserRecord, UserUpdate};
+use crate::store::{NewUser, Store, UserRecord, UserUpdate};
 use crate::throttle::Throttle;
 
 /// A new account as signup takes it.
@@ -200,13 +200,5 @@ impl Accounts {
             Ok(user)
         })
         .await
-    }
-}
-
-/// A 404 naming `what` for a missing row.
-pub(super) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ServiceError {
-    move |e| match e {
-        StoreError::NotFound => ServiceError::NotFound(what),
-        other => other.into(),
     }
 }

@@ -82,7 +82,9 @@ impl Bookings {
             };
             committed().await;
             if booked.replayed {
-                resync_after_repeat(&views, concert_id).await;
+                // Another request committed it, a moment ago on PostgreSQL, and may not
+                // have told the views yet: reload them, so this client finds it everywhere.
+                views.concert_seats_unknown(concert_id).await;
             } else {
                 let taken: Vec<(SeatRef, SeatStatus)> =
                     booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
@@ -110,7 +112,8 @@ impl Bookings {
             let cancelled = store.cancel(concert_id, reservation_id, caller.user_id, is_admin).await?;
             committed().await;
             let Some(version) = cancelled.version else {
-                resync_after_repeat(&views, concert_id).await;
+                // Cancelled before, perhaps a moment ago by another request: as for a replay.
+                views.concert_seats_unknown(concert_id).await;
                 return Ok(cancelled);
             };
             views.seats_changed(concert_id, version, &[(cancelled.seat, SeatStatus::Available)]).await;
@@ -204,14 +207,4 @@ impl Bookings {
     pub fn news_closed(&self) -> bool {
         self.views.seat_news.closed()
     }
-}
-
-/// After a repeated request — an idempotent replay, a second cancellation — that answers
-/// with a change another request committed. On a database that runs writers side by side
-/// (PostgreSQL) that commit may be a moment old and its request not yet done telling the
-/// gate and the seat map, and its version is unknown here: so the concert's views are
-/// reloaded from the database, and the client that got this answer finds the change
-/// everywhere.
-async fn resync_after_repeat(views: &Views, concert_id: i64) {
-    views.concert_seats_unknown(concert_id).await;
 }

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use chrono::Utc;
 
-use super::accounts::not_found;
 use super::audit::{AuditLog, Change};
 use super::completion::{committed, to_completion};
 use super::views::Views;
-use super::{ServiceError, ensure_owner, require};
+use super::{ServiceError, ensure_owner, not_found, require};
 use crate::auth::Principal;
 use crate::domain::Invalid;
 use crate::domain::poster::ImageKind;

@@ -159,3 +159,11 @@ pub fn ensure_owner(caller: &Principal, owner_id: i64) -> Result<(), ServiceErro
         Err(ServiceError::Forbidden("only its owner or an administrator may change this"))
     }
 }
+
+/// A 404 naming `what` for a row the store did not find.
+pub(crate) fn not_found(what: &'static str) -> impl Fn(StoreError) -> ServiceError {
+    move |e| match e {
+        StoreError::NotFound => ServiceError::NotFound(what),
+        other => other.into(),
+    }
+}

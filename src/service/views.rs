@@ -18,8 +18,8 @@ pub struct Views {
     pub catalog: Arc<dyn Catalog>,
     /// News of seat-map changes for live watchers (told by `seat_maps`).
     pub seat_news: Arc<SeatNews>,
-    /// The store, when the catalog's concert list is read from its replica.
-    pub catalog_replica: Option<Arc<dyn Store>>,
+    /// The store: whether the catalog is read from a replica, and where it stands.
+    pub store: Arc<dyn Store>,
 }
 
 impl Views {
@@ -72,7 +72,10 @@ impl Views {
     /// catalog is dropped once more when the replica has everything committed so far. In
     /// the background: the writer's answer does not wait on the replica.
     fn catalog_changed_on_replica(&self) {
-        let Some(store) = self.catalog_replica.clone() else { return };
+        if !self.store.has_replica() {
+            return;
+        }
+        let store = self.store.clone();
         let catalog = self.catalog.clone();
         tokio::spawn(async move {
             // Later than the TTL, a stale entry has expired by itself.

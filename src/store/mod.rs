@@ -59,6 +59,11 @@ pub trait Store:
     async fn replica_caught_up(&self, _patience: std::time::Duration) -> Result<bool, StoreError> {
         Ok(true)
     }
+
+    /// Whether reads that tolerate lag go to a replica.
+    fn has_replica(&self) -> bool {
+        false
+    }
 }
 
 /// [`Store::prune`] on every backend.

@@ -149,6 +149,10 @@ impl Store for PostgresStore {
         super::prune(self, keep_keys).await
     }
 
+    fn has_replica(&self) -> bool {
+        self.replica
+    }
+
     async fn replica_caught_up(&self, patience: Duration) -> Result<bool, StoreError> {
         if !self.replica {
             return Ok(true);
