@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::booking::{self, Order, SeatRef, Terms};
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::store::sql::FOR_UPDATE;
 use crate::store::{Booked, BookingError, BookingRequest, ReservationRecord, StoreError};
 
 /// Lanes of batches. A few: enough that one concert's fsync does not hold up another's
@@ -109,7 +110,7 @@ async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
     let (batch, mut alone) = split_repeats(batch);
     if batch.is_empty() {
         for job in alone {
-            single(pool.clone(), job).await;
+            tokio::spawn(single(pool.clone(), job));
         }
         return;
     }
@@ -118,11 +119,11 @@ async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
             alone.extend(replays);
             let result = match pool.begin().await {
                 Ok(tx) => book_together(tx, &batch).await,
-                Err(e) => Err(e.into()),
+                Err(e) => Err(Failed::RolledBack(e.into())),
             };
             (batch, result)
         }
-        Err((e, batch)) => (batch, Err(e)),
+        Err((e, batch)) => (batch, Err(Failed::RolledBack(e))),
     };
     let leftovers = match result {
         Ok(answers) => {
@@ -131,16 +132,40 @@ async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
             }
             Vec::new()
         }
-        Err(e) => {
+        // The COMMIT itself failed: it may have reached the server, so booking the orders
+        // again could refuse a fan the seats they now hold. Each is told the error, as a
+        // single booking whose commit failed is; a retry with its idempotency key settles it.
+        Err(Failed::Commit(e)) => {
+            let e = e.to_string();
+            for job in batch {
+                let error = StoreError::Other(anyhow::anyhow!("the booking's commit failed: {e}"));
+                let _ = job.answer.send(Err(BookingError::Store(error)));
+            }
+            Vec::new()
+        }
+        Err(Failed::RolledBack(e)) => {
             tracing::debug!(error = %e, orders = batch.len(), "booking batch rolled back; booking its orders one by one");
             metrics::counter!("booking_batch_fallbacks_total").increment(1);
             batch
         }
     };
     metrics::histogram!("booking_batch_seconds").record(started.elapsed().as_secs_f64());
-    for job in leftovers.into_iter().chain(alone) {
+    // Replays need no place in the lane (the concert's lock orders them): they run beside
+    // the next batch instead of holding it up.
+    for job in alone {
+        tokio::spawn(single(pool.clone(), job));
+    }
+    for job in leftovers {
         single(pool.clone(), job).await;
     }
+}
+
+/// Why a batch wrote nothing, or may have.
+enum Failed {
+    /// Rolled back: nothing was written.
+    RolledBack(StoreError),
+    /// The COMMIT failed: it may or may not have taken effect.
+    Commit(StoreError),
 }
 
 /// Splits off the orders that go alone, after the batch: an idempotency key used twice in
@@ -152,12 +177,6 @@ fn split_repeats(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
         Some((key, _)) => keys.insert((job.user_id, key.clone())),
         None => true,
     })
-}
-
-/// A concert as the batch locked it.
-struct ConcertRow {
-    start_time: DateTime<Utc>,
-    limit: i64,
 }
 
 /// A requested seat as the batch found it.
@@ -173,29 +192,39 @@ struct SeatRow {
 async fn book_together(
     mut tx: Transaction<'static, Postgres>,
     batch: &[Job],
+) -> Result<Vec<Result<Booked, BookingError>>, Failed> {
+    let answers = decide_and_insert(&mut tx, batch).await.map_err(Failed::RolledBack)?;
+    tx.commit().await.map_err(|e| Failed::Commit(e.into()))?;
+    Ok(answers)
+}
+
+/// Everything of [`book_together`] but its COMMIT.
+async fn decide_and_insert(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
 ) -> Result<Vec<Result<Booked, BookingError>>, StoreError> {
     let now = Utc::now();
     let mut concert_ids: Vec<i64> = batch.iter().map(|j| j.concert_id).collect();
     concert_ids.sort_unstable();
     concert_ids.dedup();
     // In id order, as every writer takes them: no deadlock between batches.
-    let concerts: HashMap<i64, ConcertRow> = sqlx::query_as::<_, (i64, DateTime<Utc>, i64)>(
+    let concerts: HashMap<i64, Terms> = sqlx::query_as::<_, (i64, DateTime<Utc>, i64)>(&format!(
         "SELECT id, start_time, max_seats_per_fan FROM concerts
-         WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR NO KEY UPDATE",
-    )
+         WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id{FOR_UPDATE}"
+    ))
     .bind(&concert_ids)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?
     .into_iter()
-    .map(|(id, start_time, limit)| (id, ConcertRow { start_time, limit }))
+    .map(|(id, start_time, max_seats_per_fan)| (id, Terms { start_time, max_seats_per_fan }))
     .collect();
-    let mut seats = seats_of(&mut tx, batch).await?;
-    let mut held = holdings(&mut tx, batch).await?;
+    let mut seats = seats_of(tx, batch).await?;
+    let mut held = holdings(tx, batch).await?;
 
     // Each order in turn, seeing what the orders before it took.
     let mut decisions = Vec::with_capacity(batch.len());
     for job in batch {
-        let decision = decide(job, concerts.get(&job.concert_id), &seats, &held, now);
+        let decision = decide(job, concerts.get(&job.concert_id).copied(), &seats, &held, now);
         if let Ok(taken) = &decision {
             for (seat, _) in taken {
                 if let Some(Some(row)) = seats.get_mut(&(job.concert_id, *seat)) {
@@ -207,18 +236,16 @@ async fn book_together(
         decisions.push(decision);
     }
 
-    let booked = insert(&mut tx, batch, &decisions, now).await?;
+    let booked = insert(tx, batch, &decisions, now).await?;
     let accepted = batch.iter().zip(&decisions).filter(|(_, d)| d.is_ok()).map(|(job, _)| job);
-    claim_keys(&mut tx, accepted, &booked, now).await?;
+    claim_keys(tx, accepted, &booked, now).await?;
     let versions: HashMap<i64, i64> =
         sqlx::query_as::<_, (i64, i64)>("SELECT id, seat_version FROM concerts WHERE id = ANY($1)")
             .bind(&concert_ids)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?
             .into_iter()
             .collect();
-    tx.commit().await?;
-
     let mut booked = booked.into_iter();
     Ok(batch
         .iter()
@@ -321,16 +348,15 @@ async fn holdings(
 /// why not.
 fn decide(
     job: &Job,
-    concert: Option<&ConcertRow>,
+    concert: Option<Terms>,
     seats: &HashMap<(i64, SeatRef), Option<SeatRow>>,
     held: &HashMap<(i64, i64), i64>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
-    let terms = concert.map(|c| Terms { start_time: c.start_time, max_seats_per_fan: c.limit });
     let stored = |seat: &SeatRef| seats.get(&(job.concert_id, *seat)).copied().flatten();
     let statuses = job.order.seats.iter().map(|seat| (*seat, stored(seat).map(|row| row.status)));
     let held = held.get(&(job.user_id, job.concert_id)).copied().unwrap_or(0);
-    booking::decide(terms, now, statuses, held)?;
+    booking::decide(concert, now, statuses, held)?;
     Ok(job.order.seats.iter().filter_map(|seat| stored(seat).map(|row| (*seat, row))).collect())
 }
 
