@@ -104,7 +104,7 @@ async fn run_lane(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>, single:
     }
 }
 
-/// Writes one batch; on any failure, books its orders one by one instead.
+/// Writes one batch; if it rolls back, books its orders one by one instead.
 async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
     let started = std::time::Instant::now();
     let (batch, mut alone) = split_repeats(batch);
@@ -114,21 +114,18 @@ async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single) {
         }
         return;
     }
-    let (batch, result) = match split_saved(pool, batch).await {
-        Ok((batch, replays)) => {
-            alone.extend(replays);
-            let result = match pool.begin().await {
-                Ok(tx) => book_together(tx, &batch).await,
-                Err(e) => Err(Failed::RolledBack(e.into())),
-            };
-            (batch, result)
-        }
-        Err((e, batch)) => (batch, Err(Failed::RolledBack(e))),
+    let result = match pool.begin().await {
+        Ok(tx) => book_together(tx, &batch).await,
+        Err(e) => Err(Failed::RolledBack(e.into())),
     };
     let leftovers = match result {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
-                let _ = job.answer.send(answer);
+                match answer {
+                    Some(answer) => drop(job.answer.send(answer)),
+                    // A retry of an order booked before: answered from what was saved.
+                    None => alone.push(job),
+                }
             }
             Vec::new()
         }
@@ -192,17 +189,18 @@ struct SeatRow {
 async fn book_together(
     mut tx: Transaction<'static, Postgres>,
     batch: &[Job],
-) -> Result<Vec<Result<Booked, BookingError>>, Failed> {
+) -> Result<Vec<Option<Result<Booked, BookingError>>>, Failed> {
     let answers = decide_and_insert(&mut tx, batch).await.map_err(Failed::RolledBack)?;
     tx.commit().await.map_err(|e| Failed::Commit(e.into()))?;
     Ok(answers)
 }
 
-/// Everything of [`book_together`] but its COMMIT.
+/// Everything of [`book_together`] but its COMMIT. `None`: an order whose idempotency key
+/// is saved already, to be answered alone from what was saved.
 async fn decide_and_insert(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
-) -> Result<Vec<Result<Booked, BookingError>>, StoreError> {
+) -> Result<Vec<Option<Result<Booked, BookingError>>>, StoreError> {
     let now = Utc::now();
     let mut concert_ids: Vec<i64> = batch.iter().map(|j| j.concert_id).collect();
     concert_ids.sort_unstable();
@@ -218,12 +216,20 @@ async fn decide_and_insert(
     .into_iter()
     .map(|(id, start_time, max_seats_per_fan)| (id, Terms { start_time, max_seats_per_fan }))
     .collect();
+    let saved = saved_keys(tx, batch).await?;
+    let retried =
+        |job: &Job| job.idempotency.as_ref().is_some_and(|(k, _)| saved.contains(&(job.user_id, k.clone())));
     let mut seats = seats_of(tx, batch).await?;
     let mut held = holdings(tx, batch).await?;
 
     // Each order in turn, seeing what the orders before it took.
     let mut decisions = Vec::with_capacity(batch.len());
     for job in batch {
+        if retried(job) {
+            // Not decided here (a stand-in refusal takes no seat and writes nothing).
+            decisions.push(Err(BookingError::KeyReused));
+            continue;
+        }
         let decision = decide(job, concerts.get(&job.concert_id).copied(), &seats, &held, now);
         if let Ok(taken) = &decision {
             for (seat, _) in taken {
@@ -251,43 +257,40 @@ async fn decide_and_insert(
         .iter()
         .zip(decisions)
         .map(|(job, decision)| {
-            decision?;
-            let reservations = booked.next().unwrap_or_default();
-            Ok(Booked {
-                reservations,
+            if retried(job) {
+                return None;
+            }
+            Some(decision.map(|_| Booked {
+                reservations: booked.next().unwrap_or_default(),
                 version: versions.get(&job.concert_id).copied().unwrap_or_default(),
                 replayed: false,
                 seats: job.order.seats.clone(),
-            })
+            }))
         })
         .collect())
 }
 
-/// Splits off the orders whose idempotency key is saved already: retries of an order
-/// booked before, answered alone from what was saved. (A key saved after this look-up
-/// makes the batch's own claim fail, and the batch is booked one by one.)
-async fn split_saved(pool: &PgPool, batch: Vec<Job>) -> Result<(Vec<Job>, Vec<Job>), (StoreError, Vec<Job>)> {
+/// The idempotency keys of the batch that are saved already: retries of orders booked
+/// before. Read under the concerts' locks, so a retry of an order another instance is
+/// booking waits for it and finds its key.
+async fn saved_keys(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+) -> Result<HashSet<(i64, String)>, StoreError> {
     let (users, keys): (Vec<i64>, Vec<&str>) =
         batch.iter().filter_map(|j| j.idempotency.as_ref().map(|(k, _)| (j.user_id, k.as_str()))).unzip();
     if users.is_empty() {
-        return Ok((batch, Vec::new()));
+        return Ok(HashSet::new());
     }
-    let saved: Result<Vec<(i64, String)>, sqlx::Error> = sqlx::query_as(
+    let saved: Vec<(i64, String)> = sqlx::query_as(
         "SELECT k.user_id, k.key FROM idempotency_keys k
          JOIN unnest($1::bigint[], $2::text[]) AS q(user_id, key) ON k.user_id = q.user_id AND k.key = q.key",
     )
     .bind(&users)
     .bind(&keys)
-    .fetch_all(pool)
-    .await;
-    let saved: HashSet<(i64, String)> = match saved {
-        Ok(saved) => saved.into_iter().collect(),
-        Err(e) => return Err((e.into(), batch)),
-    };
-    Ok(batch.into_iter().partition(|job| match &job.idempotency {
-        Some((key, _)) => !saved.contains(&(job.user_id, key.clone())),
-        None => true,
-    }))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(saved.into_iter().collect())
 }
 
 /// Every requested seat by `(concert, seat)`: `None` when the concert has no such seat or
