@@ -33,6 +33,39 @@ pub struct BookingRequest<'a> {
     pub idempotency: Option<(&'a str, String)>,
 }
 
+/// A booking as a writer holds it while it waits for its batch.
+#[derive(Debug, Clone)]
+pub(in crate::store) struct OwnedBooking {
+    pub user_id: i64,
+    pub concert_id: i64,
+    pub order: Order,
+    /// `(key, fingerprint)`.
+    pub idempotency: Option<(String, String)>,
+}
+
+impl From<&BookingRequest<'_>> for OwnedBooking {
+    fn from(r: &BookingRequest<'_>) -> Self {
+        Self {
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            order: r.order.clone(),
+            idempotency: r.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
+        }
+    }
+}
+
+impl OwnedBooking {
+    /// The booking as the request it came from.
+    pub(in crate::store) fn request(&self) -> BookingRequest<'_> {
+        BookingRequest {
+            user_id: self.user_id,
+            concert_id: self.concert_id,
+            order: &self.order,
+            idempotency: self.idempotency.as_ref().map(|(k, f)| (k.as_str(), f.clone())),
+        }
+    }
+}
+
 /// A committed booking.
 #[derive(Debug, Clone)]
 pub struct Booked {

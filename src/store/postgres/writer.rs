@@ -20,9 +20,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::booking::{self, Order, SeatRef, Terms};
+use crate::domain::booking::{self, SeatRef, Terms};
 use crate::domain::venue::SeatStatus;
-use crate::store::bookings::{RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::store::bookings::{OwnedBooking, RESERVATION_COLUMNS, ReservationRow, corrupt};
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{Booked, BookingError, BookingRequest, ReservationRecord, StoreError};
 
@@ -34,22 +34,14 @@ const MAX_BATCH: usize = 256;
 
 /// An order waiting for its batch.
 pub(super) struct Job {
-    pub user_id: i64,
-    pub concert_id: i64,
-    pub order: Order,
-    pub idempotency: Option<(String, String)>,
+    pub booking: OwnedBooking,
     pub answer: oneshot::Sender<Result<Booked, BookingError>>,
 }
 
-impl Job {
-    /// The request as the single-booking path takes it.
-    pub(super) fn request(&self) -> BookingRequest<'_> {
-        BookingRequest {
-            user_id: self.user_id,
-            concert_id: self.concert_id,
-            order: &self.order,
-            idempotency: self.idempotency.as_ref().map(|(k, f)| (k.as_str(), f.clone())),
-        }
+impl std::ops::Deref for Job {
+    type Target = OwnedBooking;
+    fn deref(&self) -> &OwnedBooking {
+        &self.booking
     }
 }
 
@@ -79,13 +71,7 @@ impl Writer {
     /// Queues an order for its concert's lane and waits for its answer.
     pub(super) async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
         let (answer, answered) = oneshot::channel();
-        let job = Job {
-            user_id: request.user_id,
-            concert_id: request.concert_id,
-            order: request.order.clone(),
-            idempotency: request.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
-            answer,
-        };
+        let job = Job { booking: request.into(), answer };
         let lane = &self.lanes[request.concert_id.rem_euclid(LANES as i64) as usize];
         let gone =
             || BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking writer has stopped")));

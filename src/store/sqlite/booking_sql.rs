@@ -9,23 +9,14 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
-use crate::domain::booking::{Order, ReservationStatus, SeatRef, Terms, decide};
+use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide};
 use crate::domain::venue::SeatStatus;
+pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
     SchemaRefusal, as_first_answered, cancellable, corrupt, saved_ids, seat_ref,
 };
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
-
-/// A booking as the writer holds it.
-#[derive(Debug, Clone)]
-pub(super) struct OwnedBooking {
-    pub user_id: i64,
-    pub concert_id: i64,
-    pub order: Order,
-    /// `(key, fingerprint)`.
-    pub idempotency: Option<(String, String)>,
-}
 
 /// A cancellation as the writer holds it.
 #[derive(Debug, Clone)]

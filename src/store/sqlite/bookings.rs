@@ -13,14 +13,7 @@ use crate::store::{
 #[async_trait]
 impl BookingStore for SqliteStore {
     async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
-        self.writer
-            .book(OwnedBooking {
-                user_id: request.user_id,
-                concert_id: request.concert_id,
-                order: request.order.clone(),
-                idempotency: request.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
-            })
-            .await
+        self.writer.book(OwnedBooking::from(request)).await
     }
 
     async fn cancel(
