@@ -1,5 +1,6 @@
 //! `/concerts`: the catalog, concert management and seat maps.
 
+use anyhow::Context;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -15,6 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::{AppState, Data};
 use crate::auth::Principal;
+use crate::cache::{EncodedSeatMap, MapLayout};
 use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
 use crate::domain::{FieldError, Invalid};
 use crate::posters;
@@ -347,9 +349,10 @@ pub struct SeatMapRow {
 #[serde(rename_all = "camelCase")]
 pub struct SeatMapView {
     pub concert_id: i64,
-    /// Changes on every change of the map; also the `ETag`.
-    pub version: i64,
     pub rows: Vec<SeatMapRow>,
+    /// Changes on every change of the map; also the `ETag`. Encoded last (see
+    /// [`seat_map_body`]).
+    pub version: i64,
 }
 
 impl From<&SeatMapRecord> for SeatMapView {
@@ -418,9 +421,32 @@ async fn seat_map(
     Ok(response)
 }
 
-/// The response body of `GET /concerts/{id}/seats` for a seat map.
-pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<Bytes> {
-    encode(&Data::new(SeatMapView::from(record)))
+/// The response body of `GET /concerts/{id}/seats` for a seat map, with where each row's
+/// statuses and the version lie in it, so that a change can be patched into it in place.
+/// The version is the last field: nothing else moves when it grows a digit.
+pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
+    const STATUSES: &[u8] = br#""statuses":""#;
+    const VERSION: &[u8] = br#""version":"#;
+    let view = SeatMapView::from(record);
+    let body = serde_json::to_vec(&Data::new(&view))?;
+    let find = |what: &[u8], from: usize| {
+        body.get(from..)?.windows(what.len()).position(|w| w == what).map(|at| from + at + what.len())
+    };
+    // Each row's statuses, in order: no string before them can hold the key.
+    let mut rows = Vec::with_capacity(view.rows.len());
+    let mut from = 0;
+    for row in &view.rows {
+        let at = find(STATUSES, from).context("a row's statuses are not in the encoded map")?;
+        anyhow::ensure!(body.get(at..at + row.statuses.len()) == Some(row.statuses.as_bytes()));
+        rows.push((row.horizontal, at));
+        from = at + row.statuses.len();
+    }
+    let version_at = find(VERSION, from).context("the version is not last in the encoded map")?;
+    let digits = view.version.to_string();
+    anyhow::ensure!(body.get(version_at..version_at + digits.len()) == Some(digits.as_bytes()));
+    let tail = std::str::from_utf8(&body[version_at + digits.len()..])?;
+    let layout = MapLayout::new(rows, record.max_column, version_at, tail).context("a seat map too large")?;
+    Ok(EncodedSeatMap { version: record.version, body: Bytes::from(body), layout })
 }
 
 /// A seat that cannot be booked.

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use tokio::sync::broadcast;
 
 use super::audit::{AuditLog, Change, Snapshot};
@@ -21,7 +20,7 @@ use crate::store::{
 use crate::throttle::Throttle;
 
 /// Encodes a seat map the way it is served (and cached).
-pub type SeatMapEncoder = fn(&SeatMapRecord) -> anyhow::Result<Bytes>;
+pub type SeatMapEncoder = fn(&SeatMapRecord) -> anyhow::Result<EncodedSeatMap>;
 
 /// The booking use cases.
 pub struct Bookings {
@@ -164,9 +163,7 @@ impl Bookings {
                 let (store, views) = (self.store.clone(), self.views.clone());
                 to_completion(async move {
                     let map = match store.seat_map(concert_id).await {
-                        Ok(Some(record)) => encode(&record)
-                            .map(|body| Arc::new(EncodedSeatMap { version: record.version, body }))
-                            .map_err(ServiceError::from),
+                        Ok(Some(record)) => encode(&record).map(Arc::new).map_err(ServiceError::from),
                         Ok(None) => Err(ServiceError::NotFound("concert")),
                         Err(e) => Err(e.into()),
                     };

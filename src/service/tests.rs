@@ -24,12 +24,14 @@ use super::catalog::Poster;
 use super::completion::AFTER_COMMIT;
 use super::{ServiceError, Services};
 use crate::auth::Principal;
+use crate::cache::Lookup;
 use crate::config::Config;
 use crate::domain::booking::{Order, SeatRef};
 use crate::domain::poster::ImageKind;
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
 use crate::domain::venue::{AuditoriumInput, AuditoriumSpec, ConcertInput, ConcertSpec, Letter, RowsInput};
-use crate::store::{ConcertRecord, ConcertSummary, SeatMapRecord};
+use crate::http::seat_map_body;
+use crate::store::{ConcertRecord, ConcertSummary};
 
 const PASSWORD: &str = "Secret#2026";
 const ADDRESS: &str = "127.0.0.1";
@@ -58,10 +60,6 @@ async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut(
         assert!(tokio::time::Instant::now() < deadline, "after-commit work never ran: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn seat_map_version(record: &SeatMapRecord) -> anyhow::Result<Bytes> {
-    Ok(Bytes::from(format!("{} {}", record.version, record.max_column)))
 }
 
 fn concert_json(record: ConcertRecord) -> anyhow::Result<Bytes> {
@@ -143,16 +141,23 @@ impl World {
         Self { services, admin, promoter, fan, venue_id, concert_id: concert.id, _dir: dir }
     }
 
+    /// The seat map as served (from the cache when it is there), which warms the cache.
+    async fn map(&self) -> Value {
+        let map = self.services.bookings.seat_map(self.concert_id, seat_map_body).await.expect("seat map");
+        let body: Value = serde_json::from_slice(&map.body).expect("JSON");
+        assert_eq!(body["data"]["version"], map.version, "the body says the version it is cached at");
+        body
+    }
+
     /// The seat map's version as served, which warms the seat-map cache.
     async fn map_version(&self) -> i64 {
-        let map = self.services.bookings.seat_map(self.concert_id, seat_map_version).await.expect("seat map");
-        map.version
+        self.map().await["data"]["version"].as_i64().expect("a version")
     }
 
     /// The seat map's columns as served (from the cache when it is there).
     async fn map_columns(&self) -> String {
-        let map = self.services.bookings.seat_map(self.concert_id, seat_map_version).await.expect("seat map");
-        String::from_utf8_lossy(&map.body).split(' ').nth(1).unwrap_or_default().to_owned()
+        let map = self.map().await;
+        map["data"]["rows"][0]["statuses"].as_str().map_or(0, str::len).to_string()
     }
 
     /// The concert as the catalog serves it, which warms its cache.
@@ -235,6 +240,30 @@ async fn a_booking_reaches_the_gate_and_the_seat_map() {
         .await;
     eventually("the gate refuses the booked seat", || world.gate_refuses(seat("A", 2))).await;
     eventually("the seat map is rebuilt", || async { world.map_version().await > before }).await;
+}
+
+/// Bookings and cancellations are written into the cached map (no rebuild), which stays
+/// byte for byte what a rebuild from the database gives.
+#[tokio::test]
+async fn bookings_and_cancellations_patch_the_cached_map_as_a_rebuild_would_draw_it() {
+    let world = World::new().await;
+    let first = world.map_version().await;
+    let (bookings, concert) = (&world.services.bookings, world.concert_id);
+    let pair = Order::parse(None, Some(vec![(Some("A"), Some(4)), (Some("B"), Some(10))])).expect("an order");
+    bookings.book(&world.fan, concert, pair, None).await.expect("booked");
+    let single = bookings.book(&world.fan, concert, order("B", 1), None).await.expect("booked");
+    bookings.cancel(&world.fan, concert, single.reservations[0].id).await.expect("cancelled");
+    let cached = match world.services.views.seat_maps.lookup(concert).await {
+        Lookup::Serve(map) => map,
+        Lookup::Rebuild(_) => panic!("a change was not patched in: the map must be rebuilt"),
+    };
+    assert_eq!(cached.version, first + 4, "two seats booked, one booked and freed");
+    let (_, record) = bookings.concert_seats(concert).await.expect("read from the database");
+    let rebuilt = seat_map_body(&record).expect("encoded");
+    assert_eq!((cached.version, &cached.body), (rebuilt.version, &rebuilt.body));
+    let map = world.map().await;
+    assert_eq!(map["data"]["rows"][0]["statuses"], "AAARAAAAAA");
+    assert_eq!(map["data"]["rows"][1]["statuses"], "AAAAAAAAAR");
 }
 
 #[tokio::test]
@@ -390,7 +419,7 @@ async fn a_concert_deletion_reaches_the_catalog_the_seat_map_and_the_gate_and_is
     .await;
     eventually("the seat map is gone", || async {
         matches!(
-            world.services.bookings.seat_map(world.concert_id, seat_map_version).await,
+            world.services.bookings.seat_map(world.concert_id, seat_map_body).await,
             Err(ServiceError::NotFound(_))
         )
     })

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::{CATALOG_TTL, Catalog, SeatMapCache};
+use crate::cache::{CATALOG_TTL, Catalog, SeatChange, SeatMapCache};
 use crate::domain::booking::SeatRef;
 use crate::domain::venue::SeatStatus;
 use crate::gate::SeatGate;
@@ -24,11 +24,16 @@ pub struct Views {
 
 impl Views {
     /// Seats of a concert changed status in a commit that made the seat map `version`.
+    /// Every change of a seat's status moves its concert's map version by exactly one
+    /// (the schema's seat-status triggers, both backends) and the writers count them, so
+    /// the change of these seats was made on version `version - seats.len()`: a cached map
+    /// at that version is patched in place.
     /// The change stands whatever the gate does: should the gate fail to take it, it
     /// forgets the concert (and reloads it from the database when next asked) rather than
     /// go on refusing by what it knew before.
     pub async fn seats_changed(&self, concert_id: i64, version: i64, seats: &[(SeatRef, SeatStatus)]) {
-        self.seat_maps.invalidate(concert_id, Some(version)).await;
+        let from = version - i64::try_from(seats.len()).unwrap_or(i64::MAX);
+        self.seat_maps.patch(concert_id, &SeatChange { from, to: version, seats }).await;
         if let Err(e) = self.gate.record(concert_id, version, seats).await {
             tracing::warn!(
                 concert_id,
@@ -43,7 +48,7 @@ impl Views {
     /// deletion, a repeated request answering another's commit of unknown version): its
     /// cached map and gate cells are dropped, to be reloaded from the database.
     pub async fn concert_seats_unknown(&self, concert_id: i64) {
-        self.seat_maps.invalidate(concert_id, None).await;
+        self.seat_maps.invalidate(concert_id).await;
         self.forget_seats(Some(concert_id)).await;
     }
 
@@ -57,7 +62,7 @@ impl Views {
     /// A concert's details or rows changed: the catalog and its seat map are stale.
     pub async fn concert_changed(&self, concert_id: i64) {
         self.catalog_changed().await;
-        self.seat_maps.invalidate(concert_id, None).await;
+        self.seat_maps.invalidate(concert_id).await;
     }
 
     /// Something the catalog shows changed (a venue, a poster, a promoter's nickname).

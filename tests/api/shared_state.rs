@@ -272,13 +272,47 @@ async fn caches_are_shared_and_a_change_on_one_instance_invalidates_them_for_all
     // Read again: now from B's own copy, which Redis confirmed is still the current map.
     assert!(reserved(&b.get(&seats, None).await.body).is_empty());
 
-    // A's changes drop the shared entries: B now reads its own database.
+    // A's booking is patched into the shared map in Redis: B serves it, though B's own
+    // database does not have it.
     a.post(&reservations(concert), &seat("A", 1), Some(&fan_a)).await.assert_status(201);
-    assert_eq!(reserved(&b.get(&seats, None).await.body), ["C3"]);
+    let patched = b.get(&seats, None).await;
+    assert_eq!(reserved(&patched.body), ["A1"]);
+    assert_eq!(a.get(&seats, None).await.body, patched.body, "one shared map");
+    // A change that is not patched in drops the shared entries: B now reads its own database.
     let promoter = a.login("promoter", crate::helpers::PASSWORD).await.access;
     let hall = a.get(&detail, None).await.data()["auditoriumId"].as_i64().unwrap();
     a.put(&detail, &concert_body("Alpha 2", hall), Some(&promoter)).await.assert_status(200);
     assert_eq!(b.get(&detail, None).await.data()["name"], "Beta");
+    assert_eq!(reserved(&b.get(&seats, None).await.body), ["C3"]);
+}
+
+/// The bookings of a rush, told out of order by concurrent tasks, are all patched into the
+/// shared map (a change that comes before the one it was made after waits in Redis): B,
+/// whose own database has none of them, serves every one.
+#[tokio::test]
+async fn bookings_of_one_rush_are_patched_into_the_shared_map_in_any_order() {
+    let Some(url) = redis_url() else { return };
+    let deployment = Deployment::new(&url);
+    let (a, b) = (deployment.instance().await, deployment.instance().await);
+    let concert = on_sale(&a, "Alpha").await;
+    on_sale(&b, "Beta").await;
+    let seats = format!("/api/v1/concerts/{concert}/seats");
+    a.get(&seats, None).await.assert_status(200);
+    let mut fans = Vec::new();
+    for i in 0..10 {
+        fans.push(a.fan(&format!("fan-{i}")).await.1);
+    }
+    // Thirty bookings at once share group-commit batches.
+    let a = &a;
+    let bookings = fans.iter().enumerate().flat_map(|(i, fan)| {
+        ["A", "B", "C"].into_iter().map(move |row| async move {
+            a.post(&reservations(concert), &seat(row, i as i64 + 1), Some(fan)).await.assert_status(201);
+        })
+    });
+    futures_util::future::join_all(bookings).await;
+    let map = b.get(&seats, None).await;
+    assert_eq!(reserved(&map.body).len(), 30, "every booking is on the shared map: {}", map.text);
+    assert_eq!(a.get(&seats, None).await.body, map.body);
 }
 
 #[tokio::test]

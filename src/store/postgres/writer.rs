@@ -191,17 +191,23 @@ async fn decide_and_insert(
     let mut concert_ids: Vec<i64> = batch.iter().map(|j| j.concert_id).collect();
     concert_ids.sort_unstable();
     concert_ids.dedup();
-    // In id order, as every writer takes them: no deadlock between batches.
-    let concerts: HashMap<i64, Terms> = sqlx::query_as::<_, (i64, DateTime<Utc>, i64)>(&format!(
-        "SELECT id, start_time, max_seats_per_fan FROM concerts
+    // In id order, as every writer takes them: no deadlock between batches. Under these
+    // locks no one else changes the concerts' seats, and each seat this batch books bumps
+    // its concert's map version by one (trigger `seats_status_changed`): counting from
+    // the version read here gives each order the exact version it made.
+    let mut concerts: HashMap<i64, Terms> = HashMap::with_capacity(concert_ids.len());
+    let mut versions: HashMap<i64, i64> = HashMap::with_capacity(concert_ids.len());
+    let locked = sqlx::query_as::<_, (i64, DateTime<Utc>, i64, i64)>(&format!(
+        "SELECT id, start_time, max_seats_per_fan, seat_version FROM concerts
          WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id{FOR_UPDATE}"
     ))
     .bind(&concert_ids)
     .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .map(|(id, start_time, max_seats_per_fan)| (id, Terms { start_time, max_seats_per_fan }))
-    .collect();
+    .await?;
+    for (id, start_time, max_seats_per_fan, version) in locked {
+        concerts.insert(id, Terms { start_time, max_seats_per_fan });
+        versions.insert(id, version);
+    }
     let saved = saved_keys(tx, batch).await?;
     let retried =
         |job: &Job| job.idempotency.as_ref().is_some_and(|(k, _)| saved.contains(&(job.user_id, k.clone())));
@@ -231,13 +237,6 @@ async fn decide_and_insert(
     let booked = insert(tx, batch, &decisions, now).await?;
     let accepted = batch.iter().zip(&decisions).filter(|(_, d)| d.is_ok()).map(|(job, _)| job);
     claim_keys(tx, accepted, &booked, now).await?;
-    let versions: HashMap<i64, i64> =
-        sqlx::query_as::<_, (i64, i64)>("SELECT id, seat_version FROM concerts WHERE id = ANY($1)")
-            .bind(&concert_ids)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
     let mut booked = booked.into_iter();
     Ok(batch
         .iter()
@@ -248,7 +247,10 @@ async fn decide_and_insert(
             }
             Some(decision.map(|_| Booked {
                 reservations: booked.next().unwrap_or_default(),
-                version: versions.get(&job.concert_id).copied().unwrap_or_default(),
+                version: versions.get_mut(&job.concert_id).map_or(0, |v| {
+                    *v += job.order.seats.len() as i64;
+                    *v
+                }),
                 replayed: false,
                 seats: job.order.seats.clone(),
             }))
