@@ -77,7 +77,7 @@ impl Raw {
     fn drop_insert_checks(&self) -> &'static str {
         match self {
             Raw::Sqlite(_) => "DROP TRIGGER reservations_check_insert",
-            Raw::Postgres(_) => "DROP TRIGGER reservations_check_insert ON reservations",
+            Raw::Postgres(_) => "DROP TRIGGER reservations_book_inserted ON reservations",
         }
     }
 }
@@ -144,6 +144,13 @@ async fn refused(db: &Raw, sql: &str) -> String {
         Ok(rows) => panic!("the database accepted {sql:?} ({rows} rows)"),
         Err(message) => message,
     }
+}
+
+/// Whether a refusal is of a seat taken already: SQLite's insert trigger names it before
+/// the row is written; on PostgreSQL, whose booking checks run after the statement's rows
+/// are in, the partial unique index refuses it first (the store answers both the same).
+fn seat_taken(message: &str) -> bool {
+    message.contains("SEAT_TAKEN") || message.contains("reservations_one_active_per_seat")
 }
 
 /// A fan's reservation of seat `row`-`col` made at `at`, as raw SQL.
@@ -214,7 +221,7 @@ async fn reservations_are_history_and_only_move_from_active_to_cancelled() {
 async fn the_insert_check_names_what_it_refuses_and_lets_a_good_booking_in() {
     let (_dir, db, _, concert) = fixture().await;
     let msg = refused(&db, &reserve(concert, 'A', 1, db.now())).await;
-    assert!(msg.contains("SEAT_TAKEN"), "{msg}");
+    assert!(seat_taken(&msg), "{msg}");
     let elsewhere = format!(
         "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
          VALUES (2, {}, (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = 'A'
@@ -223,7 +230,9 @@ async fn the_insert_check_names_what_it_refuses_and_lets_a_good_booking_in() {
         db.now()
     );
     let msg = refused(&db, &elsewhere).await;
-    assert!(msg.contains("SEAT_MISMATCH"), "{msg}");
+    // On PostgreSQL the concert's foreign key is checked before the statement's booking
+    // checks, and refuses first.
+    assert!(msg.contains("SEAT_MISMATCH") || msg.contains("reservations_concert_id_fkey"), "{msg}");
     // Everything in order: the check's one condition passes and the seat is taken.
     db.run(&reserve(concert, 'A', 2, db.now())).await.unwrap();
     let taken = db
@@ -232,6 +241,47 @@ async fn the_insert_check_names_what_it_refuses_and_lets_a_good_booking_in() {
         ))
         .await;
     assert_eq!(taken, "RESERVED");
+}
+
+/// One INSERT of several reservations (as PostgreSQL's group commit writes a batch) takes
+/// every seat and moves the map version by one per seat; a refused one breaks no rule, and
+/// on PostgreSQL (whose triggers check a statement as a whole) leaves nothing behind.
+/// (SQLite's triggers refuse a row with FAIL, which keeps the rows before it: every
+/// statement of the service writes one row there — see migration 0006.)
+#[tokio::test]
+async fn a_many_row_insert_takes_every_seat_and_a_refused_one_breaks_no_rule() {
+    let (_dir, db, _, concert) = fixture().await;
+    let version_sql = format!("SELECT CAST(seat_version AS TEXT) FROM concerts WHERE id = {concert}");
+    let version = || async { db.text(&version_sql).await.parse::<i64>().unwrap() };
+    let seats = |which: &str| {
+        format!(
+            "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+             SELECT 2, {concert}, id, 'Y', 100, {} FROM seats WHERE concert_id = {concert} AND ({which})",
+            db.now()
+        )
+    };
+    let held_sql = "SELECT CAST(count(*) AS TEXT) FROM reservations WHERE user_id = 2 AND status = 'Y'";
+    let reserved_sql = format!(
+        "SELECT CAST(count(*) AS TEXT) FROM seats WHERE concert_id = {concert} AND status = 'RESERVED'"
+    );
+    let before = version().await;
+    assert_eq!(db.run(&seats("horizontal = 'B' AND vertical IN (2, 3)")).await.unwrap(), 2);
+    assert_eq!(db.text(held_sql).await, "3", "A-1, B-2 and B-3");
+    assert_eq!(db.text(&reserved_sql).await, "3");
+    assert_eq!(version().await, before + 2);
+
+    let with_taken = seats("horizontal = 'B' AND vertical = 4 OR horizontal = 'A' AND vertical = 1");
+    let msg = refused(&db, &with_taken).await;
+    assert!(seat_taken(&msg), "{msg}");
+    let over_limit = seats("horizontal = 'B' AND vertical IN (1, 4, 5)");
+    assert!(refused(&db, &over_limit).await.contains("FAN_LIMIT"), "the fan may hold 4");
+    let held: i64 = db.text(held_sql).await.parse().unwrap();
+    assert!(held <= 4, "the per-fan limit holds: {held}");
+    assert_eq!(db.text(&reserved_sql).await, held.to_string(), "reserved exactly when actively reserved");
+    if let Raw::Postgres(_) = db {
+        assert_eq!(held, 3, "nothing of a refused statement stays");
+        assert_eq!(version().await, before + 2);
+    }
 }
 
 #[tokio::test]

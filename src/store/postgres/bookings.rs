@@ -33,8 +33,8 @@ use crate::store::{
 };
 
 /// The concert's seat-map version as this transaction leaves it. Read under the concert's
-/// row lock, after this transaction's own seat changes (each bumped it by one through the
-/// `seats_bump_map_version` trigger), it is exactly the version the map has once this
+/// row lock, after this transaction's own seat changes (each moved it by one through the
+/// `seats_status_changed` trigger), it is exactly the version the map has once this
 /// transaction commits — the contract SQLite's writer keeps by counting.
 async fn version(conn: &mut PgConnection, concert_id: i64) -> Result<i64, BookingError> {
     Ok(sqlx::query_scalar("SELECT seat_version FROM concerts WHERE id = $1")

@@ -183,7 +183,7 @@ where
                 .bind(next.as_str())
                 .execute(&mut *tx)
                 .await?;
-            // The map version is bumped by the `seats_bump_map_version` trigger.
+            // The map version is moved by the seat-status trigger (one per changed seat).
             toggles.push(LockToggle { concert_id, concert_name, status: next, changed: true });
         }
         tx.commit().await?;
