@@ -50,14 +50,16 @@ BEGIN
     IF refusal IS NOT NULL THEN
         RAISE EXCEPTION '%', refusal;
     END IF;
-    -- The fans' active reservations, these included, within each concert's limit.
+    -- The fans' active reservations, these included, within each concert's limit (counted
+    -- fan by fan through the index, LATERAL).
     IF EXISTS (
         SELECT 1
           FROM (SELECT DISTINCT user_id, concert_id FROM inserted WHERE status = 'Y') f
           JOIN concerts c ON c.id = f.concert_id
-         WHERE (SELECT count(*) FROM reservations r
-                 WHERE r.user_id = f.user_id AND r.concert_id = f.concert_id AND r.status = 'Y')
-               > c.max_seats_per_fan
+          CROSS JOIN LATERAL (SELECT count(*) AS held FROM reservations r
+                               WHERE r.user_id = f.user_id AND r.concert_id = f.concert_id
+                                 AND r.status = 'Y') h
+         WHERE h.held > c.max_seats_per_fan
     ) THEN
         RAISE EXCEPTION 'FAN_LIMIT';
     END IF;
@@ -88,12 +90,17 @@ CREATE TRIGGER reservations_book_inserted AFTER INSERT ON reservations
 -- seats and looks at the rows whose status changed.)
 CREATE FUNCTION seats_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The active reservation of each changed seat is looked up by index, seat by seat
+    -- (LATERAL … LIMIT 1): as a plain EXISTS the planner may hash every active
+    -- reservation instead, whose cost grows with the table.
     IF EXISTS (
         SELECT 1
-          FROM new_seats n JOIN old_seats o ON o.id = n.id
+          FROM new_seats n
+          JOIN old_seats o ON o.id = n.id
+          LEFT JOIN LATERAL (SELECT true AS active FROM reservations r
+                              WHERE r.seat_id = n.id AND r.status = 'Y' LIMIT 1) a ON true
          WHERE n.status IS DISTINCT FROM o.status
-           AND (n.status = 'RESERVED')
-               IS DISTINCT FROM EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = n.id AND r.status = 'Y')
+           AND (n.status = 'RESERVED') IS DISTINCT FROM (a.active IS NOT NULL)
     ) THEN
         RAISE EXCEPTION 'SEAT_STATUS_MISMATCH';
     END IF;
