@@ -156,6 +156,53 @@ async fn bookings_that_arrive_together_commit_in_shared_batches() {
     assert!(batches < booked, "{booked} bookings in {batches} batches: none shared");
 }
 
+/// Cancellations that arrive together are written together too, beside bookings of the
+/// seats they free, on either backend: every cancellation is answered once, a rebooking
+/// gets the seat or a clean 409, and the seat map agrees with what was answered.
+#[tokio::test]
+async fn cancellations_that_arrive_together_commit_in_shared_batches() {
+    let app = TestApp::spawn().await;
+    let (_, concert) = crate::rush::concert(&app, 4).await;
+    let holders = crate::rush::fans(&app, "cancelling-fan", 20).await;
+    let others = crate::rush::fans(&app, "rebooking-fan", 20).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    let seat = |i: usize| {
+        let row = ["A", "B"][i / 10];
+        json!({"horizontal": row, "vertical": i % 10 + 1})
+    };
+    let mut ids = Vec::new();
+    for (i, fan) in holders.iter().enumerate() {
+        let booked = app.post(&path, &seat(i), Some(fan)).await;
+        booked.assert_status(201);
+        ids.push(booked.data()["id"].as_i64().unwrap());
+    }
+    let before = sample_sum(&metrics(&app).await, "booking_batch_size_count", &[]).unwrap_or(0.0);
+    let (app, path) = (&app, &path);
+    let cancels = holders
+        .iter()
+        .zip(&ids)
+        .map(|(fan, id)| async move { app.delete(&format!("{path}/{id}"), Some(fan)).await.status.as_u16() });
+    let rebookings = others.iter().enumerate().map(|(i, fan)| async move {
+        let reply = app.post(path, &seat(i), Some(fan)).await;
+        (reply.status.as_u16(), reply.code().to_owned())
+    });
+    let (cancelled, rebooked) = futures_util::future::join(
+        futures_util::future::join_all(cancels),
+        futures_util::future::join_all(rebookings),
+    )
+    .await;
+    assert!(cancelled.iter().all(|s| *s == 200), "{cancelled:?}");
+    assert!(
+        rebooked.iter().all(|(s, code)| *s == 201 || (*s == 409 && code == "SEAT_TAKEN")),
+        "{rebooked:?}"
+    );
+    let batches = sample_sum(&metrics(app).await, "booking_batch_size_count", &[]).unwrap_or(0.0) - before;
+    assert!(batches < 40.0, "40 jobs in {batches} batches: none shared");
+    let map = app.get(&format!("/api/v1/concerts/{concert}/seats"), None).await;
+    let taken = rebooked.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(crate::shared_state::reserved(&map.body).len(), taken, "{}", map.text);
+}
+
 #[tokio::test]
 async fn unknown_routes_answer_404_route_not_found_in_the_envelope() {
     let app = TestApp::spawn().await;

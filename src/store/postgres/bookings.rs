@@ -1,7 +1,7 @@
-//! Booking and cancelling on PostgreSQL. Bookings go through the group commit
-//! (`writer.rs`); an order booked alone — a retry of a saved order, an order of a batch that
-//! rolled back — and every cancellation run in a transaction of their own, which first
-//! takes the concert's row lock. Bookings of one concert therefore run one after the other,
+//! Booking and cancelling on PostgreSQL. Bookings and cancellations go through the group
+//! commit (`writer.rs`); an order booked alone — a retry of a saved order, an order of a
+//! batch that rolled back — and a cancellation of such a batch run in a transaction of
+//! their own, which first takes the concert's row lock. Bookings of one concert therefore run one after the other,
 //! each batch or order reading what the previous one committed, while bookings of different
 //! concerts run in parallel. The schema's triggers check every rule again.
 //!
@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 
-use super::writer::Job;
+use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{SeatRef, Terms, decide};
 use crate::domain::venue::SeatStatus;
@@ -203,14 +203,14 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
 }
 
 async fn cancel_once(
-    store: &PostgresStore,
+    pool: &PgPool,
     concert_id: i64,
     reservation_id: i64,
     actor_id: i64,
     actor_is_admin: bool,
 ) -> Result<Cancelled, BookingError> {
     let now = Utc::now();
-    let mut tx = store.primary.begin().await?;
+    let mut tx = pool.begin().await?;
     let start_time: Option<DateTime<Utc>> = sqlx::query_scalar(&format!("{CONCERT_START}{FOR_UPDATE}"))
         .bind(concert_id)
         .fetch_optional(&mut *tx)
@@ -251,6 +251,19 @@ pub(super) fn book_alone(pool: PgPool, job: Job) -> BoxFuture<'static, ()> {
     })
 }
 
+/// Cancels alone, in its own transaction, and answers: the group commit's way for the
+/// cancellations of a batch that rolled back.
+pub(super) fn cancel_alone(pool: PgPool, job: CancelJob) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let (concert, reservation, actor, admin) =
+            (job.concert_id, job.reservation_id, job.actor_id, job.actor_is_admin);
+        let cancelled =
+            retried(|| async { cancel_once(&pool, concert, reservation, actor, admin).await.map(Some) })
+                .await;
+        let _ = job.answer.send(cancelled);
+    })
+}
+
 /// Runs `attempt` again when PostgreSQL aborted it to break a deadlock (the lock order
 /// makes that rare: only writers that bypass the service take locks in another order).
 async fn retried<T, F, Fut>(mut attempt: F) -> Result<T, BookingError>
@@ -284,10 +297,7 @@ impl BookingStore for PostgresStore {
         actor_id: i64,
         actor_is_admin: bool,
     ) -> Result<Cancelled, BookingError> {
-        retried(|| async {
-            cancel_once(self, concert_id, reservation_id, actor_id, actor_is_admin).await.map(Some)
-        })
-        .await
+        self.writer.cancel(concert_id, reservation_id, actor_id, actor_is_admin).await
     }
 
     async fn reservation_history(&self, user_id: Option<i64>) -> Result<Vec<ReservationHistory>, StoreError> {

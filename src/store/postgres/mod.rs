@@ -66,7 +66,8 @@ impl PostgresStore {
             Some(url) => pool(url, "replica").await?,
             None => primary.clone(),
         };
-        let writer = writer::Writer::start(primary.clone(), bookings::book_alone);
+        let single = writer::Single { book: bookings::book_alone, cancel: bookings::cancel_alone };
+        let writer = writer::Writer::start(primary.clone(), single);
         Ok(Self { primary, read, replica: replica.is_some(), writer })
     }
 }

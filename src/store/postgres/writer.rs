@@ -1,7 +1,8 @@
-//! Group commit on PostgreSQL: the bookings an instance receives while a batch is being
-//! written wait and form the next batch, written in one transaction with set-based
-//! statements — one lock of each concert, one read of the seats, one read of the fans'
-//! holdings, one `INSERT` of every accepted reservation, one `COMMIT` (one fsync). Every
+//! Group commit on PostgreSQL: the bookings and cancellations an instance receives while a
+//! batch is being written wait and form the next batch, written in one transaction with
+//! set-based statements — one lock of each concert, one read and one `UPDATE` of the
+//! reservations cancelled, one read of the seats, one read of the fans' holdings, one
+//! `INSERT` of every accepted reservation, one `COMMIT` (one fsync). Every
 //! order of a batch is decided in turn, in arrival order, by the same rule as a single
 //! booking ([`decide`]), seeing the seats and holdings the orders before it took; a
 //! refused order writes nothing. The schema's triggers check every inserted row again,
@@ -17,14 +18,17 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::booking::{self, SeatRef, Terms};
+use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
 use crate::domain::venue::SeatStatus;
-use crate::store::bookings::{OwnedBooking, RESERVATION_COLUMNS, ReservationRow, corrupt};
+use crate::store::bookings::{
+    OwnedBooking, RESERVATION_COLUMNS, ReservationRow, cancellable, corrupt, seat_ref,
+};
 use crate::store::sql::FOR_UPDATE;
-use crate::store::{Booked, BookingError, BookingRequest, ReservationRecord, StoreError};
+use crate::store::{Booked, BookingError, BookingRequest, Cancelled, ReservationRecord, StoreError};
 
 /// Lanes of batches. A few: enough that one concert's fsync does not hold up another's
 /// batch, few enough to stay far below the pool's connections.
@@ -45,18 +49,37 @@ impl std::ops::Deref for Job {
     }
 }
 
-/// Hands orders to the lanes.
-#[derive(Debug, Clone)]
-pub(super) struct Writer {
-    lanes: Vec<mpsc::UnboundedSender<Job>>,
+/// A cancellation waiting for its batch.
+pub(super) struct CancelJob {
+    pub concert_id: i64,
+    pub reservation_id: i64,
+    pub actor_id: i64,
+    pub actor_is_admin: bool,
+    pub answer: oneshot::Sender<Result<Cancelled, BookingError>>,
 }
 
-/// Books one order on its own, in its own transaction: the fallback for a batch that
-/// failed, and for an order whose idempotency key was seen before (a replay).
-pub(super) type Single = fn(PgPool, Job) -> futures_util::future::BoxFuture<'static, ()>;
+/// What a lane writes.
+enum Work {
+    Book(Job),
+    Cancel(CancelJob),
+}
+
+/// Hands orders and cancellations to the lanes.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    lanes: Vec<mpsc::UnboundedSender<Work>>,
+}
+
+/// How a job is written on its own, in its own transaction: the fallback for a batch
+/// that failed, and for an order whose idempotency key was seen before (a replay).
+#[derive(Clone, Copy)]
+pub(super) struct Single {
+    pub book: fn(PgPool, Job) -> BoxFuture<'static, ()>,
+    pub cancel: fn(PgPool, CancelJob) -> BoxFuture<'static, ()>,
+}
 
 impl Writer {
-    /// Starts the lanes on `pool`; `single` books an order alone.
+    /// Starts the lanes on `pool`; `single` writes a job alone.
     pub(super) fn start(pool: PgPool, single: Single) -> Self {
         let lanes = (0..LANES)
             .map(|_| {
@@ -71,13 +94,32 @@ impl Writer {
     /// Queues an order for its concert's lane and waits for its answer.
     pub(super) async fn book(&self, request: &BookingRequest<'_>) -> Result<Booked, BookingError> {
         let (answer, answered) = oneshot::channel();
-        let job = Job { booking: request.into(), answer };
-        let lane = &self.lanes[request.concert_id.rem_euclid(LANES as i64) as usize];
-        let gone =
-            || BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking writer has stopped")));
-        lane.send(job).map_err(|_| gone())?;
-        answered.await.map_err(|_| gone())?
+        self.send(request.concert_id, Work::Book(Job { booking: request.into(), answer }))?;
+        answered.await.map_err(|_| stopped())?
     }
+
+    /// Queues a cancellation for its concert's lane and waits for its answer.
+    pub(super) async fn cancel(
+        &self,
+        concert_id: i64,
+        reservation_id: i64,
+        actor_id: i64,
+        actor_is_admin: bool,
+    ) -> Result<Cancelled, BookingError> {
+        let (answer, answered) = oneshot::channel();
+        let job = CancelJob { concert_id, reservation_id, actor_id, actor_is_admin, answer };
+        self.send(concert_id, Work::Cancel(job))?;
+        answered.await.map_err(|_| stopped())?
+    }
+
+    fn send(&self, concert_id: i64, work: Work) -> Result<(), BookingError> {
+        let lane = &self.lanes[concert_id.rem_euclid(LANES as i64) as usize];
+        lane.send(work).map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> BookingError {
+    BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking writer has stopped")))
 }
 
 /// Writes whatever waits in `queue` as batches, until every sender is gone. A batch's
@@ -85,36 +127,48 @@ impl Writer {
 /// from the queue as soon as the one before has written everything but its COMMIT, and
 /// queues for the concerts' locks behind it in the database, so it reads what the one
 /// before committed, and the lane never waits on a round trip it could have made earlier.
-async fn run_lane(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>, single: Single) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let batch = std::mem::take(&mut jobs);
-        metrics::histogram!("booking_batch_size").record(batch.len() as f64);
+async fn run_lane(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Work>, single: Single) {
+    let mut work = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut work, MAX_BATCH).await > 0 {
+        metrics::histogram!("booking_batch_size").record(work.len() as f64);
+        let (mut batch, mut cancels) = (Vec::new(), Vec::new());
+        for job in work.drain(..) {
+            match job {
+                Work::Book(job) => batch.push(job),
+                Work::Cancel(job) => cancels.push(job),
+            }
+        }
         let (committing, next) = oneshot::channel();
         let pool = pool.clone();
-        tokio::spawn(async move { write_batch(&pool, batch, single, committing).await });
+        tokio::spawn(async move { write_batch(&pool, batch, cancels, single, committing).await });
         // Sent when the batch starts its COMMIT, or dropped when it ends before that.
         let _ = next.await;
     }
 }
 
 /// Writes one batch (telling `committing` when everything but its COMMIT is written); if
-/// it rolls back, books its orders one by one instead.
-async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single, committing: oneshot::Sender<()>) {
+/// it rolls back, writes its jobs one by one instead.
+async fn write_batch(
+    pool: &PgPool,
+    batch: Vec<Job>,
+    cancels: Vec<CancelJob>,
+    single: Single,
+    committing: oneshot::Sender<()>,
+) {
     let started = std::time::Instant::now();
     let (batch, mut alone) = split_repeats(batch);
-    if batch.is_empty() {
+    if batch.is_empty() && cancels.is_empty() {
         for job in alone {
-            tokio::spawn(single(pool.clone(), job));
+            tokio::spawn((single.book)(pool.clone(), job));
         }
         return;
     }
     let result = match pool.begin().await {
-        Ok(tx) => book_together(tx, &batch, committing).await,
+        Ok(tx) => write_together(tx, &batch, &cancels, committing).await,
         Err(e) => Err(Failed::RolledBack(e.into())),
     };
-    let leftovers = match result {
-        Ok(answers) => {
+    let (leftovers, cancels_left) = match result {
+        Ok((answers, cancelled)) => {
             for (job, answer) in batch.into_iter().zip(answers) {
                 match answer {
                     Some(answer) => drop(job.answer.send(answer)),
@@ -122,33 +176,43 @@ async fn write_batch(pool: &PgPool, batch: Vec<Job>, single: Single, committing:
                     None => alone.push(job),
                 }
             }
-            Vec::new()
+            for (job, answer) in cancels.into_iter().zip(cancelled) {
+                let _ = job.answer.send(answer);
+            }
+            (Vec::new(), Vec::new())
         }
-        // The COMMIT itself failed: it may have reached the server, so booking the orders
+        // The COMMIT itself failed: it may have reached the server, so writing the jobs
         // again could refuse a fan the seats they now hold. Each is told the error, as a
         // single booking whose commit failed is; a retry with its idempotency key settles it.
         Err(Failed::Commit(e)) => {
-            let e = e.to_string();
+            let error = || {
+                BookingError::Store(StoreError::Other(anyhow::anyhow!("the booking's commit failed: {e}")))
+            };
             for job in batch {
-                let error = StoreError::Other(anyhow::anyhow!("the booking's commit failed: {e}"));
-                let _ = job.answer.send(Err(BookingError::Store(error)));
+                let _ = job.answer.send(Err(error()));
             }
-            Vec::new()
+            for job in cancels {
+                let _ = job.answer.send(Err(error()));
+            }
+            (Vec::new(), Vec::new())
         }
         Err(Failed::RolledBack(e)) => {
-            tracing::debug!(error = %e, orders = batch.len(), "booking batch rolled back; booking its orders one by one");
+            tracing::debug!(error = %e, orders = batch.len(), cancellations = cancels.len(), "booking batch rolled back; writing its jobs one by one");
             metrics::counter!("booking_batch_fallbacks_total").increment(1);
-            batch
+            (batch, cancels)
         }
     };
     metrics::histogram!("booking_batch_seconds").record(started.elapsed().as_secs_f64());
     // Replays need no place in the lane (the concert's lock orders them): they run beside
     // the next batch instead of holding it up.
     for job in alone {
-        tokio::spawn(single(pool.clone(), job));
+        tokio::spawn((single.book)(pool.clone(), job));
+    }
+    for job in cancels_left {
+        (single.cancel)(pool.clone(), job).await;
     }
     for job in leftovers {
-        single(pool.clone(), job).await;
+        (single.book)(pool.clone(), job).await;
     }
 }
 
@@ -179,27 +243,35 @@ struct SeatRow {
     price_cents: i64,
 }
 
-/// Books every order of the batch it can in one transaction, and answers each: booked or
-/// refused. An error means nothing was written (the transaction rolled back).
-async fn book_together(
+/// A batch's answers: each order's (`None`: answered alone from what was saved), each
+/// cancellation's.
+type Answers = (Vec<Option<Result<Booked, BookingError>>>, Vec<Result<Cancelled, BookingError>>);
+
+/// Writes every cancellation and books every order of the batch it can in one
+/// transaction, and answers each. An error means nothing was written (the transaction
+/// rolled back), or, for a failed COMMIT, that it may have been.
+async fn write_together(
     mut tx: Transaction<'static, Postgres>,
     batch: &[Job],
+    cancels: &[CancelJob],
     committing: oneshot::Sender<()>,
-) -> Result<Vec<Option<Result<Booked, BookingError>>>, Failed> {
-    let answers = decide_and_insert(&mut tx, batch).await.map_err(Failed::RolledBack)?;
+) -> Result<Answers, Failed> {
+    let answers = write_in(&mut tx, batch, cancels).await.map_err(Failed::RolledBack)?;
     let _ = committing.send(());
     tx.commit().await.map_err(|e| Failed::Commit(e.into()))?;
     Ok(answers)
 }
 
-/// Everything of [`book_together`] but its COMMIT. `None`: an order whose idempotency key
-/// is saved already, to be answered alone from what was saved.
-async fn decide_and_insert(
+/// Everything of [`write_together`] but its COMMIT. The cancellations go first (in
+/// arrival order), so the batch's orders may take the seats they free.
+async fn write_in(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
-) -> Result<Vec<Option<Result<Booked, BookingError>>>, StoreError> {
+    cancels: &[CancelJob],
+) -> Result<Answers, StoreError> {
     let now = Utc::now();
-    let mut concert_ids: Vec<i64> = batch.iter().map(|j| j.concert_id).collect();
+    let mut concert_ids: Vec<i64> =
+        batch.iter().map(|j| j.concert_id).chain(cancels.iter().map(|c| c.concert_id)).collect();
     concert_ids.sort_unstable();
     concert_ids.dedup();
     // In id order, as every writer takes them: no deadlock between batches. Under these
@@ -218,6 +290,10 @@ async fn decide_and_insert(
     for (id, start_time, max_seats_per_fan, version) in locked {
         concerts.insert(id, Terms { start_time, max_seats_per_fan });
         versions.insert(id, version);
+    }
+    let cancelled = cancel_in(tx, cancels, &concerts, &mut versions, now).await?;
+    if batch.is_empty() {
+        return Ok((Vec::new(), cancelled));
     }
     let saved = saved_keys(tx, batch).await?;
     let retried =
@@ -249,7 +325,7 @@ async fn decide_and_insert(
     let accepted = batch.iter().zip(&decisions).filter(|(_, d)| d.is_ok()).map(|(job, _)| job);
     claim_keys(tx, accepted, &booked, now).await?;
     let mut booked = booked.into_iter();
-    Ok(batch
+    let answers = batch
         .iter()
         .zip(decisions)
         .map(|(job, decision)| {
@@ -265,6 +341,98 @@ async fn decide_and_insert(
                 replayed: false,
                 seats: job.order.seats.clone(),
             }))
+        })
+        .collect();
+    Ok((answers, cancelled))
+}
+
+/// Cancels what the batch's cancellations may cancel (one read, one `UPDATE`; the
+/// schema's triggers free the seats), each decided in arrival order by the rule of a
+/// single cancellation ([`cancellable`]), and answers each with the map version it made.
+async fn cancel_in(
+    tx: &mut Transaction<'static, Postgres>,
+    cancels: &[CancelJob],
+    concerts: &HashMap<i64, Terms>,
+    versions: &mut HashMap<i64, i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<Cancelled, BookingError>>, StoreError> {
+    if cancels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = cancels.iter().map(|c| c.reservation_id).collect();
+    let rows: Vec<ReservationRow> =
+        sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ANY($1)"))
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut records = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let record = ReservationRecord::try_from(row)?;
+        records.insert(record.id, record);
+    }
+    // Each in turn, seeing what the ones before it cancelled: `(record as answered, whether
+    // this one cancels it)`.
+    let mut decided = Vec::with_capacity(cancels.len());
+    for job in cancels {
+        let Some(record) = records.get_mut(&job.reservation_id).filter(|r| r.concert_id == job.concert_id)
+        else {
+            decided.push(Err(BookingError::ReservationNotFound));
+            continue;
+        };
+        let start = concerts.get(&job.concert_id).map(|terms| terms.start_time);
+        decided.push(cancellable(record, job.actor_id, job.actor_is_admin, start, now).map(|cancels| {
+            if cancels {
+                record.status = ReservationStatus::Cancelled;
+                record.cancelled_at = Some(now);
+            }
+            (record.clone(), cancels)
+        }));
+    }
+    let to_cancel: Vec<i64> =
+        decided.iter().filter_map(|d| d.as_ref().ok().filter(|(_, c)| *c).map(|(r, _)| r.id)).collect();
+    // As stored (its time at the database's precision), for the answers.
+    let mut stored = HashMap::with_capacity(to_cancel.len());
+    if !to_cancel.is_empty() {
+        let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
+            "UPDATE reservations SET status = 'N', cancelled_at = $2 WHERE id = ANY($1) AND status = 'Y'
+             RETURNING {RESERVATION_COLUMNS}"
+        ))
+        .bind(&to_cancel)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        if rows.len() != to_cancel.len() {
+            return Err(corrupt(format!("cancelled {} of {} reservations", rows.len(), to_cancel.len())));
+        }
+        for row in rows {
+            let record = ReservationRecord::try_from(row)?;
+            stored.insert(record.id, record);
+        }
+    }
+    let seat_ids: Vec<i64> = records.values().map(|r| r.seat_id).collect();
+    let seats: HashMap<i64, SeatRef> = sqlx::query_as::<_, (i64, String, i64)>(
+        "SELECT id, horizontal, vertical FROM seats WHERE id = ANY($1)",
+    )
+    .bind(&seat_ids)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(id, h, v)| Ok((id, seat_ref(&h, v)?)))
+    .collect::<Result<_, StoreError>>()?;
+    Ok(decided
+        .into_iter()
+        .map(|decided| {
+            let (reservation, cancels) = decided?;
+            let reservation = stored.get(&reservation.id).cloned().unwrap_or(reservation);
+            let seat = seats.get(&reservation.seat_id).copied().ok_or_else(|| {
+                BookingError::Store(corrupt(format!("seat {} of a reservation", reservation.seat_id)))
+            })?;
+            let version = cancels.then(|| {
+                let version = versions.entry(reservation.concert_id).or_default();
+                *version += 1;
+                *version
+            });
+            Ok(Cancelled { reservation, seat, version })
         })
         .collect())
 }
