@@ -178,11 +178,7 @@ pub async fn run_schedule(source: Source, schedule: BackupSchedule) {
     );
     let mut failures: u32 = 0;
     loop {
-        let wait = match failures {
-            0 => schedule.every,
-            n => (Duration::from_secs(30) * 2u32.saturating_pow(n - 1)).min(schedule.every),
-        };
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(next_try(failures, schedule.every)).await;
         match take(&source, &schedule.place).await {
             Ok(taken) => {
                 failures = 0;
@@ -213,6 +209,15 @@ pub async fn run_schedule(source: Source, schedule: BackupSchedule) {
     }
 }
 
+/// How long to wait for the next backup after `failures` failures in a row: the period,
+/// or sooner while failing (30 s, doubling, at most the period).
+fn next_try(failures: u32, every: Duration) -> Duration {
+    match failures {
+        0 => every,
+        n => Duration::from_secs(30).saturating_mul(2u32.saturating_pow(n - 1)).min(every),
+    }
+}
+
 fn record_success(taken: &Taken) {
     metrics::counter!("backups_total", "outcome" => "ok").increment(1);
     metrics::gauge!("backup_consecutive_failures").set(0.0);
@@ -231,4 +236,18 @@ pub fn describe_metrics() {
     metrics::counter!("backups_total", "outcome" => "ok").increment(0);
     metrics::counter!("backups_total", "outcome" => "failed").increment(0);
     metrics::gauge!("backup_consecutive_failures").set(0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_backup_is_tried_again_sooner_but_never_later_than_the_period() {
+        let every = Duration::from_secs(15 * 60);
+        let waits: Vec<u64> = (0..7).map(|n| next_try(n, every).as_secs()).collect();
+        assert_eq!(waits, [900, 30, 60, 120, 240, 480, 900]);
+        assert_eq!(next_try(40, every), every, "no overflow after many failures");
+        assert_eq!(next_try(1, Duration::from_secs(1)), Duration::from_secs(1));
+    }
 }

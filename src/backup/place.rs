@@ -193,10 +193,11 @@ async fn list(place: &BackupPlace) -> anyhow::Result<Vec<String>> {
             let mut listing = store.list(None);
             while let Some(object) = listing.next().await {
                 let object = object.context("listing the backups")?;
-                if let Some(name) = object.location.filename().filter(|n| is_dated(n)) {
-                    if object.location.parts().count() == 1 {
-                        names.push(name.to_owned());
-                    }
+                // Only the prefix's own backups, not those of a deeper prefix.
+                if let Some(name) = object.location.filename().filter(|n| is_dated(n))
+                    && object.location.parts().count() == 1
+                {
+                    names.push(name.to_owned());
                 }
             }
             Ok(names)
