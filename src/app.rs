@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::revocation::{MemoryRevocations, RedisRevocations, Revocations};
 use crate::auth::{self, Auth, password};
+use crate::backup;
 use crate::cache::{
     Catalog, MemoryCatalog, RedisCatalog, RedisSeatMaps, SeatMapCache, SeatMaps, WatchedSeatMaps,
 };
@@ -34,18 +35,36 @@ pub struct Service {
     pub seat_news: Arc<SeatNews>,
     /// Connection-level bounds (header timeout, shutdown grace).
     pub limits: http::Limits,
+    /// `/metrics` on an address of its own, when configured.
+    pub metrics: Option<(std::net::SocketAddr, axum::Router)>,
+    /// Scheduled backups, when configured.
+    pub backups: Option<(backup::Source, backup::BackupSchedule)>,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let (services, assembled) = assemble(config).await?;
     let state = AppState::new(services, http::ops::metrics_handle()?, config.edge.clone());
+    let backups = match &config.backups {
+        Some(schedule) => {
+            backup::describe_metrics();
+            Some((backup::Source::from_config(config)?, schedule.clone()))
+        }
+        None => None,
+    };
+    let metrics = config.metrics_bind.map(|address| (address, http::ops::metrics_router(state.clone())));
+    let mut router = http::router(state, config.limits);
+    if metrics.is_some() {
+        router = http::ops::without_metrics(router);
+    }
     Ok(Service {
-        router: http::router(state, config.limits),
+        router,
         store: assembled.store,
         backends: assembled.backends,
         seat_news: assembled.seat_news,
         limits: config.limits,
+        metrics,
+        backups,
     })
 }
 
@@ -210,8 +229,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    let metrics = match service.metrics {
+        Some((metrics_address, router)) => {
+            let metrics_listener = TcpListener::bind(metrics_address)
+                .await
+                .with_context(|| format!("cannot listen for /metrics on {metrics_address}"))?;
+            tracing::info!("metrics on http://{}/metrics", metrics_listener.local_addr()?);
+            Some(tokio::spawn(http::server::serve(
+                metrics_listener,
+                router,
+                service.limits,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
+    let backups =
+        service.backups.map(|(source, schedule)| tokio::spawn(backup::run_schedule(source, schedule)));
     let seat_news = service.seat_news.clone();
     let shutdown = async move {
         shutdown.await;
@@ -221,6 +257,10 @@ pub async fn run(
     };
     http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
+    // A backup cut short leaves only its temporary file, removed by the next one.
+    for task in [metrics.map(|t| t.abort_handle()), backups.map(|t| t.abort_handle())].into_iter().flatten() {
+        task.abort();
+    }
     service.store.close().await;
     tracing::info!("tickitecking stopped");
     Ok(())

@@ -10,6 +10,7 @@ use anyhow::bail;
 use axum::http::{HeaderName, HeaderValue};
 use clap::Args;
 
+pub use crate::backup::{BackupPlace, BackupSchedule};
 pub use crate::store::DatabaseUrl;
 use crate::throttle::{Rate, RateLimits};
 
@@ -85,6 +86,30 @@ pub struct ServeArgs {
     /// Load the demo promoter, venues and concerts before serving (idempotent).
     #[arg(long)]
     pub demo: bool,
+    /// Back up the SQLite database this often while serving (e.g. `15m`); needs `--backup-to`.
+    #[arg(long, env = "BACKUP_EVERY", value_parser = humantime::parse_duration)]
+    pub backup_every: Option<Duration>,
+    /// Where scheduled backups go: a folder, or `s3://bucket/prefix` (configured by the
+    /// `AWS_*` variables, as posters are).
+    #[arg(long, env = "BACKUP_TO")]
+    pub backup_to: Option<String>,
+    /// How many of the newest scheduled backups to keep; older ones are removed.
+    #[arg(long, env = "BACKUP_KEEP", default_value_t = 24)]
+    pub backup_keep: usize,
+    /// Serve `/metrics` on this address (e.g. `127.0.0.1:9090`) instead of `--bind`'s, so it
+    /// need not face the internet.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Log lines as `text` or `json` (one JSON object per line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The first admin account, created at start-up when it does not exist yet.
@@ -172,6 +197,10 @@ pub struct Config {
     pub edge: Edge,
     /// Load the demo data at start-up.
     pub demo: bool,
+    /// Scheduled backups of the SQLite database; `None`: none.
+    pub backups: Option<BackupSchedule>,
+    /// Where `/metrics` is served when not on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Config {
@@ -206,7 +235,13 @@ impl Config {
         if args.max_in_flight == 0 {
             bail!("--max-in-flight must be at least 1");
         }
+        let backups = backups(args.backup_every, args.backup_to.as_deref(), args.backup_keep, &database)?;
+        if args.metrics_bind == Some(args.bind) {
+            bail!("--metrics-bind must differ from --bind (leave it out to serve /metrics on --bind)");
+        }
         Ok(Self {
+            backups,
+            metrics_bind: args.metrics_bind,
             limits: Limits {
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
@@ -243,6 +278,8 @@ impl Config {
             image_store: ImageStore::Folder(data_dir.join("images")),
             redis: None,
             demo: false,
+            backups: None,
+            metrics_bind: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
             data_dir,
@@ -252,6 +289,33 @@ impl Config {
             admin: AdminAccount { username: "admin".into(), password: None, email: "admin@localhost".into() },
         }
     }
+}
+
+/// The backup schedule the flags ask for, checked.
+fn backups(
+    every: Option<Duration>,
+    to: Option<&str>,
+    keep: usize,
+    database: &DatabaseUrl,
+) -> anyhow::Result<Option<BackupSchedule>> {
+    let (every, to) = match (every, to.filter(|t| !t.is_empty())) {
+        (None, None) => return Ok(None),
+        (Some(every), Some(to)) => (every, to),
+        (Some(_), None) => bail!("--backup-every needs --backup-to (a folder or s3://bucket/prefix)"),
+        (None, Some(_)) => bail!("--backup-to needs --backup-every (e.g. 15m)"),
+    };
+    if matches!(database, DatabaseUrl::Postgres { .. }) {
+        bail!(
+            "--backup-every backs up the embedded SQLite database; back PostgreSQL up with its own tools (pg_dump, pg_basebackup, WAL archiving): see docs/operations.md"
+        );
+    }
+    if every < Duration::from_secs(1) {
+        bail!("--backup-every must be at least 1s");
+    }
+    if keep == 0 {
+        bail!("--backup-keep must be at least 1");
+    }
+    Ok(Some(BackupSchedule { every, place: BackupPlace::parse_for_schedule(to)?, keep }))
 }
 
 /// How the service meets the open internet.
@@ -388,6 +452,56 @@ mod tests {
             ImageStore::S3 { bucket: "posters".into(), prefix: String::new(), options: Vec::new() }
         );
         assert_eq!(ImageStore::parse("file:///srv/p").unwrap(), ImageStore::Folder("/srv/p".into()));
+    }
+
+    #[test]
+    fn backups_and_the_metrics_address_are_checked() {
+        let parse = |args: &[&str]| Config::from_args(serve_args(args).unwrap());
+        let set = parse(&[
+            "t",
+            "serve",
+            "--backup-every",
+            "15m",
+            "--backup-to",
+            "s3://keep/db",
+            "--backup-keep",
+            "3",
+        ])
+        .unwrap()
+        .backups
+        .unwrap();
+        assert_eq!(set.every, Duration::from_secs(900));
+        assert_eq!(set.keep, 3);
+        assert_eq!(
+            set.place,
+            BackupPlace::S3 { bucket: "keep".into(), prefix: "db".into(), options: Vec::new() }
+        );
+        assert!(parse(&["t", "serve"]).unwrap().backups.is_none());
+        assert!(parse(&["t", "serve", "--backup-every", "15m"]).is_err(), "needs a place");
+        assert!(parse(&["t", "serve", "--backup-to", "/srv/b"]).is_err(), "needs a period");
+        assert!(
+            parse(&["t", "serve", "--backup-every", "15m", "--backup-to", "/b", "--backup-keep", "0"])
+                .is_err()
+        );
+        let postgres = [
+            "t",
+            "serve",
+            "--database-url",
+            "postgres://u@h/db",
+            "--backup-every",
+            "1h",
+            "--backup-to",
+            "/b",
+        ];
+        assert!(parse(&postgres).unwrap_err().to_string().contains("pg_dump"));
+        let metrics = parse(&["t", "serve", "--metrics-bind", "127.0.0.1:9090"]).unwrap();
+        assert_eq!(metrics.metrics_bind.unwrap().to_string(), "127.0.0.1:9090");
+        assert!(
+            parse(&["t", "serve", "--metrics-bind", "127.0.0.1:8080"]).is_err(),
+            "the same address as --bind"
+        );
+        assert_eq!(serve_args(&["t", "serve", "--log-format", "json"]).unwrap().log_format, LogFormat::Json);
+        assert!(serve_args(&["t", "serve", "--log-format", "xml"]).is_err());
     }
 
     #[test]

@@ -13,10 +13,12 @@
 //! - [`domain`]: the rules and validation; no I/O, no HTTP.
 //!
 //! [`config`] is plain data read by the others; [`app`] wires everything together from a
-//! [`config::Config`]; [`bench`] is the load generator and [`demo`] the demo data.
+//! [`config::Config`]; [`bench`] is the load generator, [`demo`] the demo data and [`backup`] the backups
+//! and restores of the embedded database.
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod bench;
 pub mod cache;
 pub mod config;

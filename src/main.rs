@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tickitecking::app;
-use tickitecking::config::{Config, ServeArgs};
+use tickitecking::backup::{self, BackupPlace};
+use tickitecking::config::{Config, LogFormat, ServeArgs};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// The `tickitecking` command line.
 #[derive(Debug, Parser)]
@@ -33,6 +35,35 @@ pub enum Command {
     Demo(ServeArgs),
     /// Load a running instance with an on-sale scenario and report throughput and latency.
     Bench(tickitecking::bench::BenchArgs),
+    /// Write a consistent backup of the SQLite database (with local posters and the
+    /// generated JWT secret) while the service sells, then exit.
+    Backup(BackupArgs),
+    /// Put a backup in place of the SQLite database: refused while a service runs on it,
+    /// and unless the backup is sound and its schema known to this binary.
+    Restore(RestoreArgs),
+}
+
+/// Flags of `tickitecking backup`: where to, and the service's own settings (the same
+/// flags and variables as `serve`) to find what to back up.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// A file, a folder (a dated file is written in it) or `s3://bucket/prefix`.
+    #[arg(long)]
+    pub to: String,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Flags of `tickitecking restore`: where from, and the service's own settings to find
+/// where the data goes.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup file, a folder or `s3://bucket/prefix` (their newest backup), or
+    /// `s3://bucket/key.sqlite`.
+    #[arg(long)]
+    pub from: String,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 fn main() -> ExitCode {
@@ -62,14 +93,32 @@ fn pin_mmap_threshold() {
 fn pin_mmap_threshold() {}
 
 async fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Some(Command::Serve(args) | Command::Demo(args)) => args.log_format,
+        Some(Command::Backup(BackupArgs { serve, .. }) | Command::Restore(RestoreArgs { serve, .. })) => {
+            serve.log_format
+        }
+        Some(Command::Bench(_)) => LogFormat::Text,
+        None => cli.serve.log_format,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The one-shot commands print their result on stdout; their log goes beside it.
+    let writer = match &cli.command {
+        Some(Command::Backup(_) | Command::Restore(_)) => BoxMakeWriter::new(std::io::stderr),
+        _ => BoxMakeWriter::new(std::io::stdout),
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Demo(args)) => demo(args).await,
         Some(Command::Bench(args)) => tickitecking::bench::run(args).await,
+        Some(Command::Backup(args)) => take_backup(args).await,
+        Some(Command::Restore(args)) => restore(args).await,
         None => serve(cli.serve).await,
     };
     match result {
@@ -114,5 +163,34 @@ async fn demo(args: ServeArgs) -> anyhow::Result<()> {
     let summary = tickitecking::demo::load(store.as_ref()).await;
     store.close().await;
     println!("{}", summary?);
+    Ok(())
+}
+
+async fn take_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let place = BackupPlace::parse(&args.to)?;
+    let config = Config::from_args(args.serve)?;
+    let source = backup::Source::from_config(&config)?;
+    let taken = backup::take(&source, &place).await?;
+    println!("{taken}");
+    Ok(())
+}
+
+async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let place = BackupPlace::parse(&args.from)?;
+    let config = Config::from_args(args.serve)?;
+    let target = backup::restore_target(&config)?;
+    let restored = backup::restore(&place, &target).await?;
+    println!(
+        "restored {} onto {} (schema version {}, migrated to this binary's at the next start; {} poster file(s){}){}",
+        restored.from,
+        target.database.display(),
+        restored.schema_version,
+        restored.posters,
+        if restored.secret { ", JWT secret" } else { "" },
+        restored
+            .previous
+            .map(|p| format!("; the database it replaced is kept as {}", p.display()))
+            .unwrap_or_default(),
+    );
     Ok(())
 }

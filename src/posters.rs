@@ -10,7 +10,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload, RetryConfig};
 
 /// Where poster files live.
 #[derive(Debug, Clone)]
@@ -32,25 +32,8 @@ impl PosterStore {
     /// Posters in an S3 bucket under `prefix`, configured by the `AWS_*` variables and
     /// then `options` (object_store's S3 configuration keys).
     pub fn s3(bucket: &str, prefix: &str, options: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        for (key, value) in options {
-            let key: AmazonS3ConfigKey = key.parse().with_context(|| format!("S3 option {key}"))?;
-            builder = builder.with_config(key, value);
-        }
-        // A plain-http endpoint is an S3-compatible server on a private network (or a
-        // test): allowed because it was configured explicitly.
-        let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
-        if endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
-            builder = builder.with_allow_http(true);
-        }
-        let s3 = builder.build().with_context(|| format!("configuring S3 bucket {bucket}"))?;
-        let location = match &endpoint {
-            Some(endpoint) => format!("s3://{bucket}/{prefix} at {endpoint}"),
-            None => format!("s3://{bucket}/{prefix}"),
-        };
-        let store: Arc<dyn ObjectStore> =
-            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
-        Ok(Self { store, description: location })
+        let (store, description) = s3_bucket(bucket, prefix, options, None)?;
+        Ok(Self { store, description })
     }
 
     /// Stores a file under `key`.
@@ -70,6 +53,40 @@ impl PosterStore {
             Err(e) => Err(e).with_context(|| format!("reading {key}")),
         }
     }
+}
+
+/// An S3 bucket (under `prefix`), configured by the `AWS_*` variables and then `options`
+/// (object_store's S3 configuration keys), with a description of where it is; `retry`
+/// replaces object_store's retries (ten, for up to three minutes). Shared by posters and
+/// backups.
+pub fn s3_bucket(
+    bucket: &str,
+    prefix: &str,
+    options: &[(String, String)],
+    retry: Option<RetryConfig>,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, String)> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    for (key, value) in options {
+        let key: AmazonS3ConfigKey = key.parse().with_context(|| format!("S3 option {key}"))?;
+        builder = builder.with_config(key, value);
+    }
+    // A plain-http endpoint is an S3-compatible server on a private network (or a
+    // test): allowed because it was configured explicitly.
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    if endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
+        builder = builder.with_allow_http(true);
+    }
+    if let Some(retry) = retry {
+        builder = builder.with_retry(retry);
+    }
+    let s3 = builder.build().with_context(|| format!("configuring S3 bucket {bucket}"))?;
+    let location = match &endpoint {
+        Some(endpoint) => format!("s3://{bucket}/{prefix} at {endpoint}"),
+        None => format!("s3://{bucket}/{prefix}"),
+    };
+    let store: Arc<dyn ObjectStore> =
+        if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+    Ok((store, location))
 }
 
 /// Where the API serves a stored poster.

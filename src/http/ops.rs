@@ -20,6 +20,18 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(render_metrics))
 }
 
+/// `/metrics` alone, for an address of its own (`--metrics-bind`).
+pub fn metrics_router(state: AppState) -> axum::Router {
+    axum::Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(state)
+}
+
+/// The service with `/metrics` answered 404, for when it is served on an address of its own.
+pub fn without_metrics(service: axum::Router) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::any(|| async { super::error::ApiError::NotFound("route") }))
+        .fallback_service(service)
+}
+
 /// The process-wide Prometheus recorder (metrics macros record into one global recorder,
 /// so several apps in one test process share it).
 pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {

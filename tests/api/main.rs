@@ -24,4 +24,5 @@ pub mod rush;
 mod s3_posters;
 mod scale_out;
 pub mod shared_state;
+mod upgrade;
 mod web_app;

@@ -9,14 +9,17 @@
 mod booking_sql;
 mod bookings;
 mod layouts;
+pub mod live_lock;
 mod map_reader;
 mod write_lock;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -24,6 +27,22 @@ use sqlx::{Sqlite, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
 use super::{SeatMapRecord, Store, StoreError};
+
+/// The SQLite schema's migrations, as compiled into this binary (a restore checks a backup
+/// against them).
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The database file a `sqlite:` URL names, when it names one.
+pub fn database_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let options =
+        SqliteConnectOptions::from_str(url).with_context(|| format!("parsing database URL {url}"))?;
+    let file = options.get_filename();
+    anyhow::ensure!(
+        !file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"),
+        "SQLite needs a database file: {url} names none"
+    );
+    Ok(file.to_path_buf())
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -34,6 +53,8 @@ pub struct SqliteStore {
     maps: map_reader::MapReader,
     /// Group commit of bookings, on a connection of its own, under the same write lock.
     writer: writer::BookingWriter,
+    /// Held while the store is open, so no restore swaps the file underneath.
+    _live: Arc<live_lock::LiveLock>,
 }
 
 impl SqliteStore {
@@ -54,11 +75,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
         // Every connection must see the same database, which an in-memory one cannot share.
-        anyhow::ensure!(
-            !options.get_filename().as_os_str().is_empty()
-                && options.get_filename() != std::path::Path::new(":memory:"),
-            "SQLite needs a database file: {url} names none"
-        );
+        let live = Arc::new(live_lock::LiveLock::take(&database_file(url)?, live_lock::Use::Serve)?);
         // A connection to a local file does not go stale: no round trip to its worker
         // thread to test it on every acquire.
         let write = SqlitePoolOptions::new()
@@ -68,7 +85,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .with_context(|| format!("opening {url}"))?;
-        sqlx::migrate!("migrations/sqlite").run(&write).await.context("applying SQLite migrations")?;
+        MIGRATOR.run(&write).await.context("applying SQLite migrations")?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
@@ -79,7 +96,7 @@ impl SqliteStore {
         let write = write_lock::WritePool::new(write);
         let writer = writer::BookingWriter::start(options.get_filename(), write.lock_handle())?;
         let maps = map_reader::MapReader::new(options.get_filename());
-        Ok(Self { read, write, maps, writer })
+        Ok(Self { read, write, maps, writer, _live: live })
     }
 }
 
