@@ -375,7 +375,7 @@ mod tests {
     fn map(version: i64) -> Arc<EncodedSeatMap> {
         let body = format!(r#"{{"s":"AAAA","version":{version}}}"#);
         let layout = MapLayout::new(vec![(row_a(), 6)], 4, 22, "}").unwrap();
-        Arc::new(EncodedSeatMap { version, body: Bytes::from(body), layout })
+        Arc::new(EncodedSeatMap { version, body: Bytes::from(body), layout: Some(Arc::new(layout)) })
     }
 
     fn row_a() -> crate::domain::venue::Letter {

@@ -69,7 +69,7 @@ local rebuilding = redis.call('EXISTS', KEYS[4]) == 1
 if map[1] and map[3] and (map[2] == current or rebuilding) then
   if map[1] == ARGV[2] and map[2] == ARGV[3] then return {'same'} end
   local body = redis.call('GET', KEYS[5])
-  if body then return {'serve', map[1], body, map[2], map[3]} end
+  if body then return {'serve', map[1], body, map[2]} end
 end
 if not rebuilding then redis.call('SET', KEYS[4], '1', 'PX', ARGV[1]) end
 return {'rebuild', current}
@@ -366,10 +366,10 @@ impl RedisSeatMaps {
                 Some((_, map)) => Ok(Lookup::Serve(map)),
                 None => anyhow::bail!("seat-map cache answered `same` for no copy"),
             },
-            [what, version, body, ticket, layout] if what == b"serve" => {
+            [what, version, body, ticket] if what == b"serve" => {
                 let version = std::str::from_utf8(version)?.parse()?;
-                let layout = std::str::from_utf8(layout)?.parse().map_err(anyhow::Error::msg)?;
-                let map = Arc::new(EncodedSeatMap { version, body: Bytes::from(body.clone()), layout });
+                // No layout: a shared map is patched in Redis, not in this copy.
+                let map = Arc::new(EncodedSeatMap { version, body: Bytes::from(body.clone()), layout: None });
                 if let Ok(mut copies) = self.copies.lock() {
                     if copies.len() >= LOCAL_COPIES {
                         copies.clear();
@@ -422,7 +422,7 @@ impl SeatMapCache for RedisSeatMaps {
                     .arg(map.body.as_ref())
                     .arg(unpack(ticket))
                     .arg(SEAT_MAP_TTL_SECONDS)
-                    .arg(map.layout.to_string())
+                    .arg(map.layout.as_ref().map(ToString::to_string).unwrap_or_default())
                     .invoke_async::<i64>(&mut c)
                     .await
             })

@@ -7,7 +7,7 @@
 //! patched instead: a copy of the body with those characters and the version rewritten.
 
 use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 
@@ -20,8 +20,9 @@ pub struct EncodedSeatMap {
     pub version: i64,
     /// The response body.
     pub body: Bytes,
-    /// Where in `body` a change is written.
-    pub layout: MapLayout,
+    /// Where in `body` a change is written; `None` for an instance's copy of a shared map,
+    /// which is patched where it is stored (`cache/redis.rs`), never in the copy.
+    pub layout: Option<Arc<MapLayout>>,
 }
 
 /// A committed change of a concert's seats: the statuses it gave them, and the map
@@ -91,7 +92,8 @@ impl MapLayout {
     }
 }
 
-/// `version_at|width|tail|A45,B160,…`: how a shared cache keeps a layout beside its map.
+/// `version_at|width|tail length|tail A45,B160,…`: how a shared cache keeps a layout beside
+/// its map, for its patch script to read.
 impl fmt::Display for MapLayout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}|{}|{}|", self.version_at, self.width, self.tail.len())?;
@@ -103,7 +105,10 @@ impl fmt::Display for MapLayout {
     }
 }
 
-impl FromStr for MapLayout {
+/// The text form read back: the reference for the patch script in `cache/redis.rs`, which
+/// reads the same text.
+#[cfg(test)]
+impl std::str::FromStr for MapLayout {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -135,23 +140,24 @@ impl EncodedSeatMap {
         if change.from != self.version || change.to < change.from {
             return None;
         }
-        let cells = self.layout.cells(change.seats)?;
-        let at = self.layout.version_at();
+        let layout = self.layout.as_ref()?;
+        let cells = layout.cells(change.seats)?;
+        let at = layout.version_at();
         let digits = self.version.to_string();
         // The body must end with this version and the tail, as the layout says.
         let rest = self.body.get(at..)?;
-        if !rest.starts_with(digits.as_bytes()) || &rest[digits.len()..] != self.layout.tail().as_bytes() {
+        if !rest.starts_with(digits.as_bytes()) || &rest[digits.len()..] != layout.tail().as_bytes() {
             return None;
         }
         let to = change.to.to_string();
-        let mut body = Vec::with_capacity(at + to.len() + self.layout.tail().len());
+        let mut body = Vec::with_capacity(at + to.len() + layout.tail().len());
         body.extend_from_slice(&self.body[..at]);
         for (offset, status) in cells {
             *body.get_mut(offset)? = status;
         }
         body.extend_from_slice(to.as_bytes());
-        body.extend_from_slice(self.layout.tail().as_bytes());
-        Some(Self { version: change.to, body: Bytes::from(body), layout: self.layout.clone() })
+        body.extend_from_slice(layout.tail().as_bytes());
+        Some(Self { version: change.to, body: Bytes::from(body), layout: Some(layout.clone()) })
     }
 }
 
@@ -173,7 +179,7 @@ mod tests {
             "}",
         )
         .unwrap();
-        EncodedSeatMap { version: 7, body: Bytes::from(body), layout }
+        EncodedSeatMap { version: 7, body: Bytes::from(body), layout: Some(Arc::new(layout)) }
     }
 
     #[test]
@@ -204,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_layout_survives_its_text_form() {
-        let layout = map().layout;
+        let layout = MapLayout::clone(map().layout.as_ref().unwrap());
         let text = layout.to_string();
         assert_eq!(text, "32|3|1|}A10,B16");
         assert_eq!(text.parse::<MapLayout>().unwrap(), layout);

@@ -1,5 +1,7 @@
 //! `/concerts`: the catalog, concert management and seat maps.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use axum::Json;
 use axum::body::Bytes;
@@ -446,7 +448,7 @@ pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
     anyhow::ensure!(body.get(version_at..version_at + digits.len()) == Some(digits.as_bytes()));
     let tail = std::str::from_utf8(&body[version_at + digits.len()..])?;
     let layout = MapLayout::new(rows, record.max_column, version_at, tail).context("a seat map too large")?;
-    Ok(EncodedSeatMap { version: record.version, body: Bytes::from(body), layout })
+    Ok(EncodedSeatMap { version: record.version, body: Bytes::from(body), layout: Some(Arc::new(layout)) })
 }
 
 /// A seat that cannot be booked.
