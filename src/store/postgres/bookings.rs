@@ -44,10 +44,10 @@ async fn version(conn: &mut PgConnection, concert_id: i64) -> Result<i64, Bookin
 }
 
 /// The seats of stored reservations, in their order.
-async fn seats_of(
+pub(super) async fn seats_of(
     conn: &mut PgConnection,
     reservations: &[ReservationRecord],
-) -> Result<Vec<SeatRef>, BookingError> {
+) -> Result<Vec<SeatRef>, StoreError> {
     let ids: Vec<i64> = reservations.iter().map(|r| r.seat_id).collect();
     let rows: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT id, horizontal, vertical FROM seats WHERE id = ANY($1)")
@@ -59,7 +59,7 @@ async fn seats_of(
         .map(|id| {
             let (h, v) =
                 by_id.get(id).ok_or_else(|| corrupt(format!("seat {id} of a reservation is gone")))?;
-            Ok(seat_ref(h, *v)?)
+            seat_ref(h, *v)
         })
         .collect()
 }

@@ -24,9 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
 use crate::domain::venue::SeatStatus;
-use crate::store::bookings::{
-    OwnedBooking, RESERVATION_COLUMNS, ReservationRow, cancellable, corrupt, seat_ref,
-};
+use crate::store::bookings::{OwnedBooking, RESERVATION_COLUMNS, ReservationRow, cancellable, corrupt};
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{Booked, BookingError, BookingRequest, Cancelled, ReservationRecord, StoreError};
 
@@ -390,7 +388,7 @@ async fn cancel_in(
     }
     let to_cancel: Vec<i64> =
         decided.iter().filter_map(|d| d.as_ref().ok().filter(|(_, c)| *c).map(|(r, _)| r.id)).collect();
-    // As stored (its time at the database's precision), for the answers.
+    // The cancelled reservations as the database stored them.
     let mut stored = HashMap::with_capacity(to_cancel.len());
     if !to_cancel.is_empty() {
         let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
@@ -409,24 +407,20 @@ async fn cancel_in(
             stored.insert(record.id, record);
         }
     }
-    let seat_ids: Vec<i64> = records.values().map(|r| r.seat_id).collect();
-    let seats: HashMap<i64, SeatRef> = sqlx::query_as::<_, (i64, String, i64)>(
-        "SELECT id, horizontal, vertical FROM seats WHERE id = ANY($1)",
-    )
-    .bind(&seat_ids)
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .map(|(id, h, v)| Ok((id, seat_ref(&h, v)?)))
-    .collect::<Result<_, StoreError>>()?;
+    // Each answered as stored (its time at the database's precision), with its seat.
+    let decided: Vec<_> = decided
+        .into_iter()
+        .map(|d| d.map(|(record, cancels)| (stored.get(&record.id).cloned().unwrap_or(record), cancels)))
+        .collect();
+    let answered: Vec<ReservationRecord> =
+        decided.iter().filter_map(|d| d.as_ref().ok().map(|(record, _)| record.clone())).collect();
+    let mut seats = super::bookings::seats_of(tx, &answered).await?.into_iter();
     Ok(decided
         .into_iter()
         .map(|decided| {
             let (reservation, cancels) = decided?;
-            let reservation = stored.get(&reservation.id).cloned().unwrap_or(reservation);
-            let seat = seats.get(&reservation.seat_id).copied().ok_or_else(|| {
-                BookingError::Store(corrupt(format!("seat {} of a reservation", reservation.seat_id)))
-            })?;
+            let seat =
+                seats.next().ok_or_else(|| BookingError::Store(corrupt("a cancellation's seat".into())))?;
             let version = cancels.then(|| {
                 let version = versions.entry(reservation.concert_id).or_default();
                 *version += 1;
