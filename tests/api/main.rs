@@ -23,6 +23,7 @@ mod reservation_rules;
 pub mod rush;
 mod s3_posters;
 mod scale_out;
+mod sections;
 pub mod shared_state;
 mod upgrade;
 mod web_app;
