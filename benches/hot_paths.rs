@@ -10,6 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tickitecking::auth::token::{self, TokenKeys, TokenKind};
 use tickitecking::cache::SeatChange;
 use tickitecking::domain::booking::SeatRef;
+use tickitecking::domain::sections::{Layout, RowLabel, SectionName};
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
 use tickitecking::gate::{MemoryGate, SeatGate};
@@ -26,8 +27,8 @@ fn token_verification(c: &mut Criterion) {
     c.bench_function("verify access token, remembered", |b| b.iter(|| keys.verify_access(black_box(&jwt))));
 }
 
-fn seat(row: char, column: u8) -> SeatRef {
-    SeatRef { horizontal: letter(row), vertical: column }
+fn seat(row: char, column: u32) -> SeatRef {
+    SeatRef::seed(RowLabel::from(letter(row)), column)
 }
 
 /// A promoter, a 26 × 100 hall and a concert of 2,600 seats, straight through the store.
@@ -42,8 +43,12 @@ async fn full_concert(store: &dyn Store) -> i64 {
         })
         .await
         .expect("user");
-    let hall =
-        AuditoriumSpec { name: "Hall".into(), address: "here".into(), max_row: letter('Z'), max_column: 100 };
+    let hall = AuditoriumSpec {
+        name: "Hall".into(),
+        address: "here".into(),
+        layout: Layout::seed(letter('Z'), 100),
+        seed: Some((letter('Z'), 100)),
+    };
     let hall = store.create_auditorium(owner.id, &hall).await.expect("hall");
     let spec = ConcertSpec {
         name: "Bench".into(),
@@ -52,7 +57,10 @@ async fn full_concert(store: &dyn Store) -> i64 {
         auditorium_id: hall.id,
         max_seats_per_fan: 4,
         prices: BTreeMap::from([(letter('R'), Price::from_cents(10_000))]),
-        rows: letter('Z').up_to().map(|row| (row, letter('R'))).collect(),
+        rows: letter('Z')
+            .up_to()
+            .map(|row| ((SectionName::SEED, RowLabel::from(row)), letter('R')))
+            .collect(),
     };
     store.create_concert(&spec).await.expect("concert")
 }

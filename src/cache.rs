@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 
 pub use self::redis::{RedisCatalog, RedisSeatMaps};
-pub use self::seat_map::{EncodedSeatMap, MapLayout, SeatChange};
+pub use self::seat_map::{Derived, EncodedSeatMap, MapLayout, SeatChange};
 use crate::domain::booking::SeatRef;
 use crate::domain::venue::SeatStatus;
 use crate::seat_news::{SeatMapNews, SeatNews};
@@ -374,17 +374,18 @@ mod tests {
     /// A one-row map of four seats, all available, at `version`.
     fn map(version: i64) -> Arc<EncodedSeatMap> {
         let body = format!(r#"{{"s":"AAAA","version":{version}}}"#);
-        let layout = MapLayout::new(vec![(row_a(), 6)], 4, 22, "}").unwrap();
-        Arc::new(EncodedSeatMap { version, body: Bytes::from(body), layout: Some(Arc::new(layout)) })
+        let row = (crate::domain::sections::SectionName::SEED, row_a());
+        let layout = MapLayout::new(vec![(row, 6, 4)], Vec::new(), 22, "}").unwrap();
+        Arc::new(EncodedSeatMap::new(version, Bytes::from(body), Some(Arc::new(layout))))
     }
 
-    fn row_a() -> crate::domain::venue::Letter {
-        crate::domain::venue::Letter::parse("A").unwrap()
+    fn row_a() -> crate::domain::sections::RowLabel {
+        crate::domain::sections::RowLabel::parse("A").unwrap()
     }
 
     /// Seat A2 taken.
     fn taken() -> [(SeatRef, SeatStatus); 1] {
-        [(SeatRef { horizontal: row_a(), vertical: 2 }, SeatStatus::Reserved)]
+        [(SeatRef::seed(row_a(), 2), SeatStatus::Reserved)]
     }
 
     fn body(lookup: Lookup) -> String {
@@ -403,7 +404,7 @@ mod tests {
         assert_eq!(body(maps.lookup(1)), r#"{"s":"ARAA","version":6}"#);
         maps.patch(1, &SeatChange { from: 5, to: 6, seats: &taken() });
         assert_eq!(served(maps.lookup(1)), Some(6), "a change the map has is no news");
-        let gone = [(SeatRef { horizontal: row_a(), vertical: 9 }, SeatStatus::Reserved)];
+        let gone = [(SeatRef::seed(row_a(), 9), SeatStatus::Reserved)];
         maps.patch(1, &SeatChange { from: 6, to: 7, seats: &gone });
         assert!(matches!(maps.lookup(1), Lookup::Rebuild(_)), "a seat not on the map: rebuild");
     }
@@ -413,7 +414,7 @@ mod tests {
         let maps = SeatMaps::default();
         let Lookup::Rebuild(ticket) = maps.lookup(1) else { panic!() };
         maps.put(1, map(5), ticket);
-        let third = [(SeatRef { horizontal: row_a(), vertical: 3 }, SeatStatus::Locked)];
+        let third = [(SeatRef::seed(row_a(), 3), SeatStatus::Locked)];
         maps.patch(1, &SeatChange { from: 6, to: 7, seats: &third });
         assert_eq!(served(maps.lookup(1)), Some(5), "held while the change before it is missing");
         maps.patch(1, &SeatChange { from: 5, to: 6, seats: &taken() });

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 
 use crate::auth::password;
+use crate::domain::sections::{Layout, RowLabel, SectionName};
 use crate::domain::user::Role;
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
 use crate::store::{NewUser, Store};
@@ -49,8 +50,8 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
                 let spec = AuditoriumSpec {
                     name: name.into(),
                     address: address.into(),
-                    max_row: letter(max_row)?,
-                    max_column,
+                    layout: Layout::seed(letter(max_row)?, max_column),
+                    seed: Some((letter(max_row)?, max_column)),
                 };
                 store.create_auditorium(promoter.id, &spec).await?.id
             }
@@ -78,7 +79,8 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
         let mut spec_rows = BTreeMap::new();
         for &(first, last, grade) in rows {
             for row in letter(first)?.index()..=letter(last)?.index().min(max_row.index()) {
-                spec_rows.insert(Letter::from_index(row).context("row letter")?, letter(grade)?);
+                let row = RowLabel::from(Letter::from_index(row).context("row letter")?);
+                spec_rows.insert((SectionName::SEED, row), letter(grade)?);
             }
         }
         let spec = ConcertSpec {

@@ -8,6 +8,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use tickitecking::domain::booking::Order;
+use tickitecking::domain::sections::{Layout, RowLabel, SectionName};
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
 use tickitecking::store::DatabaseUrl;
@@ -18,6 +19,11 @@ mod backend;
 
 fn letter(c: char) -> Letter {
     Letter::parse(&c.to_string()).unwrap()
+}
+
+/// A row of the seed's section.
+fn row(c: char) -> (SectionName, RowLabel) {
+    (SectionName::SEED, RowLabel::from(letter(c)))
 }
 
 /// Raw access to the store's database, past the service.
@@ -115,7 +121,12 @@ async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
     let owner = store.create_user(&user("owner", Role::CompanyUser)).await.unwrap();
     let fan = store.create_user(&user("fan", Role::User)).await.unwrap();
     assert_eq!(fan.id, 2, "the raw SQL below books as user 2");
-    let hall = AuditoriumSpec { name: "H".into(), address: "S".into(), max_row: letter('C'), max_column: 5 };
+    let hall = AuditoriumSpec {
+        name: "H".into(),
+        address: "S".into(),
+        layout: Layout::seed(letter('C'), 5),
+        seed: Some((letter('C'), 5)),
+    };
     let hall = store.create_auditorium(owner.id, &hall).await.unwrap();
     let concert = store
         .create_concert(&ConcertSpec {
@@ -125,11 +136,11 @@ async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
             auditorium_id: hall.id,
             max_seats_per_fan: 4,
             prices: [(letter('R'), Price::from_cents(100))].into(),
-            rows: [(letter('A'), letter('R')), (letter('B'), letter('R'))].into(),
+            rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
         })
         .await
         .unwrap();
-    let order = Order::parse(Some((Some("A"), Some(1))), None).unwrap();
+    let order = Order::parse(Some((None, Some("A"), Some(1))), None, None).unwrap();
     store
         .book(&BookingRequest { user_id: fan.id, concert_id: concert, order: &order, idempotency: None })
         .await
@@ -329,6 +340,20 @@ async fn venues_and_concerts_in_use_neither_shrink_nor_disappear() {
         "INSERT INTO seats (concert_id, horizontal, vertical, grade) VALUES ({concert}, 'C', 6, 'R')"
     );
     assert!(refused(&db, &outside).await.contains("SEAT_OUTSIDE_AUDITORIUM"));
+    // The venue's rows: none on sale is dropped or shortened, in any section.
+    let touch = format!("UPDATE auditoriums SET updated_at = {now} WHERE id = {hall}");
+    db.run(&touch).await.unwrap();
+    let dropped = format!("DELETE FROM auditorium_rows WHERE auditorium_id = {hall} AND label = 'B'");
+    assert!(refused(&db, &dropped).await.contains("AUDITORIUM_IN_USE"));
+    let shortened =
+        format!("UPDATE auditorium_rows SET seats = 4 WHERE auditorium_id = {hall} AND label = 'A'");
+    assert!(refused(&db, &shortened).await.contains("AUDITORIUM_IN_USE"));
+    let other_section = format!(
+        "INSERT INTO seats (concert_id, section, horizontal, vertical, grade) VALUES ({concert}, 'Floor', '', 1, 'R')"
+    );
+    assert!(refused(&db, &other_section).await.contains("SEAT_OUTSIDE_AUDITORIUM"));
+    let unsold = format!("DELETE FROM auditorium_rows WHERE auditorium_id = {hall} AND label = 'C'");
+    assert_eq!(db.run(&unsold).await, Ok(1), "a row no concert sells may go");
     for table in ["users", "auditoriums", "concerts"] {
         assert!(refused(&db, &format!("DELETE FROM {table}")).await.contains("SOFT_DELETE_ONLY"), "{table}");
         if let Raw::Postgres(_) = db {

@@ -369,7 +369,7 @@ impl RedisSeatMaps {
             [what, version, body, ticket] if what == b"serve" => {
                 let version = std::str::from_utf8(version)?.parse()?;
                 // No layout: a shared map is patched in Redis, not in this copy.
-                let map = Arc::new(EncodedSeatMap { version, body: Bytes::from(body.clone()), layout: None });
+                let map = Arc::new(EncodedSeatMap::new(version, Bytes::from(body.clone()), None));
                 if let Ok(mut copies) = self.copies.lock() {
                     if copies.len() >= LOCAL_COPIES {
                         copies.clear();

@@ -7,36 +7,46 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::venue::{Letter, SeatStatus};
+use super::sections::{MAX_ROW_SEATS, RowLabel, SectionName};
+use super::venue::SeatStatus;
 use super::{Invalid, Validator};
 
 /// Most seats one order may name, whatever a concert's per-fan limit.
 pub const MAX_SEATS_PER_ORDER: usize = 100;
 
-/// A seat position in a concert: row letter and column number.
+/// A seat position in a concert: section, row label and seat number. A standing place
+/// is a seat of its section's row [`RowLabel::STANDING`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeatRef {
-    pub horizontal: Letter,
-    pub vertical: u8,
+    pub section: SectionName,
+    pub horizontal: RowLabel,
+    pub vertical: u32,
 }
 
 impl SeatRef {
+    /// A seat as sent: `section` may be left out (the seed's section `""`, or the venue's
+    /// only one).
     pub fn parse(
+        section: Option<&str>,
         horizontal: Option<&str>,
         vertical: Option<i64>,
     ) -> Result<Self, Vec<(&'static str, String)>> {
         let mut errors = Vec::new();
+        let s = match section.map(str::trim) {
+            None | Some("") => Some(SectionName::SEED),
+            Some(raw) => SectionName::parse(raw).map_err(|e| errors.push(("section", e))).ok(),
+        };
         let h = match horizontal {
-            Some(raw) => Letter::parse(raw).map_err(|e| errors.push(("horizontal", e))).ok(),
+            Some(raw) => RowLabel::parse(raw).map_err(|e| errors.push(("horizontal", e))).ok(),
             None => {
                 errors.push(("horizontal", "is required".into()));
                 None
             }
         };
         let v = match vertical {
-            Some(n @ 1..=100) => Some(n as u8),
+            Some(n @ 1..=200) => Some(n as u32),
             Some(_) => {
-                errors.push(("vertical", "must be 1 to 100".into()));
+                errors.push(("vertical", format!("must be 1 to {MAX_ROW_SEATS}")));
                 None
             }
             None => {
@@ -44,17 +54,41 @@ impl SeatRef {
                 None
             }
         };
-        match (h, v) {
-            (Some(horizontal), Some(vertical)) => Ok(Self { horizontal, vertical }),
+        match (s, h, v) {
+            (Some(section), Some(horizontal), Some(vertical)) => Ok(Self { section, horizontal, vertical }),
             _ => Err(errors),
+        }
+    }
+
+    /// A seat of the seed's section.
+    pub fn seed(horizontal: RowLabel, vertical: u32) -> Self {
+        Self { section: SectionName::SEED, horizontal, vertical }
+    }
+
+    pub fn is_standing(&self) -> bool {
+        self.horizontal.is_standing()
+    }
+}
+
+/// `B-12` in the seed's section, `101:B-12` in another, `Floor:#12` for a standing place.
+impl fmt::Display for SeatRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.section.is_seed() {
+            write!(f, "{}:", self.section)?;
+        }
+        if self.is_standing() {
+            write!(f, "#{}", self.vertical)
+        } else {
+            write!(f, "{}-{}", self.horizontal, self.vertical)
         }
     }
 }
 
-impl fmt::Display for SeatRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.horizontal, self.vertical)
-    }
+/// Standing places of one section, booked by quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandingRef {
+    pub section: SectionName,
+    pub quantity: u32,
 }
 
 /// How a fan asked for seats: the single form answers with one reservation, the list form
@@ -65,29 +99,42 @@ pub enum OrderShape {
     List,
 }
 
-/// A validated order: distinct seats, all or none.
+/// A validated order: distinct seats and standing places by section, all or none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub shape: OrderShape,
     pub seats: Vec<SeatRef>,
+    pub standing: Vec<StandingRef>,
 }
 
-/// A seat position as sent: `(horizontal, vertical)`.
-pub type SeatInput<'a> = (Option<&'a str>, Option<i64>);
+/// A seat position as sent: `(section, horizontal, vertical)`.
+pub type SeatInput<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>);
+
+/// Standing places as sent: `(section, quantity)`.
+pub type StandingInput<'a> = (Option<&'a str>, Option<i64>);
 
 impl Order {
-    /// Validates either a single seat or a list of seats (exactly one of the two).
-    pub fn parse(single: Option<SeatInput<'_>>, list: Option<Vec<SeatInput<'_>>>) -> Result<Self, Invalid> {
+    /// Validates either a single seat, or a list of seats and standing places (at least
+    /// one of the two, and never with the single form).
+    pub fn parse(
+        single: Option<SeatInput<'_>>,
+        list: Option<Vec<SeatInput<'_>>>,
+        standing: Option<Vec<StandingInput<'_>>>,
+    ) -> Result<Self, Invalid> {
         let mut v = Validator::default();
-        let (shape, inputs) = match (single, list) {
-            (Some(_), Some(_)) => {
+        let (shape, inputs) = match (single, list, &standing) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(Invalid::field("seats", "send either horizontal/vertical or seats, not both"));
             }
-            (Some(seat), None) => (OrderShape::Single, vec![seat]),
-            (None, Some(list)) => (OrderShape::List, list),
-            (None, None) => return Err(Invalid::field("seats", "is required (or horizontal and vertical)")),
+            (Some(seat), None, None) => (OrderShape::Single, vec![seat]),
+            (None, Some(list), _) => (OrderShape::List, list),
+            (None, None, Some(_)) => (OrderShape::List, Vec::new()),
+            (None, None, None) => {
+                return Err(Invalid::field("seats", "is required (or horizontal and vertical)"));
+            }
         };
-        if inputs.is_empty() {
+        let standing = standing.unwrap_or_default();
+        if inputs.is_empty() && standing.is_empty() {
             return Err(Invalid::field("seats", "must name at least one seat"));
         }
         if inputs.len() > MAX_SEATS_PER_ORDER {
@@ -95,12 +142,12 @@ impl Order {
         }
         let mut seen = HashSet::new();
         let mut seats = Vec::with_capacity(inputs.len());
-        for (i, (h, n)) in inputs.into_iter().enumerate() {
+        for (i, (s, h, n)) in inputs.into_iter().enumerate() {
             let prefix = match shape {
                 OrderShape::Single => String::new(),
                 OrderShape::List => format!("seats[{i}]."),
             };
-            match SeatRef::parse(h, n) {
+            match SeatRef::parse(s, h, n) {
                 Ok(seat) if !seen.insert(seat) => {
                     v.reject(&format!("seats[{i}]"), format!("seat {seat} is named twice"))
                 }
@@ -112,8 +159,38 @@ impl Order {
                 }
             }
         }
+        let mut places = Vec::with_capacity(standing.len());
+        let mut sections = HashSet::new();
+        for (i, (section, quantity)) in standing.into_iter().enumerate() {
+            let section = v.require(&format!("standing[{i}].section"), section, SectionName::parse);
+            if let Some(name) = section
+                && !sections.insert(name)
+            {
+                v.reject(&format!("standing[{i}].section"), format!("section {name} is named twice"));
+            }
+            let quantity = v.check(
+                &format!("standing[{i}].quantity"),
+                match quantity {
+                    Some(n @ 1..=100) => Ok(n as u32),
+                    Some(_) => Err(format!("must be 1 to {MAX_SEATS_PER_ORDER}")),
+                    None => Err("is required".into()),
+                },
+            );
+            if let (Some(section), Some(quantity)) = (section, quantity) {
+                places.push(StandingRef { section, quantity });
+            }
+        }
+        let total = seats.len() + places.iter().map(|p| p.quantity as usize).sum::<usize>();
+        if total > MAX_SEATS_PER_ORDER {
+            v.reject("seats", format!("must name at most {MAX_SEATS_PER_ORDER} seats and places"));
+        }
         v.finish()?;
-        Ok(Self { shape, seats })
+        Ok(Self { shape, seats, standing: places })
+    }
+
+    /// Seats and standing places ordered.
+    pub fn places(&self) -> i64 {
+        self.seats.len() as i64 + self.standing.iter().map(|p| i64::from(p.quantity)).sum::<i64>()
     }
 
     /// A stable hash of what was asked, to tell a retry from a different request that
@@ -123,6 +200,9 @@ impl Order {
         hasher.update(format!("{concert_id}:{:?}:", self.shape));
         for seat in &self.seats {
             hasher.update(format!("{seat},"));
+        }
+        for place in &self.standing {
+            hasher.update(format!("{}*{};", place.section, place.quantity));
         }
         hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -237,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_single_seat_order_parses() {
-        let order = Order::parse(Some((Some("B"), Some(12))), None).unwrap();
+        let order = Order::parse(Some((None, Some("B"), Some(12))), None, None).unwrap();
         assert_eq!(order.shape, OrderShape::Single);
         assert_eq!(order.seats[0].to_string(), "B-12");
     }
@@ -246,7 +326,13 @@ mod tests {
     fn a_list_order_rejects_duplicates_and_bad_fields() {
         let err = Order::parse(
             None,
-            Some(vec![(Some("A"), Some(1)), (Some("A"), Some(1)), (Some("a"), Some(0)), (None, Some(3))]),
+            Some(vec![
+                (None, Some("A"), Some(1)),
+                (Some(""), Some("A"), Some(1)),
+                (None, Some("a"), Some(0)),
+                (None, None, Some(3)),
+            ]),
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -257,21 +343,56 @@ mod tests {
 
     #[test]
     fn empty_oversized_or_ambiguous_orders_are_rejected() {
-        assert!(Order::parse(None, Some(vec![])).is_err());
-        assert!(Order::parse(None, None).is_err());
-        assert!(Order::parse(Some((Some("A"), Some(1))), Some(vec![(Some("A"), Some(2))])).is_err());
+        assert!(Order::parse(None, Some(vec![]), None).is_err());
+        assert!(Order::parse(None, None, None).is_err());
+        assert!(
+            Order::parse(Some((None, Some("A"), Some(1))), Some(vec![(None, Some("A"), Some(2))]), None)
+                .is_err()
+        );
         let many: Vec<SeatInput<'_>> =
-            (0..=MAX_SEATS_PER_ORDER as i64).map(|i| (Some("A"), Some(i % 100 + 1))).collect();
-        assert!(Order::parse(None, Some(many)).is_err());
+            (0..=MAX_SEATS_PER_ORDER as i64).map(|i| (None, Some("A"), Some(i % 100 + 1))).collect();
+        assert!(Order::parse(None, Some(many), None).is_err());
+        let too_many_places = vec![(Some("Floor"), Some(60)), (Some("Pit"), Some(41))];
+        assert!(Order::parse(None, None, Some(too_many_places)).is_err());
     }
 
     #[test]
     fn fingerprints_tell_orders_apart() {
-        let a = Order::parse(None, Some(vec![(Some("A"), Some(1)), (Some("A"), Some(2))])).unwrap();
-        let b = Order::parse(None, Some(vec![(Some("A"), Some(1)), (Some("A"), Some(3))])).unwrap();
+        let a = Order::parse(None, Some(vec![(None, Some("A"), Some(1)), (None, Some("A"), Some(2))]), None)
+            .unwrap();
+        let b = Order::parse(None, Some(vec![(None, Some("A"), Some(1)), (None, Some("A"), Some(3))]), None)
+            .unwrap();
+        let c =
+            Order::parse(None, Some(vec![(None, Some("A"), Some(1))]), Some(vec![(Some("Floor"), Some(2))]))
+                .unwrap();
+        let d =
+            Order::parse(None, Some(vec![(None, Some("A"), Some(1))]), Some(vec![(Some("Floor"), Some(3))]))
+                .unwrap();
+        assert_ne!(c.fingerprint(1), d.fingerprint(1));
+        assert_eq!(c.places(), 3);
         assert_eq!(a.fingerprint(1), a.fingerprint(1));
         assert_ne!(a.fingerprint(1), b.fingerprint(1));
         assert_ne!(a.fingerprint(1), a.fingerprint(2));
+    }
+
+    #[test]
+    fn standing_places_are_ordered_by_section_and_quantity() {
+        let order = Order::parse(None, None, Some(vec![(Some(" Floor "), Some(2))])).unwrap();
+        assert_eq!(order.shape, OrderShape::List);
+        assert_eq!(
+            order.standing,
+            [StandingRef { section: SectionName::parse("Floor").unwrap(), quantity: 2 }]
+        );
+        let err = Order::parse(
+            None,
+            Some(vec![(Some("101"), Some("A"), Some(1))]),
+            Some(vec![(Some("Floor"), Some(0)), (Some("Floor"), Some(1)), (None, Some(1))]),
+        )
+        .unwrap_err();
+        assert_eq!(fields(err), ["standing[0].quantity", "standing[1].section", "standing[2].section"]);
+        let seat =
+            Order::parse(None, Some(vec![(Some("101"), Some("AA"), Some(150))]), None).unwrap().seats[0];
+        assert_eq!(seat.to_string(), "101:AA-150");
     }
 
     #[test]
@@ -285,7 +406,7 @@ mod tests {
 
     fn seat(raw: &str) -> SeatRef {
         let (row, column) = raw.split_once('-').unwrap();
-        SeatRef::parse(Some(row), column.parse().ok()).unwrap()
+        SeatRef::parse(None, Some(row), column.parse().ok()).unwrap()
     }
 
     fn terms(starts_in_hours: i64, limit: i64) -> (Option<Terms>, DateTime<Utc>) {

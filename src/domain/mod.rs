@@ -3,6 +3,7 @@
 
 pub mod booking;
 pub mod poster;
+pub mod sections;
 pub mod user;
 pub mod venue;
 

@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
+use super::sections::{Layout, RowLabel, Section, SectionInput, SectionKind, SectionName};
 use super::{Invalid, Validator};
 
 /// One capital letter `A`..`Z`: a row of seats or a seat grade.
@@ -137,17 +138,20 @@ pub const DEFAULT_SEATS_PER_FAN: i64 = 4;
 pub struct AuditoriumSpec {
     pub name: String,
     pub address: String,
-    pub max_row: Letter,
-    pub max_column: u8,
+    /// Its sections (the seed's form is one section `""`).
+    pub layout: Layout,
+    /// `(maxRow, maxColumn)` when it was described the seed's way.
+    pub seed: Option<(Letter, u8)>,
 }
 
-/// A venue's fields as sent.
+/// A venue's fields as sent: `maxRow` and `maxColumn`, or `sections`.
 #[derive(Debug, Default)]
 pub struct AuditoriumInput<'a> {
     pub name: Option<&'a str>,
     pub address: Option<&'a str>,
     pub max_row: Option<&'a str>,
     pub max_column: Option<i64>,
+    pub sections: Option<Vec<SectionInput<'a>>>,
 }
 
 impl AuditoriumSpec {
@@ -155,18 +159,28 @@ impl AuditoriumSpec {
         let mut v = Validator::default();
         let name = v.require("name", input.name, |s| text(s, 100));
         let address = v.require("address", input.address, |s| text(s, 300));
-        let max_row = v.require("maxRow", input.max_row, Letter::parse);
-        let max_column = v.check(
-            "maxColumn",
-            match input.max_column {
-                Some(n @ 1..=100) => Ok(n as u8),
-                Some(_) => Err("must be 1 to 100".into()),
-                None => Err("is required".into()),
-            },
-        );
-        let (((name, address), max_row), max_column) =
-            v.finish_with(name.zip(address).zip(max_row).zip(max_column))?;
-        Ok(Self { name, address, max_row, max_column })
+        let (layout, seed) = match input.sections {
+            Some(_) if input.max_row.is_some() || input.max_column.is_some() => {
+                v.reject("sections", "send either maxRow and maxColumn, or sections, not both");
+                (None, None)
+            }
+            Some(sections) => (Layout::parse(sections, &mut v), None),
+            None => {
+                let max_row = v.require("maxRow", input.max_row, Letter::parse);
+                let max_column = v.check(
+                    "maxColumn",
+                    match input.max_column {
+                        Some(n @ 1..=100) => Ok(n as u8),
+                        Some(_) => Err("must be 1 to 100".into()),
+                        None => Err("is required".into()),
+                    },
+                );
+                let seed = max_row.zip(max_column);
+                (seed.map(|(row, column)| Layout::seed(row, column)), seed)
+            }
+        };
+        let ((name, address), layout) = v.finish_with(name.zip(address).zip(layout))?;
+        Ok(Self { name, address, layout, seed })
     }
 }
 
@@ -192,15 +206,22 @@ pub struct ConcertSpec {
     pub max_seats_per_fan: i64,
     /// Price of each grade, by grade.
     pub prices: BTreeMap<Letter, Price>,
-    /// Grade of each row on sale, by row.
-    pub rows: BTreeMap<Letter, Letter>,
+    /// Grade of each row on sale, by section and row; a standing section on sale is its
+    /// one row, [`RowLabel::STANDING`].
+    pub rows: BTreeMap<(SectionName, RowLabel), Letter>,
 }
 
-/// One `{horizontals, grade}` entry of a concert's `seatList`, as sent.
+/// One `{section?, horizontals, grade}` entry of a concert's `seatList`, as sent.
 #[derive(Debug, Default)]
 pub struct RowsInput<'a> {
+    pub section: Option<&'a str>,
     pub horizontals: Option<Vec<&'a str>>,
     pub grade: Option<&'a str>,
+}
+
+/// A section name as sent where `""` means the seed's one section.
+fn section_ref(raw: &str) -> Result<SectionName, String> {
+    if raw.trim().is_empty() { Ok(SectionName::SEED) } else { SectionName::parse(raw) }
 }
 
 /// A concert's fields as sent.
@@ -213,14 +234,17 @@ pub struct ConcertInput<'a> {
     pub max_seats_per_fan: Option<i64>,
     pub prices: Option<Vec<(Option<&'a str>, Option<f64>)>>,
     pub seat_list: Option<Vec<RowsInput<'a>>>,
+    /// `(section, grade)` of each standing section on sale.
+    pub standing: Option<Vec<(Option<&'a str>, Option<&'a str>)>>,
 }
 
 impl ConcertSpec {
-    /// Validates a concert against the time `now` and its venue's last row.
+    /// Validates a concert against the time `now` and its venue's sections (`None`: not
+    /// checked against a venue; rows are then in the seed's section).
     pub fn parse(
         input: ConcertInput<'_>,
         now: DateTime<Utc>,
-        max_row: Option<Letter>,
+        venue: Option<&Layout>,
     ) -> Result<Self, Invalid> {
         let mut v = Validator::default();
         let name = v.require("name", input.name, |s| text(s, 200));
@@ -265,34 +289,96 @@ impl ConcertSpec {
         }
 
         let mut rows = BTreeMap::new();
-        match input.seat_list {
-            None => v.reject("seatList", "is required"),
-            Some(list) if list.is_empty() => v.reject("seatList", "must put at least one row on sale"),
-            Some(list) => {
-                for (i, entry) in list.into_iter().enumerate() {
+        let priced = |grade: &Letter| named.contains(grade) || named.is_empty();
+        match (input.seat_list, &input.standing) {
+            (None, None) => v.reject("seatList", "is required"),
+            (Some(list), None) if list.is_empty() => {
+                v.reject("seatList", "must put at least one row on sale")
+            }
+            (list, _) => {
+                for (i, entry) in list.unwrap_or_default().into_iter().enumerate() {
                     let grade = v.require(&format!("seatList[{i}].grade"), entry.grade, Letter::parse);
                     if let Some(grade) = grade
-                        && !named.contains(&grade)
-                        && !named.is_empty()
+                        && !priced(&grade)
                     {
                         v.reject(&format!("seatList[{i}].grade"), format!("grade {grade} has no price"));
                     }
+                    let field = format!("seatList[{i}].section");
+                    let section = match (entry.section, venue) {
+                        (Some(raw), _) => v.check(&field, section_ref(raw)),
+                        (None, None) => Some(SectionName::SEED),
+                        (None, Some(layout)) => v.check(
+                            &field,
+                            layout.only_section().ok_or_else(|| {
+                                format!("is required: the venue has {} sections", layout.sections.len())
+                            }),
+                        ),
+                    };
+                    let section = match (section, venue) {
+                        (Some(name), Some(layout)) => match layout.section(name) {
+                            Some(found @ Section { kind: SectionKind::Seated(_), .. }) => Some(Some(found)),
+                            Some(_) => {
+                                v.reject(
+                                    &field,
+                                    format!("section {name} is standing: put it on sale in standing"),
+                                );
+                                None
+                            }
+                            None => {
+                                v.reject(&field, format!("the venue has no section {name:?}"));
+                                None
+                            }
+                        },
+                        (Some(_), None) => Some(None),
+                        (None, _) => None,
+                    };
                     let horizontals = entry.horizontals.unwrap_or_default();
                     if horizontals.is_empty() {
                         v.reject(&format!("seatList[{i}].horizontals"), "must name at least one row");
                     }
                     for (j, raw) in horizontals.into_iter().enumerate() {
                         let field = format!("seatList[{i}].horizontals[{j}]");
-                        let Some(row) = v.check(&field, Letter::parse(raw)) else { continue };
-                        if max_row.is_some_and(|max| row > max) {
-                            v.reject(&field, format!("row {row} is beyond the venue's last row"));
-                        } else if let Some(grade) = grade
-                            && rows.insert(row, grade).is_some()
-                        {
-                            v.reject(&field, format!("row {row} is listed twice"));
+                        let Some(row) = v.check(&field, RowLabel::parse(raw)) else { continue };
+                        let Some(section) = section else { continue };
+                        let name = section.map_or(SectionName::SEED, |s| s.name);
+                        match section {
+                            Some(found) if found.row_seats(row).is_none() && name.is_seed() => {
+                                v.reject(&field, format!("row {row} is beyond the venue's last row"))
+                            }
+                            Some(found) if found.row_seats(row).is_none() => {
+                                v.reject(&field, format!("section {name} has no row {row}"))
+                            }
+                            _ => {
+                                if let Some(grade) = grade
+                                    && rows.insert((name, row), grade).is_some()
+                                {
+                                    v.reject(&field, format!("row {row} is listed twice"));
+                                }
+                            }
                         }
                     }
                 }
+            }
+        }
+        for (i, (section, grade)) in input.standing.unwrap_or_default().into_iter().enumerate() {
+            let grade = v.require(&format!("standing[{i}].grade"), grade, Letter::parse);
+            if let Some(grade) = grade
+                && !priced(&grade)
+            {
+                v.reject(&format!("standing[{i}].grade"), format!("grade {grade} has no price"));
+            }
+            let field = format!("standing[{i}].section");
+            let Some(name) = v.require(&field, section, SectionName::parse) else { continue };
+            if let Some(layout) = venue
+                && !matches!(layout.section(name), Some(Section { kind: SectionKind::Standing(_), .. }))
+            {
+                v.reject(&field, format!("the venue has no standing section {name:?}"));
+                continue;
+            }
+            if let Some(grade) = grade
+                && rows.insert((name, RowLabel::STANDING), grade).is_some()
+            {
+                v.reject(&field, format!("section {name} is listed twice"));
             }
         }
         let ((name, start_time), auditorium_id) = v.finish_with(name.zip(start_time).zip(auditorium_id))?;
@@ -350,9 +436,10 @@ mod tests {
             max_seats_per_fan: None,
             prices: Some(vec![(Some("R"), Some(100.0)), (Some("S"), Some(50.0))]),
             seat_list: Some(vec![
-                RowsInput { horizontals: Some(vec!["A", "B"]), grade: Some("R") },
-                RowsInput { horizontals: Some(vec!["C"]), grade: Some("S") },
+                RowsInput { section: None, horizontals: Some(vec!["A", "B"]), grade: Some("R") },
+                RowsInput { section: None, horizontals: Some(vec!["C"]), grade: Some("S") },
             ]),
+            standing: None,
         }
     }
 
@@ -362,15 +449,17 @@ mod tests {
 
     #[test]
     fn a_valid_concert_parses_with_the_default_limit() {
-        let spec = ConcertSpec::parse(input(), Utc::now(), Some(letter("C"))).unwrap();
+        let venue = Layout::seed(letter("C"), 10);
+        let spec = ConcertSpec::parse(input(), Utc::now(), Some(&venue)).unwrap();
         assert_eq!(spec.max_seats_per_fan, DEFAULT_SEATS_PER_FAN);
         assert_eq!(spec.rows.len(), 3);
-        assert_eq!(spec.rows[&letter("C")], letter("S"));
+        assert_eq!(spec.rows[&(SectionName::SEED, RowLabel::from(letter("C")))], letter("S"));
     }
 
     #[test]
     fn rows_beyond_the_venue_are_rejected() {
-        let err = ConcertSpec::parse(input(), Utc::now(), Some(letter("B"))).unwrap_err();
+        let venue = Layout::seed(letter("B"), 10);
+        let err = ConcertSpec::parse(input(), Utc::now(), Some(&venue)).unwrap_err();
         assert_eq!(fields(err), ["seatList[1].horizontals[0]"]);
     }
 
@@ -378,8 +467,8 @@ mod tests {
     fn duplicate_rows_and_unpriced_grades_are_rejected() {
         let mut i = input();
         i.seat_list = Some(vec![
-            RowsInput { horizontals: Some(vec!["A"]), grade: Some("R") },
-            RowsInput { horizontals: Some(vec!["A"]), grade: Some("V") },
+            RowsInput { section: None, horizontals: Some(vec!["A"]), grade: Some("R") },
+            RowsInput { section: None, horizontals: Some(vec!["A"]), grade: Some("V") },
         ]);
         let err = ConcertSpec::parse(i, Utc::now(), None).unwrap_err();
         assert_eq!(fields(err), ["seatList[1].grade", "seatList[1].horizontals[0]"]);
@@ -409,6 +498,7 @@ mod tests {
             address: Some("Seoul"),
             max_row: Some("Z"),
             max_column: Some(100),
+            sections: None,
         })
         .unwrap();
         assert_eq!(ok.name, "Hall");
@@ -417,8 +507,68 @@ mod tests {
             address: None,
             max_row: Some("z"),
             max_column: Some(101),
+            sections: None,
         })
         .unwrap_err();
         assert_eq!(fields(err), ["name", "address", "maxRow", "maxColumn"]);
+    }
+
+    fn arena() -> Layout {
+        use crate::domain::sections::SectionInput;
+        let mut v = Validator::default();
+        let sections = vec![
+            SectionInput {
+                name: Some("Floor"),
+                kind: Some("STANDING"),
+                capacity: Some(100),
+                ..Default::default()
+            },
+            SectionInput {
+                name: Some("101"),
+                kind: Some("SEATED"),
+                rows: Some(vec![(Some("A"), Some(10)), (Some("AA"), Some(12))]),
+                ..Default::default()
+            },
+        ];
+        Layout::parse(sections, &mut v).unwrap()
+    }
+
+    #[test]
+    fn a_concert_in_sections_grades_rows_per_section_and_prices_standing() {
+        let mut i = input();
+        i.seat_list = Some(vec![RowsInput {
+            section: Some("101"),
+            horizontals: Some(vec!["A", "AA"]),
+            grade: Some("R"),
+        }]);
+        i.standing = Some(vec![(Some("Floor"), Some("S"))]);
+        let spec = ConcertSpec::parse(i, Utc::now(), Some(&arena())).unwrap();
+        let floor = (SectionName::parse("Floor").unwrap(), RowLabel::STANDING);
+        assert_eq!(spec.rows[&floor], letter("S"));
+        assert_eq!(spec.rows.len(), 3);
+    }
+
+    #[test]
+    fn sections_and_rows_not_in_the_venue_are_named() {
+        let mut i = input();
+        i.seat_list = Some(vec![
+            RowsInput { section: None, horizontals: Some(vec!["A"]), grade: Some("R") },
+            RowsInput { section: Some("102"), horizontals: Some(vec!["A"]), grade: Some("R") },
+            RowsInput { section: Some("101"), horizontals: Some(vec!["A", "B"]), grade: Some("R") },
+            RowsInput { section: Some("Floor"), horizontals: Some(vec!["A"]), grade: Some("R") },
+        ]);
+        i.standing = Some(vec![(Some("101"), Some("S")), (Some("Floor"), Some("V"))]);
+        let err = ConcertSpec::parse(i, Utc::now(), Some(&arena())).unwrap_err();
+        assert_eq!(
+            fields(err),
+            [
+                "seatList[0].section",
+                "seatList[1].section",
+                "seatList[2].horizontals[1]",
+                "seatList[3].section",
+                "standing[0].section",
+                "standing[1].grade"
+            ]
+        );
     }
 }

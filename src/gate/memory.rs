@@ -6,12 +6,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 
 use super::SeatGate;
-use crate::domain::booking::SeatRef;
+use crate::domain::booking::{SeatRef, StandingRef};
+use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
 use crate::store::Store;
-
-const ROWS: usize = 26;
-const COLUMNS: usize = 100;
 
 /// What the gate knows of one seat: its status as of a seat-map version.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,40 +19,52 @@ struct Cell {
     version: i64,
 }
 
-/// Every seat position of one concert (26 rows × 100 columns).
-#[derive(Debug)]
+/// What the gate knows of one concert: a cell per seat it has heard of, and for each
+/// standing section its places and how many of them it knows to be taken.
+#[derive(Debug, Default)]
 struct Board {
-    cells: Vec<Cell>,
+    cells: HashMap<SeatRef, Cell>,
+    /// `(places, taken)` by standing section, from the load and the news since.
+    standing: HashMap<SectionName, (i64, i64)>,
     /// Whether the board was filled from the database (else it holds only news).
     loaded: bool,
 }
 
 impl Board {
     fn empty() -> Self {
-        Self { cells: vec![Cell::default(); ROWS * COLUMNS], loaded: false }
-    }
-
-    fn index(seat: SeatRef) -> Option<usize> {
-        let column = usize::from(seat.vertical).checked_sub(1).filter(|c| *c < COLUMNS)?;
-        Some(seat.horizontal.index() * COLUMNS + column)
+        Self::default()
     }
 
     /// Applies the status of a seat as of `version`, unless the cell knows newer.
     fn apply(&mut self, seat: SeatRef, status: SeatStatus, version: i64) {
-        if let Some(cell) = Self::index(seat).and_then(|i| self.cells.get_mut(i))
-            && cell.version < version
+        let cell = self.cells.entry(seat).or_default();
+        if cell.version >= version {
+            return;
+        }
+        let (was, now) = (cell.status.is_some(), status != SeatStatus::Available);
+        *cell = Cell { status: now.then_some(status), version };
+        if seat.is_standing()
+            && was != now
+            && let Some((_, taken)) = self.standing.get_mut(&seat.section)
         {
-            *cell = Cell { status: (status != SeatStatus::Available).then_some(status), version };
+            *taken += if now { 1 } else { -1 };
         }
     }
 
     /// The seats of `seats` this board knows to be taken or locked.
     fn refused(&self, seats: &[SeatRef]) -> Vec<(SeatRef, SeatStatus)> {
-        seats
+        seats.iter().filter_map(|seat| Some((*seat, self.cells.get(seat)?.status?))).collect()
+    }
+
+    /// The standing sections of `wanted` with fewer places left than wanted, as far as
+    /// this board knows: `(section, places left)`.
+    fn sold_out(&self, wanted: &[StandingRef]) -> Vec<(SectionName, i64)> {
+        wanted
             .iter()
-            .filter_map(|seat| {
-                let cell = Self::index(*seat).and_then(|i| self.cells.get(i))?;
-                cell.status.map(|status| (*seat, status))
+            .filter_map(|w| {
+                let (places, taken) = self.standing.get(&w.section)?;
+                let left = (places - taken).max(0);
+                (left < i64::from(w.quantity)).then_some((w.section, left))
             })
             .collect()
     }
@@ -155,11 +165,27 @@ impl Inner {
             return Ok(());
         };
         let mut board = board.lock().map_err(poisoned)?;
-        for row in &map.rows {
-            for &(column, status) in &row.seats {
-                let vertical = u8::try_from(column).unwrap_or(u8::MAX);
-                board.apply(SeatRef { horizontal: row.horizontal, vertical }, status, map.version);
+        for section in &map.sections {
+            for row in &section.rows {
+                if section.standing {
+                    board.standing.insert(section.name, (row.seats.len() as i64, 0));
+                }
+                for &(column, status) in &row.seats {
+                    let vertical = u32::try_from(column).unwrap_or(u32::MAX);
+                    let seat = SeatRef { section: section.name, horizontal: row.horizontal, vertical };
+                    board.apply(seat, status, map.version);
+                }
             }
+        }
+        // News that came before the load counted against no section: count again.
+        let mut taken: HashMap<SectionName, i64> = HashMap::new();
+        for (seat, cell) in &board.cells {
+            if seat.is_standing() && cell.status.is_some() {
+                *taken.entry(seat.section).or_default() += 1;
+            }
+        }
+        for (section, (_, count)) in board.standing.iter_mut() {
+            *count = taken.get(section).copied().unwrap_or(0);
         }
         board.loaded = true;
         Ok(())
@@ -182,6 +208,21 @@ impl SeatGate for MemoryGate {
         // Not loaded: news alone is not trusted (news of a booking that arrives after the
         // seat was freed and the board forgotten would say "taken" until the load). The
         // database decides meanwhile.
+        self.inner.load_in_background(concert_id)?;
+        Ok(Vec::new())
+    }
+
+    async fn sold_out(
+        &self,
+        concert_id: i64,
+        wanted: &[StandingRef],
+    ) -> anyhow::Result<Vec<(SectionName, i64)>> {
+        if let Some(board) = self.inner.board(concert_id)? {
+            let board = board.lock().map_err(poisoned)?;
+            if board.loaded {
+                return Ok(board.sold_out(wanted));
+            }
+        }
         self.inner.load_in_background(concert_id)?;
         Ok(Vec::new())
     }
@@ -218,8 +259,8 @@ mod tests {
 
     use super::*;
     use crate::domain::booking::{Order, OrderShape};
+    use crate::domain::sections::RowLabel;
     use crate::domain::user::Role;
-    use crate::domain::venue::Letter;
     use crate::store::{BookingRequest, NewUser};
 
     /// A store on a fresh SQLite file with the demo concerts, and one fan who booked A1 of
@@ -241,7 +282,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let order = Order { shape: OrderShape::Single, seats: vec![seat("A", 1)] };
+        let order = Order { shape: OrderShape::Single, seats: vec![seat("A", 1)], standing: Vec::new() };
         let request =
             BookingRequest { user_id: fan.id, concert_id: concert, order: &order, idempotency: None };
         store.book(&request).await.unwrap();
@@ -299,8 +340,8 @@ mod tests {
         );
     }
 
-    fn seat(row: &str, column: u8) -> SeatRef {
-        SeatRef { horizontal: Letter::parse(row).unwrap(), vertical: column }
+    fn seat(row: &str, column: u32) -> SeatRef {
+        SeatRef::seed(RowLabel::parse(row).unwrap(), column)
     }
 
     #[test]
@@ -308,16 +349,24 @@ mod tests {
         let mut board = Board::empty();
         board.apply(seat("A", 1), SeatStatus::Available, 7);
         board.apply(seat("A", 1), SeatStatus::Reserved, 6);
-        let cell = board.cells[Board::index(seat("A", 1)).unwrap()];
+        let cell = board.cells[&seat("A", 1)];
         assert_eq!((cell.status, cell.version), (None, 7));
         board.apply(seat("A", 1), SeatStatus::Locked, 8);
-        assert_eq!(board.cells[0].status, Some(SeatStatus::Locked));
+        assert_eq!(board.cells[&seat("A", 1)].status, Some(SeatStatus::Locked));
     }
 
     #[test]
-    fn every_position_of_a_full_hall_has_its_own_cell() {
-        assert_eq!(Board::index(seat("A", 1)), Some(0));
-        assert_eq!(Board::index(seat("Z", 100)), Some(ROWS * COLUMNS - 1));
-        assert_eq!(Board::index(seat("B", 0)), None);
+    fn a_standing_section_counts_its_places_taken() {
+        let floor = SectionName::parse("Floor").unwrap();
+        let place = |n| SeatRef { section: floor, horizontal: RowLabel::STANDING, vertical: n };
+        let mut board = Board::empty();
+        board.standing.insert(floor, (3, 0));
+        board.apply(place(1), SeatStatus::Reserved, 2);
+        board.apply(place(2), SeatStatus::Reserved, 3);
+        board.apply(place(2), SeatStatus::Reserved, 3);
+        let two = [StandingRef { section: floor, quantity: 2 }];
+        assert_eq!(board.sold_out(&two), [(floor, 1)]);
+        board.apply(place(1), SeatStatus::Available, 4);
+        assert!(board.sold_out(&two).is_empty());
     }
 }

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 pub use self::memory::MemoryGate;
 pub use self::redis::RedisGate;
 
-use crate::domain::booking::SeatRef;
+use crate::domain::booking::{SeatRef, StandingRef};
+use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
 
 /// The fast check in front of booking.
@@ -25,6 +26,15 @@ pub trait SeatGate: Send + Sync {
     /// The seats of `seats` that are surely not bookable now, with their status.
     async fn refused(&self, concert_id: i64, seats: &[SeatRef])
     -> anyhow::Result<Vec<(SeatRef, SeatStatus)>>;
+    /// The standing sections of `wanted` that surely have fewer places left than wanted:
+    /// `(section, places left)`. A gate that does not count places says none.
+    async fn sold_out(
+        &self,
+        _concert_id: i64,
+        _wanted: &[StandingRef],
+    ) -> anyhow::Result<Vec<(SectionName, i64)>> {
+        Ok(Vec::new())
+    }
     /// Records the status of seats as of `version` of the concert's seat map (from a
     /// committed change). Older news than what a seat already shows is ignored.
     async fn record(

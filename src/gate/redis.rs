@@ -94,8 +94,14 @@ impl RedisGate {
         self.redis.key(&format!("gate:{concert_id}:loading"))
     }
 
+    /// `B12` for a seat of the seed's section (whose rows are single letters), else the
+    /// seat's full name (`101:AA-12`).
     fn field(seat: SeatRef) -> String {
-        format!("{}{}", seat.horizontal, seat.vertical)
+        if seat.section.is_seed() {
+            format!("{}{}", seat.horizontal, seat.vertical)
+        } else {
+            seat.to_string()
+        }
     }
 
     fn miss(&self, concert_id: Option<i64>) {
@@ -195,12 +201,19 @@ impl RedisGate {
             .arg(lease)
             .arg(map.version)
             .arg(GATE_TTL_SECONDS);
-        for row in &map.rows {
-            for &(column, status) in &row.seats {
-                let vertical = u8::try_from(column).unwrap_or(u8::MAX);
-                invocation
-                    .arg(Self::field(SeatRef { horizontal: row.horizontal, vertical }))
-                    .arg(char::from(status.map_char()).to_string());
+        // Standing places are booked by quantity, never by position: not kept.
+        for section in map.sections.iter().filter(|s| !s.standing) {
+            for row in &section.rows {
+                for &(column, status) in &row.seats {
+                    let vertical = u32::try_from(column).unwrap_or(u32::MAX);
+                    invocation
+                        .arg(Self::field(SeatRef {
+                            section: section.name,
+                            horizontal: row.horizontal,
+                            vertical,
+                        }))
+                        .arg(char::from(status.map_char()).to_string());
+                }
             }
         }
         let loaded: i64 = self
@@ -280,7 +293,7 @@ impl SeatGate for RedisGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::venue::Letter;
+    use crate::domain::sections::RowLabel;
 
     #[test]
     fn only_reserved_and_locked_fields_refuse() {
@@ -288,9 +301,6 @@ mod tests {
         assert_eq!(refusing(Some("12,L")), Some(SeatStatus::Locked));
         assert_eq!(refusing(Some("13,A")), None);
         assert_eq!(refusing(None), None);
-        assert_eq!(
-            RedisGate::field(SeatRef { horizontal: Letter::parse("B").unwrap(), vertical: 12 }),
-            "B12"
-        );
+        assert_eq!(RedisGate::field(SeatRef::seed(RowLabel::parse("B").unwrap(), 12)), "B12");
     }
 }

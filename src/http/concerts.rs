@@ -1,5 +1,6 @@
 //! `/concerts`: the catalog, concert management and seat maps.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,17 +19,19 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::{AppState, Data};
 use crate::auth::Principal;
-use crate::cache::{EncodedSeatMap, MapLayout};
+use crate::cache::{Derived, EncodedSeatMap, MapLayout};
+use crate::domain::sections::{Layout, RowLabel, SectionName};
 use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
 use crate::domain::{FieldError, Invalid};
 use crate::posters;
-use crate::store::{ConcertRecord, SeatMapRecord};
+use crate::store::{ConcertRecord, SeatMapRecord, SeatRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_concert, list_concerts))
         .routes(routes!(get_concert, update_concert, delete_concert))
         .routes(routes!(seat_map))
+        .routes(routes!(availability))
         .routes(routes!(reservation_map))
 }
 
@@ -46,7 +49,10 @@ pub struct PriceRequest {
 /// Rows put on sale at one grade.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RowsRequest {
-    /// Row letters, each within the venue's rows.
+    /// The rows' section; required when the venue has more than one.
+    #[schema(example = "101", nullable = false)]
+    pub section: Option<String>,
+    /// Row labels, each a row of the section.
     #[schema(example = json!(["A", "B"]), required, nullable = false, min_items = 1)]
     pub horizontals: Option<Vec<String>>,
     /// A grade that `seatPrices` prices.
@@ -73,13 +79,27 @@ pub struct ConcertRequest {
     /// The price of every grade `seatList` uses.
     #[schema(required, nullable = false, min_items = 1)]
     pub seat_prices: Option<Vec<PriceRequest>>,
-    /// The rows on sale, by grade: every column of each row gets a seat.
-    #[schema(required, nullable = false, min_items = 1)]
+    /// The rows on sale, by grade: every seat of each row goes on sale. Required unless
+    /// `standing` puts something on sale.
+    #[schema(nullable = false)]
     pub seat_list: Option<Vec<RowsRequest>>,
+    /// The standing sections on sale, each at one grade: all of its places.
+    #[schema(nullable = false)]
+    pub standing: Option<Vec<StandingRequest>>,
+}
+
+/// A standing section put on sale at one grade.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StandingRequest {
+    #[schema(example = "Floor", required, nullable = false)]
+    pub section: Option<String>,
+    /// A grade that `seatPrices` prices.
+    #[schema(example = "S", required, nullable = false, pattern = "^[A-Z]$")]
+    pub grade: Option<String>,
 }
 
 impl ConcertRequest {
-    fn parse(&self, max_row: Option<Letter>) -> Result<ConcertSpec, Invalid> {
+    fn parse(&self, venue: Option<&Layout>) -> Result<ConcertSpec, Invalid> {
         let input = ConcertInput {
             name: self.name.as_deref(),
             description: self.description.as_deref(),
@@ -93,13 +113,18 @@ impl ConcertRequest {
             seat_list: self.seat_list.as_ref().map(|list| {
                 list.iter()
                     .map(|r| RowsInput {
+                        section: r.section.as_deref(),
                         horizontals: r.horizontals.as_ref().map(|h| h.iter().map(String::as_str).collect()),
                         grade: r.grade.as_deref(),
                     })
                     .collect()
             }),
+            standing: self
+                .standing
+                .as_ref()
+                .map(|list| list.iter().map(|s| (s.section.as_deref(), s.grade.as_deref())).collect()),
         };
-        ConcertSpec::parse(input, Utc::now(), max_row)
+        ConcertSpec::parse(input, Utc::now(), venue)
     }
 }
 
@@ -124,9 +149,11 @@ pub struct ConcertDetail {
     pub auditorium_id: i64,
     pub auditorium_name: String,
     pub auditorium_address: String,
-    #[schema(value_type = String, example = "J")]
-    pub auditorium_max_row: Letter,
-    pub auditorium_max_column: u8,
+    /// The venue's seed description; `null` for a venue of sections.
+    #[schema(value_type = Option<String>, example = "J", required)]
+    pub auditorium_max_row: Option<Letter>,
+    #[schema(required)]
+    pub auditorium_max_column: Option<u8>,
     /// Where the poster is served; null without one.
     #[schema(required)]
     pub image_path: Option<String>,
@@ -178,7 +205,7 @@ async fn create_concert(
     principal: Principal,
     ApiJson(body): ApiJson<ConcertRequest>,
 ) -> Result<(StatusCode, Json<Data<ConcertDetail>>), ApiError> {
-    let parse = |max_row| body.parse(max_row);
+    let parse = |venue: Option<&Layout>| body.parse(venue);
     let detail =
         ConcertDetail::from(state.catalog.create_concert(&principal, body.auditorium_id, parse).await?);
     Ok((StatusCode::CREATED, Json(Data::new(detail))))
@@ -307,7 +334,7 @@ async fn update_concert(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ConcertRequest>,
 ) -> Result<Json<Data<ConcertDetail>>, ApiError> {
-    let parse = |max_row| body.parse(max_row);
+    let parse = |venue: Option<&Layout>| body.parse(venue);
     let detail = ConcertDetail::from(state.catalog.update_concert(&principal, id, parse).await?);
     Ok(Json(Data::new(detail)))
 }
@@ -335,45 +362,80 @@ async fn delete_concert(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeatMapRow {
     #[schema(value_type = String, example = "A")]
-    pub horizontal: Letter,
+    pub horizontal: RowLabel,
     #[schema(value_type = String, example = "R")]
     pub grade: Letter,
     #[schema(value_type = f64, example = 150000)]
     pub price: Price,
-    /// One character per column, column 1 first: `A` available, `R` reserved, `L` locked,
-    /// `-` no seat.
+    /// One character per seat of the row, seat 1 first: `A` available, `R` reserved, `L`
+    /// locked, `-` not on sale.
     #[schema(example = "AARRA-L")]
     pub statuses: String,
 }
 
-/// The whole seat map of a concert in one small response.
+impl From<&SeatRow> for SeatMapRow {
+    fn from(row: &SeatRow) -> Self {
+        Self {
+            horizontal: row.horizontal,
+            grade: row.grade,
+            price: row.price,
+            statuses: row_statuses(row.width, row.seats.iter().copied()),
+        }
+    }
+}
+
+/// The whole seat map of a concert in one small response. A venue of one seated section
+/// answers its `rows`; any other its `sections`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatMapView {
     pub concert_id: i64,
-    pub rows: Vec<SeatMapRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rows: Option<Vec<SeatMapRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sections: Option<Vec<SeatMapSection>>,
     /// Changes on every change of the map; also the `ETag`. Encoded last (see
     /// [`seat_map_body`]).
     pub version: i64,
 }
 
-impl From<&SeatMapRecord> for SeatMapView {
-    fn from(map: &SeatMapRecord) -> Self {
-        Self {
-            concert_id: map.concert_id,
-            version: map.version,
-            rows: map
-                .rows
-                .iter()
-                .map(|row| SeatMapRow {
-                    horizontal: row.horizontal,
-                    grade: row.grade,
-                    price: row.price,
-                    statuses: row_statuses(map.max_column, row.seats.iter().copied()),
-                })
-                .collect(),
-        }
-    }
+/// One section of a seat map: a seated one's rows, or a standing one's places left.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SeatMapSection {
+    #[schema(example = "101")]
+    pub name: String,
+    /// `SEATED` or `STANDING`.
+    #[schema(example = "SEATED")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Vec<SeatMapRow>>, nullable = false)]
+    pub rows: Option<Vec<ParsedRow>>,
+    /// A standing section's places on sale.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(nullable = false)]
+    pub capacity: Option<u64>,
+    /// A standing section's places left.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(nullable = false)]
+    pub available: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<String>, example = "S", nullable = false)]
+    pub grade: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<f64>, example = 99000, nullable = false)]
+    pub price: Option<serde_json::Number>,
+}
+
+/// A row of a seat map as read back from its encoding.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ParsedRow {
+    pub horizontal: String,
+    pub grade: String,
+    #[schema(value_type = f64)]
+    pub price: serde_json::Number,
+    pub statuses: String,
 }
 
 fn etag(version: i64) -> String {
@@ -390,72 +452,331 @@ fn not_modified(headers: &HeaderMap, version: i64) -> bool {
         .any(|v| v.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == current))
 }
 
-/// The compact seat map, cached and conditional: `If-None-Match` with the current `ETag`
-/// gets 304 and no body.
-#[utoipa::path(get, path = "/concerts/{id}/seats", tag = "seats",
-    params(
-        ("id" = i64, Path, description = "concert id"),
-        ("If-None-Match" = Option<String>, Header, nullable = false, description = "an ETag of this map the client has"),
-    ),
-    responses(
-        (status = 200, description = "the whole seat map, with its version as ETag", body = Data<SeatMapView>,
-            headers(("ETag" = String, description = "the map's version, quoted"))),
-        (status = 304, description = "unchanged since the ETag in If-None-Match",
-            headers(("ETag" = String, description = "the map's version, quoted"))),
-        (status = 404, description = "no such concert", body = ErrorBody),
-    ))]
-async fn seat_map(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let map = state.bookings.seat_map(id, seat_map_body).await?;
-    let tag = HeaderValue::from_str(&etag(map.version)).map_err(|e| ApiError::Internal(e.into()))?;
+/// `?section=NAME` of `GET /concerts/{id}/seats`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SectionQuery {
+    /// One section only.
+    pub section: Option<String>,
+}
+
+/// A cached answer with the map's version as its `ETag`: 304 when `If-None-Match` names it.
+fn conditional(headers: &HeaderMap, version: i64, body: Bytes) -> Result<Response, ApiError> {
+    let tag = HeaderValue::from_str(&etag(version)).map_err(|e| ApiError::Internal(e.into()))?;
     let cache = HeaderValue::from_static("no-cache");
-    if not_modified(&headers, map.version) {
+    if not_modified(headers, version) {
         return Ok(
             (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), (header::CACHE_CONTROL, cache)]).into_response()
         );
     }
-    let mut response = json_bytes(StatusCode::OK, map.body.clone());
+    let mut response = json_bytes(StatusCode::OK, body);
     response.headers_mut().insert(header::ETAG, tag);
     response.headers_mut().insert(header::CACHE_CONTROL, cache);
     Ok(response)
 }
 
+/// The compact seat map, cached and conditional: `If-None-Match` with the current `ETag`
+/// gets 304 and no body. `?section=` answers one section.
+#[utoipa::path(get, path = "/concerts/{id}/seats", tag = "seats",
+    params(
+        ("id" = i64, Path, description = "concert id"),
+        SectionQuery,
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "an ETag of this map the client has"),
+    ),
+    responses(
+        (status = 200, description = "the whole seat map (or one section), with its version as ETag", body = Data<SeatMapView>,
+            headers(("ETag" = String, description = "the map's version, quoted"))),
+        (status = 304, description = "unchanged since the ETag in If-None-Match",
+            headers(("ETag" = String, description = "the map's version, quoted"))),
+        (status = 404, description = "no such concert, or no such section", body = ErrorBody),
+    ))]
+async fn seat_map(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = Query::<SectionQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::Invalid(vec![FieldError { field: "query".into(), message: e.body_text() }]))?;
+    let map = state.bookings.seat_map(id, seat_map_body).await?;
+    let Some(section) = query.section.as_deref() else {
+        return conditional(&headers, map.version, map.body.clone());
+    };
+    let derived = derived(&map)?;
+    let body =
+        derived.sections.get(&SectionName::stored(section.trim())).ok_or(ApiError::NotFound("section"))?;
+    conditional(&headers, map.version, body.clone())
+}
+
+/// Free places of one grade in a section.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GradeAvailability {
+    #[schema(example = "R")]
+    pub grade: String,
+    #[schema(value_type = f64, example = 150000)]
+    pub price: serde_json::Number,
+    /// Places of this grade on sale.
+    pub capacity: u64,
+    /// Of them, free now.
+    pub available: u64,
+}
+
+/// Free places of one section, in all and by grade.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SectionAvailability {
+    #[schema(example = "Floor")]
+    pub name: String,
+    /// `SEATED` or `STANDING`.
+    #[schema(example = "STANDING")]
+    pub kind: String,
+    pub capacity: u64,
+    pub available: u64,
+    pub grades: Vec<GradeAvailability>,
+}
+
+/// How many places are free in each section of a concert: small, for an overview.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub concert_id: i64,
+    pub sections: Vec<SectionAvailability>,
+    /// The seat map's version this was counted from; also the `ETag`.
+    pub version: i64,
+}
+
+/// Free places by section and grade, from the cached seat map.
+#[utoipa::path(get, path = "/concerts/{id}/availability", tag = "seats",
+    params(
+        ("id" = i64, Path, description = "concert id"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "an ETag the client has"),
+    ),
+    responses(
+        (status = 200, description = "free places by section and grade", body = Data<Availability>,
+            headers(("ETag" = String, description = "the map's version, quoted"))),
+        (status = 304, description = "unchanged since the ETag in If-None-Match"),
+        (status = 404, description = "no such concert", body = ErrorBody),
+    ))]
+async fn availability(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let map = state.bookings.seat_map(id, seat_map_body).await?;
+    let body = derived(&map)?.availability.clone();
+    conditional(&headers, map.version, body)
+}
+
+/// The availability summary and each section's map of an encoded map, made once per map.
+fn derived(map: &EncodedSeatMap) -> Result<&Derived, ApiError> {
+    if let Some(derived) = map.derived.get() {
+        return Ok(derived);
+    }
+    let made = derive(map).map_err(ApiError::Internal)?;
+    Ok(map.derived.get_or_init(|| made))
+}
+
+/// A seat map's encoding read back: the seed's rows, or sections kept as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ParsedMap<'a> {
+    concert_id: i64,
+    rows: Option<Vec<ParsedRow>>,
+    #[serde(borrow)]
+    sections: Option<Vec<&'a serde_json::value::RawValue>>,
+}
+
+fn derive(map: &EncodedSeatMap) -> anyhow::Result<Derived> {
+    #[derive(Deserialize)]
+    struct Wrapped<T> {
+        data: T,
+    }
+    let parsed: Wrapped<ParsedMap<'_>> = serde_json::from_slice(&map.body)?;
+    let parsed = parsed.data;
+    let mut sections = HashMap::new();
+    let mut summary = Vec::new();
+    let mut add = |section: SeatMapSection, raw: &str| -> anyhow::Result<()> {
+        let mut grades: Vec<GradeAvailability> = Vec::new();
+        let mut count = |grade: &str, price: &serde_json::Number, capacity: u64, available: u64| match grades
+            .iter_mut()
+            .find(|g| g.grade == grade)
+        {
+            Some(g) => {
+                g.capacity += capacity;
+                g.available += available;
+            }
+            None => grades.push(GradeAvailability {
+                grade: grade.into(),
+                price: price.clone(),
+                capacity,
+                available,
+            }),
+        };
+        for row in section.rows.iter().flatten() {
+            let bytes = row.statuses.as_bytes();
+            let on_sale = bytes.iter().filter(|b| **b != b'-').count() as u64;
+            let free = bytecount(bytes, b'A');
+            count(&row.grade, &row.price, on_sale, free);
+        }
+        if let (Some(capacity), Some(available), Some(grade), Some(price)) =
+            (section.capacity, section.available, &section.grade, &section.price)
+        {
+            count(grade, price, capacity, available);
+        }
+        grades.sort_by(|a, b| a.grade.cmp(&b.grade));
+        let body = format!(
+            r#"{{"data":{{"concertId":{},"sections":[{raw}],"version":{}}}}}"#,
+            parsed.concert_id, map.version
+        );
+        sections.insert(SectionName::stored(&section.name), Bytes::from(body));
+        summary.push(SectionAvailability {
+            capacity: grades.iter().map(|g| g.capacity).sum(),
+            available: grades.iter().map(|g| g.available).sum(),
+            name: section.name,
+            kind: section.kind,
+            grades,
+        });
+        Ok(())
+    };
+    if let Some(rows) = parsed.rows {
+        // The seed's shape: one seated section, its rows at the top.
+        let section = SeatMapSection {
+            name: String::new(),
+            kind: "SEATED".into(),
+            rows: Some(rows),
+            capacity: None,
+            available: None,
+            grade: None,
+            price: None,
+        };
+        let raw = serde_json::to_string(&section)?;
+        add(section, &raw)?;
+    }
+    for raw in parsed.sections.unwrap_or_default() {
+        add(serde_json::from_str(raw.get())?, raw.get())?;
+    }
+    let availability = encode(&Data::new(Availability {
+        concert_id: parsed.concert_id,
+        sections: summary,
+        version: map.version,
+    }))?;
+    Ok(Derived { availability, sections })
+}
+
+/// How many times `byte` is in `bytes`.
+fn bytecount(bytes: &[u8], byte: u8) -> u64 {
+    bytes.iter().filter(|b| **b == byte).count() as u64
+}
+
 /// The response body of `GET /concerts/{id}/seats` for a seat map, with where each row's
-/// statuses and the version lie in it, so that a change can be patched into it in place.
-/// The version is the last field: nothing else moves when it grows a digit.
+/// statuses, each standing section's count of places left and the version lie in it, so
+/// that a change can be patched into it in place. The version is the last field: nothing
+/// else moves when it grows a digit.
 pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
+    if record.seed_shaped { seed_shaped_body(record) } else { sections_body(record) }
+}
+
+/// The seed's shape: `{concertId, rows, version}`.
+fn seed_shaped_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
     const STATUSES: &[u8] = br#""statuses":""#;
     const VERSION: &[u8] = br#""version":"#;
-    let view = SeatMapView::from(record);
+    let (section, rows) = match record.sections.first() {
+        Some(section) => (section.name, &section.rows[..]),
+        None => (SectionName::SEED, &[][..]),
+    };
+    let view = SeatMapView {
+        concert_id: record.concert_id,
+        rows: Some(rows.iter().map(SeatMapRow::from).collect()),
+        sections: None,
+        version: record.version,
+    };
     let body = serde_json::to_vec(&Data::new(&view))?;
     let find = |what: &[u8], from: usize| {
         body.get(from..)?.windows(what.len()).position(|w| w == what).map(|at| from + at + what.len())
     };
     // Each row's statuses, in order: no string before them can hold the key.
-    let mut rows = Vec::with_capacity(view.rows.len());
+    let mut offsets = Vec::with_capacity(rows.len());
     let mut from = 0;
-    for row in &view.rows {
+    for row in view.rows.iter().flatten() {
         let at = find(STATUSES, from).context("a row's statuses are not in the encoded map")?;
         anyhow::ensure!(body.get(at..at + row.statuses.len()) == Some(row.statuses.as_bytes()));
-        rows.push((row.horizontal, at));
+        offsets.push(((section, row.horizontal), at, row.statuses.len()));
         from = at + row.statuses.len();
     }
     let version_at = find(VERSION, from).context("the version is not last in the encoded map")?;
     let digits = view.version.to_string();
     anyhow::ensure!(body.get(version_at..version_at + digits.len()) == Some(digits.as_bytes()));
     let tail = std::str::from_utf8(&body[version_at + digits.len()..])?;
-    let layout = MapLayout::new(rows, record.max_column, version_at, tail).context("a seat map too large")?;
-    Ok(EncodedSeatMap { version: record.version, body: Bytes::from(body), layout: Some(Arc::new(layout)) })
+    let layout = MapLayout::new(offsets, Vec::new(), version_at, tail).context("a seat map too large")?;
+    Ok(EncodedSeatMap::new(record.version, Bytes::from(body), Some(Arc::new(layout))))
+}
+
+/// Sections: `{concertId, sections: [{name, kind, rows} | {name, kind, capacity,
+/// available, grade, price}], version}`, written piece by piece so that each standing
+/// count is right-aligned in the width of its capacity (a patch rewrites it in place).
+fn sections_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
+    use std::io::Write;
+    let mut body = Vec::new();
+    let (mut rows, mut counts) = (Vec::new(), Vec::new());
+    write!(body, r#"{{"data":{{"concertId":{},"sections":["#, record.concert_id)?;
+    for (i, section) in record.sections.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(br#"{"name":"#);
+        serde_json::to_writer(&mut body, section.name.as_str())?;
+        if section.standing {
+            let row = section.rows.first().context("a standing section without places")?;
+            let capacity = row.seats.len();
+            let available = row.seats.iter().filter(|(_, s)| *s == SeatStatus::Available).count();
+            write!(body, r#","kind":"STANDING","capacity":{capacity},"available":"#)?;
+            let width = capacity.to_string().len();
+            counts.push((section.name, body.len(), width));
+            write!(body, "{available:>width$}")?;
+            body.extend_from_slice(br#","grade":"#);
+            serde_json::to_writer(&mut body, &row.grade)?;
+            body.extend_from_slice(br#","price":"#);
+            serde_json::to_writer(&mut body, &row.price)?;
+            body.push(b'}');
+        } else {
+            body.extend_from_slice(br#","kind":"SEATED","rows":["#);
+            for (j, row) in section.rows.iter().enumerate() {
+                if j > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(br#"{"horizontal":"#);
+                serde_json::to_writer(&mut body, &row.horizontal)?;
+                body.extend_from_slice(br#","grade":"#);
+                serde_json::to_writer(&mut body, &row.grade)?;
+                body.extend_from_slice(br#","price":"#);
+                serde_json::to_writer(&mut body, &row.price)?;
+                body.extend_from_slice(br#","statuses":""#);
+                let statuses = row_statuses(row.width, row.seats.iter().copied());
+                rows.push(((section.name, row.horizontal), body.len(), statuses.len()));
+                body.extend_from_slice(statuses.as_bytes());
+                body.extend_from_slice(b"\"}");
+            }
+            body.extend_from_slice(b"]}");
+        }
+    }
+    body.extend_from_slice(br#"],"version":"#);
+    let version_at = body.len();
+    write!(body, "{}", record.version)?;
+    let tail = "}}";
+    body.extend_from_slice(tail.as_bytes());
+    let layout = MapLayout::new(rows, counts, version_at, tail).context("a seat map too large")?;
+    Ok(EncodedSeatMap::new(record.version, Bytes::from(body), Some(Arc::new(layout))))
 }
 
 /// A seat that cannot be booked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnreservableSeat {
+    /// Absent in a venue described by `maxRow`/`maxColumn`.
+    #[serde(skip_serializing_if = "SectionName::is_seed")]
+    #[schema(value_type = String, example = "101", required = false)]
+    pub section: SectionName,
+    /// `""` for a standing place.
     #[schema(value_type = String, example = "A")]
-    pub horizontal: Letter,
+    pub horizontal: RowLabel,
     pub vertical: usize,
     /// `RESERVED` or `LOCKED`.
     #[schema(value_type = super::docs::SeatStatusSchema)]
@@ -482,14 +803,20 @@ async fn reservation_map(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ReservationMap>>, ApiError> {
     let (concert, map) = state.bookings.concert_seats(id).await?;
-    let unreservable_seats =
-        map.rows
-            .iter()
-            .flat_map(|row| {
-                row.seats.iter().filter(|(_, status)| *status != SeatStatus::Available).map(
-                    |&(vertical, status)| UnreservableSeat { horizontal: row.horizontal, vertical, status },
-                )
-            })
-            .collect();
+    let unreservable_seats = map
+        .sections
+        .iter()
+        .flat_map(|section| section.rows.iter().map(move |row| (section.name, row)))
+        .flat_map(|(section, row)| {
+            row.seats.iter().filter(|(_, status)| *status != SeatStatus::Available).map(
+                move |&(vertical, status)| UnreservableSeat {
+                    section,
+                    horizontal: row.horizontal,
+                    vertical,
+                    status,
+                },
+            )
+        })
+        .collect();
     Ok(Json(Data::new(ReservationMap { concert: concert.into(), unreservable_seats })))
 }

@@ -33,6 +33,7 @@ use serde::Serialize;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -161,6 +162,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .fallback(web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(ops::track))
+        // Bodies are compressed when the client accepts it (gzip, br), fastest level: a
+        // seat map of 100,000 places is mostly runs of one letter. Small bodies, images and
+        // live news (SSE) are left alone (the layer's default predicate).
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

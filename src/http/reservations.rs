@@ -18,6 +18,7 @@ use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::domain::booking::{Order, OrderShape, ReservationStatus, SeatRef};
+use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 use crate::store::{BookingError, ReservationHistory, ReservationRecord};
 
@@ -34,9 +35,21 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// body with neither form gets a 400 that names what is missing.
 #[derive(Debug, Deserialize)]
 pub struct BookRequest {
+    pub section: Option<String>,
     pub horizontal: Option<String>,
     pub vertical: Option<i64>,
     pub seats: Option<Vec<SeatPositionRequest>>,
+    pub standing: Option<Vec<StandingPlacesRequest>>,
+}
+
+/// Standing places of one section, booked by quantity: the first free ones.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StandingPlacesRequest {
+    #[schema(example = "Floor", required, nullable = false)]
+    pub section: Option<String>,
+    /// 1 to 100, within the concert's per-fan limit with everything else the fan holds.
+    #[schema(example = 2, required, nullable = false, minimum = 1, maximum = 100)]
+    pub quantity: Option<i64>,
 }
 
 /// Body of `POST /concerts/{id}/reservations`: one seat (`{horizontal, vertical}`), or
@@ -50,24 +63,34 @@ enum BookRequestSchema {
     Several(SeatListRequest),
 }
 
-/// Several seats, booked all together or none.
+/// Several seats and standing places, booked all together or none: `seats`, `standing`
+/// or both.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 struct SeatListRequest {
-    /// Distinct seats, at most 100.
-    #[schema(min_items = 1, max_items = 100)]
-    seats: Vec<SeatPositionRequest>,
+    /// Distinct seats; with the standing places, at most 100.
+    #[schema(max_items = 100)]
+    seats: Option<Vec<SeatPositionRequest>>,
+    /// Standing places by section.
+    #[schema(max_items = 100)]
+    standing: Option<Vec<StandingPlacesRequest>>,
 }
 
 impl BookRequest {
     fn parse(&self) -> Result<Order, ApiError> {
-        let single = (self.horizontal.is_some() || self.vertical.is_some())
-            .then_some((self.horizontal.as_deref(), self.vertical));
-        let list = self
-            .seats
+        let single = (self.horizontal.is_some() || self.vertical.is_some()).then_some((
+            self.section.as_deref(),
+            self.horizontal.as_deref(),
+            self.vertical,
+        ));
+        let list = self.seats.as_ref().map(|seats| {
+            seats.iter().map(|s| (s.section.as_deref(), s.horizontal.as_deref(), s.vertical)).collect()
+        });
+        let standing = self
+            .standing
             .as_ref()
-            .map(|seats| seats.iter().map(|s| (s.horizontal.as_deref(), s.vertical)).collect());
-        Ok(Order::parse(single, list)?)
+            .map(|places| places.iter().map(|p| (p.section.as_deref(), p.quantity)).collect());
+        Ok(Order::parse(single, list, standing)?)
     }
 }
 
@@ -173,6 +196,35 @@ impl From<BookingError> for ApiError {
                 errors: seat_errors(&seats, |_| "no such seat".into()),
             },
             BookingError::SeatsUnavailable(seats) => unavailable(&seats),
+            BookingError::SectionsNotFound(sections) => ApiError::NotFoundDetail {
+                code: "SEAT_NOT_FOUND",
+                message: format!(
+                    "no standing section {} in this concert",
+                    sections.iter().map(|s| format!("{:?}", s.as_str())).collect::<Vec<_>>().join(", ")
+                ),
+                errors: sections
+                    .iter()
+                    .map(|s| FieldError {
+                        field: format!("standing.{s}"),
+                        message: "no such standing section".into(),
+                    })
+                    .collect(),
+            },
+            BookingError::SoldOut(sections) => ApiError::Conflict {
+                code: "SOLD_OUT",
+                message: sections
+                    .iter()
+                    .map(|(s, left)| format!("{left} place(s) left in {:?}", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors: sections
+                    .iter()
+                    .map(|(s, left)| FieldError {
+                        field: format!("standing.{s}"),
+                        message: format!("{left} left"),
+                    })
+                    .collect(),
+            },
             BookingError::FanLimit { limit, held } => ApiError::conflict(
                 "SEAT_LIMIT",
                 format!("at most {limit} seats per fan for this concert; you hold {held}"),
@@ -286,9 +338,14 @@ pub struct ReservedAuditorium {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReservedSeat {
     pub id: i64,
+    /// Absent in a venue described by `maxRow`/`maxColumn`.
+    #[serde(skip_serializing_if = "SectionName::is_seed")]
+    #[schema(value_type = String, example = "101", required = false)]
+    pub section: SectionName,
+    /// `""` for a standing place.
     #[schema(value_type = String, example = "B")]
-    pub horizontal: Letter,
-    pub vertical: u8,
+    pub horizontal: RowLabel,
+    pub vertical: u32,
     #[schema(value_type = String, example = "R")]
     pub grade: Letter,
 }
@@ -333,7 +390,13 @@ fn parts(r: &ReservationHistory) -> (ReservedConcert, ReservedAuditorium, Reserv
             name: r.auditorium_name.clone(),
             address: r.auditorium_address.clone(),
         },
-        ReservedSeat { id: r.seat_id, horizontal: r.horizontal, vertical: r.vertical, grade: r.grade },
+        ReservedSeat {
+            id: r.seat_id,
+            section: r.seat.section,
+            horizontal: r.seat.horizontal,
+            vertical: r.seat.vertical,
+            grade: r.grade,
+        },
     )
 }
 

@@ -114,5 +114,6 @@ async fn concert_sales(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ConcertSales>>, ApiError> {
     let map = state.bookings.sales(&principal, id).await?;
-    Ok(Json(Data::new(ConcertSales::of(id, &map.rows))))
+    let rows: Vec<SeatRow> = map.sections.into_iter().flat_map(|s| s.rows).collect();
+    Ok(Json(Data::new(ConcertSales::of(id, &rows))))
 }

@@ -10,7 +10,9 @@ use super::views::Views;
 use super::{ServiceError, ensure_owner, require};
 use crate::auth::Principal;
 use crate::cache::{EncodedSeatMap, Lookup};
-use crate::domain::booking::{Order, SeatRef};
+use crate::domain::Validator;
+use crate::domain::booking::{Order, OrderShape, SeatRef};
+use crate::domain::sections::Layout;
 use crate::domain::user::Role;
 use crate::domain::venue::SeatStatus;
 use crate::seat_news::SeatMapNews;
@@ -40,8 +42,9 @@ impl Bookings {
         Self { store, throttle, views, audit }
     }
 
-    /// Books an order's seats, all or none. With an idempotency key a retry answers what
-    /// the first request answered.
+    /// Books an order's seats and standing places, all or none. With an idempotency key a
+    /// retry answers what the first request answered. A seat named without its section is
+    /// in the seed's section `""`; in a venue of one named section it means that one.
     pub async fn book(
         &self,
         caller: &Principal,
@@ -52,14 +55,55 @@ impl Bookings {
         // Before the gate: a bot hammering taken seats is slowed down too, not only one
         // that reaches the database.
         self.throttle.booking(caller.user_id).await?;
+        match self.book_as_named(caller, concert_id, order.clone(), key.clone()).await {
+            // Only a seat without its section can be missing for that reason: the venue
+            // says what it meant, on this path of refusals only.
+            Err(ServiceError::Booking(BookingError::SeatsNotFound(missing)))
+                if missing.iter().any(|seat| seat.section.is_seed()) =>
+            {
+                let concert =
+                    self.store.concert(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
+                let layout = &concert.auditorium.layout;
+                match layout.only_section() {
+                    Some(only) if !only.is_seed() => {
+                        let mut named = order;
+                        for seat in named.seats.iter_mut().filter(|seat| seat.section.is_seed()) {
+                            seat.section = only;
+                        }
+                        self.book_as_named(caller, concert_id, named, key).await
+                    }
+                    _ => Err(unnamed_seats(&order, layout, missing)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Books an order whose seats are named as they are stored.
+    async fn book_as_named(
+        &self,
+        caller: &Principal,
+        concert_id: i64,
+        order: Order,
+        key: Option<String>,
+    ) -> Result<Booked, ServiceError> {
         // A retry must reach the store to find its saved answer; anything else asking for
-        // a seat the gate knows is gone is refused here, without the database.
+        // a seat the gate knows is gone, or for more standing places than are surely left,
+        // is refused here, without the database.
         if key.is_none() {
             let refused = self.views.gate.refused(concert_id, &order.seats).await?;
             if !refused.is_empty() {
                 metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
                 metrics::counter!("gate_hits_total").increment(1);
                 return Err(BookingError::SeatsUnavailable(refused).into());
+            }
+            if !order.standing.is_empty() {
+                let short = self.views.gate.sold_out(concert_id, &order.standing).await?;
+                if !short.is_empty() {
+                    metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
+                    metrics::counter!("gate_hits_total").increment(1);
+                    return Err(BookingError::SoldOut(short).into());
+                }
             }
         }
         let (store, views, user_id) = (self.store.clone(), self.views.clone(), caller.user_id);
@@ -203,5 +247,33 @@ impl Bookings {
     /// Whether the news has ended (the service is shutting down).
     pub fn news_closed(&self) -> bool {
         self.views.seat_news.closed()
+    }
+}
+
+/// Why seats named without their section are not in the concert: the venue has several
+/// sections (each such seat must name one), or, in the seed's venue, a seat beyond the
+/// seed's 100 columns (as the seed answered); else the seats are simply not there.
+fn unnamed_seats(order: &Order, layout: &Layout, missing: Vec<SeatRef>) -> ServiceError {
+    let field = |i: usize, name: &str| match order.shape {
+        OrderShape::Single => name.to_owned(),
+        OrderShape::List => format!("seats[{i}].{name}"),
+    };
+    let mut v = Validator::default();
+    for (i, seat) in order.seats.iter().enumerate().filter(|(_, seat)| missing.contains(seat)) {
+        if !seat.section.is_seed() {
+            continue;
+        }
+        if layout.sections.len() > 1 {
+            v.reject(
+                &field(i, "section"),
+                format!("is required: the venue has {} sections", layout.sections.len()),
+            );
+        } else if seat.vertical > 100 {
+            v.reject(&field(i, "vertical"), "must be 1 to 100");
+        }
+    }
+    match v.finish() {
+        Err(invalid) => invalid.into(),
+        Ok(()) => BookingError::SeatsNotFound(missing).into(),
     }
 }

@@ -12,9 +12,11 @@ use super::views::Views;
 use super::{ServiceError, ensure_owner, not_found, require};
 use crate::auth::Principal;
 use crate::domain::Invalid;
+use crate::domain::booking::SeatRef;
 use crate::domain::poster::ImageKind;
+use crate::domain::sections::Layout;
 use crate::domain::user::Role;
-use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter};
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec};
 use crate::posters::{self, PosterStore};
 use crate::store::{AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, Store};
 
@@ -141,14 +143,14 @@ impl Catalog {
         &self,
         caller: &Principal,
         id: i64,
-        position: impl FnOnce(&AuditoriumRecord) -> Result<(Letter, u8), Invalid>,
-    ) -> Result<(Letter, u8, Vec<LockToggle>), ServiceError> {
+        position: impl FnOnce(&AuditoriumRecord) -> Result<SeatRef, Invalid>,
+    ) -> Result<(SeatRef, Vec<LockToggle>), ServiceError> {
         require(caller, Role::Admin)?;
         let auditorium = self.auditorium(id).await?;
-        let (horizontal, vertical) = position(&auditorium)?;
+        let seat = position(&auditorium)?;
         let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
-            let toggles = store.toggle_seat_lock(id, horizontal, vertical).await?;
+            let toggles = store.toggle_seat_lock(id, seat).await?;
             committed().await;
             for toggle in toggles.iter().filter(|t| t.changed) {
                 views.concert_seats_unknown(toggle.concert_id).await;
@@ -171,13 +173,14 @@ impl Catalog {
                 before: None,
                 after: Some(serde_json::json!({
                     "auditoriumId": id,
-                    "horizontal": horizontal,
-                    "vertical": vertical,
+                    "section": seat.section,
+                    "horizontal": seat.horizontal,
+                    "vertical": seat.vertical,
                     "concerts": concerts,
                 })),
             };
             audit.record(&caller, change).await;
-            Ok((horizontal, vertical, toggles))
+            Ok((seat, toggles))
         })
         .await
     }
@@ -225,23 +228,23 @@ impl Catalog {
     }
 
     /// Puts a concert on sale in one of the caller's venues. `parse` checks the request
-    /// against the venue's last row (`None` when it names no venue).
+    /// against the venue's sections (`None` when it names no venue).
     pub async fn create_concert(
         &self,
         caller: &Principal,
         auditorium_id: Option<i64>,
-        parse: impl FnOnce(Option<Letter>) -> Result<ConcertSpec, Invalid>,
+        parse: impl FnOnce(Option<&Layout>) -> Result<ConcertSpec, Invalid>,
     ) -> Result<ConcertRecord, ServiceError> {
         require(caller, Role::CompanyUser)?;
-        let max_row = match auditorium_id {
+        let venue = match auditorium_id {
             Some(id) => {
                 let auditorium = self.auditorium(id).await?;
                 ensure_owner(caller, auditorium.owner_id)?;
-                Some(auditorium.max_row)
+                Some(auditorium.layout)
             }
             None => None,
         };
-        let spec = parse(max_row)?;
+        let spec = parse(venue.as_ref())?;
         let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             let id = store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
@@ -256,19 +259,19 @@ impl Catalog {
     }
 
     /// Changes a concert that has not started. `parse` checks the request against the
-    /// venue's last row.
+    /// venue's sections.
     pub async fn update_concert(
         &self,
         caller: &Principal,
         id: i64,
-        parse: impl FnOnce(Option<Letter>) -> Result<ConcertSpec, Invalid>,
+        parse: impl FnOnce(Option<&Layout>) -> Result<ConcertSpec, Invalid>,
     ) -> Result<ConcertRecord, ServiceError> {
         let current = self.concert(id).await?;
         ensure_owner(caller, current.owner_id)?;
         if current.start_time <= Utc::now() {
             return Err(ServiceError::conflict("CONCERT_STARTED", "the concert has already started"));
         }
-        let spec = parse(Some(current.auditorium.max_row))?;
+        let spec = parse(Some(&current.auditorium.layout))?;
         let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.update_concert(id, &spec).await.map_err(not_found("concert"))?;

@@ -28,8 +28,9 @@ use crate::cache::Lookup;
 use crate::config::Config;
 use crate::domain::booking::{Order, SeatRef};
 use crate::domain::poster::ImageKind;
+use crate::domain::sections::{Layout, RowLabel};
 use crate::domain::user::{Email, Nickname, Password, Role, Username};
-use crate::domain::venue::{AuditoriumInput, AuditoriumSpec, ConcertInput, ConcertSpec, Letter, RowsInput};
+use crate::domain::venue::{AuditoriumInput, AuditoriumSpec, ConcertInput, ConcertSpec, RowsInput};
 use crate::http::seat_map_body;
 use crate::store::{ConcertRecord, ConcertSummary};
 
@@ -74,12 +75,12 @@ fn page_json(summaries: Vec<ConcertSummary>, _total: i64) -> anyhow::Result<Byte
     Ok(Bytes::from(serde_json::to_vec(&list)?))
 }
 
-fn seat(row: &str, column: u8) -> SeatRef {
-    SeatRef { horizontal: Letter::parse(row).expect("a row"), vertical: column }
+fn seat(row: &str, column: u32) -> SeatRef {
+    SeatRef::seed(RowLabel::parse(row).expect("a row"), column)
 }
 
 fn order(row: &str, column: i64) -> Order {
-    Order::parse(Some((Some(row), Some(column))), None).expect("a valid order")
+    Order::parse(Some((None, Some(row), Some(column))), None, None).expect("a valid order")
 }
 
 fn venue(name: &str) -> AuditoriumSpec {
@@ -92,11 +93,12 @@ fn venue_of(name: &str, columns: i64) -> AuditoriumSpec {
         address: Some("1 Main St"),
         max_row: Some("C"),
         max_column: Some(columns),
+        sections: None,
     };
     AuditoriumSpec::parse(input).expect("a valid venue")
 }
 
-fn concert_spec(name: &str, auditorium_id: i64, max_row: Option<Letter>) -> ConcertSpec {
+fn concert_spec(name: &str, auditorium_id: i64, venue: Option<&Layout>) -> ConcertSpec {
     let start = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
     let input = ConcertInput {
         name: Some(name),
@@ -105,9 +107,14 @@ fn concert_spec(name: &str, auditorium_id: i64, max_row: Option<Letter>) -> Conc
         auditorium_id: Some(auditorium_id),
         max_seats_per_fan: Some(4),
         prices: Some(vec![(Some("R"), Some(100.0))]),
-        seat_list: Some(vec![RowsInput { horizontals: Some(vec!["A", "B"]), grade: Some("R") }]),
+        seat_list: Some(vec![RowsInput {
+            section: None,
+            horizontals: Some(vec!["A", "B"]),
+            grade: Some("R"),
+        }]),
+        standing: None,
     };
-    ConcertSpec::parse(input, Utc::now(), max_row).expect("a valid concert")
+    ConcertSpec::parse(input, Utc::now(), venue).expect("a valid concert")
 }
 
 /// A service on its own SQLite store, with an admin, a promoter, a fan, and one
@@ -135,7 +142,7 @@ impl World {
         let promoter = login(&services, "promoter").await;
         let fan = signup(&services, "fan").await;
         let venue_id = services.catalog.create_auditorium(&promoter, venue("Hall")).await.expect("venue").id;
-        let parse = |max_row| Ok(concert_spec("Spring", venue_id, max_row));
+        let parse = |venue: Option<&Layout>| Ok(concert_spec("Spring", venue_id, venue));
         let concert =
             services.catalog.create_concert(&promoter, Some(venue_id), parse).await.expect("concert");
         Self { services, admin, promoter, fan, venue_id, concert_id: concert.id, _dir: dir }
@@ -249,7 +256,8 @@ async fn bookings_and_cancellations_patch_the_cached_map_as_a_rebuild_would_draw
     let world = World::new().await;
     let first = world.map_version().await;
     let (bookings, concert) = (&world.services.bookings, world.concert_id);
-    let pair = Order::parse(None, Some(vec![(Some("A"), Some(4)), (Some("B"), Some(10))])).expect("an order");
+    let pair = Order::parse(None, Some(vec![(None, Some("A"), Some(4)), (None, Some("B"), Some(10))]), None)
+        .expect("an order");
     bookings.book(&world.fan, concert, pair, None).await.expect("booked");
     let single = bookings.book(&world.fan, concert, order("B", 1), None).await.expect("booked");
     bookings.cancel(&world.fan, concert, single.reservations[0].id).await.expect("cancelled");
@@ -286,7 +294,7 @@ async fn a_seat_lock_reaches_the_gate_and_the_seat_map_and_is_audited() {
     let world = World::new().await;
     world.warm_gate().await;
     let before = world.map_version().await;
-    let position = |_: &_| Ok((Letter::parse("B").unwrap(), 5));
+    let position = |_: &_| Ok(seat("B", 5));
     hang_up_after_commit(world.services.catalog.toggle_seat_lock(&world.admin, world.venue_id, position))
         .await;
     eventually("the seat map is rebuilt", || async { world.map_version().await > before }).await;
@@ -381,7 +389,7 @@ async fn a_concert_creation_reaches_the_catalog_and_is_audited() {
     let world = World::new().await;
     assert_eq!(world.first_page().await.as_array().map(Vec::len), Some(1));
     let venue_id = world.venue_id;
-    let parse = move |max_row| Ok(concert_spec("Autumn", venue_id, max_row));
+    let parse = move |venue: Option<&Layout>| Ok(concert_spec("Autumn", venue_id, venue));
     hang_up_after_commit(world.services.catalog.create_concert(&world.promoter, Some(venue_id), parse)).await;
     eventually("the catalog lists it", || async {
         world.first_page().await.as_array().map(Vec::len) == Some(2)
@@ -396,7 +404,7 @@ async fn a_concert_change_reaches_the_catalog_and_the_seat_map_and_is_audited() 
     assert_eq!(world.concert_view().await["name"], "Spring");
     let before = world.map_version().await;
     let venue_id = world.venue_id;
-    let parse = move |max_row| Ok(concert_spec("Spring Encore", venue_id, max_row));
+    let parse = move |venue: Option<&Layout>| Ok(concert_spec("Spring Encore", venue_id, venue));
     let id = world.concert_id;
     hang_up_after_commit(world.services.catalog.update_concert(&world.promoter, id, parse)).await;
     eventually("the catalog shows the new name", || async {

@@ -7,8 +7,9 @@ pub(in crate::store) use history::history;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, letter};
+use super::StoreError;
 use crate::domain::booking::{Order, Refusal, ReservationStatus, SeatRef};
+use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 
 /// One reservation row.
@@ -108,6 +109,12 @@ pub enum BookingError {
     /// Seats that are reserved or locked, with their status.
     #[error("seats not available")]
     SeatsUnavailable(Vec<(SeatRef, SeatStatus)>),
+    /// Standing sections the concert does not sell.
+    #[error("no such standing section")]
+    SectionsNotFound(Vec<SectionName>),
+    /// Standing sections with fewer places left than ordered: `(section, places left)`.
+    #[error("sold out")]
+    SoldOut(Vec<(SectionName, i64)>),
     /// The fan would hold more than the concert allows.
     #[error("per-fan limit")]
     FanLimit { limit: i64, held: i64 },
@@ -159,8 +166,7 @@ pub struct ReservationHistory {
     pub auditorium_name: String,
     pub auditorium_address: String,
     pub seat_id: i64,
-    pub horizontal: Letter,
-    pub vertical: u8,
+    pub seat: SeatRef,
     pub grade: Letter,
 }
 
@@ -213,10 +219,16 @@ pub(in crate::store) fn corrupt(what: String) -> StoreError {
 }
 
 /// A seat position as stored.
-pub(in crate::store) fn seat_ref(horizontal: &str, vertical: i64) -> Result<SeatRef, StoreError> {
+pub(in crate::store) fn seat_ref(
+    section: &str,
+    horizontal: &str,
+    vertical: i64,
+) -> Result<SeatRef, StoreError> {
     Ok(SeatRef {
-        horizontal: letter(horizontal)?,
-        vertical: u8::try_from(vertical).map_err(|e| corrupt(format!("stored column {vertical}: {e}")))?,
+        section: SectionName::stored(section),
+        horizontal: RowLabel::stored(horizontal)
+            .map_err(|e| corrupt(format!("stored row {horizontal:?}: {e}")))?,
+        vertical: u32::try_from(vertical).map_err(|e| corrupt(format!("stored column {vertical}: {e}")))?,
     })
 }
 

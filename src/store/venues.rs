@@ -4,10 +4,14 @@ mod auditoriums;
 mod concerts;
 mod sql;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{StoreError, letter};
+use crate::domain::booking::SeatRef;
+use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
 
 /// A live auditorium with its owner's names.
@@ -16,8 +20,10 @@ pub struct AuditoriumRecord {
     pub id: i64,
     pub name: String,
     pub address: String,
-    pub max_row: Letter,
-    pub max_column: u8,
+    /// The seed's description, for a venue described that way.
+    pub max_row: Option<Letter>,
+    pub max_column: Option<u8>,
+    pub layout: Layout,
     pub owner_id: i64,
     pub owner_username: String,
     pub owner_nickname: Option<String>,
@@ -53,14 +59,25 @@ pub struct ConcertSummary {
     pub auditorium_name: String,
 }
 
-/// One row of a seat map.
+/// One row of a seat map (a standing section's places are its one row).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeatRow {
-    pub horizontal: Letter,
+    pub horizontal: RowLabel,
     pub grade: Letter,
     pub price: Price,
-    /// `(column, status)` of each seat of the row.
+    /// Seats of the row in the venue: the length of its compact line.
+    pub width: usize,
+    /// `(column, status)` of each seat of the row on sale.
     pub seats: Vec<(usize, SeatStatus)>,
+}
+
+/// The rows of one section on sale in a concert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionMap {
+    pub name: SectionName,
+    /// A standing section: its one row holds its places.
+    pub standing: bool,
+    pub rows: Vec<SeatRow>,
 }
 
 /// Every seat of a concert, read in one snapshot with the map's version.
@@ -68,9 +85,10 @@ pub struct SeatRow {
 pub struct SeatMapRecord {
     pub concert_id: i64,
     pub version: i64,
-    /// The venue's width: the length of every row's compact line.
-    pub max_column: usize,
-    pub rows: Vec<SeatRow>,
+    /// Sections with seats on sale, in the venue's order.
+    pub sections: Vec<SectionMap>,
+    /// The venue is one seated section: the map keeps the seed's shape.
+    pub seed_shaped: bool,
 }
 
 /// What toggling the lock of one seat position did in one concert.
@@ -108,8 +126,8 @@ struct AuditoriumRow {
     id: i64,
     name: String,
     address: String,
-    max_row: String,
-    max_column: i64,
+    max_row: Option<String>,
+    max_column: Option<i64>,
     owner_id: i64,
     owner_username: String,
     owner_nickname: Option<String>,
@@ -117,15 +135,45 @@ struct AuditoriumRow {
     updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<AuditoriumRow> for AuditoriumRecord {
-    type Error = StoreError;
-    fn try_from(r: AuditoriumRow) -> Result<Self, StoreError> {
+/// A venue's rows as stored (`auditorium_rows`): `(section, kind, label, seats)`, in order.
+type VenueRow = (String, String, String, i64);
+
+/// The rows of a venue (`$1`) in order: sections in order, rows in order.
+const VENUE_ROWS: &str = "SELECT section, kind, label, seats FROM auditorium_rows WHERE auditorium_id = $1
+     ORDER BY section_position, position";
+
+/// A venue's layout from its stored rows.
+fn layout_of(rows: Vec<VenueRow>) -> Result<Layout, StoreError> {
+    let mut sections: Vec<Section> = Vec::new();
+    for (section, kind, label, seats) in rows {
+        let name = SectionName::stored(&section);
+        let seats = u32::try_from(seats).map_err(|e| StoreError::Other(e.into()))?;
+        let label = RowLabel::stored(&label).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+        match sections.last_mut() {
+            Some(Section { name: last, kind: SectionKind::Seated(rows) }) if *last == name => {
+                rows.push((label, seats))
+            }
+            _ if kind == "STANDING" => sections.push(Section { name, kind: SectionKind::Standing(seats) }),
+            _ => sections.push(Section { name, kind: SectionKind::Seated(vec![(label, seats)]) }),
+        }
+    }
+    Ok(Layout { sections })
+}
+
+impl AuditoriumRow {
+    fn into_record(self, rows: Vec<VenueRow>) -> Result<AuditoriumRecord, StoreError> {
+        let r = self;
         Ok(AuditoriumRecord {
             id: r.id,
             name: r.name,
             address: r.address,
-            max_row: letter(&r.max_row)?,
-            max_column: u8::try_from(r.max_column).map_err(|e| StoreError::Other(e.into()))?,
+            max_row: r.max_row.as_deref().map(letter).transpose()?,
+            max_column: r
+                .max_column
+                .map(u8::try_from)
+                .transpose()
+                .map_err(|e| StoreError::Other(e.into()))?,
+            layout: layout_of(rows)?,
             owner_id: r.owner_id,
             owner_username: r.owner_username,
             owner_nickname: r.owner_nickname,
@@ -166,56 +214,97 @@ impl ConcertRow {
     }
 }
 
-/// Refuses a concert whose rows go beyond its auditorium's last row.
+/// Refuses a concert with a row its venue does not have (it changed since the concert was
+/// checked against it).
 fn rows_fit(spec: &ConcertSpec, auditorium: &AuditoriumRecord) -> Result<(), StoreError> {
-    match spec.rows.keys().find(|row| **row > auditorium.max_row) {
-        Some(row) => Err(StoreError::conflict(
+    let missing = spec
+        .rows
+        .keys()
+        .find(|(section, row)| auditorium.layout.section(*section).and_then(|s| s.row_seats(*row)).is_none());
+    match missing {
+        Some((section, row)) => Err(StoreError::conflict(
             "AUDITORIUM_CHANGED",
-            format!("row {row} is beyond the auditorium's last row {}", auditorium.max_row),
+            format!("the auditorium has no row {row:?} in section {section:?} any more"),
         )),
         None => Ok(()),
     }
 }
 
-/// A concert's seat-map version and its venue's width (`$1`: the live concert).
+/// A concert's seat-map version (`$1`: the live concert).
 pub(in crate::store) const SEAT_MAP_HEAD: &str =
-    "SELECT c.seat_version, a.max_column FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id
-     WHERE c.id = $1 AND c.deleted_at IS NULL";
+    "SELECT seat_version FROM concerts WHERE id = $1 AND deleted_at IS NULL";
 
-/// Every [`SeatLine`] of a concert (`$1`), in row and column order.
+/// The venue rows of a concert (`$1`) in the venue's order: `(section, kind, label, seats)`.
+pub(in crate::store) const SEAT_MAP_ROWS: &str = "SELECT r.section, r.kind, r.label, r.seats
+     FROM concerts c JOIN auditorium_rows r ON r.auditorium_id = c.auditorium_id
+     WHERE c.id = $1 ORDER BY r.section_position, r.position";
+
+/// Every [`SeatLine`] of a concert (`$1`), by section, row and column.
 pub(in crate::store) const SEAT_MAP_SEATS: &str =
-    "SELECT s.horizontal, s.vertical, s.grade, s.status, p.price_cents
+    "SELECT s.section, s.horizontal, s.vertical, s.grade, s.status, p.price_cents
      FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-     WHERE s.concert_id = $1 ORDER BY s.horizontal, s.vertical";
+     WHERE s.concert_id = $1 ORDER BY s.section, s.horizontal, s.vertical";
 
-/// A seat as the seat-map query reads it: `(horizontal, vertical, grade, status, price in cents)`.
-pub(in crate::store) type SeatLine = (String, i64, String, String, i64);
+/// A seat as the seat-map query reads it: `(section, horizontal, vertical, grade, status,
+/// price in cents)`.
+pub(in crate::store) type SeatLine = (String, String, i64, String, String, i64);
 
-/// Assembles a concert's seat map from its seats, read in row and column order.
+/// Assembles a concert's seat map from its venue's rows (in the venue's order) and its
+/// seats (by section, row and column): the rows with seats on sale, in the venue's order.
 pub(in crate::store) fn seat_map_of(
     concert_id: i64,
     version: i64,
-    max_column: i64,
+    venue: Vec<VenueRow>,
     seats: Vec<SeatLine>,
 ) -> Result<SeatMapRecord, StoreError> {
-    let mut rows: Vec<SeatRow> = Vec::new();
-    let mut width = usize::try_from(max_column).unwrap_or(0);
-    for (horizontal, vertical, grade, status, cents) in seats {
-        let horizontal = letter(&horizontal)?;
+    let venue = layout_of(venue)?;
+    let mut on_sale: HashMap<(SectionName, RowLabel), SeatRow> = HashMap::new();
+    for (section, horizontal, vertical, grade, status, cents) in seats {
+        let key = (
+            SectionName::stored(&section),
+            RowLabel::stored(&horizontal).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
+        );
         let column = usize::try_from(vertical).unwrap_or(0);
-        width = width.max(column);
         let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-        match rows.last_mut() {
-            Some(row) if row.horizontal == horizontal => row.seats.push((column, status)),
-            _ => rows.push(SeatRow {
-                horizontal,
+        let row = match on_sale.entry(key) {
+            std::collections::hash_map::Entry::Occupied(row) => row.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(SeatRow {
+                horizontal: key.1,
                 grade: letter(&grade)?,
                 price: Price::from_cents(cents),
-                seats: vec![(column, status)],
+                width: 0,
+                seats: Vec::new(),
             }),
+        };
+        row.width = row.width.max(column);
+        row.seats.push((column, status));
+    }
+    let mut sections = Vec::new();
+    for section in &venue.sections {
+        let mut rows = Vec::new();
+        for (label, width) in section.rows() {
+            if let Some(mut row) = on_sale.remove(&(section.name, label)) {
+                row.width = row.width.max(width as usize);
+                rows.push(row);
+            }
+        }
+        if !rows.is_empty() {
+            let standing = matches!(section.kind, SectionKind::Standing(_));
+            sections.push(SectionMap { name: section.name, standing, rows });
         }
     }
-    Ok(SeatMapRecord { concert_id, version, max_column: width, rows })
+    // Rows the venue no longer has (it changed after the concert was over), at the end.
+    let mut left: Vec<_> = on_sale.into_iter().collect();
+    left.sort_by_key(|(key, _)| *key);
+    for ((name, _), row) in left {
+        match sections.iter_mut().find(|s| s.name == name) {
+            Some(section) => section.rows.push(row),
+            None => {
+                sections.push(SectionMap { name, standing: row.horizontal.is_standing(), rows: vec![row] })
+            }
+        }
+    }
+    Ok(SeatMapRecord { concert_id, version, sections, seed_shaped: venue.is_one_seated_section() })
 }
 
 /// Auditoriums, concerts, seats and posters.
@@ -241,8 +330,7 @@ pub trait VenueStore {
     async fn toggle_seat_lock(
         &self,
         auditorium_id: i64,
-        horizontal: Letter,
-        vertical: u8,
+        seat: SeatRef,
     ) -> Result<Vec<LockToggle>, StoreError>;
 
     /// Creates a concert with its prices and one seat per row on sale × column, in one

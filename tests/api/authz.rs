@@ -40,6 +40,7 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("post",   "/api/v1/images/upload",                         [401, 403, 403, 201, 403, 201]),
     ("get",    "/api/v1/images/{key}",                          [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/concerts/{id}/seats",                   [200, 200, 200, 200, 200, 200]),
+    ("get",    "/api/v1/concerts/{id}/availability",            [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/concerts/{id}/seats/events",            [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/concerts/{id}/sales",                   [401, 403, 403, 200, 403, 200]),
     ("get",    "/api/v1/concerts/{id}/reservations",            [200, 200, 200, 200, 200, 200]),

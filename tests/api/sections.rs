@@ -199,10 +199,11 @@ async fn a_seed_form_venue_is_one_unnamed_seated_section_and_keeps_its_max_row_a
 }
 
 #[tokio::test]
-async fn a_venue_may_have_200_sections_100000_places_200_seat_rows_and_40_character_names() {
+async fn a_venue_may_have_200_sections_100000_places_200_seat_rows_and_40_byte_names() {
     let app = TestApp::spawn().await;
     let (_, promoter) = app.promoter("big-promoter").await;
-    let long_name = "é".repeat(40);
+    // 40 bytes of UTF-8: 20 two-byte letters.
+    let long_name = "é".repeat(20);
     let mut sections: Vec<Value> =
         (0..199).map(|i| json!({"name": format!("S{i}"), "kind": "STANDING", "capacity": 1})).collect();
     sections.push(json!({"name": long_name, "kind": "SEATED", "rows": [
@@ -247,6 +248,7 @@ async fn bad_venues_are_refused_naming_the_field_and_create_or_change_nothing() 
         (json!(too_many), "sections"),
         (json!([standing("   ", 10)]), "sections[0].name"),
         (json!([standing(&"x".repeat(41), 10)]), "sections[0].name"),
+        (json!([standing(&"é".repeat(21), 10)]), "sections[0].name"),
         (json!([label("")]), "sections[0].rows[0].label"),
         (json!([label("ABCDE")]), "sections[0].rows[0].label"),
         (json!([label("A-1")]), "sections[0].rows[0].label"),

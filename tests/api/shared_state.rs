@@ -412,7 +412,8 @@ async fn flushing_redis_in_the_middle_of_a_rush_sells_no_seat_twice() {
 #[tokio::test]
 async fn news_arriving_out_of_order_never_makes_the_shared_gate_refuse_a_free_seat() {
     use tickitecking::domain::booking::SeatRef;
-    use tickitecking::domain::venue::{Letter, SeatStatus};
+    use tickitecking::domain::sections::RowLabel;
+    use tickitecking::domain::venue::SeatStatus;
     use tickitecking::gate::{RedisGate, SeatGate};
 
     let Some(url) = redis_url() else { return };
@@ -427,7 +428,7 @@ async fn news_arriving_out_of_order_never_makes_the_shared_gate_refuse_a_free_se
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("{}gate:7", deployment.key_prefix);
     redis::cmd("HSET").arg(&key).arg("loaded").arg("1").query_async::<()>(&mut connection).await.unwrap();
-    let a1 = SeatRef { horizontal: Letter::parse("A").unwrap(), vertical: 1 };
+    let a1 = SeatRef::seed(RowLabel::parse("A").unwrap(), 1);
 
     // Freed at version 7 by one instance; the other's news of version 6 comes late.
     one.record(7, 7, &[(a1, SeatStatus::Available)]).await.unwrap();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments};
 
-use super::{ReservationHistory, corrupt};
+use super::{ReservationHistory, corrupt, seat_ref};
 use crate::domain::booking::ReservationStatus;
 use crate::domain::venue::Price;
 use crate::store::sql::{Args, Backend, Column, Conn, RowOf};
@@ -28,6 +28,7 @@ struct HistoryRow {
     auditorium_name: String,
     auditorium_address: String,
     seat_id: i64,
+    section: String,
     horizontal: String,
     vertical: i64,
     grade: String,
@@ -53,8 +54,7 @@ impl TryFrom<HistoryRow> for ReservationHistory {
             auditorium_name: r.auditorium_name,
             auditorium_address: r.auditorium_address,
             seat_id: r.seat_id,
-            horizontal: letter(&r.horizontal)?,
-            vertical: u8::try_from(r.vertical).map_err(|e| StoreError::Other(e.into()))?,
+            seat: seat_ref(&r.section, &r.horizontal, r.vertical)?,
             grade: letter(&r.grade)?,
         })
     }
@@ -85,7 +85,7 @@ where
                 u.id AS user_id, u.username, u.nickname,
                 c.id AS concert_id, c.name AS concert_name, c.description AS concert_description, c.start_time,
                 a.id AS auditorium_id, a.name AS auditorium_name, a.address AS auditorium_address,
-                s.id AS seat_id, s.horizontal, s.vertical, s.grade
+                s.id AS seat_id, s.section, s.horizontal, s.vertical, s.grade
          FROM reservations r
          JOIN users u ON u.id = r.user_id
          JOIN concerts c ON c.id = r.concert_id

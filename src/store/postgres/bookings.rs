@@ -21,6 +21,7 @@ use sqlx::{PgConnection, PgPool};
 use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{SeatRef, Terms, decide};
+use crate::domain::sections::RowLabel;
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow,
@@ -49,19 +50,74 @@ pub(super) async fn seats_of(
     reservations: &[ReservationRecord],
 ) -> Result<Vec<SeatRef>, StoreError> {
     let ids: Vec<i64> = reservations.iter().map(|r| r.seat_id).collect();
-    let rows: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, horizontal, vertical FROM seats WHERE id = ANY($1)")
+    let rows: Vec<(i64, String, String, i64)> =
+        sqlx::query_as("SELECT id, section, horizontal, vertical FROM seats WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(conn)
             .await?;
-    let by_id: HashMap<i64, (String, i64)> = rows.into_iter().map(|(id, h, v)| (id, (h, v))).collect();
+    let by_id: HashMap<i64, (String, String, i64)> =
+        rows.into_iter().map(|(id, sec, h, v)| (id, (sec, h, v))).collect();
     ids.iter()
         .map(|id| {
-            let (h, v) =
+            let (sec, h, v) =
                 by_id.get(id).ok_or_else(|| corrupt(format!("seat {id} of a reservation is gone")))?;
-            seat_ref(h, *v)
+            seat_ref(sec, h, *v)
         })
         .collect()
+}
+
+/// The first free places of each standing section the order asks for, `(place, id,
+/// price)`; refused when a section is not sold or has fewer left. Run under the concert's
+/// row lock, which every booking and cancellation of it takes first: what is free here is
+/// free when inserted.
+pub(super) async fn standing_places(
+    conn: &mut PgConnection,
+    request: &BookingRequest<'_>,
+) -> Result<Vec<(SeatRef, i64, i64)>, BookingError> {
+    let (mut places, mut missing, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    for wanted in &request.order.standing {
+        let free: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.id, s.vertical, p.price_cents
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
+             ORDER BY s.vertical LIMIT $3",
+        )
+        .bind(request.concert_id)
+        .bind(wanted.section.as_str())
+        .bind(i64::from(wanted.quantity))
+        .fetch_all(&mut *conn)
+        .await?;
+        if free.len() < wanted.quantity as usize {
+            let sold: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = $1 AND section = $2 AND horizontal = '')",
+            )
+            .bind(request.concert_id)
+            .bind(wanted.section.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+            if sold {
+                short.push((wanted.section, free.len() as i64))
+            } else {
+                missing.push(wanted.section)
+            }
+            continue;
+        }
+        for (id, vertical, price) in free {
+            let place = SeatRef {
+                section: wanted.section,
+                horizontal: RowLabel::STANDING,
+                vertical: vertical as u32,
+            };
+            places.push((place, id, price));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SectionsNotFound(missing));
+    }
+    if !short.is_empty() {
+        return Err(BookingError::SoldOut(short));
+    }
+    Ok(places)
 }
 
 /// The answer saved under an idempotency key, if the key was used before.
@@ -112,7 +168,7 @@ fn refusal(err: sqlx::Error, seats: &[SeatRef], limit: i64, held: i64) -> Bookin
 /// (and then replays or refuses the key).
 async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option<Booked>, BookingError> {
     let now = Utc::now();
-    let seats = &request.order.seats;
+    let mut seats = request.order.seats.clone();
     let mut tx = pool.begin().await?;
     let terms: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!("{CONCERT_TERMS}{FOR_UPDATE}"))
         .bind(request.concert_id)
@@ -124,14 +180,15 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     let terms = terms.map(|(start_time, max_seats_per_fan)| Terms { start_time, max_seats_per_fan });
     let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT s.id, s.status, p.price_cents
-         FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS q(h, v, n)
-         LEFT JOIN seats s ON s.concert_id = $1 AND s.horizontal = q.h AND s.vertical = q.v
+         FROM unnest($4::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(sec, h, v, n)
+         LEFT JOIN seats s ON s.concert_id = $1 AND s.section = q.sec AND s.horizontal = q.h AND s.vertical = q.v
          LEFT JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
          ORDER BY q.n",
     )
     .bind(request.concert_id)
     .bind(seats.iter().map(|s| s.horizontal.to_string()).collect::<Vec<_>>())
     .bind(seats.iter().map(|s| i64::from(s.vertical)).collect::<Vec<_>>())
+    .bind(seats.iter().map(|s| s.section.to_string()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     // Each seat of the order as stored: `(id, price, status)`.
@@ -143,6 +200,13 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
             }
             _ => None,
         });
+    }
+    // Standing places once the concert is known to sell (else `decide` says why not).
+    if !request.order.standing.is_empty() && terms.is_some_and(|t| t.start_time > now) {
+        for (seat, id, price) in standing_places(&mut tx, request).await? {
+            seats.push(seat);
+            stored.push(Some((id, price, SeatStatus::Available)));
+        }
     }
     let held: i64 = sqlx::query_scalar(HELD_SEATS)
         .bind(request.concert_id)
@@ -167,7 +231,7 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     .fetch_all(&mut *tx)
     .await;
     let mut by_seat = HashMap::new();
-    for row in inserted.map_err(|e| refusal(e, seats, limit, held))? {
+    for row in inserted.map_err(|e| refusal(e, &seats, limit, held))? {
         let record = ReservationRecord::try_from(row)?;
         by_seat.insert(record.seat_id, record);
     }

@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
-use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_SEATS, SeatLine, seat_map_of};
+use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatLine, seat_map_of};
 use super::{SeatMapRecord, Store, StoreError};
 
 /// Connections per pool. Bookings of one concert wait on its row lock anyway, so more
@@ -117,13 +117,14 @@ impl Backend for PostgresStore {
     // a replica's older map read after a booking would be cached as the newest.
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
         let mut tx = Self::snapshot(&self.primary).await?;
-        let head: Option<(i64, i64)> =
-            sqlx::query_as(SEAT_MAP_HEAD).bind(concert_id).fetch_optional(&mut *tx).await?;
-        let Some((version, max_column)) = head else { return Ok(None) };
+        let head: Option<i64> =
+            sqlx::query_scalar(SEAT_MAP_HEAD).bind(concert_id).fetch_optional(&mut *tx).await?;
+        let Some(version) = head else { return Ok(None) };
+        let venue = sqlx::query_as(SEAT_MAP_ROWS).bind(concert_id).fetch_all(&mut *tx).await?;
         let seats: Vec<SeatLine> =
             sqlx::query_as(SEAT_MAP_SEATS).bind(concert_id).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        seat_map_of(concert_id, version, max_column, seats).map(Some)
+        seat_map_of(concert_id, version, venue, seats).map(Some)
     }
 }
 

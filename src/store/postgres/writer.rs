@@ -224,10 +224,12 @@ enum Failed {
 
 /// Splits off the orders that go alone, after the batch: an idempotency key used twice in
 /// the batch (the second must replay the first's answer, which only exists once the
-/// batch has committed).
+/// batch has committed), and orders of standing places (each finds its free places under
+/// the concert's lock, `bookings::standing_places`).
 fn split_repeats(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     let mut keys = HashSet::new();
     batch.into_iter().partition(|job| match &job.idempotency {
+        _ if !job.order.standing.is_empty() => false,
         Some((key, _)) => keys.insert((job.user_id, key.clone())),
         None => true,
     })
@@ -464,14 +466,15 @@ async fn seats_of(
         batch.iter().flat_map(|j| j.order.seats.iter().map(move |s| (j.concert_id, *s))).collect();
     let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT s.id, s.status, p.price_cents
-         FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(c, h, v, n)
-         LEFT JOIN seats s ON s.concert_id = q.c AND s.horizontal = q.h AND s.vertical = q.v
+         FROM unnest($1::bigint[], $4::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(c, sec, h, v, n)
+         LEFT JOIN seats s ON s.concert_id = q.c AND s.section = q.sec AND s.horizontal = q.h AND s.vertical = q.v
          LEFT JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
          ORDER BY q.n",
     )
     .bind(wanted.iter().map(|(c, _)| *c).collect::<Vec<_>>())
     .bind(wanted.iter().map(|(_, s)| s.horizontal.to_string()).collect::<Vec<_>>())
     .bind(wanted.iter().map(|(_, s)| i64::from(s.vertical)).collect::<Vec<_>>())
+    .bind(wanted.iter().map(|(_, s)| s.section.to_string()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     let mut seats = HashMap::with_capacity(wanted.len());

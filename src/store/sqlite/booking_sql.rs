@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide};
+use crate::domain::sections::RowLabel;
 use crate::domain::venue::SeatStatus;
 pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
@@ -101,7 +102,8 @@ pub(super) fn book_in(
     layouts: &Layouts,
     request: &OwnedBooking,
 ) -> Result<Booked, BookingError> {
-    if let ([seat], None) = (&request.order.seats[..], &request.idempotency) {
+    if let ([seat], None, []) = (&request.order.seats[..], &request.idempotency, &request.order.standing[..])
+    {
         return book_one(conn, layouts, request, *seat);
     }
     // Several seats or an idempotency key: every check first, then the inserts, all in a
@@ -165,14 +167,66 @@ fn stored_seat(
         .prepare_cached(
             "SELECT s.id, s.status, p.price_cents
              FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = ?1 AND s.horizontal = ?2 AND s.vertical = ?3",
+             WHERE s.concert_id = ?1 AND s.section = ?2 AND s.horizontal = ?3 AND s.vertical = ?4",
         )?
-        .query_row(params![concert_id, seat.horizontal.to_string(), seat.vertical], |r| {
+        .query_row(params![concert_id, seat.section.as_str(), seat.horizontal.as_str(), seat.vertical], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
     let Some((id, status, price)) = row else { return Ok(None) };
     Ok(Some(StoredSeat { id, status: SeatStatus::parse(&status).map_err(corrupt)?, price }))
+}
+
+/// The first free places of each standing section the order asks for, as seats with
+/// their stored status and price; refused when a section is not sold or has fewer left.
+/// Run inside the batch's transaction, which no one else writes: what is free here is
+/// free when inserted.
+fn standing_places(
+    conn: &Connection,
+    request: &OwnedBooking,
+) -> Result<Vec<(SeatRef, StoredSeat)>, BookingError> {
+    let (mut places, mut missing, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    for wanted in &request.order.standing {
+        let mut statement = conn.prepare_cached(
+            "SELECT s.id, s.vertical, p.price_cents
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = ?1 AND s.section = ?2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
+             ORDER BY s.vertical LIMIT ?3",
+        )?;
+        let free = statement
+            .query_map(params![request.concert_id, wanted.section.as_str(), wanted.quantity], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if free.len() < wanted.quantity as usize {
+            let sold: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = ?1 AND section = ?2 AND horizontal = '')",
+                )?
+                .query_row(params![request.concert_id, wanted.section.as_str()], |r| r.get(0))?;
+            if sold {
+                short.push((wanted.section, free.len() as i64))
+            } else {
+                missing.push(wanted.section)
+            }
+            continue;
+        }
+        for (id, vertical, price) in free {
+            let seat = SeatRef {
+                section: wanted.section,
+                horizontal: RowLabel::STANDING,
+                vertical: vertical as u32,
+            };
+            places.push((seat, StoredSeat { id, status: SeatStatus::Available, price }));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SectionsNotFound(missing));
+    }
+    if !short.is_empty() {
+        return Err(BookingError::SoldOut(short));
+    }
+    Ok(places)
 }
 
 /// The fan's active reservations of the concert.
@@ -231,15 +285,23 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         }
         None => None,
     };
-    let stored = seats
+    let mut stored = seats
         .iter()
-        .map(|seat| stored_seat(conn, request.concert_id, *seat))
-        .collect::<Result<Vec<_>, _>>()?;
-    let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.as_ref().map(|s| s.status)));
+        .map(|seat| Ok((*seat, stored_seat(conn, request.concert_id, *seat)?)))
+        .collect::<Result<Vec<_>, BookingError>>()?;
+    // Standing places once the concert is known to sell (else `decide` says why not).
+    if !request.order.standing.is_empty() && terms.is_some_and(|t| t.start_time > now) {
+        stored.extend(standing_places(conn, request)?.into_iter().map(|(seat, s)| (seat, Some(s))));
+    }
+    let statuses = stored.iter().map(|(seat, s)| (*seat, s.as_ref().map(|s| s.status)));
     decide(terms, now, statuses, held_seats(conn, request)?)?;
     let mut reservations = Vec::with_capacity(stored.len());
-    for StoredSeat { id, price, .. } in stored.into_iter().flatten() {
-        reservations.push(insert_reservation(conn, request, id, price, now)?);
+    let mut booked = Vec::with_capacity(stored.len());
+    for (seat, found) in stored {
+        if let Some(StoredSeat { id, price, .. }) = found {
+            reservations.push(insert_reservation(conn, request, id, price, now)?);
+            booked.push(seat);
+        }
     }
     if let Some((key, fingerprint)) = &request.idempotency {
         let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
@@ -249,7 +311,7 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         )?
         .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), time_text(now)])?;
     }
-    Ok(Booked { reservations, version: 0, replayed: false, seats: seats.clone() })
+    Ok(Booked { reservations, version: 0, replayed: false, seats: booked })
 }
 
 /// The answer saved under an idempotency key, if the key was used before.
@@ -275,10 +337,10 @@ fn replay(conn: &Connection, request: &OwnedBooking) -> Result<Option<Booked>, B
 
 /// The position of a stored seat.
 fn seat_of(conn: &Connection, seat_id: i64) -> Result<SeatRef, BookingError> {
-    let (horizontal, vertical): (String, i64) = conn
-        .prepare_cached("SELECT horizontal, vertical FROM seats WHERE id = ?1")?
-        .query_row([seat_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(seat_ref(&horizontal, vertical)?)
+    let (section, horizontal, vertical): (String, String, i64) = conn
+        .prepare_cached("SELECT section, horizontal, vertical FROM seats WHERE id = ?1")?
+        .query_row([seat_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(seat_ref(&section, &horizontal, vertical)?)
 }
 
 /// One cancellation inside the batch's transaction. Its only write is one conditional

@@ -76,19 +76,21 @@ impl Layouts {
     }
 }
 
-/// Every seat of the concert with the price of its grade.
+/// Every seat of the concert with the price of its grade. Standing places are not kept:
+/// they are booked by quantity, found free in the database.
 fn load(conn: &Connection, concert_id: i64) -> Result<HashMap<SeatRef, PricedSeat>, BookingError> {
     let mut statement = conn.prepare_cached(
-        "SELECT s.horizontal, s.vertical, s.id, p.price_cents
+        "SELECT s.section, s.horizontal, s.vertical, s.id, p.price_cents
          FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-         WHERE s.concert_id = ?1",
+         WHERE s.concert_id = ?1 AND s.horizontal <> ''",
     )?;
     let mut rows = statement.query([concert_id])?;
     let mut seats = HashMap::new();
     while let Some(row) = rows.next()? {
-        let horizontal = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let seat = seat_ref(horizontal, row.get(1)?)?;
-        seats.insert(seat, PricedSeat { id: row.get(2)?, price: row.get(3)? });
+        let section = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let horizontal = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let seat = seat_ref(section, horizontal, row.get(2)?)?;
+        seats.insert(seat, PricedSeat { id: row.get(3)?, price: row.get(4)? });
     }
     Ok(seats)
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::booking_sql::store_error;
-use crate::store::venues::{SEAT_MAP_HEAD, SEAT_MAP_SEATS, SeatLine, seat_map_of};
+use crate::store::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatLine, seat_map_of};
 use crate::store::{SeatMapRecord, StoreError};
 
 /// Idle connections kept for the next read; more are opened when reads overlap.
@@ -78,15 +78,21 @@ fn read_map(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>,
 }
 
 fn read_in(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {
-    let head: Option<(i64, i64)> = conn
+    let head: Option<i64> = conn
         .prepare_cached(SEAT_MAP_HEAD)
-        .and_then(|mut s| s.query_row([concert_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| s.query_row([concert_id], |r| r.get(0)).optional())
         .map_err(store_error)?;
-    let Some((version, max_column)) = head else { return Ok(None) };
+    let Some(version) = head else { return Ok(None) };
+    let venue = conn
+        .prepare_cached(SEAT_MAP_ROWS)
+        .and_then(|mut query| {
+            query.query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
+        })
+        .map_err(store_error)?;
     let mut query = conn.prepare_cached(SEAT_MAP_SEATS).map_err(store_error)?;
     let seats: Vec<SeatLine> = query
-        .query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .and_then(|rows| rows.collect())
         .map_err(store_error)?;
-    seat_map_of(concert_id, version, max_column, seats).map(Some)
+    seat_map_of(concert_id, version, venue, seats).map(Some)
 }

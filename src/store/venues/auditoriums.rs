@@ -6,10 +6,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
-use super::{AUDITORIUM_SELECT, AuditoriumRecord, AuditoriumRow, Sql};
-use crate::domain::venue::{AuditoriumSpec, Letter, SeatStatus};
+use super::{AUDITORIUM_SELECT, AuditoriumRecord, AuditoriumRow, Sql, VENUE_ROWS};
+use crate::domain::booking::SeatRef;
+use crate::domain::sections::{Layout, RowLabel, SectionName};
+use crate::domain::venue::{AuditoriumSpec, SeatStatus};
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf};
-use crate::store::{LockToggle, StoreError, letter};
+use crate::store::{LockToggle, StoreError};
 
 impl<B> Sql<'_, B>
 where
@@ -21,16 +23,64 @@ where
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     i64: Column<B::DB>,
     Option<i64>: Column<B::DB>,
+    Option<String>: Column<B::DB>,
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
-    /// An auditorium, live or not, with its owner's names.
+    /// An auditorium, live or not, with its owner's names and its sections.
     pub(super) async fn auditorium_in(conn: &mut Conn<B>, id: i64) -> Result<AuditoriumRecord, StoreError> {
         let row: Option<AuditoriumRow> = sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1"))
             .bind(id)
-            .fetch_optional(conn)
+            .fetch_optional(&mut *conn)
             .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        let row = row.ok_or(StoreError::NotFound)?;
+        let rows = sqlx::query_as(VENUE_ROWS).bind(id).fetch_all(conn).await?;
+        row.into_record(rows)
+    }
+
+    /// Writes a venue's rows: inserts new ones, updates kept ones, deletes the rest (the
+    /// schema refuses to drop or shorten a row under the seats of an upcoming concert).
+    pub(super) async fn write_rows(
+        conn: &mut Conn<B>,
+        id: i64,
+        layout: &Layout,
+        current: Option<&Layout>,
+    ) -> Result<(), StoreError> {
+        let mut kept = std::collections::HashSet::new();
+        for (section_position, section) in layout.sections.iter().enumerate() {
+            for (position, (label, seats)) in section.rows().into_iter().enumerate() {
+                kept.insert((section.name, label));
+                sqlx::query(
+                    "INSERT INTO auditorium_rows (auditorium_id, section, label, section_position, position, kind, seats)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (auditorium_id, section, label) DO UPDATE
+                     SET section_position = excluded.section_position, position = excluded.position,
+                         kind = excluded.kind, seats = excluded.seats",
+                )
+                .bind(id)
+                .bind(section.name.as_str())
+                .bind(label.as_str())
+                .bind(section_position as i64)
+                .bind(position as i64)
+                .bind(section.kind.name())
+                .bind(i64::from(seats))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        for section in current.map(|l| &l.sections[..]).unwrap_or_default() {
+            for (label, _) in section.rows() {
+                if !kept.contains(&(section.name, label)) {
+                    sqlx::query("DELETE FROM auditorium_rows WHERE auditorium_id = $1 AND section = $2 AND label = $3")
+                        .bind(id)
+                        .bind(section.name.as_str())
+                        .bind(label.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `NotFound` unless row `id` of `table` is live; takes the row `lock` where writers lock.
@@ -88,27 +138,39 @@ where
         // is taken the seats counted below are all there are.
         Self::live(&mut tx, "auditoriums", id, FOR_UPDATE).await?;
         let current = Self::auditorium_in(&mut tx, id).await?;
-        let (last_row, last_column): (Option<String>, Option<i64>) = sqlx::query_as(
-            "SELECT max(s.horizontal), max(s.vertical) FROM seats s JOIN concerts c ON c.id = s.concert_id
-             WHERE c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2",
+        // Every row of an upcoming concert, with its last seat.
+        let on_sale: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT s.section, s.horizontal, max(s.vertical) FROM seats s JOIN concerts c ON c.id = s.concert_id
+             WHERE c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2
+             GROUP BY s.section, s.horizontal ORDER BY s.section, s.horizontal",
         )
         .bind(id)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let last_row = last_row.as_deref().map(letter).transpose()?;
-        if last_row.is_some_and(|r| r > spec.max_row)
-            || last_column.is_some_and(|c| c > i64::from(spec.max_column))
-        {
-            return Err(StoreError::conflict(
-                "AUDITORIUM_IN_USE",
-                format!(
-                    "upcoming concerts have seats up to row {} column {}; the auditorium cannot shrink below them",
-                    last_row.map(|r| r.to_string()).unwrap_or_default(),
-                    last_column.unwrap_or_default()
-                ),
-            ));
+        for (section, row, last) in on_sale {
+            let name = SectionName::stored(&section);
+            let label = RowLabel::stored(&row).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+            let fits = spec
+                .layout
+                .section(name)
+                .and_then(|s| s.row_seats(label))
+                .is_some_and(|n| i64::from(n) >= last);
+            if !fits {
+                let place = match (name.is_seed(), label.is_standing()) {
+                    (true, _) => format!("row {label} up to seat {last}"),
+                    (false, true) => format!("standing section {name:?} up to place {last}"),
+                    (false, false) => format!("section {name:?} row {label} up to seat {last}"),
+                };
+                return Err(StoreError::conflict(
+                    "AUDITORIUM_IN_USE",
+                    format!(
+                        "upcoming concerts have seats in {place}; the auditorium cannot shrink below them"
+                    ),
+                ));
+            }
         }
+        // `updated_at` first: the rows' triggers read it as "now".
         sqlx::query(
             "UPDATE auditoriums SET name = $2, address = $3, max_row = $4, max_column = $5, updated_at = $6
              WHERE id = $1",
@@ -116,13 +178,14 @@ where
         .bind(id)
         .bind(&spec.name)
         .bind(&spec.address)
-        .bind(spec.max_row.to_string())
-        .bind(i64::from(spec.max_column))
+        .bind(spec.seed.map(|(row, _)| row.to_string()))
+        .bind(spec.seed.map(|(_, column)| i64::from(column)))
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if current.max_column != spec.max_column {
-            // The width of every seat map of the hall changed.
+        Self::write_rows(&mut tx, id, &spec.layout, Some(&current.layout)).await?;
+        if current.layout != spec.layout {
+            // The rows of every seat map of the hall may have changed length.
             sqlx::query(&format!(
                 "UPDATE concerts SET seat_version = seat_version + 1
                  WHERE id IN (SELECT id FROM concerts WHERE auditorium_id = $1 ORDER BY id{})",
@@ -140,8 +203,7 @@ where
     pub(super) async fn toggle_seat_lock(
         &self,
         auditorium_id: i64,
-        horizontal: Letter,
-        vertical: u8,
+        seat: SeatRef,
     ) -> Result<Vec<LockToggle>, StoreError> {
         const UPCOMING: &str = "c.auditorium_id = $1 AND c.deleted_at IS NULL AND c.start_time > $2";
         let now = Utc::now();
@@ -156,13 +218,14 @@ where
         }
         let seats: Vec<(i64, i64, String, String)> = sqlx::query_as(&format!(
             "SELECT s.id, c.id, c.name, s.status FROM seats s JOIN concerts c ON c.id = s.concert_id
-             WHERE {UPCOMING} AND s.horizontal = $3 AND s.vertical = $4
+             WHERE {UPCOMING} AND s.section = $5 AND s.horizontal = $3 AND s.vertical = $4
              ORDER BY c.id"
         ))
         .bind(auditorium_id)
         .bind(now)
-        .bind(horizontal.to_string())
-        .bind(i64::from(vertical))
+        .bind(seat.horizontal.as_str())
+        .bind(i64::from(seat.vertical))
+        .bind(seat.section.as_str())
         .fetch_all(&mut *tx)
         .await?;
         let mut toggles = Vec::with_capacity(seats.len());

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
-use super::{Sql, rows_fit};
+use super::{AuditoriumRecord, Sql, rows_fit};
+use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{ConcertSpec, Letter};
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_SHARE, FOR_UPDATE, RowOf};
 use crate::store::{StoreError, letter};
@@ -20,29 +21,37 @@ where
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     i64: Column<B::DB>,
     Option<i64>: Column<B::DB>,
+    Option<String>: Column<B::DB>,
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
-    /// Inserts one seat per column `1..=max_column` of `row`, in one statement.
+    /// Inserts one seat per column `1..=seats` of a row (a standing section's places), in
+    /// one statement.
     async fn insert_row(
         conn: &mut Conn<B>,
         concert_id: i64,
-        row: Letter,
+        (section, row): (SectionName, RowLabel),
         grade: Letter,
-        max_column: u8,
+        seats: u32,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO seats (concert_id, horizontal, vertical, grade)
+            "INSERT INTO seats (concert_id, section, horizontal, vertical, grade)
              WITH RECURSIVE columns(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM columns WHERE n < $3)
-             SELECT $1, $2, n, $4 FROM columns",
+             SELECT $1, $5, $2, n, $4 FROM columns",
         )
         .bind(concert_id)
-        .bind(row.to_string())
-        .bind(i64::from(max_column))
+        .bind(row.as_str())
+        .bind(i64::from(seats))
         .bind(grade.to_string())
+        .bind(section.as_str())
         .execute(conn)
         .await?;
         Ok(())
+    }
+
+    /// Seats of a row of the venue (checked by [`rows_fit`] first).
+    fn row_seats(auditorium: &AuditoriumRecord, (section, row): (SectionName, RowLabel)) -> u32 {
+        auditorium.layout.section(section).and_then(|s| s.row_seats(row)).unwrap_or(0)
     }
 
     async fn upsert_prices(
@@ -87,7 +96,7 @@ where
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
         for (row, grade) in &spec.rows {
-            Self::insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+            Self::insert_row(&mut tx, id, *row, *grade, Self::row_seats(&auditorium, *row)).await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -124,19 +133,27 @@ where
         }
         let auditorium = Self::auditorium_in(&mut tx, auditorium_id).await?;
         rows_fit(spec, &auditorium)?;
-        let existing_rows: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT horizontal FROM seats WHERE concert_id = $1 ORDER BY horizontal",
+        let existing_rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT section, horizontal FROM seats WHERE concert_id = $1 ORDER BY section, horizontal",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
         let mut kept = Vec::new();
-        for raw in &existing_rows {
-            let row = letter(raw)?;
+        for (section, raw) in &existing_rows {
+            let row = (
+                SectionName::stored(section),
+                RowLabel::stored(raw).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
+            );
             if !spec.rows.contains_key(&row) {
+                let what = match (row.0.is_seed(), row.1.is_standing()) {
+                    (true, _) => format!("row {}", row.1),
+                    (false, true) => format!("standing section {:?}", row.0.as_str()),
+                    (false, false) => format!("section {:?} row {}", row.0.as_str(), row.1),
+                };
                 return Err(StoreError::conflict(
                     "ROWS_ON_SALE",
-                    format!("row {row} is on sale and cannot be removed; its grade can change"),
+                    format!("{what} is on sale and cannot be removed; its grade can change"),
                 ));
             }
             kept.push(row);
@@ -158,15 +175,17 @@ where
         for (row, grade) in &spec.rows {
             if kept.contains(row) {
                 sqlx::query(
-                    "UPDATE seats SET grade = $3 WHERE concert_id = $1 AND horizontal = $2 AND grade <> $3",
+                    "UPDATE seats SET grade = $3
+                     WHERE concert_id = $1 AND section = $4 AND horizontal = $2 AND grade <> $3",
                 )
                 .bind(id)
-                .bind(row.to_string())
+                .bind(row.1.as_str())
                 .bind(grade.to_string())
+                .bind(row.0.as_str())
                 .execute(&mut *tx)
                 .await?;
             } else {
-                Self::insert_row(&mut tx, id, *row, *grade, auditorium.max_column).await?;
+                Self::insert_row(&mut tx, id, *row, *grade, Self::row_seats(&auditorium, *row)).await?;
             }
         }
         let priced: Vec<String> = sqlx::query_scalar("SELECT grade FROM seat_prices WHERE concert_id = $1")

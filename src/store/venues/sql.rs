@@ -7,9 +7,10 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::{
     AUDITORIUM_SELECT, AuditoriumRecord, AuditoriumRow, ConcertRecord, ConcertRow, ConcertSummary,
-    LockToggle, NewImage, SeatMapRecord, Sql, VenueStore,
+    LockToggle, NewImage, SeatMapRecord, Sql, VENUE_ROWS, VenueStore,
 };
-use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
+use crate::domain::booking::SeatRef;
+use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Price};
 use crate::store::sql::{Args, Backend, Column, Conn, RowOf};
 use crate::store::{StoreError, letter};
 
@@ -24,6 +25,7 @@ where
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     i64: Column<B::DB>,
     Option<i64>: Column<B::DB>,
+    Option<String>: Column<B::DB>,
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
@@ -39,12 +41,13 @@ where
         )
         .bind(&spec.name)
         .bind(&spec.address)
-        .bind(spec.max_row.to_string())
-        .bind(i64::from(spec.max_column))
+        .bind(spec.seed.map(|(row, _)| row.to_string()))
+        .bind(spec.seed.map(|(_, column)| i64::from(column)))
         .bind(owner_id)
         .bind(Utc::now())
         .fetch_one(&mut *tx)
         .await?;
+        Sql::<B>::write_rows(&mut tx, id, &spec.layout, None).await?;
         let record = Sql::<B>::auditorium_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(record)
@@ -52,22 +55,33 @@ where
 
     // Promoters edit their venues right after reading them: these are read fresh.
     async fn auditorium(&self, id: i64) -> Result<Option<AuditoriumRecord>, StoreError> {
+        let mut tx = B::snapshot(self.fresh()).await?;
         let row: Option<AuditoriumRow> =
             sqlx::query_as(&format!("{AUDITORIUM_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"))
                 .bind(id)
-                .fetch_optional(self.fresh())
+                .fetch_optional(&mut *tx)
                 .await?;
-        row.map(TryInto::try_into).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let rows = sqlx::query_as(VENUE_ROWS).bind(id).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        row.into_record(rows).map(Some)
     }
 
     async fn list_auditoriums(&self, owner_id: Option<i64>) -> Result<Vec<AuditoriumRecord>, StoreError> {
+        let mut tx = B::snapshot(self.fresh()).await?;
         let rows: Vec<AuditoriumRow> = sqlx::query_as(&format!(
             "{AUDITORIUM_SELECT} WHERE a.deleted_at IS NULL AND ($1 IS NULL OR a.owner_id = $1) ORDER BY a.id"
         ))
         .bind(owner_id)
-        .fetch_all(self.fresh())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let venue = sqlx::query_as(VENUE_ROWS).bind(row.id).fetch_all(&mut *tx).await?;
+            records.push(row.into_record(venue)?);
+        }
+        tx.commit().await?;
+        Ok(records)
     }
 
     async fn update_auditorium(
@@ -91,10 +105,9 @@ where
     async fn toggle_seat_lock(
         &self,
         auditorium_id: i64,
-        horizontal: Letter,
-        vertical: u8,
+        seat: SeatRef,
     ) -> Result<Vec<LockToggle>, StoreError> {
-        Sql(self).toggle_seat_lock(auditorium_id, horizontal, vertical).await
+        Sql(self).toggle_seat_lock(auditorium_id, seat).await
     }
 
     async fn create_concert(&self, spec: &ConcertSpec) -> Result<i64, StoreError> {
