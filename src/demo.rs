@@ -1,5 +1,5 @@
-//! Demo data: a promoter, two venues and a few upcoming concerts, so a newcomer sees a
-//! living service at once. Loading twice adds nothing twice.
+//! Demo data: a promoter, two halls, an arena and a few upcoming concerts, so a newcomer
+//! sees a living service at once. Loading twice adds nothing twice.
 
 use std::collections::BTreeMap;
 
@@ -7,10 +7,10 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 
 use crate::auth::password;
-use crate::domain::sections::{Layout, RowLabel, SectionName};
+use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
 use crate::domain::user::Role;
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
-use crate::store::{NewUser, Store};
+use crate::store::{AuditoriumRecord, NewUser, Store};
 
 /// The demo promoter's login.
 pub const PROMOTER: (&str, &str) = ("demo-promoter", "Demo#Promoter1");
@@ -21,6 +21,75 @@ fn letter(c: char) -> anyhow::Result<Letter> {
 
 /// (name, venue index, days from now, [(grade, price)], [(first row, last row, grade)])
 type DemoConcert = (&'static str, usize, i64, &'static [(char, f64)], &'static [(char, char, char)]);
+
+/// The arena's sections: a standing floor of 5,000 and three seated tiers whose rows grow
+/// longer towards the back (rows `1`..`40`), 20,540 places in all, with each one's grade.
+fn arena_layout() -> anyhow::Result<(Layout, Vec<(SectionName, char)>)> {
+    let name = |n: &str| SectionName::parse(n).map_err(|e| anyhow::anyhow!(e));
+    let tier = |first: u32| -> anyhow::Result<SectionKind> {
+        (1..=40u32)
+            .map(|row| {
+                Ok((RowLabel::parse(&row.to_string()).map_err(|e| anyhow::anyhow!(e))?, first + row - 1))
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(SectionKind::Seated)
+    };
+    let sections = vec![
+        (Section { name: name("Floor")?, kind: SectionKind::Standing(5000) }, 'G'),
+        (Section { name: name("Lower Tier")?, kind: tier(100)? }, 'R'),
+        (Section { name: name("Middle Tier")?, kind: tier(110)? }, 'S'),
+        (Section { name: name("Upper Tier")?, kind: tier(120)? }, 'A'),
+    ];
+    let grades = sections.iter().map(|(s, grade)| (s.name, *grade)).collect();
+    Ok((Layout { sections: sections.into_iter().map(|(s, _)| s).collect() }, grades))
+}
+
+/// The arena and its concert, unless there already; whether the concert was added.
+async fn arena(store: &dyn Store, promoter_id: i64, existing: &[AuditoriumRecord]) -> anyhow::Result<bool> {
+    const VENUE: &str = "Seoul Arena";
+    const CONCERT: &str = "Arena Tour 2027";
+    let (layout, grades) = arena_layout()?;
+    let venue_id = match existing.iter().find(|a| a.name == VENUE) {
+        Some(a) => a.id,
+        None => {
+            let spec = AuditoriumSpec {
+                name: VENUE.into(),
+                address: "25 Olympic-ro, Songpa-gu, Seoul".into(),
+                layout: layout.clone(),
+                seed: None,
+            };
+            store.create_auditorium(promoter_id, &spec).await?.id
+        }
+    };
+    let (listed, _) = store.list_concerts(0, 10_000).await?;
+    if listed.iter().any(|c| c.name == CONCERT) {
+        return Ok(false);
+    }
+    let mut rows = BTreeMap::new();
+    for (section, grade) in &grades {
+        let rows_of = layout.section(*section).context("an arena section")?.rows();
+        for (label, _) in rows_of {
+            rows.insert((*section, label), letter(*grade)?);
+        }
+    }
+    let price = |amount: f64| Price::parse(amount).map_err(|e| anyhow::anyhow!(e));
+    let spec = ConcertSpec {
+        name: CONCERT.into(),
+        description: "A demo arena concert: a standing floor and three seated tiers.".into(),
+        start_time: Utc::now() + Duration::days(75),
+        auditorium_id: venue_id,
+        max_seats_per_fan: 4,
+        prices: BTreeMap::from([
+            (letter('G')?, price(110000.0)?),
+            (letter('R')?, price(154000.0)?),
+            (letter('S')?, price(121000.0)?),
+            (letter('A')?, price(88000.0)?),
+        ]),
+        rows,
+    };
+    store.create_concert(&spec).await?;
+    Ok(true)
+}
 
 /// Loads whatever of the demo data is missing; returns a one-line summary.
 pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
@@ -58,6 +127,7 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
         };
         venue_ids.push((id, letter(max_row)?));
     }
+    let arena = arena(store, promoter.id, &existing).await?;
     let concerts: [DemoConcert; 3] = [
         (
             "Spring Night Live",
@@ -99,9 +169,10 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
         created += 1;
     }
     Ok(format!(
-        "demo data ready: promoter {:?} (password {:?}), {} venues, {created} concert(s) added",
+        "demo data ready: promoter {:?} (password {:?}), {} venues, {} concert(s) added",
         PROMOTER.0,
         PROMOTER.1,
-        venue_ids.len()
+        venue_ids.len() + 1,
+        created + usize::from(arena)
     ))
 }

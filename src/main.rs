@@ -31,7 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service (the default when no command is given).
     Serve(ServeArgs),
-    /// Load a demo promoter, two venues and a few upcoming concerts, then exit (idempotent).
+    /// Load a demo promoter, two halls, an arena and a few upcoming concerts, then exit
+    /// (idempotent).
     Demo(ServeArgs),
     /// Load a running instance with an on-sale scenario and report throughput and latency.
     Bench(tickitecking::bench::BenchArgs),

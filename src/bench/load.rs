@@ -12,11 +12,11 @@ use hyper::header::HeaderValue;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::Scenario;
 use super::client::{Connection, bearer};
 use super::phases::{Kind, Phases};
 use super::report::Tally;
 use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
+use super::{Scenario, arena};
 
 /// Shared state of a run.
 pub struct Run {
@@ -41,8 +41,22 @@ pub struct Run {
 /// What to send next.
 enum Step {
     Get(String),
-    Book { concert: i64, row: String, column: usize, fan: usize },
-    Cancel { concert: i64, reservation: i64, fan: usize },
+    Book {
+        concert: i64,
+        row: String,
+        column: usize,
+        fan: usize,
+    },
+    /// Standing places of the arena's floor.
+    BookStanding {
+        concert: i64,
+        fan: usize,
+    },
+    Cancel {
+        concert: i64,
+        reservation: i64,
+        fan: usize,
+    },
     Stop,
 }
 
@@ -65,6 +79,17 @@ impl Run {
             // Measured by `footprint::measure`, never driven as a load.
             Scenario::Footprint => Step::Stop,
             Scenario::Seatmap => Step::Get(format!("/api/v1/concerts/{}/seats", fixture.concerts[0])),
+            Scenario::Availability => {
+                Step::Get(format!("/api/v1/concerts/{}/availability", fixture.concerts[0]))
+            }
+            Scenario::Section => Step::Get(format!(
+                "/api/v1/concerts/{}/seats?section={}",
+                fixture.concerts[0],
+                arena::READ_SECTION
+            )),
+            Scenario::Standing => {
+                Step::BookStanding { concert: fixture.concerts[0], fan: rng.gen_range(0..fans) }
+            }
             Scenario::Spread => {
                 let i = self.next_seat.fetch_add(1, Ordering::Relaxed);
                 if i >= fixture.concerts.len() * SEATS_PER_CONCERT {
@@ -111,6 +136,25 @@ fn created_id(body: &[u8]) -> Option<i64> {
     serde_json::from_slice::<Created>(body).ok().map(|c| c.data.id)
 }
 
+/// The ids of the reservations a 201 of the list form answered.
+fn created_ids(body: &[u8]) -> Vec<i64> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        data: List,
+    }
+    #[derive(serde::Deserialize)]
+    struct List {
+        reservations: Vec<Id>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    serde_json::from_slice::<Created>(body)
+        .map(|c| c.data.reservations.into_iter().map(|r| r.id).collect())
+        .unwrap_or_default()
+}
+
 /// Makes the fans' `Authorization` headers.
 pub fn fan_auth(fixture: &Fixture) -> anyhow::Result<Vec<HeaderValue>> {
     fixture.fans.iter().map(|token| bearer(token)).collect()
@@ -148,6 +192,14 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 let path = format!("/api/v1/concerts/{concert}/reservations");
                 conn.send_as(Method::POST, &path, Some(run.fan_auth[*fan].clone()), Some(body)).await
             }
+            Step::BookStanding { concert, fan } => {
+                let body = Bytes::from(format!(
+                    r#"{{"standing":[{{"section":"Floor","quantity":{}}}]}}"#,
+                    arena::STANDING_ORDER
+                ));
+                let path = format!("/api/v1/concerts/{concert}/reservations");
+                conn.send_as(Method::POST, &path, Some(run.fan_auth[*fan].clone()), Some(body)).await
+            }
             Step::Cancel { concert, reservation, fan } => {
                 let path = format!("/api/v1/concerts/{concert}/reservations/{reservation}");
                 conn.send_as(Method::DELETE, &path, Some(run.fan_auth[*fan].clone()), None).await
@@ -168,6 +220,9 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                             tally.booked.push(id);
                             mine.push((concert, id, fan));
                         }
+                    }
+                    Step::BookStanding { .. } if answer.status == 201 => {
+                        tally.booked.extend(created_ids(&answer.body));
                     }
                     Step::Cancel { reservation, .. } if answer.status == 200 => {
                         tally.cancelled.push(reservation);

@@ -3,6 +3,7 @@
 //! connections, reports throughput and latency percentiles, and then checks through the
 //! API that no seat was sold twice and that every confirmation it received is a booking.
 
+pub mod arena;
 mod client;
 pub mod durability;
 pub mod footprint;
@@ -40,6 +41,13 @@ pub enum Scenario {
     Mixed,
     /// `GET /health`: the ceiling the other figures are compared with.
     Health,
+    /// `GET /concerts/{id}/availability` of a 100,000-place arena concert.
+    Availability,
+    /// `GET /concerts/{id}/seats?section=S1`: one 5,000-seat section of the arena.
+    Section,
+    /// A rush on the arena's standing floor of 5,000: every attempt asks for 2 places,
+    /// on and on after it sold out.
+    Standing,
     /// Memory and set-up cost: creates the concerts (default 100), loads each one's seat
     /// map and seat gate, and reports the service's resident memory per seat and how long
     /// each 2,600-seat concert took to create.
@@ -183,9 +191,13 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         "--ceiling needs a --duration of at least two phases (--phase {:?})",
         args.phase
     );
+    let arena_scenario =
+        matches!(args.scenario, Scenario::Availability | Scenario::Section | Scenario::Standing);
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
         Scenario::Footprint => 100,
+        // The arena is the one concert.
+        _ if arena_scenario => 0,
         _ => 1,
     });
 
@@ -196,8 +208,9 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         address,
         (&args.admin_username, &args.admin_password),
         &run_id,
-        // The footprint makes its concerts itself, timing each, once the fans exist.
-        if args.scenario == Scenario::Footprint { 0 } else { concerts.max(1) },
+        // The footprint makes its concerts itself, timing each, once the fans exist; the
+        // arena scenarios make theirs below.
+        if args.scenario == Scenario::Footprint || arena_scenario { 0 } else { concerts.max(1) },
         args.fans,
         seats_per_fan,
     )
@@ -205,6 +218,16 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     if args.scenario == Scenario::Footprint {
         return Ok(Outcome::Footprint(footprint::measure(address, &fixture, concerts).await?));
     }
+    let mut fixture = fixture;
+    let arena = match arena_scenario {
+        true => {
+            eprintln!("setting up the arena: 100,000 places…");
+            let arena = arena::prepare(address, &fixture.venue).await?;
+            fixture.concerts = vec![arena.concert];
+            Some(arena)
+        }
+        false => None,
+    };
     let fixture = Arc::new(fixture);
     let fan_auth = load::fan_auth(&fixture)?;
     let new_run = |rate: Option<f64>, duration: Duration, first_seat: usize, ceiling: bool| {
@@ -237,7 +260,8 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     };
     let run = new_run(rate, args.duration, peak.as_ref().map_or(0, |p| p.next_seat), args.ceiling);
     let measured_from = run.measured_from;
-    let books = matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed);
+    let books =
+        matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed | Scenario::Standing);
     // The group commit's waits after the warm-up, read when it ends.
     let waits_before = books.then(|| {
         tokio::spawn(async move {
@@ -262,6 +286,12 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     // A booking whose answer was lost may still stand: the peak run's count here too.
     report.transport_errors += peak.as_ref().map_or(0, |peak| peak.tally.errors);
     report.ceiling = run.phases.as_ref().map(|phases| phases.ceiling(ended));
+    if args.scenario == Scenario::Standing
+        && let Some(arena) = &arena
+    {
+        report.floor_sold = Some(arena::FLOOR as u64 - arena::floor_left(address, arena.concert).await?);
+    }
+    report.arena = arena;
     if let Some(before) = waits_before {
         // Best effort: a service without the writer's metrics (PostgreSQL) reports none, and
         // so does a run whose first reading failed (it would count since the service began).

@@ -85,6 +85,10 @@ pub struct Report {
     /// What the service's group commit waited for after the warm-up (embedded
     /// database only): the disk's part of the latency.
     pub durability: Option<Durability>,
+    /// The arena scenarios' set-up: its creation time and memory per place.
+    pub arena: Option<super::arena::ArenaSetup>,
+    /// `standing`: places the floor sold in all (it has [`super::arena::FLOOR`]).
+    pub floor_sold: Option<u64>,
 }
 
 /// The after-run check: nothing sold twice, every confirmation still a booking.
@@ -129,6 +133,8 @@ impl Report {
             peak_per_second: None,
             ceiling: None,
             durability: None,
+            arena: None,
+            floor_sold: None,
         }
     }
 
@@ -157,6 +163,12 @@ impl Report {
             self.latency.max_ms,
             self.latency.mean_ms,
         );
+        if let Some(arena) = &self.arena {
+            out.push_str(&arena.text());
+        }
+        if let Some(sold) = self.floor_sold {
+            out.push_str(&format!("floor      {sold} of {} places sold\n", super::arena::FLOOR));
+        }
         if let Some(c) = &self.ceiling {
             let (low, high) =
                 c.pair_ratios.iter().fold((f64::MAX, 0.0_f64), |(l, h), r| (l.min(*r), h.max(*r)));

@@ -126,6 +126,15 @@ pub struct Venue {
 }
 
 impl Venue {
+    pub fn promoter_token(&self) -> &str {
+        &self.promoter_token
+    }
+
+    /// The run's name, part of everything it creates.
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
     /// Creates the run's concert number `i`: all 2,600 seats on sale in three grades.
     pub async fn create_concert(&self, conn: &mut Connection, i: usize) -> anyhow::Result<i64> {
         let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();

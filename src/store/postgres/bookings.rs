@@ -69,7 +69,7 @@ pub(super) async fn seats_of(
 /// The first free places of each standing section the order asks for, `(place, id,
 /// price)`; refused when a section is not sold or has fewer left. Run under the concert's
 /// row lock, which every booking and cancellation of it takes first: what is free here is
-/// free when inserted.
+/// free when inserted. (The group commit finds a batch's places itself: `writer.rs`.)
 pub(super) async fn standing_places(
     conn: &mut PgConnection,
     request: &BookingRequest<'_>,

@@ -15,7 +15,7 @@
 //! keep every instance's batches of one concert one after another: the per-fan limit and
 //! every count stay exact across instances.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -23,6 +23,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
+use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{OwnedBooking, RESERVATION_COLUMNS, ReservationRow, cancellable, corrupt};
 use crate::store::sql::FOR_UPDATE;
@@ -224,12 +225,10 @@ enum Failed {
 
 /// Splits off the orders that go alone, after the batch: an idempotency key used twice in
 /// the batch (the second must replay the first's answer, which only exists once the
-/// batch has committed), and orders of standing places (each finds its free places under
-/// the concert's lock, `bookings::standing_places`).
+/// batch has committed).
 fn split_repeats(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     let mut keys = HashSet::new();
     batch.into_iter().partition(|job| match &job.idempotency {
-        _ if !job.order.standing.is_empty() => false,
         Some((key, _)) => keys.insert((job.user_id, key.clone())),
         None => true,
     })
@@ -300,6 +299,7 @@ async fn write_in(
         |job: &Job| job.idempotency.as_ref().is_some_and(|(k, _)| saved.contains(&(job.user_id, k.clone())));
     let mut seats = seats_of(tx, batch).await?;
     let mut held = holdings(tx, batch).await?;
+    let mut floors = free_places(tx, batch).await?;
 
     // Each order in turn, seeing what the orders before it took.
     let mut decisions = Vec::with_capacity(batch.len());
@@ -309,7 +309,7 @@ async fn write_in(
             decisions.push(Err(BookingError::KeyReused));
             continue;
         }
-        let decision = decide(job, concerts.get(&job.concert_id).copied(), &seats, &held, now);
+        let decision = decide(job, concerts.get(&job.concert_id).copied(), &seats, &held, &mut floors, now);
         if let Ok(taken) = &decision {
             for (seat, _) in taken {
                 if let Some(Some(row)) = seats.get_mut(&(job.concert_id, *seat)) {
@@ -332,14 +332,14 @@ async fn write_in(
             if retried(job) {
                 return None;
             }
-            Some(decision.map(|_| Booked {
+            Some(decision.map(|taken| Booked {
                 reservations: booked.next().unwrap_or_default(),
                 version: versions.get_mut(&job.concert_id).map_or(0, |v| {
-                    *v += job.order.seats.len() as i64;
+                    *v += taken.len() as i64;
                     *v
                 }),
                 replayed: false,
-                seats: job.order.seats.clone(),
+                seats: taken.into_iter().map(|(seat, _)| seat).collect(),
             }))
         })
         .collect();
@@ -521,13 +521,119 @@ fn decide(
     concert: Option<Terms>,
     seats: &HashMap<(i64, SeatRef), Option<SeatRow>>,
     held: &HashMap<(i64, i64), i64>,
+    floors: &mut HashMap<(i64, SectionName), Floor>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
     let stored = |seat: &SeatRef| seats.get(&(job.concert_id, *seat)).copied().flatten();
-    let statuses = job.order.seats.iter().map(|seat| (*seat, stored(seat).map(|row| row.status)));
     let held = held.get(&(job.user_id, job.concert_id)).copied().unwrap_or(0);
-    booking::decide(concert, now, statuses, held)?;
-    Ok(job.order.seats.iter().filter_map(|seat| stored(seat).map(|row| (*seat, row))).collect())
+    // The concert first (no live one, or started), as a single order is decided.
+    booking::decide(concert, now, std::iter::empty(), 0)?;
+    let places = take_places(job, floors)?;
+    let statuses = job
+        .order
+        .seats
+        .iter()
+        .map(|seat| (*seat, stored(seat).map(|row| row.status)))
+        .chain(places.iter().map(|(place, _)| (*place, Some(SeatStatus::Available))));
+    if let Err(refused) = booking::decide(concert, now, statuses, held) {
+        give_back(job, floors, places);
+        return Err(refused.into());
+    }
+    let mut taken: Vec<(SeatRef, SeatRow)> =
+        job.order.seats.iter().filter_map(|seat| stored(seat).map(|row| (*seat, row))).collect();
+    taken.extend(places);
+    Ok(taken)
+}
+
+/// The free places of one standing section as the batch found them, first free first,
+/// and whether the concert sells the section at all.
+#[derive(Default)]
+struct Floor {
+    free: VecDeque<(SeatRef, SeatRow)>,
+    sold: bool,
+}
+
+/// For every standing section the batch's orders ask for, as many of its first free places
+/// as they ask for in all (read under the concerts' locks: no one else takes them).
+async fn free_places(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+) -> Result<HashMap<(i64, SectionName), Floor>, StoreError> {
+    let mut wanted: HashMap<(i64, SectionName), i64> = HashMap::new();
+    for job in batch {
+        for place in &job.order.standing {
+            *wanted.entry((job.concert_id, place.section)).or_default() += i64::from(place.quantity);
+        }
+    }
+    let mut floors = HashMap::with_capacity(wanted.len());
+    for ((concert, section), quantity) in wanted {
+        let free: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.id, s.vertical, p.price_cents
+             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+             WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
+             ORDER BY s.vertical LIMIT $3",
+        )
+        .bind(concert)
+        .bind(section.as_str())
+        .bind(quantity)
+        .fetch_all(&mut **tx)
+        .await?;
+        let sold = !free.is_empty()
+            || sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = $1 AND section = $2 AND horizontal = '')",
+            )
+            .bind(concert)
+            .bind(section.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        let free = free
+            .into_iter()
+            .map(|(id, vertical, price_cents)| {
+                let place = SeatRef { section, horizontal: RowLabel::STANDING, vertical: vertical as u32 };
+                (place, SeatRow { id, status: SeatStatus::Available, price_cents })
+            })
+            .collect();
+        floors.insert((concert, section), Floor { free, sold });
+    }
+    Ok(floors)
+}
+
+/// Takes an order's standing places from what the batch found free; refused, with nothing
+/// taken, when a section is not sold or has fewer left.
+fn take_places(
+    job: &Job,
+    floors: &mut HashMap<(i64, SectionName), Floor>,
+) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
+    let (mut missing, mut short) = (Vec::new(), Vec::new());
+    for wanted in &job.order.standing {
+        match floors.get(&(job.concert_id, wanted.section)) {
+            Some(floor) if floor.free.len() >= wanted.quantity as usize => {}
+            Some(floor) if floor.sold => short.push((wanted.section, floor.free.len() as i64)),
+            _ => missing.push(wanted.section),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::SectionsNotFound(missing));
+    }
+    if !short.is_empty() {
+        return Err(BookingError::SoldOut(short));
+    }
+    let mut places = Vec::new();
+    for wanted in &job.order.standing {
+        if let Some(floor) = floors.get_mut(&(job.concert_id, wanted.section)) {
+            places.extend(floor.free.drain(..wanted.quantity as usize));
+        }
+    }
+    Ok(places)
+}
+
+/// Puts back the places of an order that was refused after all, first free first again.
+fn give_back(job: &Job, floors: &mut HashMap<(i64, SectionName), Floor>, places: Vec<(SeatRef, SeatRow)>) {
+    for (place, row) in places.into_iter().rev() {
+        if let Some(floor) = floors.get_mut(&(job.concert_id, place.section)) {
+            floor.free.push_front((place, row));
+        }
+    }
 }
 
 /// Inserts the reservations of every accepted order in one statement; returns them per
