@@ -339,6 +339,59 @@ impl Layout {
     }
 }
 
+/// Something kept for each seat of a concert, compactly: one vector per row (a standing
+/// section's places are its one row), found by the row's section and label, indexed by the
+/// seat's number. A key per row instead of per seat: a 100,000-place concert costs a few
+/// hundred keys and the values themselves.
+#[derive(Debug, Clone)]
+pub struct SeatGrid<T> {
+    rows: std::collections::HashMap<(SectionName, RowLabel), Vec<T>>,
+}
+
+impl<T> Default for SeatGrid<T> {
+    fn default() -> Self {
+        Self { rows: std::collections::HashMap::new() }
+    }
+}
+
+impl<T: Default + Clone> SeatGrid<T> {
+    /// What is kept for `seat`, if anything was.
+    pub fn get(&self, seat: &crate::domain::booking::SeatRef) -> Option<&T> {
+        let index = (seat.vertical as usize).checked_sub(1)?;
+        self.rows.get(&(seat.section, seat.horizontal))?.get(index)
+    }
+
+    /// What is kept for `seat`, made (with the default) when nothing was; `None` for seat 0.
+    pub fn entry(&mut self, seat: &crate::domain::booking::SeatRef) -> Option<&mut T> {
+        let index = (seat.vertical as usize).checked_sub(1)?;
+        let row = self.rows.entry((seat.section, seat.horizontal)).or_default();
+        if row.len() <= index {
+            row.resize(index + 1, T::default());
+        }
+        row.get_mut(index)
+    }
+
+    /// Every seat kept, with its value.
+    pub fn iter(&self) -> impl Iterator<Item = (crate::domain::booking::SeatRef, &T)> {
+        self.rows.iter().flat_map(|((section, row), values)| {
+            values.iter().enumerate().map(move |(i, value)| {
+                (
+                    crate::domain::booking::SeatRef {
+                        section: *section,
+                        horizontal: *row,
+                        vertical: i as u32 + 1,
+                    },
+                    value,
+                )
+            })
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
 /// A section as sent.
 #[derive(Debug, Default)]
 pub struct SectionInput<'a> {
@@ -368,6 +421,25 @@ mod tests {
 
     fn standing(name: &str, capacity: i64) -> SectionInput<'_> {
         SectionInput { name: Some(name), kind: Some("STANDING"), rows: None, capacity: Some(capacity) }
+    }
+
+    #[test]
+    fn a_seat_grid_keeps_a_value_per_seat_by_row() {
+        use crate::domain::booking::SeatRef;
+        let seat = |section: &str, row: &str, n| SeatRef {
+            section: SectionName::stored(section),
+            horizontal: RowLabel::stored(row).unwrap(),
+            vertical: n,
+        };
+        let mut grid: SeatGrid<u8> = SeatGrid::default();
+        assert!(grid.is_empty() && grid.get(&seat("101", "A", 3)).is_none());
+        *grid.entry(&seat("101", "A", 3)).unwrap() = 7;
+        *grid.entry(&seat("Floor", "", 5000)).unwrap() = 1;
+        assert_eq!(grid.get(&seat("101", "A", 3)), Some(&7));
+        assert_eq!(grid.get(&seat("101", "A", 1)), Some(&0), "the row grew to seat 3");
+        assert_eq!(grid.get(&seat("102", "A", 3)), None, "another section");
+        assert!(grid.entry(&seat("101", "A", 0)).is_none());
+        assert_eq!(grid.iter().filter(|(_, v)| **v > 0).count(), 2);
     }
 
     #[test]

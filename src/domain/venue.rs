@@ -290,11 +290,11 @@ impl ConcertSpec {
 
         let mut rows = BTreeMap::new();
         let priced = |grade: &Letter| named.contains(grade) || named.is_empty();
+        let nothing_listed = input.seat_list.as_ref().is_none_or(Vec::is_empty)
+            && input.standing.as_ref().is_none_or(Vec::is_empty);
         match (input.seat_list, &input.standing) {
             (None, None) => v.reject("seatList", "is required"),
-            (Some(list), None) if list.is_empty() => {
-                v.reject("seatList", "must put at least one row on sale")
-            }
+            _ if nothing_listed => v.reject("seatList", "must put at least one row on sale"),
             (list, _) => {
                 for (i, entry) in list.unwrap_or_default().into_iter().enumerate() {
                     let grade = v.require(&format!("seatList[{i}].grade"), entry.grade, Letter::parse);
@@ -387,10 +387,10 @@ impl ConcertSpec {
 }
 
 /// The compact seat map of one row: one character per column, column 1 first.
-pub fn row_statuses(max_column: usize, seats: impl IntoIterator<Item = (usize, SeatStatus)>) -> String {
+pub fn row_statuses(max_column: usize, seats: impl IntoIterator<Item = (u32, SeatStatus)>) -> String {
     let mut line = vec![b'-'; max_column];
     for (column, status) in seats {
-        if let Some(slot) = column.checked_sub(1).and_then(|i| line.get_mut(i)) {
+        if let Some(slot) = (column as usize).checked_sub(1).and_then(|i| line.get_mut(i)) {
             *slot = status.map_char();
         }
     }
@@ -546,6 +546,18 @@ mod tests {
         let floor = (SectionName::parse("Floor").unwrap(), RowLabel::STANDING);
         assert_eq!(spec.rows[&floor], letter("S"));
         assert_eq!(spec.rows.len(), 3);
+    }
+
+    #[test]
+    fn a_concert_puts_something_on_sale() {
+        let mut i = input();
+        i.seat_list = None;
+        i.standing = Some(Vec::new());
+        assert_eq!(fields(ConcertSpec::parse(i, Utc::now(), Some(&arena())).unwrap_err()), ["seatList"]);
+        let mut i = input();
+        i.seat_list = Some(Vec::new());
+        i.standing = Some(vec![(Some("Floor"), Some("S"))]);
+        assert!(ConcertSpec::parse(i, Utc::now(), Some(&arena())).is_ok(), "a floor alone is on sale");
     }
 
     #[test]

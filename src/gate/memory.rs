@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::SeatGate;
 use crate::domain::booking::{SeatRef, StandingRef};
-use crate::domain::sections::SectionName;
+use crate::domain::sections::{SeatGrid, SectionName};
 use crate::domain::venue::SeatStatus;
 use crate::store::Store;
 
@@ -23,7 +23,7 @@ struct Cell {
 /// standing section its places and how many of them it knows to be taken.
 #[derive(Debug, Default)]
 struct Board {
-    cells: HashMap<SeatRef, Cell>,
+    cells: SeatGrid<Cell>,
     /// `(places, taken)` by standing section, from the load and the news since.
     standing: HashMap<SectionName, (i64, i64)>,
     /// Whether the board was filled from the database (else it holds only news).
@@ -37,7 +37,7 @@ impl Board {
 
     /// Applies the status of a seat as of `version`, unless the cell knows newer.
     fn apply(&mut self, seat: SeatRef, status: SeatStatus, version: i64) {
-        let cell = self.cells.entry(seat).or_default();
+        let Some(cell) = self.cells.entry(&seat) else { return };
         if cell.version >= version {
             return;
         }
@@ -171,7 +171,7 @@ impl Inner {
                     board.standing.insert(section.name, (row.seats.len() as i64, 0));
                 }
                 for &(column, status) in &row.seats {
-                    let vertical = u32::try_from(column).unwrap_or(u32::MAX);
+                    let vertical = column;
                     let seat = SeatRef { section: section.name, horizontal: row.horizontal, vertical };
                     board.apply(seat, status, map.version);
                 }
@@ -179,7 +179,7 @@ impl Inner {
         }
         // News that came before the load counted against no section: count again.
         let mut taken: HashMap<SectionName, i64> = HashMap::new();
-        for (seat, cell) in &board.cells {
+        for (seat, cell) in board.cells.iter() {
             if seat.is_standing() && cell.status.is_some() {
                 *taken.entry(seat.section).or_default() += 1;
             }
@@ -349,10 +349,10 @@ mod tests {
         let mut board = Board::empty();
         board.apply(seat("A", 1), SeatStatus::Available, 7);
         board.apply(seat("A", 1), SeatStatus::Reserved, 6);
-        let cell = board.cells[&seat("A", 1)];
+        let cell = board.cells.get(&seat("A", 1)).copied().unwrap();
         assert_eq!((cell.status, cell.version), (None, 7));
         board.apply(seat("A", 1), SeatStatus::Locked, 8);
-        assert_eq!(board.cells[&seat("A", 1)].status, Some(SeatStatus::Locked));
+        assert_eq!(board.cells.get(&seat("A", 1)).unwrap().status, Some(SeatStatus::Locked));
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl RedisGate {
         for section in map.sections.iter().filter(|s| !s.standing) {
             for row in &section.rows {
                 for &(column, status) in &row.seats {
-                    let vertical = u32::try_from(column).unwrap_or(u32::MAX);
+                    let vertical = column;
                     invocation
                         .arg(Self::field(SeatRef {
                             section: section.name,

@@ -38,13 +38,13 @@ pub struct AuditoriumRequest {
     pub address: Option<String>,
     /// Last row: one capital letter; rows run from `A` to it. With `maxColumn`, instead of
     /// `sections`.
-    #[schema(example = "J", nullable = false, pattern = "^[A-Z]$")]
+    #[schema(example = "J", pattern = "^[A-Z]$")]
     pub max_row: Option<String>,
     /// Seats per row, 1–100.
-    #[schema(example = 30, nullable = false, minimum = 1, maximum = 100)]
+    #[schema(example = 30, minimum = 1, maximum = 100)]
     pub max_column: Option<i64>,
     /// The venue's sections, in order: at most 200, and 100,000 places in all.
-    #[schema(nullable = false, min_items = 1, max_items = 200)]
+    #[schema(min_items = 1, max_items = 200)]
     pub sections: Option<Vec<SectionRequest>>,
 }
 
@@ -58,10 +58,9 @@ pub struct SectionRequest {
     #[schema(example = "SEATED", required, nullable = false, pattern = "^(SEATED|STANDING)$")]
     pub kind: Option<String>,
     /// A seated section's rows, in order.
-    #[schema(nullable = false)]
     pub rows: Option<Vec<RowRequest>>,
     /// A standing section's places, 1–100,000.
-    #[schema(example = 5000, nullable = false, minimum = 1, maximum = 100000)]
+    #[schema(example = 5000, minimum = 1, maximum = 100000)]
     pub capacity: Option<i64>,
 }
 
@@ -299,7 +298,7 @@ async fn list_all_auditoriums(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeatPositionRequest {
     /// The seat's section; required when the venue has more than one.
-    #[schema(example = "101", nullable = false)]
+    #[schema(example = "101")]
     pub section: Option<String>,
     #[schema(example = "B", required, nullable = false, pattern = "^[A-Z0-9]{1,4}$")]
     pub horizontal: Option<String>,

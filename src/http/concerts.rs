@@ -50,7 +50,7 @@ pub struct PriceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RowsRequest {
     /// The rows' section; required when the venue has more than one.
-    #[schema(example = "101", nullable = false)]
+    #[schema(example = "101")]
     pub section: Option<String>,
     /// Row labels, each a row of the section.
     #[schema(example = json!(["A", "B"]), required, nullable = false, min_items = 1)]
@@ -81,10 +81,8 @@ pub struct ConcertRequest {
     pub seat_prices: Option<Vec<PriceRequest>>,
     /// The rows on sale, by grade: every seat of each row goes on sale. Required unless
     /// `standing` puts something on sale.
-    #[schema(nullable = false)]
     pub seat_list: Option<Vec<RowsRequest>>,
     /// The standing sections on sale, each at one grade: all of its places.
-    #[schema(nullable = false)]
     pub standing: Option<Vec<StandingRequest>>,
 }
 
@@ -777,7 +775,7 @@ pub struct UnreservableSeat {
     /// `""` for a standing place.
     #[schema(value_type = String, example = "A")]
     pub horizontal: RowLabel,
-    pub vertical: usize,
+    pub vertical: u32,
     /// `RESERVED` or `LOCKED`.
     #[schema(value_type = super::docs::SeatStatusSchema)]
     pub status: SeatStatus,

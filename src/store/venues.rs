@@ -67,8 +67,8 @@ pub struct SeatRow {
     pub price: Price,
     /// Seats of the row in the venue: the length of its compact line.
     pub width: usize,
-    /// `(column, status)` of each seat of the row on sale.
-    pub seats: Vec<(usize, SeatStatus)>,
+    /// `(seat number, status)` of each seat of the row on sale.
+    pub seats: Vec<(u32, SeatStatus)>,
 }
 
 /// The rows of one section on sale in a concert.
@@ -245,66 +245,100 @@ pub(in crate::store) const SEAT_MAP_SEATS: &str =
      FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
      WHERE s.concert_id = $1 ORDER BY s.section, s.horizontal, s.vertical";
 
-/// A seat as the seat-map query reads it: `(section, horizontal, vertical, grade, status,
-/// price in cents)`.
-pub(in crate::store) type SeatLine = (String, String, i64, String, String, i64);
+/// Assembles a concert's seat map from its seats, read in section, row and seat order
+/// ([`SEAT_MAP_SEATS`]), one row of the query at a time and borrowed from it: a map of
+/// 100,000 places allocates per row of seats, not per seat.
+pub(in crate::store) struct SeatMapBuilder {
+    rows: HashMap<(SectionName, RowLabel), SeatRow>,
+    /// The row being filled and its key.
+    current: Option<((SectionName, RowLabel), SeatRow)>,
+}
 
-/// Assembles a concert's seat map from its venue's rows (in the venue's order) and its
-/// seats (by section, row and column): the rows with seats on sale, in the venue's order.
-pub(in crate::store) fn seat_map_of(
-    concert_id: i64,
-    version: i64,
-    venue: Vec<VenueRow>,
-    seats: Vec<SeatLine>,
-) -> Result<SeatMapRecord, StoreError> {
-    let venue = layout_of(venue)?;
-    let mut on_sale: HashMap<(SectionName, RowLabel), SeatRow> = HashMap::new();
-    for (section, horizontal, vertical, grade, status, cents) in seats {
-        let key = (
-            SectionName::stored(&section),
-            RowLabel::stored(&horizontal).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
-        );
-        let column = usize::try_from(vertical).unwrap_or(0);
-        let status = SeatStatus::parse(&status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-        let row = match on_sale.entry(key) {
-            std::collections::hash_map::Entry::Occupied(row) => row.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(SeatRow {
+impl SeatMapBuilder {
+    pub(in crate::store) fn new() -> Self {
+        Self { rows: HashMap::new(), current: None }
+    }
+
+    /// One seat: `(section, horizontal, vertical, grade, status, price in cents)`.
+    pub(in crate::store) fn push(
+        &mut self,
+        section: &str,
+        horizontal: &str,
+        vertical: i64,
+        grade: &str,
+        status: &str,
+        cents: i64,
+    ) -> Result<(), StoreError> {
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|((s, r), _)| s.as_str() == section && r.as_str() == horizontal);
+        if !same {
+            let key = (
+                SectionName::stored(section),
+                RowLabel::stored(horizontal).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
+            );
+            let row = SeatRow {
                 horizontal: key.1,
-                grade: letter(&grade)?,
+                grade: letter(grade)?,
                 price: Price::from_cents(cents),
                 width: 0,
                 seats: Vec::new(),
-            }),
-        };
-        row.width = row.width.max(column);
-        row.seats.push((column, status));
-    }
-    let mut sections = Vec::new();
-    for section in &venue.sections {
-        let mut rows = Vec::new();
-        for (label, width) in section.rows() {
-            if let Some(mut row) = on_sale.remove(&(section.name, label)) {
-                row.width = row.width.max(width as usize);
-                rows.push(row);
+            };
+            if let Some((key, row)) = self.current.replace((key, row)) {
+                self.rows.insert(key, row);
             }
         }
-        if !rows.is_empty() {
-            let standing = matches!(section.kind, SectionKind::Standing(_));
-            sections.push(SectionMap { name: section.name, standing, rows });
+        let status = SeatStatus::parse(status).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+        if let Some((_, row)) = self.current.as_mut() {
+            let column = u32::try_from(vertical).unwrap_or(0);
+            row.width = row.width.max(column as usize);
+            row.seats.push((column, status));
         }
+        Ok(())
     }
-    // Rows the venue no longer has (it changed after the concert was over), at the end.
-    let mut left: Vec<_> = on_sale.into_iter().collect();
-    left.sort_by_key(|(key, _)| *key);
-    for ((name, _), row) in left {
-        match sections.iter_mut().find(|s| s.name == name) {
-            Some(section) => section.rows.push(row),
-            None => {
-                sections.push(SectionMap { name, standing: row.horizontal.is_standing(), rows: vec![row] })
+
+    /// The map: the rows with seats on sale, in the venue's order (`venue`: its rows as
+    /// [`SEAT_MAP_ROWS`] reads them).
+    pub(in crate::store) fn finish(
+        mut self,
+        concert_id: i64,
+        version: i64,
+        venue: Vec<VenueRow>,
+    ) -> Result<SeatMapRecord, StoreError> {
+        if let Some((key, row)) = self.current.take() {
+            self.rows.insert(key, row);
+        }
+        let venue = layout_of(venue)?;
+        let mut sections = Vec::new();
+        for section in &venue.sections {
+            let mut rows = Vec::new();
+            for (label, width) in section.rows() {
+                if let Some(mut row) = self.rows.remove(&(section.name, label)) {
+                    row.width = row.width.max(width as usize);
+                    rows.push(row);
+                }
+            }
+            if !rows.is_empty() {
+                let standing = matches!(section.kind, SectionKind::Standing(_));
+                sections.push(SectionMap { name: section.name, standing, rows });
             }
         }
+        // Rows the venue no longer has (it changed after the concert was over), at the end.
+        let mut left: Vec<_> = self.rows.into_iter().collect();
+        left.sort_by_key(|(key, _)| *key);
+        for ((name, _), row) in left {
+            match sections.iter_mut().find(|s| s.name == name) {
+                Some(section) => section.rows.push(row),
+                None => sections.push(SectionMap {
+                    name,
+                    standing: row.horizontal.is_standing(),
+                    rows: vec![row],
+                }),
+            }
+        }
+        Ok(SeatMapRecord { concert_id, version, sections, seed_shaped: venue.is_one_seated_section() })
     }
-    Ok(SeatMapRecord { concert_id, version, sections, seed_shaped: venue.is_one_seated_section() })
 }
 
 /// Auditoriums, concerts, seats and posters.

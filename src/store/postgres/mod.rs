@@ -13,11 +13,12 @@ mod writer;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Postgres, Transaction};
+use sqlx::{ConnectOptions, Postgres, Row, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
-use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatLine, seat_map_of};
+use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatMapBuilder};
 use super::{SeatMapRecord, Store, StoreError};
 
 /// Connections per pool. Bookings of one concert wait on its row lock anyway, so more
@@ -121,10 +122,21 @@ impl Backend for PostgresStore {
             sqlx::query_scalar(SEAT_MAP_HEAD).bind(concert_id).fetch_optional(&mut *tx).await?;
         let Some(version) = head else { return Ok(None) };
         let venue = sqlx::query_as(SEAT_MAP_ROWS).bind(concert_id).fetch_all(&mut *tx).await?;
-        let seats: Vec<SeatLine> =
-            sqlx::query_as(SEAT_MAP_SEATS).bind(concert_id).fetch_all(&mut *tx).await?;
+        let mut map = SeatMapBuilder::new();
+        let mut seats = sqlx::query(SEAT_MAP_SEATS).bind(concert_id).fetch(&mut *tx);
+        while let Some(row) = seats.try_next().await? {
+            map.push(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+            )?;
+        }
+        drop(seats);
         tx.commit().await?;
-        seat_map_of(concert_id, version, venue, seats).map(Some)
+        map.finish(concert_id, version, venue).map(Some)
     }
 }
 

@@ -10,15 +10,16 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::domain::booking::SeatRef;
+use crate::domain::sections::SeatGrid;
 use crate::store::BookingError;
 use crate::store::bookings::seat_ref;
 
 /// Most concerts kept at once; the one booked least recently goes first. An on-sale books
-/// a few concerts at a time, and a layout of 2,600 seats takes about 100 KiB.
+/// a few concerts at a time, and a layout takes 16 bytes a seat (42 KiB for 2,600).
 const MAX_LAYOUTS: usize = 32;
 
-/// A stored seat: its id and the price of its grade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A stored seat: its id and the price of its grade (id 0: no such seat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct PricedSeat {
     pub id: i64,
     pub price: i64,
@@ -35,7 +36,7 @@ pub(super) struct Layouts {
 struct Layout {
     version: i64,
     used: u64,
-    seats: HashMap<SeatRef, PricedSeat>,
+    seats: SeatGrid<PricedSeat>,
 }
 
 impl Layouts {
@@ -72,25 +73,27 @@ impl Layouts {
     /// The seat at `seat` in the kept layout of `concert_id`, if it is kept and has one
     /// there. `None` says nothing: the seat is to be looked up in the database.
     pub(super) fn seat(&self, concert_id: i64, seat: SeatRef) -> Option<PricedSeat> {
-        self.concerts.get(&concert_id)?.seats.get(&seat).copied()
+        self.concerts.get(&concert_id)?.seats.get(&seat).copied().filter(|s| s.id != 0)
     }
 }
 
 /// Every seat of the concert with the price of its grade. Standing places are not kept:
 /// they are booked by quantity, found free in the database.
-fn load(conn: &Connection, concert_id: i64) -> Result<HashMap<SeatRef, PricedSeat>, BookingError> {
+fn load(conn: &Connection, concert_id: i64) -> Result<SeatGrid<PricedSeat>, BookingError> {
     let mut statement = conn.prepare_cached(
         "SELECT s.section, s.horizontal, s.vertical, s.id, p.price_cents
          FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
          WHERE s.concert_id = ?1 AND s.horizontal <> ''",
     )?;
     let mut rows = statement.query([concert_id])?;
-    let mut seats = HashMap::new();
+    let mut seats = SeatGrid::default();
     while let Some(row) = rows.next()? {
         let section = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
         let horizontal = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
         let seat = seat_ref(section, horizontal, row.get(2)?)?;
-        seats.insert(seat, PricedSeat { id: row.get(3)?, price: row.get(4)? });
+        if let Some(kept) = seats.entry(&seat) {
+            *kept = PricedSeat { id: row.get(3)?, price: row.get(4)? };
+        }
     }
     Ok(seats)
 }

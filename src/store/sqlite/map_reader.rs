@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::booking_sql::store_error;
-use crate::store::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatLine, seat_map_of};
+use crate::store::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatMapBuilder};
 use crate::store::{SeatMapRecord, StoreError};
 
 /// Idle connections kept for the next read; more are opened when reads overlap.
@@ -90,9 +90,19 @@ fn read_in(conn: &Connection, concert_id: i64) -> Result<Option<SeatMapRecord>, 
         })
         .map_err(store_error)?;
     let mut query = conn.prepare_cached(SEAT_MAP_SEATS).map_err(store_error)?;
-    let seats: Vec<SeatLine> = query
-        .query_map([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(store_error)?;
-    seat_map_of(concert_id, version, venue, seats).map(Some)
+    let mut rows = query.query([concert_id]).map_err(store_error)?;
+    let mut map = SeatMapBuilder::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        let text =
+            |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(store_error);
+        map.push(
+            text(0)?,
+            text(1)?,
+            row.get(2).map_err(store_error)?,
+            text(3)?,
+            text(4)?,
+            row.get(5).map_err(store_error)?,
+        )?;
+    }
+    map.finish(concert_id, version, venue).map(Some)
 }
