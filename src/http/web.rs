@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/seatmap.js", "text/javascript; charset=utf-8"),
     asset!("js/account.js", "text/javascript; charset=utf-8"),
     asset!("js/promoter.js", "text/javascript; charset=utf-8"),
+    asset!("js/venue_form.js", "text/javascript; charset=utf-8"),
     asset!("js/concert_form.js", "text/javascript; charset=utf-8"),
     asset!("js/admin.js", "text/javascript; charset=utf-8"),
 ];
