@@ -40,9 +40,13 @@ const ASSETS: &[Asset] = &[
     asset!("js/main.js", "text/javascript; charset=utf-8"),
     asset!("js/catalog.js", "text/javascript; charset=utf-8"),
     asset!("js/concert.js", "text/javascript; charset=utf-8"),
+    asset!("js/concert_sections.js", "text/javascript; charset=utf-8"),
+    asset!("js/booking.js", "text/javascript; charset=utf-8"),
+    asset!("js/sections.js", "text/javascript; charset=utf-8"),
     asset!("js/seatmap.js", "text/javascript; charset=utf-8"),
     asset!("js/account.js", "text/javascript; charset=utf-8"),
     asset!("js/promoter.js", "text/javascript; charset=utf-8"),
+    asset!("js/venue_form.js", "text/javascript; charset=utf-8"),
     asset!("js/concert_form.js", "text/javascript; charset=utf-8"),
     asset!("js/admin.js", "text/javascript; charset=utf-8"),
 ];

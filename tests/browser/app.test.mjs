@@ -7,7 +7,11 @@
 // concert, uploads a poster that shows in the list; a fan signs up, books two seats on the
 // map (one by mouse, one by keyboard) while a second browser watches the same map turn
 // taken without reloading; the fan sees them in "my tickets" and cancels one; a busy (429)
-// answer and a lost race (409) leave the page working; the admin locks a seat.
+// answer and a lost race (409) leave the page working; the admin locks a seat. Then real
+// venues: a venue made in sections in the editor from pasted row lists; an arena (a
+// standing floor, two seated sections of irregular rows) priced per section; its page's
+// overview, one section drawn at a time, standing places booked by number; and on a touch
+// phone seats of at least 24×24 px in a row that scrolls inside its own box.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -287,7 +291,7 @@ try {
   await admin.page.getByRole('link', { name: 'Reservations' }).click();
   await admin.page.getByText('4 of 4 reservations').waitFor();
 
-  step('on a phone-sized screen the menu folds and the map fits');
+  step('on a phone-sized screen the menu folds and the map scrolls in its own box, seats at least 24 px');
   const phone = await context(PHONE);
   await phone.page.goto(`${base}/concerts/${concertId}`);
   await phone.page.getByRole('button', { name: 'Row B seat 8, grade R, 150,000, locked' }).waitFor();
@@ -297,6 +301,8 @@ try {
   await phone.page.getByRole('button', { name: 'Menu' }).click();
   const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= PHONE.width, `no sideways scrolling of the page (${width}px)`);
+  const seedSeats = await phone.page.$$eval('button.seat', (els) => els.map((e) => e.getBoundingClientRect()).map((r) => Math.min(r.width, r.height)));
+  assert.ok(seedSeats.length === 128 && Math.min(...seedSeats) >= 24, `seats of at least 24×24 px (${Math.min(...seedSeats)})`);
   await shot(phone.page, 'phone-concert', { scrollTo: '.map-column' });
   await phone.page.goto(base + '/');
   await phone.page.getByRole('img', { name: 'Poster of Neon Harbour Live' }).waitFor();
@@ -306,6 +312,170 @@ try {
   const missing = await phone.page.goto(base + '/no/such/page');
   assert.equal(missing.status(), 404);
   await phone.page.getByRole('heading', { name: 'Page not found' }).waitFor();
+
+  // ------------------------------------------------ real venues: sections and a floor
+  step('the row-list reader expands ranges, writes runs back as ranges and names mistakes');
+  const rowLists = await phone.page.evaluate(async () => {
+    const { expandRows, formatRows } = await import('/assets/js/sections.js');
+    const labels = (text) => (expandRows(text).rows || []).map((r) => `${r.label}${r.seats}`).join(' ');
+    return {
+      list: labels('A 24, B 24, C 26'),
+      ranges: labels('A-C 4, d-e 5\n1-3: 2; AA-AC 1'),
+      count: expandRows('A-M 24, N-T 28').rows.length,
+      back: formatRows(expandRows('A-M 24, N-T 28, U 30, 9-11 2').rows),
+      twice: expandRows('A 24, B 2, A 3').error,
+      unreadable: expandRows('A24').error,
+      tooLong: expandRows('A 201').error,
+      mixed: expandRows('A-3 10').error,
+    };
+  });
+  assert.deepEqual(
+    { list: rowLists.list, ranges: rowLists.ranges, count: rowLists.count, back: rowLists.back },
+    {
+      list: 'A24 B24 C26', ranges: 'A4 B4 C4 D5 E5 12 22 32 AA1 AB1 AC1', count: 20,
+      back: 'A-M 24, N-T 28, U 30, 9-11 2',
+    });
+  assert.match(rowLists.twice, /row A is given twice/);
+  assert.match(rowLists.unreadable, /cannot read “A24”/);
+  assert.match(rowLists.tooLong, /1 to 200 seats/);
+  assert.match(rowLists.mixed, /cannot count from A to 3/);
+
+  step('the promoter creates a venue in sections from pasted row lists in the venue editor');
+  await promoter.page.goto(`${base}/promoter/venues/new`);
+  await promoter.page.getByLabel('Name', { exact: true }).fill('Harbour Dome');
+  await promoter.page.getByLabel('Address').fill('3 Pier Road, Busan');
+  await promoter.page.getByRole('radio', { name: /^Sections/ }).check();
+  const editor = (legend) => promoter.page.locator('fieldset.section-editor', { has: promoter.page.getByText(legend, { exact: true }) });
+  await editor('Seated section 1').getByLabel('Section name').fill('West');
+  await editor('Seated section 1').getByLabel('Rows').fill('A-C 6, D 8, C 2');
+  await editor('Seated section 1').getByText('Cannot read this yet: row C is given twice.').waitFor();
+  await editor('Seated section 1').getByLabel('Rows').fill('A-C 6, D 8');
+  await editor('Seated section 1').getByText('4 rows · 26 seats: A 6, B 6, C 6, D 8').waitFor();
+  await promoter.page.getByRole('button', { name: 'Add standing section' }).click();
+  await editor('Standing section 2').getByLabel('Section name').fill('Pit');
+  await editor('Standing section 2').getByLabel('Capacity').fill('30');
+  await promoter.page.getByRole('button', { name: 'Add seated section' }).click();
+  await editor('Seated section 3').getByLabel('Section name').fill('East');
+  await editor('Seated section 3').getByLabel('Rows').fill('a 4; b 5');
+  await promoter.page.getByText('3 sections: 35 seats and 30 standing places = 65 places').waitFor();
+  await shot(promoter.page, 'promoter-venue-sections', { fullPage: true });
+  await promoter.page.getByRole('button', { name: 'Create venue' }).click();
+  await promoter.page.getByText('3 sections · 35 seats · 30 standing').waitFor();
+  const promoterToken = await token('nova-live', PASSWORD);
+  const dome = (await call('GET', '/auditoriums', null, promoterToken)).json.data.find((v) => v.name === 'Harbour Dome');
+  assert.deepEqual(dome.sections, [
+    { name: 'West', kind: 'SEATED', rows: [{ label: 'A', seats: 6 }, { label: 'B', seats: 6 }, { label: 'C', seats: 6 }, { label: 'D', seats: 8 }] },
+    { name: 'Pit', kind: 'STANDING', capacity: 30 },
+    { name: 'East', kind: 'SEATED', rows: [{ label: 'A', seats: 4 }, { label: 'B', seats: 5 }] },
+  ]);
+  await promoter.page.locator('.row-item', { hasText: 'Harbour Dome' }).getByRole('link', { name: 'Edit' }).click();
+  assert.equal(await editor('Seated section 1').getByLabel('Rows').inputValue(), 'A-C 6, D 8', 'the rows come back as ranges');
+
+  step('an arena made through the API: a standing floor and two seated sections of irregular rows');
+  const arena = await call('POST', '/auditoriums', {
+    name: 'Harbour Arena Park', address: '9 Pier Road, Busan', sections: [
+      { name: 'Floor', kind: 'STANDING', capacity: 40 },
+      { name: '101', kind: 'SEATED', rows: [{ label: 'A', seats: 10 }, { label: 'B', seats: 12 }, { label: 'C', seats: 14 }] },
+      { name: '102', kind: 'SEATED', rows: [{ label: 'AA', seats: 36 }, { label: 'BB', seats: 40 }] },
+    ],
+  }, promoterToken);
+  assert.equal(arena.status, 201, JSON.stringify(arena.json));
+
+  step('the promoter grades its rows per section and prices the floor in the concert form');
+  await promoter.page.goto(`${base}/promoter/concerts/new`);
+  await promoter.page.locator('select[name="auditoriumId"]').selectOption(String(arena.json.data.id));
+  await promoter.page.getByLabel('Name', { exact: true }).fill('Arena Tides');
+  await promoter.page.getByRole('button', { name: 'Paint all of Section 101' }).click();
+  await promoter.page.getByRole('radio', { name: 'Grade S' }).check();
+  await promoter.page.getByRole('button', { name: 'Paint all of Section 102' }).click();
+  await promoter.page.getByRole('button', { name: 'Section 102, row AA:' }).waitFor();
+  assert.match(await promoter.page.getByRole('button', { name: 'Section 101, row C:' }).getAttribute('aria-label'), /grade R/);
+  await promoter.page.getByLabel('Floor (40 standing)').selectOption('A');
+  await shot(promoter.page, 'promoter-concert-sections', { fullPage: true });
+  await promoter.page.getByRole('button', { name: 'Create concert' }).click();
+  await promoter.page.waitForURL(/\/promoter\/concerts\/\d+$/);
+  const arenaId = Number(promoter.page.url().split('/').pop());
+  const arenaMap = (await call('GET', `/concerts/${arenaId}/seats`)).json.data;
+  assert.deepEqual(arenaMap.sections.map((s) => (s.kind === 'STANDING' ? `${s.name}:${s.grade}:${s.available}`
+    : `${s.name}:${s.rows.map((r) => r.horizontal + r.grade + r.statuses.length).join(',')}`)),
+  ['Floor:A:40', '101:AR10,BR12,CR14', '102:AAS36,BBS40']);
+
+  step('the concert page shows the sections and their free places, and draws no seat yet');
+  await watcher.page.goto(`${base}/concerts/${arenaId}`);
+  await fan.page.goto(`${base}/concerts/${arenaId}`);
+  await fan.page.getByRole('heading', { name: 'Sections' }).waitFor();
+  await fan.page.getByRole('button', { name: 'Section 101: 36 of 36 seats free, 150,000', exact: true }).waitFor();
+  await fan.page.getByRole('button', { name: 'Section 102: 76 of 76 seats free, 100,000', exact: true }).waitFor();
+  const floorCard = fan.page.locator('.section-card.standing', { hasText: 'Floor' });
+  assert.match(await floorCard.innerText(), /40 of 40 free/);
+  assert.equal(await fan.page.locator('button.seat').count(), 0, 'no seat drawn before a section is opened');
+
+  step('opening a section loads and draws only that section, rows of their own lengths');
+  const sectionRequests = [];
+  fan.page.on('request', (r) => { if (/\/seats(\?|$)/.test(r.url())) sectionRequests.push(new URL(r.url()).search); });
+  await fan.page.getByRole('button', { name: /^Section 101:/ }).click();
+  await fan.page.getByRole('heading', { name: 'Section 101', level: 2 }).waitFor();
+  await fan.page.locator('button.seat').first().waitFor();
+  assert.deepEqual(sectionRequests, ['?section=101']);
+  const drawn = await fan.page.$$eval('button.seat', (els) => els.map((e) => e.dataset.row));
+  assert.deepEqual(['A', 'B', 'C'].map((r) => drawn.filter((d) => d === r).length), [10, 12, 14]);
+  assert.equal(drawn.length, 36, 'only section 101 is drawn');
+  assert.match(fan.page.url(), /\?section=101$/);
+  assert.equal(await fan.page.getByRole('button', { name: /^Section 101:/ }).getAttribute('aria-pressed'), 'true');
+
+  step('the keyboard moves across centred rows to the nearest seat; a seat is picked and booked');
+  const a5s = fan.page.getByRole('button', { name: 'Section 101, row A, seat 5, available, grade R, 150,000', exact: true });
+  await a5s.focus();
+  await fan.page.keyboard.press('ArrowDown');
+  assert.match(await fan.page.evaluate(() => document.activeElement.getAttribute('aria-label')), /^Section 101, row B, seat 6, available/);
+  await fan.page.keyboard.press('Enter');
+  assert.equal(await seatAt(fan.page, 'B', 6).getAttribute('aria-pressed'), 'true');
+  await fan.page.getByText('1 seat · total 150,000').waitFor();
+  await shot(fan.page, 'concert-sections', { scrollTo: '.venue-overview' });
+  await fan.page.getByRole('button', { name: 'Book 1 seat' }).click();
+  await fan.page.getByText('Booked!').first().waitFor();
+  assert.match(await fan.page.locator('.booking .result').innerText(), /Section 101, row B, seat 6 is yours/);
+  await fan.page.getByRole('button', { name: 'Section 101, row B, seat 6, taken, grade R, 150,000', exact: true }).waitFor();
+  await fan.page.getByRole('button', { name: 'Section 101: 35 of 36 seats free, 150,000', exact: true }).waitFor();
+
+  step('standing places are booked by number; the free count drops, here and in another browser');
+  await floorCard.getByLabel('Places in Floor', { exact: true }).selectOption('3');
+  await floorCard.getByRole('button', { name: 'Book 3 standing places in Floor' }).click();
+  await floorCard.getByText('Booked! 3 standing places in Floor are yours.').waitFor();
+  await floorCard.getByText('37 of 40 free').waitFor();
+  await watcher.page.locator('.section-card.standing', { hasText: '37 of 40 free' }).waitFor({ timeout: 5000 });
+  await watcher.page.getByRole('button', { name: 'Section 101: 35 of 36 seats free, 150,000', exact: true }).waitFor();
+  assert.equal(await floorCard.getByLabel('Places in Floor', { exact: true }).locator('option').count(), 4, '1 to the per-fan limit');
+  await floorCard.getByLabel('Places in Floor', { exact: true }).selectOption('2');
+  await floorCard.getByRole('button', { name: 'Book 2 standing places in Floor' }).click();
+  await floorCard.getByText(/at most 4 seats per fan/).waitFor();
+  await floorCard.getByText('37 of 40 free').waitFor();
+
+  step('"my tickets" names the section of every seat and standing place');
+  await fan.page.getByRole('link', { name: 'My tickets', exact: true }).click();
+  await fan.page.getByText('Section 101, row B, seat 6').waitFor();
+  assert.equal(await fan.page.locator('.ticket', { hasText: 'Floor, standing' }).count(), 3);
+
+  step('on a phone every seat is a tap target of at least 24×24 px and a long row scrolls in its box');
+  const touch = await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true, locale: 'en-GB', timezoneId: 'UTC' });
+  const handset = await touch.newPage();
+  handset.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await handset.goto(`${base}/concerts/${arenaId}?section=102`);
+  await handset.getByRole('heading', { name: 'Section 102', level: 2 }).waitFor();
+  await handset.locator('button.seat').first().waitFor();
+  const sizes = await handset.$$eval('button.seat', (els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.width, r.height]));
+  assert.equal(sizes.length, 76);
+  assert.ok(sizes.every(([w, hgt]) => w >= 24 && hgt >= 24), `seats of at least 24×24 px: ${JSON.stringify(sizes.slice(0, 3))}`);
+  const scroll = await handset.locator('.seatmap-scroll').evaluate((el) => ({ inner: el.scrollWidth, box: el.clientWidth }));
+  assert.ok(scroll.inner > scroll.box, `the 40-seat row scrolls inside its box (${scroll.inner} > ${scroll.box})`);
+  const pageWidth = await handset.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(pageWidth <= PHONE.width, `the page itself does not scroll sideways (${pageWidth}px)`);
+  assert.equal(await handset.getByText(/^Tap a seat to pick it/).isVisible(), true, 'the hint speaks of tapping');
+  assert.equal(await handset.getByText(/^Click a seat to pick it/).isVisible(), false);
+  await handset.getByRole('button', { name: 'Section 102, row BB, seat 40, available, grade S, 100,000', exact: true }).tap();
+  assert.equal(await seatAt(handset, 'BB', 40).getAttribute('aria-pressed'), 'true');
+  await shot(handset, 'phone-section-map', { scrollTo: '.map-column' });
+  await touch.close();
 
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
   console.log('browser tests passed');

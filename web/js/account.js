@@ -3,6 +3,7 @@
 import { api, login, reloadUser, currentUser } from './api.js';
 import { h, heading, field, price, time, showFormError, noticeBox, errorBox, busy, toast } from './ui.js';
 import { navigate } from './main.js';
+import { placeName } from './sections.js';
 
 function nextPath() {
   const next = new URLSearchParams(location.search).get('next');
@@ -114,7 +115,7 @@ export async function ticketsView(root) {
     ].filter(Boolean));
   }
   function ticket(r, cancellable) {
-    const seat = `Row ${r.seat.horizontal} seat ${r.seat.vertical}`;
+    const seat = placeName(r.seat);
     const actions = h('div', { class: 'actions' });
     const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel ticket');
     cancel.addEventListener('click', () => {

@@ -3,6 +3,7 @@
 import { api, allConcertDetails, currentUser } from './api.js';
 import { h, heading, price, time, errorBox, noticeBox, busy, rowsUpTo } from './ui.js';
 import { seatGrid } from './seatmap.js';
+import { SEATED, sectionTitle, seatName } from './sections.js';
 
 const ROLES = [['USER', 'Fan'], ['COMPANY_USER', 'Promoter'], ['ADMIN', 'Administrator']];
 
@@ -10,6 +11,12 @@ function tabs(current) {
   const tab = (href, text) => h('a', { href, class: 'tab', 'aria-current': href === current ? 'page' : null }, text);
   return h('nav', { class: 'tabs', 'aria-label': 'Administration' },
     tab('/admin/users', 'Users'), tab('/admin/reservations', 'Reservations'), tab('/admin/locks', 'Seat locks'));
+}
+
+/** A reserved place as the API names it: `B-12`, `101:B-12`, `Floor:#3` (standing). */
+function seatRef(seat) {
+  const place = seat.horizontal === '' ? `#${seat.vertical}` : `${seat.horizontal}-${seat.vertical}`;
+  return seat.section ? `${seat.section}:${place}` : place;
 }
 
 export async function adminUsersView(root) {
@@ -56,7 +63,7 @@ export async function adminReservationsView(root) {
   function draw() {
     const q = search.value.trim().toLowerCase();
     const shown = all.filter((r) => (!status.value || r.status === status.value) && (!q ||
-      [r.user.username, r.user.nickname, r.concert.name, `${r.seat.horizontal}${r.seat.vertical}`, `${r.seat.horizontal}-${r.seat.vertical}`]
+      [r.user.username, r.user.nickname, r.concert.name, `${r.seat.horizontal}${r.seat.vertical}`, seatRef(r.seat)]
         .some((t) => t && t.toLowerCase().includes(q))));
     count.textContent = `${shown.length} of ${all.length} reservations`;
     body.replaceChildren(...shown.map((r) => {
@@ -74,7 +81,7 @@ export async function adminReservationsView(root) {
       }));
       return h('tr', { class: r.status === 'Y' ? '' : 'is-cancelled' },
         h('td', {}, String(r.id)), h('td', {}, r.user.nickname || r.user.username),
-        h('td', {}, r.concert.name), h('td', {}, `${r.seat.horizontal}-${r.seat.vertical} (${r.seat.grade})`),
+        h('td', {}, r.concert.name), h('td', {}, `${seatRef(r.seat)} (${r.seat.grade})`),
         h('td', {}, price(r.price)), h('td', {}, r.status === 'Y' ? 'Active' : 'Cancelled'),
         h('td', {}, time(r.reservedTime)), h('td', {}, r.cancelledTime ? time(r.cancelledTime) : ''), h('td', {}, cancel));
     }));
@@ -94,55 +101,78 @@ export async function adminLocksView(root) {
   root.append(heading('Seat locks'), tabs('/admin/locks'),
     h('p', { class: 'hint' }, 'Locking a seat position locks it in every upcoming concert of the venue; a reserved seat stays reserved.'));
   const [venues, concerts] = await Promise.all([api('/admin/auditoriums'), allConcertDetails()]);
-  if (!venues.length) {
-    root.append(h('p', { class: 'empty' }, 'No venues yet.'));
+  const lockable = venues.filter((v) => v.maxRow || (v.sections || []).some((s) => s.kind === SEATED));
+  if (!lockable.length) {
+    root.append(h('p', { class: 'empty' }, 'No venues with seats yet.'));
     return;
   }
-  const select = h('select', { id: 'lock-venue' }, venues.map((v) => h('option', { value: String(v.id) }, v.name)));
+  const select = h('select', { id: 'lock-venue' }, lockable.map((v) => h('option', { value: String(v.id) }, v.name)));
+  const sectionSelect = h('select', { id: 'lock-section' });
+  const sectionPicker = h('span', { class: 'toolbar-item' }, h('label', { for: 'lock-section' }, ' Section '), sectionSelect);
   const box = h('div', { 'aria-live': 'polite' });
   const area = h('div');
-  root.append(h('div', { class: 'toolbar' }, h('label', { for: 'lock-venue' }, 'Venue '), select), box, area);
+  root.append(h('div', { class: 'toolbar' }, h('label', { for: 'lock-venue' }, 'Venue '), select, sectionPicker), box, area);
+  let venue = null;
+  let upcoming = [];
+  let maps = [];
 
-  async function show() {
-    const venue = venues.find((v) => String(v.id) === select.value);
-    const upcoming = concerts.filter((c) => c.auditoriumId === venue.id && new Date(c.startTime) > new Date());
+  async function pickVenue() {
+    venue = lockable.find((v) => String(v.id) === select.value);
+    upcoming = concerts.filter((c) => c.auditoriumId === venue.id && new Date(c.startTime) > new Date());
+    maps = await Promise.all(upcoming.map((c) => api(`/concerts/${c.id}/seats`)));
+    const seated = venue.maxRow ? [] : venue.sections.filter((s) => s.kind === SEATED);
+    sectionSelect.replaceChildren(...seated.map((s) => h('option', { value: s.name }, sectionTitle(s.name))));
+    sectionPicker.hidden = seated.length < 2;
+    show();
+  }
+
+  function show() {
+    // A seed venue is one unnamed section of rows A..maxRow; another, its chosen section.
+    const section = venue.maxRow ? '' : sectionSelect.value;
+    const rows = venue.maxRow ? null : venue.sections.find((s) => s.name === section).rows;
+    const lengths = rows && new Map(rows.map((r) => [r.label, r.seats]));
+    const named = (row, col) => seatName(venue.maxRow ? '' : section, row, col);
     // Per position: what it is in each upcoming concert.
     const states = new Map();
-    const maps = await Promise.all(upcoming.map((c) => api(`/concerts/${c.id}/seats`)));
     for (const map of maps) {
-      for (const row of map.rows) {
+      // A map of the seed's shape is the venue's one section.
+      const found = map.rows ? map.rows : (map.sections || []).find((s) => s.name === section && s.kind === SEATED)?.rows || [];
+      for (const row of found) {
         [...row.statuses].forEach((s, i) => {
           if (s === '-') return;
-          const key = row.horizontal + (i + 1);
+          const key = `${row.horizontal}-${i + 1}`;
           if (!states.has(key)) states.set(key, new Set());
           states.get(key).add(s);
         });
       }
     }
     const grid = seatGrid({
-      rows: rowsUpTo(venue.maxRow),
-      columns: venue.maxColumn,
-      label: `Seat positions of ${venue.name}`,
+      rows: rows ? rows.map((r) => r.label) : rowsUpTo(venue.maxRow),
+      columns: rows ? Math.max(...rows.map((r) => r.seats)) : venue.maxColumn,
+      lengths,
+      label: `Seat positions of ${venue.name}${section ? `, ${sectionTitle(section)}` : ''}`,
       describe(row, col) {
-        const s = states.get(row + col) || new Set();
+        const s = states.get(`${row}-${col}`) || new Set();
         const locked = s.has('L');
         const reserved = s.has('R');
         return {
           classes: [locked ? 'locked' : reserved ? 'taken' : s.size ? 'open' : 'off-sale'],
-          label: `Row ${row} seat ${col}${locked ? ', locked' : ''}${reserved ? ', reserved in a concert' : ''}${!s.size ? ', not on sale' : ''}`,
+          label: `${named(row, col)}${locked ? ', locked' : ''}${reserved ? ', reserved in a concert' : ''}${!s.size ? ', not on sale' : ''}`,
           pressed: locked,
         };
       },
       async onActivate(row, col) {
         try {
-          const result = await api(`/admin/auditoriums/${venue.id}/seats`, { method: 'PATCH', body: { horizontal: row, vertical: col } });
-          states.set(row + col, new Set(result.concerts.map((c) => c.status[0])));
+          const body = { horizontal: row, vertical: col };
+          if (section) body.section = section;
+          const result = await api(`/admin/auditoriums/${venue.id}/seats`, { method: 'PATCH', body });
+          states.set(`${row}-${col}`, new Set(result.concerts.map((c) => c.status[0])));
           grid.refresh();
           const locked = result.concerts.filter((c) => c.status === 'LOCKED').length;
           const kept = result.concerts.filter((c) => !c.changed).length;
           box.replaceChildren(noticeBox('success', !result.concerts.length
-            ? `Row ${row} seat ${col}: no upcoming concert sells this seat.`
-            : `Row ${row} seat ${col}: locked in ${locked} of ${result.concerts.length} upcoming concerts` +
+            ? `${named(row, col)}: no upcoming concert sells this seat.`
+            : `${named(row, col)}: locked in ${locked} of ${result.concerts.length} upcoming concerts` +
               (kept ? `; ${kept} reserved, left as ${kept > 1 ? 'they were' : 'it was'}.` : '.')));
         } catch (error) {
           box.replaceChildren(errorBox(error));
@@ -158,6 +188,7 @@ export async function adminLocksView(root) {
         h('li', {}, h('span', { class: 'swatch off-sale', 'aria-hidden': 'true' }), 'Not on sale')),
       grid.el);
   }
-  select.addEventListener('change', () => show().catch((e) => box.replaceChildren(errorBox(e))));
-  await show();
+  select.addEventListener('change', () => pickVenue().catch((e) => box.replaceChildren(errorBox(e))));
+  sectionSelect.addEventListener('change', show);
+  await pickVenue();
 }

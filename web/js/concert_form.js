@@ -1,10 +1,12 @@
 // Promoters create and edit a concert: details, grades with prices, grades painted onto
-// rows of the venue (drawn to scale), then the poster and the sales of a saved concert.
+// the rows of each section of the venue (drawn to scale) and a grade for each standing
+// floor, then the poster and the sales of a saved concert.
 
 import { api } from './api.js';
 import { h, heading, field, price, showFormError, errorBox, noticeBox, busy, rowsUpTo, gradeClasses, toast } from './ui.js';
 import { navigate } from './main.js';
 import { myVenues } from './promoter.js';
+import { SEATED, STANDING, sectionTitle, venueSummary } from './sections.js';
 
 const NOT_ON_SALE = '';
 
@@ -15,40 +17,67 @@ function localInput(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** A venue's sections; a seed venue's are one unnamed section of rows A..maxRow. */
+function sectionsOf(venue) {
+  if (venue.sections && venue.sections.length) return venue.sections;
+  return [{ name: '', kind: SEATED, rows: rowsUpTo(venue.maxRow).map((label) => ({ label, seats: venue.maxColumn })) }];
+}
+
+/** A venue of one seated section is painted as the seed's rows; any other by section. */
+const oneBlock = (sections) => sections.length === 1 && sections[0].kind === SEATED;
+
+const rowKey = (section, row) => `${section}\n${row}`;
+
 export async function concertFormView(root, which) {
   const editing = which !== 'new';
   const venues = await myVenues();
   let detail = null;
+  let venue = null;
+  /** `section␤row` → grade, and the rows on sale already (they can change grade, not leave). */
   const rowGrades = new Map();
   const onSale = new Set();
+  /** Standing section → grade, and those on sale already. */
+  const standingGrades = new Map();
+  const standingOnSale = new Set();
   let prices = [{ grade: 'R', price: 150000 }, { grade: 'S', price: 100000 }, { grade: 'A', price: 70000 }];
   if (editing) {
     const [d, map] = await Promise.all([api(`/concerts/${which}`), api(`/concerts/${which}/seats`)]);
     detail = d;
+    venue = venues.find((v) => v.id === d.auditoriumId) || await api(`/auditoriums/${d.auditoriumId}`);
     prices = d.seatPrices.map((p) => ({ ...p }));
-    for (const r of map.rows) {
-      rowGrades.set(r.horizontal, r.grade);
-      onSale.add(r.horizontal);
+    // A map of the seed's shape is the venue's one section's rows.
+    const mapSections = map.sections || [{ name: sectionsOf(venue)[0].name, kind: SEATED, rows: map.rows }];
+    for (const s of mapSections) {
+      if (s.kind === STANDING) {
+        standingGrades.set(s.name, s.grade);
+        standingOnSale.add(s.name);
+        continue;
+      }
+      for (const r of s.rows) {
+        rowGrades.set(rowKey(s.name, r.horizontal), r.grade);
+        onSale.add(rowKey(s.name, r.horizontal));
+      }
     }
   } else if (!venues.length) {
     root.append(heading('New concert'), h('p', {}, 'A concert needs a venue first. ', h('a', { href: '/promoter/venues/new' }, 'Create a venue'), '.'));
     return;
+  } else {
+    venue = venues[0];
   }
-  let venue = editing
-    ? { maxRow: detail.auditoriumMaxRow, maxColumn: detail.auditoriumMaxColumn, name: detail.auditoriumName }
-    : venues[0];
   let brush = prices[0].grade;
 
   const box = h('div');
   const venueField = editing
-    ? h('p', {}, 'Venue: ', h('strong', {}, venue.name))
+    ? h('p', {}, 'Venue: ', h('strong', {}, detail.auditoriumName))
     : field('Venue', {
       tag: 'select', name: 'auditoriumId',
-      options: venues.map((v) => h('option', { value: String(v.id) }, `${v.name} (A–${v.maxRow} × ${v.maxColumn})`)),
+      options: venues.map((v) => h('option', { value: String(v.id) },
+        v.maxRow ? `${v.name} (A–${v.maxRow} × ${v.maxColumn})` : `${v.name} (${venueSummary(v)})`)),
     });
   const priceList = h('div', { class: 'price-list' });
   const brushes = h('div', { class: 'brushes', role: 'radiogroup', 'aria-label': 'Paint with' });
   const painter = h('div', { class: 'painter', 'aria-label': 'Rows of the venue; stage at the top' });
+  const standingBox = h('div', { class: 'standing-grades' });
   const tomorrow = new Date(Date.now() + 7 * 86400000);
   tomorrow.setHours(19, 0, 0, 0);
 
@@ -64,10 +93,14 @@ export async function concertFormView(root, which) {
     h('fieldset', {}, h('legend', {}, 'Grades and prices'), priceList,
       h('button', { type: 'button', onclick: addGrade }, 'Add grade')),
     h('fieldset', {}, h('legend', {}, 'Rows on sale'),
-      h('p', { class: 'hint' }, 'Pick a grade, then click or drag over rows to paint them. Rows left unpainted are not on sale.'),
+      h('p', { class: 'hint' },
+        h('span', { class: 'mouse-only' }, 'Pick a grade, then click or drag over rows to paint them.'),
+        h('span', { class: 'touch-only' }, 'Pick a grade, then tap rows (or drag over them) to paint them.'),
+        ' Rows left unpainted are not on sale.'),
       brushes,
       h('div', { class: 'toolbar' }, h('button', { type: 'button', onclick: () => paintAll() }, 'Paint every row')),
       painter),
+    standingBox,
     box,
     h('button', { type: 'submit', class: 'primary' }, editing ? 'Save concert' : 'Create concert'));
 
@@ -89,6 +122,7 @@ export async function concertFormView(root, which) {
           const old = p.grade;
           p.grade = e.target.value;
           for (const [row, g] of rowGrades) if (g === old) rowGrades.set(row, p.grade);
+          for (const [s, g] of standingGrades) if (g === old) standingGrades.set(s, p.grade);
           if (brush === old) brush = p.grade;
           drawPainter();
         } }),
@@ -98,6 +132,7 @@ export async function concertFormView(root, which) {
         onclick: () => {
           prices.splice(i, 1);
           for (const [row, g] of rowGrades) if (g === p.grade && !onSale.has(row)) rowGrades.delete(row);
+          for (const [s, g] of standingGrades) if (g === p.grade && !standingOnSale.has(s)) standingGrades.delete(s);
           if (brush === p.grade) brush = prices[0] ? prices[0].grade : NOT_ON_SALE;
           drawPrices();
           drawPainter();
@@ -107,19 +142,25 @@ export async function concertFormView(root, which) {
   let painting = false;
   document.addEventListener('pointerup', () => { painting = false; });
 
-  function paint(row) {
-    if (brush === NOT_ON_SALE && onSale.has(row)) {
-      box.replaceChildren(noticeBox('info', `Row ${row} is on sale already; it can change grade but not be taken off sale.`));
+  const rowName = (section, row) => (section && !oneBlock(sectionsOf(venue)) ? `${sectionTitle(section)}, row ${row}` : `Row ${row}`);
+
+  function paint(section, row) {
+    const key = rowKey(section, row);
+    if (brush === NOT_ON_SALE && onSale.has(key)) {
+      box.replaceChildren(noticeBox('info', `${rowName(section, row)} is on sale already; it can change grade but not be taken off sale.`));
       return;
     }
-    if (brush === NOT_ON_SALE) rowGrades.delete(row);
-    else rowGrades.set(row, brush);
+    if (brush === NOT_ON_SALE) rowGrades.delete(key);
+    else rowGrades.set(key, brush);
     drawPainter();
   }
 
-  function paintAll() {
-    for (const row of rowsUpTo(venue.maxRow)) {
-      if (brush !== NOT_ON_SALE || !onSale.has(row)) paint(row);
+  function paintAll(only) {
+    for (const s of sectionsOf(venue)) {
+      if (s.kind !== SEATED || (only !== undefined && s.name !== only)) continue;
+      for (const r of s.rows) {
+        if (brush !== NOT_ON_SALE || !onSale.has(rowKey(s.name, r.label))) paint(s.name, r.label);
+      }
     }
   }
 
@@ -133,26 +174,74 @@ export async function concertFormView(root, which) {
         h('span', { class: ['swatch', g ? classes.get(g) : 'none'], 'aria-hidden': 'true' }),
         g ? `Grade ${g}` : 'Not on sale');
     }));
-    painter.style.setProperty('--cols', String(venue.maxColumn));
-    painter.replaceChildren(h('div', { class: 'stage', 'aria-hidden': 'true' }, 'Stage'),
-      ...rowsUpTo(venue.maxRow).map((row) => {
-        const grade = rowGrades.get(row);
-        const strip = h('div', { class: 'strip', 'aria-hidden': 'true' },
-          Array.from({ length: venue.maxColumn }, () => h('span', { class: ['cell', grade ? classes.get(grade) : 'none'] })));
-        const button = h('button', { type: 'button', class: 'row-paint',
-          'aria-label': `Row ${row}: ${grade ? `grade ${grade}` : 'not on sale'}. Paint with the chosen grade.`,
-          onclick: () => paint(row) }, row, h('span', { class: 'row-grade' }, grade || '–'));
-        const line = h('div', { class: 'paint-row', dataset: { row } }, button, strip);
-        line.addEventListener('pointerdown', (e) => { if (e.target !== button) { painting = true; paint(row); } });
-        line.addEventListener('pointerenter', () => { if (painting) paint(row); });
-        return line;
-      }));
+    const sections = sectionsOf(venue);
+    const seated = sections.filter((s) => s.kind === SEATED);
+    const widest = Math.max(1, ...seated.flatMap((s) => s.rows.map((r) => r.seats)));
+    painter.style.setProperty('--cols', String(widest));
+    const rowLine = (section, r) => {
+      const grade = rowGrades.get(rowKey(section, r.label));
+      const strip = h('span', { class: ['strip', grade ? classes.get(grade) : 'none'] });
+      strip.style.setProperty('--n', String(r.seats));
+      const button = h('button', { type: 'button', class: 'row-paint',
+        'aria-label': `${rowName(section, r.label)}: ${grade ? `grade ${grade}` : 'not on sale'}. Paint with the chosen grade.`,
+        onclick: () => paint(section, r.label) }, r.label, h('span', { class: 'row-grade' }, grade || '–'));
+      const line = h('div', { class: 'paint-row', dataset: { row: r.label } }, button,
+        h('span', { class: 'strip-box', 'aria-hidden': 'true' }, strip));
+      line.addEventListener('pointerdown', (e) => {
+        if (e.target === button) return;
+        painting = true;
+        // A touch captures its pointer: let go, so that the rows it slides over get painted too.
+        if (e.target.hasPointerCapture?.(e.pointerId)) e.target.releasePointerCapture(e.pointerId);
+        paint(section, r.label);
+      });
+      line.addEventListener('pointerenter', () => { if (painting) paint(section, r.label); });
+      return line;
+    };
+    const stage = h('div', { class: 'stage', 'aria-hidden': 'true' }, 'Stage');
+    if (oneBlock(sections)) {
+      painter.replaceChildren(stage, ...sections[0].rows.map((r) => rowLine(sections[0].name, r)));
+    } else {
+      painter.replaceChildren(stage, ...seated.map((s) => h('div', { class: 'paint-section', role: 'group', 'aria-label': sectionTitle(s.name) },
+        h('div', { class: 'paint-section-head' }, h('h3', {}, sectionTitle(s.name)),
+          h('button', { type: 'button', class: 'link-button', onclick: () => paintAll(s.name) }, `Paint all of ${sectionTitle(s.name)}`)),
+        ...s.rows.map((r) => rowLine(s.name, r)))));
+      if (!seated.length) painter.replaceChildren(h('p', { class: 'muted' }, 'This venue has no seated sections.'));
+    }
+    drawStanding(sections.filter((s) => s.kind === STANDING));
+  }
+
+  function drawStanding(floors) {
+    if (!floors.length) {
+      standingBox.replaceChildren();
+      return;
+    }
+    const grades = prices.map((p) => p.grade);
+    standingBox.replaceChildren(h('fieldset', {}, h('legend', {}, 'Standing sections on sale'),
+      h('p', { class: 'hint' }, 'Every place of a standing section goes on sale at one grade.'),
+      ...floors.map((s) => {
+        const current = standingGrades.get(s.name) || NOT_ON_SALE;
+        const options = [...new Set([...grades, ...(current ? [current] : [])])];
+        return field(`${sectionTitle(s.name)} (${s.capacity.toLocaleString('en-US')} standing)`, {
+          tag: 'select', name: `standing-${s.name}`,
+          options: [
+            standingOnSale.has(s.name) ? null : h('option', { value: NOT_ON_SALE, selected: !current }, 'Not on sale'),
+            ...options.map((g) => h('option', { value: g, selected: g === current }, `Grade ${g}`)),
+          ],
+          onchange: (e) => {
+            if (e.target.value) standingGrades.set(s.name, e.target.value);
+            else standingGrades.delete(s.name);
+          },
+        });
+      })));
   }
 
   if (!editing) {
     form.elements.namedItem('auditoriumId').addEventListener('change', (e) => {
       venue = venues.find((v) => String(v.id) === e.target.value);
-      for (const row of [...rowGrades.keys()]) if (row > venue.maxRow) rowGrades.delete(row);
+      const keys = new Set(sectionsOf(venue).flatMap((s) => (s.rows || []).map((r) => rowKey(s.name, r.label))));
+      for (const key of [...rowGrades.keys()]) if (!keys.has(key)) rowGrades.delete(key);
+      const floors = new Set(sectionsOf(venue).filter((s) => s.kind === STANDING).map((s) => s.name));
+      for (const name of [...standingGrades.keys()]) if (!floors.has(name)) standingGrades.delete(name);
       drawPainter();
     });
   }
@@ -160,18 +249,30 @@ export async function concertFormView(root, which) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const value = (name) => form.elements.namedItem(name).value;
-    const used = new Set(rowGrades.values());
+    const sections = sectionsOf(venue);
+    // Rows by section and grade, in the venue's order.
+    const seatList = [];
+    for (const s of sections.filter((x) => x.kind === SEATED)) {
+      const byGrade = new Map();
+      for (const r of s.rows) {
+        const grade = rowGrades.get(rowKey(s.name, r.label));
+        if (!grade) continue;
+        if (!byGrade.has(grade)) byGrade.set(grade, []);
+        byGrade.get(grade).push(r.label);
+      }
+      for (const [grade, horizontals] of byGrade) {
+        seatList.push(s.name ? { section: s.name, horizontals, grade } : { horizontals, grade });
+      }
+    }
+    const standing = sections.filter((s) => s.kind === STANDING && standingGrades.get(s.name))
+      .map((s) => ({ section: s.name, grade: standingGrades.get(s.name) }));
+    const used = new Set([...seatList.map((r) => r.grade), ...standing.map((s) => s.grade)]);
     const sentPrices = prices.filter((p) => used.has(p.grade));
     // Field names as the API reports them, so its errors land beside the right inputs.
     prices.forEach((p, i) => {
       const k = sentPrices.indexOf(p);
       form.querySelector(`[data-price-index="${i}"]`).name = k >= 0 ? `seatPrices[${k}].price` : `price-${i}`;
     });
-    const byGrade = new Map();
-    for (const [row, grade] of [...rowGrades].sort()) {
-      if (!byGrade.has(grade)) byGrade.set(grade, []);
-      byGrade.get(grade).push(row);
-    }
     const start = value('startTime') ? new Date(value('startTime')) : null;
     const body = {
       name: value('name'),
@@ -180,8 +281,9 @@ export async function concertFormView(root, which) {
       auditoriumId: editing ? detail.auditoriumId : Number(value('auditoriumId')),
       maxSeatsPerFan: Number(value('maxSeatsPerFan')),
       seatPrices: sentPrices.map((p) => ({ grade: p.grade, price: p.price })),
-      seatList: [...byGrade].map(([grade, horizontals]) => ({ horizontals, grade })),
+      seatList,
     };
+    if (standing.length) body.standing = standing;
     await busy(form.querySelector('button[type=submit]'), async () => {
       try {
         const saved = await api(editing ? `/concerts/${which}` : '/concerts', { method: editing ? 'PUT' : 'POST', body });

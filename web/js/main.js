@@ -7,7 +7,8 @@ import { h, heading } from './ui.js';
 import { catalogView } from './catalog.js';
 import { concertView } from './concert.js';
 import { loginView, signupView, profileView, ticketsView } from './account.js';
-import { promoterView, venueFormView } from './promoter.js';
+import { promoterView } from './promoter.js';
+import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
 import { adminUsersView, adminReservationsView, adminLocksView } from './admin.js';
 

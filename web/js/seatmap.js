@@ -1,34 +1,48 @@
-// A seat grid drawn to scale: rows A.. top to bottom, columns 1.. left to right, every
-// position the same size so gaps (positions not on sale) show where they are. One seat
-// is in the tab order at a time; arrow keys move between seats (WAI-ARIA roving tabindex).
+// A seat grid drawn to scale: rows top to bottom (stage at the top), seats 1.. left to
+// right, every position the same size so gaps (positions not on sale) show where they are.
+// Rows of their own lengths (a section of a real venue) are centred, as in the hall. One
+// seat is in the tab order at a time; arrow keys move between seats (WAI-ARIA roving
+// tabindex). Seats are never smaller than 24 CSS px (WCAG 2.5.8): a map wider than its
+// column scrolls sideways inside its own box, never the page.
 
 import { h } from './ui.js';
 
 /**
  * @param {object} o
- * @param {string[]} o.rows row letters, top first
- * @param {number} o.columns seats per row
+ * @param {string[]} o.rows row labels, top first
+ * @param {number} o.columns positions per row (the longest row)
+ * @param {Map<string, number>} [o.lengths] seats of each row, when rows differ: rows are
+ *   then centred and the column numbers left out (they would not line up with seat numbers)
  * @param {string} o.label accessible name of the whole map
  * @param {(row: string, col: number) => null | {classes: string[], label: string, disabled?: boolean, pressed?: boolean}} o.describe
  *   what is at a position (null: no seat)
  * @param {(row: string, col: number, button: HTMLButtonElement) => void} [o.onActivate]
  * @param {(text: string) => void} [o.onInspect] called with a seat's label on hover or focus
  */
-export function seatGrid({ rows, columns, label, describe, onActivate, onInspect }) {
-  const grid = h('div', { class: 'seatmap', role: 'group', 'aria-label': label });
+export function seatGrid({ rows, columns, lengths, label, describe, onActivate, onInspect }) {
+  const grid = h('div', { class: ['seatmap', lengths && 'centred'], role: 'group', 'aria-label': label });
   grid.style.setProperty('--cols', String(columns));
+  const keyOf = (row, col) => `${row}/${col}`;
+  const lengthOf = (row) => (lengths ? lengths.get(row) || 0 : columns);
+  // Where seat 1 of a row sits: rows shorter than the longest are centred.
+  const offsetOf = (row) => Math.floor((columns - lengthOf(row)) / 2);
   const cells = new Map();
-  const step = columns > 40 ? 10 : columns > 20 ? 5 : 1;
-  grid.append(h('span', { class: 'corner', 'aria-hidden': 'true' }));
-  for (let c = 1; c <= columns; c += 1) {
-    const shown = c === 1 || c % step === 0;
-    grid.append(h('span', { class: 'colnum', 'aria-hidden': 'true' }, shown ? String(c) : ''));
+  if (!lengths) {
+    const step = columns > 40 ? 10 : columns > 20 ? 5 : 1;
+    grid.append(h('span', { class: 'corner', 'aria-hidden': 'true' }));
+    for (let c = 1; c <= columns; c += 1) {
+      const shown = c === 1 || c % step === 0;
+      grid.append(h('span', { class: 'colnum', 'aria-hidden': 'true' }, shown ? String(c) : ''));
+    }
   }
   for (const row of rows) {
     grid.append(h('span', { class: 'rowlabel', 'aria-hidden': 'true' }, row));
-    for (let c = 1; c <= columns; c += 1) {
+    const offset = offsetOf(row);
+    const length = lengthOf(row);
+    for (let x = 1; x <= columns; x += 1) {
+      const col = x - offset;
       const cell = h('span', { class: 'slot' });
-      cells.set(row + c, { row, col: c, el: cell, seat: false });
+      if (col >= 1 && col <= length) cells.set(keyOf(row, col), { row, col, el: cell, seat: false });
       grid.append(cell);
     }
   }
@@ -84,19 +98,26 @@ export function seatGrid({ rows, columns, label, describe, onActivate, onInspect
     next.el.focus();
   }
 
-  // The nearest seat from (row index, col) going by (dr, dc); rows without a seat in that
-  // column are skipped to the closest seat of the next row that has any.
-  function find(ri, col, dr, dc) {
-    if (dc) {
-      for (let c = col + dc; c >= 1 && c <= columns; c += dc) {
-        if (cells.get(rows[ri] + c)?.seat) return rows[ri] + c;
-      }
-      return null;
+  const seatKey = (row, col) => (cells.get(keyOf(row, col))?.seat ? keyOf(row, col) : null);
+
+  // The next seat of row `ri` from seat `col` going by `dc`.
+  function along(ri, col, dc) {
+    const row = rows[ri];
+    for (let c = col + dc; c >= 1 && c <= lengthOf(row); c += dc) {
+      if (seatKey(row, c)) return keyOf(row, c);
     }
+    return null;
+  }
+
+  // The seat nearest to position `x` (seat 1 of an uncentred row is at 1) in the rows
+  // from `ri` going by `dr`; rows without a seat near it are skipped to the next that has.
+  function across(ri, x, dr) {
     for (let r = ri + dr; r >= 0 && r < rows.length; r += dr) {
+      const row = rows[r];
+      const offset = offsetOf(row);
       for (let off = 0; off < columns; off += 1) {
-        for (const c of [col - off, col + off]) {
-          if (c >= 1 && c <= columns && cells.get(rows[r] + c)?.seat) return rows[r] + c;
+        for (const p of [x - off, x + off]) {
+          if (seatKey(row, p - offset)) return keyOf(row, p - offset);
         }
       }
     }
@@ -108,15 +129,16 @@ export function seatGrid({ rows, columns, label, describe, onActivate, onInspect
     if (!target) return;
     const ri = rows.indexOf(target.dataset.row);
     const col = Number(target.dataset.col);
+    const x = col + offsetOf(target.dataset.row);
     const moves = {
-      ArrowRight: () => find(ri, col, 0, 1),
-      ArrowLeft: () => find(ri, col, 0, -1),
-      ArrowDown: () => find(ri, col, 1, 0),
-      ArrowUp: () => find(ri, col, -1, 0),
-      Home: () => find(ri, 0, 0, 1),
-      End: () => find(ri, columns + 1, 0, -1),
-      PageUp: () => find(-1, col, 1, 0),
-      PageDown: () => find(rows.length, col, -1, 0),
+      ArrowRight: () => along(ri, col, 1),
+      ArrowLeft: () => along(ri, col, -1),
+      ArrowDown: () => across(ri, x, 1),
+      ArrowUp: () => across(ri, x, -1),
+      Home: () => along(ri, 0, 1),
+      End: () => along(ri, lengthOf(target.dataset.row) + 1, -1),
+      PageUp: () => across(-1, x, 1),
+      PageDown: () => across(rows.length, x, -1),
     };
     if (!moves[event.key]) return;
     event.preventDefault();
@@ -126,9 +148,11 @@ export function seatGrid({ rows, columns, label, describe, onActivate, onInspect
   grid.addEventListener('click', (event) => {
     const target = event.target.closest('button.seat');
     if (!target || !onActivate) return;
-    focusKey = target.dataset.row + target.dataset.col;
+    focusKey = keyOf(target.dataset.row, target.dataset.col);
     refresh();
     onActivate(target.dataset.row, Number(target.dataset.col), target);
+    // The seat's new state (picked, or let go) where its grade and price are shown.
+    if (onInspect) onInspect(target.getAttribute('aria-label'));
   });
   const inspect = (event) => {
     const target = event.target.closest('button.seat');
@@ -138,6 +162,18 @@ export function seatGrid({ rows, columns, label, describe, onActivate, onInspect
   grid.addEventListener('mouseover', inspect);
 
   refresh();
-  const el = h('div', { class: 'seatmap-scroll' }, h('div', { class: 'stage', 'aria-hidden': 'true' }, 'Stage'), grid);
-  return { el, refresh, seat: (row, col) => cells.get(row + col)?.el };
+  // The stage spans the whole map, not the visible part of it.
+  const el = h('div', { class: 'seatmap-scroll' },
+    h('div', { class: 'seatmap-inner' }, h('div', { class: 'stage', 'aria-hidden': 'true' }, 'Stage'), grid));
+  // A map wider than its box opens on its middle, facing the stage; the fan scrolls (or
+  // swipes) to either end.
+  let centred = false;
+  const observer = new ResizeObserver(() => {
+    if (centred || !el.clientWidth) return;
+    centred = true;
+    observer.disconnect();
+    if (el.scrollWidth > el.clientWidth) el.scrollLeft = (el.scrollWidth - el.clientWidth) / 2;
+  });
+  observer.observe(el);
+  return { el, refresh, seat: (row, col) => cells.get(keyOf(row, col))?.el };
 }

@@ -1,0 +1,117 @@
+// What both concert pages (a seed venue's one map, a venue of sections) share: the head
+// of the page, the live feed of the seat map, and sending an order so that a retry of the
+// same order is answered again rather than booked twice.
+
+import { api, newKey } from './api.js';
+import { h, heading, time } from './ui.js';
+
+export const POLL_EVERY = 5000;
+
+/** The concert's poster, name, time, venue, description and per-fan limit, then `extra`. */
+export function concertHead(detail, started, ...extra) {
+  const poster = detail.imagePath
+    ? h('img', { class: 'poster large', src: detail.imagePath, alt: `Poster of ${detail.name}` })
+    : h('div', { class: 'poster large placeholder', 'aria-hidden': 'true' }, detail.name.slice(0, 1));
+  return h('section', { class: 'concert-head' }, poster,
+    h('div', {},
+      heading(detail.name),
+      h('p', { class: 'when' }, time(detail.startTime), started ? h('span', { class: 'badge' }, 'Started') : null),
+      h('p', { class: 'where' }, `${detail.auditoriumName} · ${detail.auditoriumAddress}`),
+      detail.description ? h('p', { class: 'description' }, detail.description) : null,
+      h('p', { class: 'limit' }, `Up to ${detail.maxSeatsPerFan} seats per fan.`),
+      ...extra));
+}
+
+/** How to pick a seat, worded for the pointer at hand: tapping on touch screens, clicking elsewhere. */
+export function pickHint() {
+  return h('p', { class: 'hint' },
+    h('span', { class: 'touch-only' }, 'Tap a seat to pick it, tap it again to let it go; swipe the map sideways to see whole rows.'),
+    h('span', { class: 'mouse-only' }, 'Click a seat to pick it. Arrow keys move between seats; Enter or Space picks one.'));
+}
+
+/** The line under a map that names the seat last touched, hovered or focused. */
+export function seatInfo() {
+  return h('p', { class: 'seat-info', 'aria-hidden': 'true' },
+    h('span', { class: 'touch-only' }, 'Tap a seat to see its grade and price.'),
+    h('span', { class: 'mouse-only' }, 'Hover over or focus a seat to see its grade and price.'));
+}
+
+/**
+ * Keeps a page's map fresh: server-sent events (each one the whole map, given to `onMap`)
+ * when `stream` is set; while they cannot get through (the browser keeps trying to
+ * reconnect), or without `stream`, `refetch` every few seconds. Answers the status badge
+ * and a stop function.
+ */
+export function liveFeed({ id, stream, onMap, refetch, onGone }) {
+  const badge = h('span', { class: 'live-state connecting' }, 'Connecting…');
+  let source = null;
+  let poller = null;
+  let failures = 0;
+  const startPolling = () => {
+    badge.className = 'live-state polling';
+    badge.textContent = `Updating every ${POLL_EVERY / 1000} s`;
+    if (!poller) poller = setInterval(refetch, POLL_EVERY);
+  };
+  const stopPolling = () => {
+    if (poller) clearInterval(poller);
+    poller = null;
+  };
+  if (stream && 'EventSource' in window) {
+    source = new EventSource(`/api/v1/concerts/${id}/seats/events`);
+    source.addEventListener('open', () => {
+      failures = 0;
+      stopPolling();
+      badge.className = 'live-state live';
+      badge.textContent = 'Live';
+    });
+    source.addEventListener('seats', (event) => onMap(JSON.parse(event.data).data));
+    source.addEventListener('gone', () => {
+      source.close();
+      stopPolling();
+      badge.className = 'live-state connecting';
+      badge.textContent = 'Closed';
+      onGone();
+    });
+    source.addEventListener('error', () => {
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures >= 2) {
+        startPolling();
+        refetch();
+      } else {
+        badge.className = 'live-state connecting';
+        badge.textContent = 'Reconnecting…';
+      }
+    });
+  } else {
+    startPolling();
+  }
+  return {
+    badge,
+    stop() {
+      if (source) source.close();
+      stopPolling();
+    },
+  };
+}
+
+/**
+ * Sends orders for one concert. A retry of the same order (after a busy answer or a lost
+ * connection) keeps its `Idempotency-Key`, so an order that did go through is answered
+ * again, not made twice; a refused order (409) or a new one gets a new key.
+ */
+export function orders(id) {
+  let attempt = null;
+  return async function send(signature, body) {
+    if (!attempt || attempt.signature !== signature) attempt = { signature, key: newKey() };
+    try {
+      const answer = await api(`/concerts/${id}/reservations`, {
+        method: 'POST', headers: { 'Idempotency-Key': attempt.key }, body,
+      });
+      attempt = null;
+      return answer;
+    } catch (error) {
+      if (error.status === 409) attempt = null;
+      throw error;
+    }
+  };
+}
