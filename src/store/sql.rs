@@ -15,6 +15,8 @@ use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{SeatMapRecord, StoreError};
+use crate::domain::sections::{RowLabel, SectionName};
+use crate::domain::venue::Letter;
 
 /// The lock a writer takes on a row it is about to change, or whose rule it checks.
 pub const FOR_UPDATE: &str = " FOR NO KEY UPDATE";
@@ -44,6 +46,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn begin(&self) -> Result<WriteTx<Self::DB>, StoreError>;
     /// A read transaction on `pool` whose statements all see one snapshot.
     async fn snapshot(pool: &Pool<Self::DB>) -> Result<Transaction<'static, Self::DB>, StoreError>;
+    /// Inserts a concert's seats inside `conn`'s transaction: for each row `(section,
+    /// label, seats, grade)`, seats `1..=seats` (a standing section's places are its one
+    /// row), the backend's fastest way.
+    async fn insert_seats(
+        conn: &mut Conn<Self>,
+        concert_id: i64,
+        rows: &[(SectionName, RowLabel, u32, Letter)],
+    ) -> Result<(), StoreError>;
     /// The whole seat map of a live concert, read the backend's fastest way.
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError>;
 

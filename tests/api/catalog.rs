@@ -375,10 +375,32 @@ async fn the_demo_loads_once_however_often_it_runs() {
         assert!(status.success());
     }
     let app = TestApp::spawn_in(dir, |_| {}).await;
-    assert_eq!(app.get("/api/v1/concerts", None).await.data()["totalElements"], 3);
+    // Two halls with three concerts, and the arena with its concert.
+    let concerts = app.get("/api/v1/concerts?size=10", None).await;
+    assert_eq!(concerts.data()["totalElements"], 4);
     let promoter = app.login("demo-promoter", "Demo#Promoter1").await;
-    assert_eq!(
-        app.get("/api/v1/auditoriums", Some(&promoter.access)).await.data().as_array().unwrap().len(),
-        2
-    );
+    let venues = app.get("/api/v1/auditoriums", Some(&promoter.access)).await;
+    assert_eq!(venues.data().as_array().unwrap().len(), 3);
+    let arena =
+        venues.data().as_array().unwrap().iter().find(|v| v["name"] == "Seoul Arena").unwrap().clone();
+    let places: u64 = arena["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["capacity"].as_u64().unwrap_or_else(|| {
+                s["rows"].as_array().unwrap().iter().map(|r| r["seats"].as_u64().unwrap()).sum()
+            })
+        })
+        .sum();
+    assert_eq!((arena["sections"].as_array().unwrap().len(), places), (4, 20_540));
+    let tour = concerts.data()["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Arena Tour 2027")
+        .unwrap()
+        .clone();
+    let summary = app.get(&format!("/api/v1/concerts/{}/availability", tour["id"]), None).await;
+    assert_eq!(summary.data()["sections"][0]["available"], 5000, "the floor, all on sale");
 }

@@ -15,11 +15,13 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Postgres, Row, Transaction};
+use sqlx::{ConnectOptions, PgConnection, Postgres, Row, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
 use super::venues::{SEAT_MAP_HEAD, SEAT_MAP_ROWS, SEAT_MAP_SEATS, SeatMapBuilder};
 use super::{SeatMapRecord, Store, StoreError};
+use crate::domain::sections::{RowLabel, SectionName};
+use crate::domain::venue::Letter;
 
 /// Connections per pool. Bookings of one concert wait on its row lock anyway, so more
 /// would only queue inside the server instead of in the pool; and four instances stay
@@ -112,6 +114,31 @@ impl Backend for PostgresStore {
         let mut tx = pool.begin().await?;
         sqlx::query(ONE_SNAPSHOT).execute(&mut *tx).await?;
         Ok(tx)
+    }
+
+    // One statement for every seat: its rules are checked once (the statement trigger
+    // `seats_within_auditorium`), and a concert of 100,000 places is one round trip.
+    async fn insert_seats(
+        conn: &mut PgConnection,
+        concert_id: i64,
+        rows: &[(SectionName, RowLabel, u32, Letter)],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO seats (concert_id, section, horizontal, vertical, grade)
+             SELECT $1, r.section, r.label, n, r.grade
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY
+                  AS r(section, label, seats, grade, i)
+             CROSS JOIN LATERAL generate_series(1, r.seats) AS n
+             ORDER BY r.i, n",
+        )
+        .bind(concert_id)
+        .bind(rows.iter().map(|r| r.0.to_string()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.to_string()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| i64::from(r.2)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.3.to_string()).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 
     // From the primary: the map's version is the ETag and tags the seat gate's cells, and

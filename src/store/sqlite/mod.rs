@@ -21,12 +21,15 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use super::sql::{Backend, Held, WriteTx};
 use super::{SeatMapRecord, Store, StoreError};
+use crate::domain::sections::{RowLabel, SectionName};
+use crate::domain::venue::Letter;
 
 /// The SQLite schema's migrations, as compiled into this binary (a restore checks a backup
 /// against them).
@@ -137,6 +140,30 @@ impl Backend for SqliteStore {
 
     async fn snapshot(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(pool.begin().await?)
+    }
+
+    // One statement per row of seats (SQLite binds no arrays); each is a few microseconds a
+    // seat, its rules checked by row triggers.
+    async fn insert_seats(
+        conn: &mut SqliteConnection,
+        concert_id: i64,
+        rows: &[(SectionName, RowLabel, u32, Letter)],
+    ) -> Result<(), StoreError> {
+        for (section, label, seats, grade) in rows {
+            sqlx::query(
+                "INSERT INTO seats (concert_id, section, horizontal, vertical, grade)
+                 WITH RECURSIVE columns(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM columns WHERE n < $3)
+                 SELECT $1, $5, $2, n, $4 FROM columns",
+            )
+            .bind(concert_id)
+            .bind(label.as_str())
+            .bind(i64::from(*seats))
+            .bind(grade.to_string())
+            .bind(section.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn seat_map(&self, concert_id: i64) -> Result<Option<SeatMapRecord>, StoreError> {

@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::{AuditoriumRecord, Sql, rows_fit};
 use crate::domain::sections::{RowLabel, SectionName};
-use crate::domain::venue::{ConcertSpec, Letter};
+use crate::domain::venue::ConcertSpec;
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_SHARE, FOR_UPDATE, RowOf};
 use crate::store::{StoreError, letter};
 
@@ -25,30 +25,6 @@ where
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
-    /// Inserts one seat per column `1..=seats` of a row (a standing section's places), in
-    /// one statement.
-    async fn insert_row(
-        conn: &mut Conn<B>,
-        concert_id: i64,
-        (section, row): (SectionName, RowLabel),
-        grade: Letter,
-        seats: u32,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO seats (concert_id, section, horizontal, vertical, grade)
-             WITH RECURSIVE columns(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM columns WHERE n < $3)
-             SELECT $1, $5, $2, n, $4 FROM columns",
-        )
-        .bind(concert_id)
-        .bind(row.as_str())
-        .bind(i64::from(seats))
-        .bind(grade.to_string())
-        .bind(section.as_str())
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
-
     /// Seats of a row of the venue (checked by [`rows_fit`] first).
     fn row_seats(auditorium: &AuditoriumRecord, (section, row): (SectionName, RowLabel)) -> u32 {
         auditorium.layout.section(section).and_then(|s| s.row_seats(row)).unwrap_or(0)
@@ -95,9 +71,12 @@ where
         .fetch_one(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
-        for (row, grade) in &spec.rows {
-            Self::insert_row(&mut tx, id, *row, *grade, Self::row_seats(&auditorium, *row)).await?;
-        }
+        let rows: Vec<_> = spec
+            .rows
+            .iter()
+            .map(|(row, grade)| (row.0, row.1, Self::row_seats(&auditorium, *row), *grade))
+            .collect();
+        B::insert_seats(&mut tx, id, &rows).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -172,6 +151,7 @@ where
         .execute(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
+        let mut added = Vec::new();
         for (row, grade) in &spec.rows {
             if kept.contains(row) {
                 sqlx::query(
@@ -185,9 +165,10 @@ where
                 .execute(&mut *tx)
                 .await?;
             } else {
-                Self::insert_row(&mut tx, id, *row, *grade, Self::row_seats(&auditorium, *row)).await?;
+                added.push((row.0, row.1, Self::row_seats(&auditorium, *row), *grade));
             }
         }
+        B::insert_seats(&mut tx, id, &added).await?;
         let priced: Vec<String> = sqlx::query_scalar("SELECT grade FROM seat_prices WHERE concert_id = $1")
             .bind(id)
             .fetch_all(&mut *tx)
