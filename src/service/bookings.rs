@@ -91,18 +91,19 @@ impl Bookings {
         // a seat the gate knows is gone, or for more standing places than are surely left,
         // is refused here, without the database.
         if key.is_none() {
-            let refused = self.views.gate.refused(concert_id, &order.seats).await?;
-            if !refused.is_empty() {
+            let refused_by_gate = |refusal: BookingError| {
                 metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
                 metrics::counter!("gate_hits_total").increment(1);
-                return Err(BookingError::SeatsUnavailable(refused).into());
+                Err(refusal.into())
+            };
+            let refused = self.views.gate.refused(concert_id, &order.seats).await?;
+            if !refused.is_empty() {
+                return refused_by_gate(BookingError::SeatsUnavailable(refused));
             }
             if !order.standing.is_empty() {
                 let short = self.views.gate.sold_out(concert_id, &order.standing).await?;
                 if !short.is_empty() {
-                    metrics::counter!("bookings_total", "outcome" => "refused_by_gate").increment(1);
-                    metrics::counter!("gate_hits_total").increment(1);
-                    return Err(BookingError::SoldOut(short).into());
+                    return refused_by_gate(BookingError::SoldOut(short));
                 }
             }
         }

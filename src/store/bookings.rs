@@ -196,6 +196,48 @@ pub(in crate::store) const CONCERT_START: &str = "SELECT start_time FROM concert
 pub(in crate::store) const HELD_SEATS: &str =
     "SELECT count(*) FROM reservations WHERE concert_id = $1 AND user_id = $2 AND status = 'Y'";
 
+/// The first free places (`$3` of them) of a standing section (`$2`) of a concert (`$1`):
+/// `(seat id, place number, price in cents)`.
+pub(in crate::store) const FREE_PLACES: &str = "SELECT s.id, s.vertical, p.price_cents
+     FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
+     WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
+     ORDER BY s.vertical LIMIT $3";
+
+/// Whether a concert (`$1`) sells places of a standing section (`$2`) at all.
+pub(in crate::store) const SECTION_SOLD: &str =
+    "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = $1 AND section = $2 AND horizontal = '')";
+
+/// A standing place of a section, by its number.
+pub(in crate::store) fn place(section: SectionName, number: i64) -> SeatRef {
+    SeatRef { section, horizontal: RowLabel::STANDING, vertical: u32::try_from(number).unwrap_or(0) }
+}
+
+/// What an order's standing sections lacked: sections the concert does not sell, and
+/// sections with fewer places left than asked for.
+#[derive(Debug, Default)]
+pub(in crate::store) struct Shortfall {
+    missing: Vec<SectionName>,
+    short: Vec<(SectionName, i64)>,
+}
+
+impl Shortfall {
+    /// `section` has only `left` places for the order; `sold`: the concert sells it at all.
+    pub(in crate::store) fn lacks(&mut self, section: SectionName, sold: bool, left: usize) {
+        if sold { self.short.push((section, left as i64)) } else { self.missing.push(section) }
+    }
+
+    /// The refusal, if anything was lacking: unknown sections first.
+    pub(in crate::store) fn refusal(self) -> Result<(), BookingError> {
+        if !self.missing.is_empty() {
+            return Err(BookingError::SectionsNotFound(self.missing));
+        }
+        if !self.short.is_empty() {
+            return Err(BookingError::SoldOut(self.short));
+        }
+        Ok(())
+    }
+}
+
 /// The answer saved under a fan's (`$1`) idempotency key (`$2`): fingerprint, reservation ids
 /// and concert.
 pub(in crate::store) const SAVED_ANSWER: &str =

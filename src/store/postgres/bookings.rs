@@ -21,11 +21,11 @@ use sqlx::{PgConnection, PgPool};
 use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{SeatRef, Terms, decide};
-use crate::domain::sections::RowLabel;
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{
-    CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow,
-    SAVED_ANSWER, SchemaRefusal, as_first_answered, cancellable, corrupt, history, saved_ids, seat_ref,
+    CONCERT_START, CONCERT_TERMS, FREE_PLACES, HELD_SEATS, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT,
+    ReservationRow, SAVED_ANSWER, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable,
+    corrupt, history, place, saved_ids, seat_ref,
 };
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{
@@ -74,49 +74,26 @@ pub(super) async fn standing_places(
     conn: &mut PgConnection,
     request: &BookingRequest<'_>,
 ) -> Result<Vec<(SeatRef, i64, i64)>, BookingError> {
-    let (mut places, mut missing, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut places, mut shortfall) = (Vec::new(), Shortfall::default());
     for wanted in &request.order.standing {
-        let free: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT s.id, s.vertical, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
-             ORDER BY s.vertical LIMIT $3",
-        )
-        .bind(request.concert_id)
-        .bind(wanted.section.as_str())
-        .bind(i64::from(wanted.quantity))
-        .fetch_all(&mut *conn)
-        .await?;
-        if free.len() < wanted.quantity as usize {
-            let sold: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = $1 AND section = $2 AND horizontal = '')",
-            )
+        let free: Vec<(i64, i64, i64)> = sqlx::query_as(FREE_PLACES)
             .bind(request.concert_id)
             .bind(wanted.section.as_str())
-            .fetch_one(&mut *conn)
+            .bind(i64::from(wanted.quantity))
+            .fetch_all(&mut *conn)
             .await?;
-            if sold {
-                short.push((wanted.section, free.len() as i64))
-            } else {
-                missing.push(wanted.section)
-            }
+        if free.len() < wanted.quantity as usize {
+            let sold = sqlx::query_scalar(SECTION_SOLD)
+                .bind(request.concert_id)
+                .bind(wanted.section.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+            shortfall.lacks(wanted.section, sold, free.len());
             continue;
         }
-        for (id, vertical, price) in free {
-            let place = SeatRef {
-                section: wanted.section,
-                horizontal: RowLabel::STANDING,
-                vertical: vertical as u32,
-            };
-            places.push((place, id, price));
-        }
+        places.extend(free.into_iter().map(|(id, number, price)| (place(wanted.section, number), id, price)));
     }
-    if !missing.is_empty() {
-        return Err(BookingError::SectionsNotFound(missing));
-    }
-    if !short.is_empty() {
-        return Err(BookingError::SoldOut(short));
-    }
+    shortfall.refusal()?;
     Ok(places)
 }
 

@@ -23,9 +23,12 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
-use crate::domain::sections::{RowLabel, SectionName};
+use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
-use crate::store::bookings::{OwnedBooking, RESERVATION_COLUMNS, ReservationRow, cancellable, corrupt};
+use crate::store::bookings::{
+    FREE_PLACES, OwnedBooking, RESERVATION_COLUMNS, ReservationRow, SECTION_SOLD, Shortfall, cancellable,
+    corrupt, place,
+};
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{Booked, BookingError, BookingRequest, Cancelled, ReservationRecord, StoreError};
 
@@ -567,30 +570,22 @@ async fn free_places(
     }
     let mut floors = HashMap::with_capacity(wanted.len());
     for ((concert, section), quantity) in wanted {
-        let free: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT s.id, s.vertical, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
-             ORDER BY s.vertical LIMIT $3",
-        )
-        .bind(concert)
-        .bind(section.as_str())
-        .bind(quantity)
-        .fetch_all(&mut **tx)
-        .await?;
-        let sold = !free.is_empty()
-            || sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = $1 AND section = $2 AND horizontal = '')",
-            )
+        let free: Vec<(i64, i64, i64)> = sqlx::query_as(FREE_PLACES)
             .bind(concert)
             .bind(section.as_str())
-            .fetch_one(&mut **tx)
+            .bind(quantity)
+            .fetch_all(&mut **tx)
             .await?;
+        let sold = !free.is_empty()
+            || sqlx::query_scalar::<_, bool>(SECTION_SOLD)
+                .bind(concert)
+                .bind(section.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
         let free = free
             .into_iter()
-            .map(|(id, vertical, price_cents)| {
-                let place = SeatRef { section, horizontal: RowLabel::STANDING, vertical: vertical as u32 };
-                (place, SeatRow { id, status: SeatStatus::Available, price_cents })
+            .map(|(id, number, price_cents)| {
+                (place(section, number), SeatRow { id, status: SeatStatus::Available, price_cents })
             })
             .collect();
         floors.insert((concert, section), Floor { free, sold });
@@ -604,20 +599,15 @@ fn take_places(
     job: &Job,
     floors: &mut HashMap<(i64, SectionName), Floor>,
 ) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
-    let (mut missing, mut short) = (Vec::new(), Vec::new());
+    let mut shortfall = Shortfall::default();
     for wanted in &job.order.standing {
         match floors.get(&(job.concert_id, wanted.section)) {
             Some(floor) if floor.free.len() >= wanted.quantity as usize => {}
-            Some(floor) if floor.sold => short.push((wanted.section, floor.free.len() as i64)),
-            _ => missing.push(wanted.section),
+            Some(floor) => shortfall.lacks(wanted.section, floor.sold, floor.free.len()),
+            None => shortfall.lacks(wanted.section, false, 0),
         }
     }
-    if !missing.is_empty() {
-        return Err(BookingError::SectionsNotFound(missing));
-    }
-    if !short.is_empty() {
-        return Err(BookingError::SoldOut(short));
-    }
+    shortfall.refusal()?;
     let mut places = Vec::new();
     for wanted in &job.order.standing {
         if let Some(floor) = floors.get_mut(&(job.concert_id, wanted.section)) {

@@ -10,12 +10,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide};
-use crate::domain::sections::RowLabel;
 use crate::domain::venue::SeatStatus;
 pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
-    CONCERT_START, CONCERT_TERMS, HELD_SEATS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
-    SchemaRefusal, as_first_answered, cancellable, corrupt, saved_ids, seat_ref,
+    CONCERT_START, CONCERT_TERMS, FREE_PLACES, HELD_SEATS, RESERVATION_IN_CONCERT, ReservationRow,
+    SAVED_ANSWER, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt, place,
+    saved_ids, seat_ref,
 };
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
@@ -185,47 +185,29 @@ fn standing_places(
     conn: &Connection,
     request: &OwnedBooking,
 ) -> Result<Vec<(SeatRef, StoredSeat)>, BookingError> {
-    let (mut places, mut missing, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut places, mut shortfall) = (Vec::new(), Shortfall::default());
     for wanted in &request.order.standing {
-        let mut statement = conn.prepare_cached(
-            "SELECT s.id, s.vertical, p.price_cents
-             FROM seats s JOIN seat_prices p ON p.concert_id = s.concert_id AND p.grade = s.grade
-             WHERE s.concert_id = ?1 AND s.section = ?2 AND s.horizontal = '' AND s.status = 'AVAILABLE'
-             ORDER BY s.vertical LIMIT ?3",
-        )?;
-        let free = statement
+        let free = conn
+            .prepare_cached(FREE_PLACES)?
             .query_map(params![request.concert_id, wanted.section.as_str(), wanted.quantity], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         if free.len() < wanted.quantity as usize {
-            let sold: bool = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM seats WHERE concert_id = ?1 AND section = ?2 AND horizontal = '')",
-                )?
+            let sold = conn
+                .prepare_cached(SECTION_SOLD)?
                 .query_row(params![request.concert_id, wanted.section.as_str()], |r| r.get(0))?;
-            if sold {
-                short.push((wanted.section, free.len() as i64))
-            } else {
-                missing.push(wanted.section)
-            }
+            shortfall.lacks(wanted.section, sold, free.len());
             continue;
         }
-        for (id, vertical, price) in free {
-            let seat = SeatRef {
-                section: wanted.section,
-                horizontal: RowLabel::STANDING,
-                vertical: vertical as u32,
-            };
-            places.push((seat, StoredSeat { id, status: SeatStatus::Available, price }));
+        for (id, number, price) in free {
+            places.push((
+                place(wanted.section, number),
+                StoredSeat { id, status: SeatStatus::Available, price },
+            ));
         }
     }
-    if !missing.is_empty() {
-        return Err(BookingError::SectionsNotFound(missing));
-    }
-    if !short.is_empty() {
-        return Err(BookingError::SoldOut(short));
-    }
+    shortfall.refusal()?;
     Ok(places)
 }
 
