@@ -388,6 +388,11 @@ impl From<&SeatRow> for SeatMapRow {
 #[serde(rename_all = "camelCase")]
 pub struct SeatMapView {
     pub concert_id: i64,
+    /// The name of the venue's one seated section, when it has one (a venue described by
+    /// `maxRow`/`maxColumn` has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub section: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub rows: Option<Vec<SeatMapRow>>,
@@ -578,6 +583,7 @@ fn derived(map: &EncodedSeatMap) -> Result<&Derived, ApiError> {
 #[serde(rename_all = "camelCase")]
 struct ParsedMap<'a> {
     concert_id: i64,
+    section: Option<String>,
     rows: Option<Vec<ParsedRow>>,
     #[serde(borrow)]
     sections: Option<Vec<&'a serde_json::value::RawValue>>,
@@ -638,7 +644,7 @@ fn derive(map: &EncodedSeatMap) -> anyhow::Result<Derived> {
     if let Some(rows) = parsed.rows {
         // The seed's shape: one seated section, its rows at the top.
         let section = SeatMapSection {
-            name: String::new(),
+            name: parsed.section.clone().unwrap_or_default(),
             kind: "SEATED".into(),
             rows: Some(rows),
             capacity: None,
@@ -670,7 +676,12 @@ fn bytecount(bytes: &[u8], byte: u8) -> u64 {
 /// that a change can be patched into it in place. The version is the last field: nothing
 /// else moves when it grows a digit.
 pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
-    if record.seed_shaped { seed_shaped_body(record) } else { sections_body(record) }
+    // A past concert may sell sections its venue has since lost: those keep every section.
+    if record.seed_shaped && record.sections.len() <= 1 {
+        seed_shaped_body(record)
+    } else {
+        sections_body(record)
+    }
 }
 
 /// The seed's shape: `{concertId, rows, version}`.
@@ -683,6 +694,7 @@ fn seed_shaped_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
     };
     let view = SeatMapView {
         concert_id: record.concert_id,
+        section: (!section.is_seed()).then(|| section.to_string()),
         rows: Some(rows.iter().map(SeatMapRow::from).collect()),
         sections: None,
         version: record.version,

@@ -14,6 +14,7 @@ use crate::domain::Validator;
 use crate::domain::booking::{Order, OrderShape, SeatRef};
 use crate::domain::sections::Layout;
 use crate::domain::user::Role;
+use crate::domain::venue::Letter;
 use crate::domain::venue::SeatStatus;
 use crate::seat_news::SeatMapNews;
 use crate::store::{
@@ -55,6 +56,8 @@ impl Bookings {
         // Before the gate: a bot hammering taken seats is slowed down too, not only one
         // that reaches the database.
         self.throttle.booking(caller.user_id).await?;
+        // The order as sent is what a retry with the same key sends again.
+        let key = key.map(|key| (key, order.fingerprint(concert_id)));
         match self.book_as_named(caller, concert_id, order.clone(), key.clone()).await {
             // Only a seat without its section can be missing for that reason: the venue
             // says what it meant, on this path of refusals only.
@@ -70,6 +73,7 @@ impl Bookings {
                         for seat in named.seats.iter_mut().filter(|seat| seat.section.is_seed()) {
                             seat.section = only;
                         }
+                        named_once(&named)?;
                         self.book_as_named(caller, concert_id, named, key).await
                     }
                     _ => Err(unnamed_seats(&order, layout, missing)),
@@ -79,13 +83,14 @@ impl Bookings {
         }
     }
 
-    /// Books an order whose seats are named as they are stored.
+    /// Books an order whose seats are named as they are stored; `key`: the idempotency key
+    /// and the fingerprint of the order as sent.
     async fn book_as_named(
         &self,
         caller: &Principal,
         concert_id: i64,
         order: Order,
-        key: Option<String>,
+        key: Option<(String, String)>,
     ) -> Result<Booked, ServiceError> {
         // A retry must reach the store to find its saved answer; anything else asking for
         // a seat the gate knows is gone, or for more standing places than are surely left,
@@ -115,7 +120,7 @@ impl Bookings {
                 user_id,
                 concert_id,
                 order: &order,
-                idempotency: key.as_deref().map(|k| (k, order.fingerprint(concert_id))),
+                idempotency: key.as_ref().map(|(k, fingerprint)| (k.as_str(), fingerprint.clone())),
             };
             let booked = match store.book(&request).await {
                 Ok(booked) => booked,
@@ -251,9 +256,23 @@ impl Bookings {
     }
 }
 
+/// 400 when an order named a seat twice once its seats without a section were given the
+/// venue's only one (`A-1` and `Main:A-1`).
+fn named_once(order: &Order) -> Result<(), ServiceError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut v = Validator::default();
+    for (i, seat) in order.seats.iter().enumerate() {
+        if !seen.insert(*seat) {
+            v.reject(&format!("seats[{i}]"), format!("seat {seat} is named twice"));
+        }
+    }
+    Ok(v.finish()?)
+}
+
 /// Why seats named without their section are not in the concert: the venue has several
-/// sections (each such seat must name one), or, in the seed's venue, a seat beyond the
-/// seed's 100 columns (as the seed answered); else the seats are simply not there.
+/// sections (each such seat must name one), or, in the seed's venue, a row that is not one
+/// letter or a seat beyond the seed's 100 columns (as the seed answered); else the seats
+/// are simply not there.
 fn unnamed_seats(order: &Order, layout: &Layout, missing: Vec<SeatRef>) -> ServiceError {
     let field = |i: usize, name: &str| match order.shape {
         OrderShape::Single => name.to_owned(),
@@ -269,7 +288,12 @@ fn unnamed_seats(order: &Order, layout: &Layout, missing: Vec<SeatRef>) -> Servi
                 &field(i, "section"),
                 format!("is required: the venue has {} sections", layout.sections.len()),
             );
-        } else if seat.vertical > 100 {
+            continue;
+        }
+        if let Err(message) = Letter::parse(seat.horizontal.as_str()) {
+            v.reject(&field(i, "horizontal"), message);
+        }
+        if seat.vertical > 100 {
             v.reject(&field(i, "vertical"), "must be 1 to 100");
         }
     }

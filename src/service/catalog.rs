@@ -110,7 +110,9 @@ impl Catalog {
             let record = store.update_auditorium(id, &spec).await.map_err(not_found("auditorium"))?;
             committed().await;
             views.catalog_changed().await;
-            if record.max_column != current.max_column {
+            // Rows of the venue's concerts' maps may have changed length (the store moved
+            // their versions on).
+            if record.layout != current.layout {
                 views.seat_maps_stale().await;
             }
             let change = Change::updated("auditorium.update", "auditorium", id, &current, &record);

@@ -334,6 +334,7 @@ fn every_field_the_service_always_sends_is_required() {
         ("ReservedSeat", "section"),
         ("UnreservableSeat", "section"),
         // A venue of one seated section answers `rows`, any other `sections`.
+        ("SeatMapView", "section"),
         ("SeatMapView", "rows"),
         ("SeatMapView", "sections"),
         // A seated section has rows, a standing one its capacity, places left, grade and price.

@@ -412,6 +412,7 @@ async fn a_one_section_venue_needs_no_section_name_and_keeps_the_seed_shaped_map
     app.post(&path(concert), &seat("Main", "B", 5), Some(&fan)).await.assert_status(201);
     let map = seat_map(&app, concert).await;
     assert!(map.get("sections").is_none(), "{map}");
+    assert_eq!(map["section"], "Main", "the one section is named");
     assert_eq!(
         map["rows"],
         json!([
@@ -419,6 +420,78 @@ async fn a_one_section_venue_needs_no_section_name_and_keeps_the_seed_shaped_map
             {"horizontal": "B", "grade": "R", "price": 100, "statuses": "AAAAR"},
         ])
     );
+    // Its section by name, and the overview under its name.
+    let one = app.get(&format!("/api/v1/concerts/{concert}/seats?section=Main"), None).await;
+    one.assert_status(200);
+    assert_eq!(one.data()["sections"][0]["rows"][1]["statuses"], "AAAAR");
+    assert_eq!(availability(&app, concert).await["sections"][0]["name"], "Main");
+    // A seat named with and without the section is one seat named twice.
+    let twice = json!({"seats": [{"horizontal": "A", "vertical": 1}, seat("Main", "A", 1)]});
+    let refused = app.post(&path(concert), &twice, Some(&fan)).await;
+    refused.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(refused.error_fields(), ["seats[1]"]);
+    // A retry with its idempotency key answers the first booking, named as it was sent.
+    let retried = || async {
+        let response = app
+            .client
+            .post(app.url(&path(concert)))
+            .bearer_auth(&fan)
+            .header("Idempotency-Key", "club-retry-1")
+            .json(&json!({"horizontal": "A", "vertical": 3}))
+            .send()
+            .await
+            .unwrap();
+        TestApp::reply(response).await
+    };
+    let first = retried().await;
+    first.assert_status(201);
+    let again = retried().await;
+    again.assert_status(201);
+    assert_eq!(again.data()["id"], first.data()["id"], "replayed, not refused");
+}
+
+#[tokio::test]
+async fn a_changed_venue_of_sections_shows_at_once_in_its_concerts_maps() {
+    let app = TestApp::spawn().await;
+    let (promoter, hall, concert) = arena(&app, 4).await;
+    assert_eq!(row(&seat_map(&app, concert).await, "101", "A"), "AAAA");
+    let mut sections = arena_sections();
+    sections[1]["rows"][0]["seats"] = json!(6);
+    let grown =
+        app.put(&format!("/api/v1/auditoriums/{hall}"), &venue_body(&sections), Some(&promoter)).await;
+    grown.assert_status(200);
+    assert_eq!(
+        row(&seat_map(&app, concert).await, "101", "A"),
+        "AAAA--",
+        "the row's new seats are not on sale"
+    );
+}
+
+#[tokio::test]
+async fn a_seed_venue_still_refuses_rows_that_are_not_one_letter() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("seed-promoter").await;
+    let hall = app
+        .post(
+            "/api/v1/auditoriums",
+            &json!({"name": "Hall", "address": "x", "maxRow": "C", "maxColumn": 5}),
+            Some(&promoter),
+        )
+        .await;
+    hall.assert_status(201);
+    let mut body =
+        concert_body(hall.data()["id"].as_i64().unwrap(), 4, json!([{"horizontals": ["A"], "grade": "R"}]));
+    body.as_object_mut().unwrap().remove("standing");
+    let concert = create_concert(&app, &promoter, &body).await;
+    let (_, fan) = app.fan("seed-fan").await;
+    for (order, field) in [
+        (json!({"horizontal": "AA", "vertical": 1}), "horizontal"),
+        (json!({"seats": [{"horizontal": "1", "vertical": 1}]}), "seats[0].horizontal"),
+    ] {
+        let refused = app.post(&path(concert), &order, Some(&fan)).await;
+        refused.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(refused.error_fields(), [field], "{order}");
+    }
 }
 
 #[tokio::test]
