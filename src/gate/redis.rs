@@ -5,6 +5,11 @@
 //! news arriving out of order from several instances never turns a free seat "taken".
 //! A `loaded` field says the hash was filled from the database; without it (first use, a
 //! Redis restart or flush, an expiry) the next booking reloads it from the database.
+//!
+//! A standing section's places are fields too (`Floor:#12`), and the hash keeps, per
+//! section, its places (`places:Floor`, from the load) and how many of its fields say taken
+//! (`taken:Floor`, moved by the same script that changes a field, so it always agrees with
+//! them): an order for more places than are surely left is refused without the database.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +17,8 @@ use ::redis::Script;
 use async_trait::async_trait;
 
 use super::SeatGate;
-use crate::domain::booking::SeatRef;
+use crate::domain::booking::{SeatRef, StandingRef};
+use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
 use crate::shared_state::SharedState;
 use crate::store::Store;
@@ -22,12 +28,19 @@ const GATE_TTL_SECONDS: u64 = 24 * 3600;
 /// How long one instance may take to load a concert before another may try.
 const LOADING_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Applies `version,status` news to seat fields unless a field holds newer.
+/// Applies `version,status` news to seat fields unless a field holds newer; a standing
+/// place's field (`<section>:#<n>`) taken or freed moves its section's `taken:` count.
 const APPLY: &str = r"
 local function apply(key, version, field, status)
   local current = redis.call('HGET', key, field)
   if not current or tonumber(string.match(current, '^[^,]+')) < version then
     redis.call('HSET', key, field, version .. ',' .. status)
+    local section = string.match(field, '^(.*):#%d+$')
+    if section then
+      local was = current and string.match(current, ',(%a)$') or 'A'
+      local delta = (status ~= 'A' and 1 or 0) - (was ~= 'A' and 1 or 0)
+      if delta ~= 0 then redis.call('HINCRBY', key, 'taken:' .. section, delta) end
+    end
   end
 end
 ";
@@ -41,12 +54,19 @@ return 1
 ";
 
 /// KEYS: the gate, its loading lease. ARGV: lease token, version, TTL, then field/status
-/// pairs. Applies only if the lease is still this loader's: a `forget` (or a flush) while
-/// it read the database means its snapshot may predate a change, so it must not be kept.
+/// pairs (a `places:<section>` field's value is its count of places). Applies only if the
+/// lease is still this loader's: a `forget` (or a flush) while it read the database means
+/// its snapshot may predate a change, so it must not be kept.
 const LOAD: &str = r"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 local version = tonumber(ARGV[2])
-for i = 4, #ARGV, 2 do apply(KEYS[1], version, ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do
+  if string.sub(ARGV[i], 1, 7) == 'places:' then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  else
+    apply(KEYS[1], version, ARGV[i], ARGV[i + 1])
+  end
+end
 redis.call('HSET', KEYS[1], 'loaded', '1')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('DEL', KEYS[2])
@@ -177,8 +197,16 @@ impl RedisGate {
         concert_id: i64,
         seats: &[SeatRef],
     ) -> anyhow::Result<Option<Vec<Option<String>>>> {
+        self.lookup_fields(concert_id, seats.iter().map(|s| Self::field(*s)).collect()).await
+    }
+
+    /// `fields` of the concert's gate, or `None` when it is not loaded.
+    async fn lookup_fields(
+        &self,
+        concert_id: i64,
+        fields: Vec<String>,
+    ) -> anyhow::Result<Option<Vec<Option<String>>>> {
         let key = self.gate_key(concert_id);
-        let fields: Vec<String> = seats.iter().map(|s| Self::field(*s)).collect();
         self.redis
             .call("checking seats", |mut c| async move {
                 self.lookup.key(key).arg(fields).invoke_async(&mut c).await
@@ -201,9 +229,11 @@ impl RedisGate {
             .arg(lease)
             .arg(map.version)
             .arg(GATE_TTL_SECONDS);
-        // Standing places are booked by quantity, never by position: not kept.
-        for section in map.sections.iter().filter(|s| !s.standing) {
+        for section in &map.sections {
             for row in &section.rows {
+                if section.standing {
+                    invocation.arg(format!("places:{}", section.name)).arg(row.seats.len());
+                }
                 for &(column, status) in &row.seats {
                     let vertical = column;
                     invocation
@@ -233,8 +263,49 @@ fn refusing(field: Option<&str>) -> Option<SeatStatus> {
     }
 }
 
+/// The places left of each standing section asked for, from its `places:`/`taken:` fields:
+/// `None` for a section the gate has no count of (the database decides).
+fn places_left(fields: &[Option<String>]) -> Vec<Option<i64>> {
+    fields
+        .chunks(2)
+        .map(|pair| {
+            let places: i64 = pair.first()?.as_deref()?.parse().ok()?;
+            let taken: i64 = pair.get(1).cloned().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
+            Some((places - taken).max(0))
+        })
+        .collect()
+}
+
 #[async_trait]
 impl SeatGate for RedisGate {
+    async fn sold_out(
+        &self,
+        concert_id: i64,
+        wanted: &[StandingRef],
+    ) -> anyhow::Result<Vec<(SectionName, i64)>> {
+        self.catch_up().await?;
+        let fields: Vec<String> = wanted
+            .iter()
+            .flat_map(|w| [format!("places:{}", w.section), format!("taken:{}", w.section)])
+            .collect();
+        let mut counts = self.lookup_fields(concert_id, fields.clone()).await?;
+        if counts.is_none() {
+            let _loading = self.loading.lock().await;
+            counts = self.lookup_fields(concert_id, fields.clone()).await?;
+            if counts.is_none() && self.load(concert_id).await? {
+                counts = self.lookup_fields(concert_id, fields).await?;
+            }
+        }
+        let Some(counts) = counts else { return Ok(Vec::new()) };
+        Ok(wanted
+            .iter()
+            .zip(places_left(&counts))
+            .filter_map(|(w, left)| {
+                left.filter(|left| *left < i64::from(w.quantity)).map(|left| (w.section, left))
+            })
+            .collect())
+    }
+
     async fn refused(
         &self,
         concert_id: i64,
@@ -294,6 +365,15 @@ impl SeatGate for RedisGate {
 mod tests {
     use super::*;
     use crate::domain::sections::RowLabel;
+
+    #[test]
+    fn places_left_are_the_places_less_those_taken() {
+        let text = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            places_left(&[text("20"), text("18"), text("5"), None, None, text("3"), text("4"), text("9")]),
+            [Some(2), Some(5), None, Some(0)]
+        );
+    }
 
     #[test]
     fn only_reserved_and_locked_fields_refuse() {

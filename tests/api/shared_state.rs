@@ -173,6 +173,54 @@ async fn a_seat_booked_through_one_instance_is_refused_by_the_shared_gate_on_ano
     b.post(&reservations(concert), &seat("A", 2), Some(&fan_b)).await.assert_status(201);
 }
 
+/// A concert of a standing floor of `capacity` places, set up alike on an instance.
+async fn floor_on_sale(app: &TestApp, capacity: i64) -> i64 {
+    let (_, promoter) = app.promoter("floor-promoter").await;
+    let sections = json!([{"name": "Floor", "kind": "STANDING", "capacity": capacity}]);
+    let hall = app
+        .post(
+            "/api/v1/auditoriums",
+            &json!({"name": "Club", "address": "Seoul", "sections": sections}),
+            Some(&promoter),
+        )
+        .await;
+    hall.assert_status(201);
+    let body = json!({
+        "name": "Floor", "startTime": "2099-01-01T19:00:00Z", "auditoriumId": hall.data()["id"],
+        "maxSeatsPerFan": 10, "seatPrices": [{"grade": "G", "price": 30}],
+        "standing": [{"section": "Floor", "grade": "G"}],
+    });
+    let concert = app.post("/api/v1/concerts", &body, Some(&promoter)).await;
+    concert.assert_status(201);
+    concert.data()["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_floor_sold_out_through_one_instance_is_refused_by_the_shared_gate_on_another() {
+    let Some(url) = redis_url() else { return };
+    let deployment = Deployment::new(&url);
+    let (a, b) = (deployment.instance().await, deployment.instance().await);
+    let (concert, on_b) = (floor_on_sale(&a, 4).await, floor_on_sale(&b, 4).await);
+    assert_eq!(concert, on_b, "both databases were set up alike");
+    let (_, fan_a) = a.fan("fan-a").await;
+    let (_, fan_b) = b.fan("fan-b").await;
+    let two = json!({"standing": [{"section": "Floor", "quantity": 2}]});
+
+    a.post(&reservations(concert), &two, Some(&fan_a)).await.assert_status(201);
+    a.post(&reservations(concert), &two, Some(&fan_a)).await.assert_status(201);
+    let refused = b.post(&reservations(concert), &two, Some(&fan_b)).await;
+    refused.assert_error(409, "SOLD_OUT");
+    // B's own database has the whole floor free: only the gate A told can have refused.
+    assert!(rush::active(&b, concert).await.is_empty());
+    // A place given back through A is bookable through B again.
+    let mine = a.get("/api/v1/users/my/reservations", Some(&fan_a)).await;
+    let id = mine.data()[0]["id"].as_i64().unwrap();
+    a.delete(&format!("{}/{id}", reservations(concert)), Some(&fan_a)).await.assert_status(200);
+    let one = json!({"standing": [{"section": "Floor", "quantity": 1}]});
+    b.post(&reservations(concert), &one, Some(&fan_b)).await.assert_status(201);
+    b.post(&reservations(concert), &two, Some(&fan_b)).await.assert_error(409, "SOLD_OUT");
+}
+
 #[tokio::test]
 async fn a_seat_freed_by_a_cancel_becomes_bookable_again_on_every_instance() {
     let Some(url) = redis_url() else { return };
