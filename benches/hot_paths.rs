@@ -56,6 +56,8 @@ async fn full_concert(store: &dyn Store) -> i64 {
         start_time: chrono::Utc::now() + chrono::Duration::days(30),
         auditorium_id: hall.id,
         max_seats_per_fan: 4,
+        sales_open_at: None,
+        sales_close_at: None,
         prices: BTreeMap::from([(letter('R'), Price::from_cents(10_000))]),
         rows: letter('Z')
             .up_to()

@@ -79,6 +79,8 @@ async fn arena(store: &dyn Store, promoter_id: i64, existing: &[AuditoriumRecord
         start_time: Utc::now() + Duration::days(75),
         auditorium_id: venue_id,
         max_seats_per_fan: 4,
+        sales_open_at: None,
+        sales_close_at: None,
         prices: BTreeMap::from([
             (letter('G')?, price(110000.0)?),
             (letter('R')?, price(154000.0)?),
@@ -159,6 +161,8 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
             start_time: Utc::now() + Duration::days(days),
             auditorium_id,
             max_seats_per_fan: 4,
+            sales_open_at: None,
+            sales_close_at: None,
             prices: prices
                 .iter()
                 .map(|&(g, p)| Ok((letter(g)?, Price::parse(p).map_err(|e| anyhow::anyhow!(e))?)))

@@ -135,6 +135,8 @@ async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
             start_time: chrono::Utc::now() + chrono::Duration::days(1),
             auditorium_id: hall.id,
             max_seats_per_fan: 4,
+            sales_open_at: None,
+            sales_close_at: None,
             prices: [(letter('R'), Price::from_cents(100))].into(),
             rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
         })
@@ -437,4 +439,20 @@ async fn a_seat_booked_while_a_lock_is_in_flight_is_not_locked() {
     let msg = race(&db, &reserve(concert, 'B', 4, db.now()), lock).await.expect_err("locked a reserved seat");
     assert!(msg.contains("SEAT_STATUS_MISMATCH"), "{msg}");
     assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat}")).await, "RESERVED");
+}
+
+#[tokio::test]
+async fn a_booking_outside_the_sales_window_is_refused_by_the_database() {
+    let (_dir, db, _, concert) = fixture().await;
+    let window = |open: &str, close: &str| {
+        format!("UPDATE concerts SET sales_open_at = {open}, sales_close_at = {close} WHERE id = {concert}")
+    };
+    db.run(&window("'2098-01-01T00:00:00+00:00'", "NULL")).await.unwrap();
+    let msg = refused(&db, &reserve(concert, 'A', 2, db.now())).await;
+    assert!(msg.contains("SALES_NOT_OPEN"), "{msg}");
+    db.run(&window("NULL", "'2000-01-01T00:00:00+00:00'")).await.unwrap();
+    let msg = refused(&db, &reserve(concert, 'A', 2, db.now())).await;
+    assert!(msg.contains("SALES_CLOSED"), "{msg}");
+    db.run(&window("'2000-01-01T00:00:00+00:00'", "NULL")).await.unwrap();
+    db.run(&reserve(concert, 'A', 2, db.now())).await.unwrap();
 }

@@ -254,6 +254,22 @@ impl ReservationStatus {
 pub struct Terms {
     pub start_time: DateTime<Utc>,
     pub max_seats_per_fan: i64,
+    /// When sales open (`None`: on sale since the concert was put up).
+    pub sales_open_at: Option<DateTime<Utc>>,
+    /// When sales close (`None`: at the start).
+    pub sales_close_at: Option<DateTime<Utc>>,
+}
+
+impl Terms {
+    /// Whether the concert sells at `now`: `Err` says why not (its sales have not opened,
+    /// or have closed).
+    pub fn on_sale(&self, now: DateTime<Utc>) -> Result<(), Refusal> {
+        match (self.sales_open_at, self.sales_close_at) {
+            (Some(opens), _) if now < opens => Err(Refusal::SalesNotOpen(opens)),
+            (_, Some(closes)) if now >= closes => Err(Refusal::SalesClosed),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why an order cannot be booked.
@@ -261,6 +277,9 @@ pub struct Terms {
 pub enum Refusal {
     ConcertNotFound,
     ConcertStarted,
+    /// Sales open at this time.
+    SalesNotOpen(DateTime<Utc>),
+    SalesClosed,
     /// Seats that do not exist in the concert.
     SeatsNotFound(Vec<SeatRef>),
     /// Seats that are reserved or locked, with their status.
@@ -286,6 +305,7 @@ pub fn decide(
     if terms.start_time <= now {
         return Err(Refusal::ConcertStarted);
     }
+    terms.on_sale(now)?;
     let (mut ordered, mut missing, mut unavailable) = (0_i64, Vec::new(), Vec::new());
     for (seat, status) in seats {
         ordered += 1;
@@ -412,7 +432,7 @@ mod tests {
     fn terms(starts_in_hours: i64, limit: i64) -> (Option<Terms>, DateTime<Utc>) {
         let now = Utc::now();
         let start_time = now + chrono::Duration::hours(starts_in_hours);
-        (Some(Terms { start_time, max_seats_per_fan: limit }), now)
+        (Some(Terms { start_time, max_seats_per_fan: limit, sales_open_at: None, sales_close_at: None }), now)
     }
 
     #[test]
@@ -451,6 +471,28 @@ mod tests {
                 (seat("A-1"), SeatStatus::Reserved),
                 (seat("A-3"), SeatStatus::Locked)
             ]))
+        );
+    }
+
+    #[test]
+    fn sales_open_and_close_in_their_window_only() {
+        let (concert, now) = terms(48, 4);
+        let mut terms = concert.unwrap();
+        let free = [(seat("A-1"), Some(SeatStatus::Available))];
+        terms.sales_open_at = Some(now + chrono::Duration::hours(1));
+        assert_eq!(
+            decide(Some(terms), now, free, 0),
+            Err(Refusal::SalesNotOpen(now + chrono::Duration::hours(1)))
+        );
+        terms.sales_open_at = Some(now);
+        assert_eq!(decide(Some(terms), now, free, 0), Ok(()), "open from that instant");
+        terms.sales_close_at = Some(now);
+        assert_eq!(decide(Some(terms), now, free, 0), Err(Refusal::SalesClosed), "closed from that instant");
+        terms.start_time = now;
+        assert_eq!(
+            decide(Some(terms), now, free, 0),
+            Err(Refusal::ConcertStarted),
+            "a started concert says so"
         );
     }
 

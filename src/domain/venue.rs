@@ -204,6 +204,9 @@ pub struct ConcertSpec {
     pub start_time: DateTime<Utc>,
     pub auditorium_id: i64,
     pub max_seats_per_fan: i64,
+    /// When sales open (`None`: at once) and close (`None`: at the start).
+    pub sales_open_at: Option<DateTime<Utc>>,
+    pub sales_close_at: Option<DateTime<Utc>>,
     /// Price of each grade, by grade.
     pub prices: BTreeMap<Letter, Price>,
     /// Grade of each row on sale, by section and row; a standing section on sale is its
@@ -230,6 +233,8 @@ pub struct ConcertInput<'a> {
     pub name: Option<&'a str>,
     pub description: Option<&'a str>,
     pub start_time: Option<&'a str>,
+    pub sales_open_at: Option<&'a str>,
+    pub sales_close_at: Option<&'a str>,
     pub auditorium_id: Option<i64>,
     pub max_seats_per_fan: Option<i64>,
     pub prices: Option<Vec<(Option<&'a str>, Option<f64>)>>,
@@ -252,12 +257,26 @@ impl ConcertSpec {
         if description.chars().count() > 5000 {
             v.reject("description", "must be at most 5000 characters");
         }
+        let time = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| "must be an RFC 3339 time, e.g. 2027-05-01T19:00:00Z".to_owned())
+        };
         let start_time = v.require("startTime", input.start_time, |s| {
-            let t = DateTime::parse_from_rfc3339(s)
-                .map_err(|_| "must be an RFC 3339 time, e.g. 2027-05-01T19:00:00Z".to_owned())?
-                .with_timezone(&Utc);
-            if t <= now { Err("must be in the future".into()) } else { Ok(t) }
+            time(s).and_then(|t| if t <= now { Err("must be in the future".into()) } else { Ok(t) })
         });
+        let sales_open_at = input.sales_open_at.and_then(|s| v.check("salesOpenAt", time(s)));
+        let sales_close_at = input.sales_close_at.and_then(|s| v.check("salesCloseAt", time(s)));
+        if let (Some(close), Some(start)) = (sales_close_at, start_time)
+            && close > start
+        {
+            v.reject("salesCloseAt", "must not be after startTime");
+        }
+        if let (Some(open), Some(close)) = (sales_open_at, sales_close_at.or(start_time))
+            && open >= close
+        {
+            v.reject("salesOpenAt", "must be before salesCloseAt (or startTime)");
+        }
         let auditorium_id = v.check("auditoriumId", input.auditorium_id.ok_or_else(|| "is required".into()));
         let max_seats_per_fan = input.max_seats_per_fan.unwrap_or(DEFAULT_SEATS_PER_FAN);
         if !(1..=MAX_SEATS_PER_FAN).contains(&max_seats_per_fan) {
@@ -382,7 +401,17 @@ impl ConcertSpec {
             }
         }
         let ((name, start_time), auditorium_id) = v.finish_with(name.zip(start_time).zip(auditorium_id))?;
-        Ok(Self { name, description, start_time, auditorium_id, max_seats_per_fan, prices, rows })
+        Ok(Self {
+            name,
+            description,
+            start_time,
+            auditorium_id,
+            max_seats_per_fan,
+            sales_open_at,
+            sales_close_at,
+            prices,
+            rows,
+        })
     }
 }
 
@@ -432,6 +461,8 @@ mod tests {
             name: Some("Live"),
             description: Some("desc"),
             start_time: Some("2030-01-01T19:00:00Z"),
+            sales_open_at: None,
+            sales_close_at: None,
             auditorium_id: Some(1),
             max_seats_per_fan: None,
             prices: Some(vec![(Some("R"), Some(100.0)), (Some("S"), Some(50.0))]),
@@ -546,6 +577,25 @@ mod tests {
         let floor = (SectionName::parse("Floor").unwrap(), RowLabel::STANDING);
         assert_eq!(spec.rows[&floor], letter("S"));
         assert_eq!(spec.rows.len(), 3);
+    }
+
+    #[test]
+    fn a_sales_window_lies_before_the_start() {
+        let mut i = input();
+        i.sales_open_at = Some("2029-12-01T10:00:00Z");
+        i.sales_close_at = Some("2029-12-31T23:00:00Z");
+        let spec = ConcertSpec::parse(i, Utc::now(), None).unwrap();
+        assert!(spec.sales_open_at < spec.sales_close_at);
+        let mut i = input();
+        i.sales_open_at = Some("2030-01-01T19:00:00Z");
+        i.sales_close_at = Some("2030-01-02T00:00:00Z");
+        assert_eq!(
+            fields(ConcertSpec::parse(i, Utc::now(), None).unwrap_err()),
+            ["salesCloseAt", "salesOpenAt"]
+        );
+        let mut i = input();
+        i.sales_open_at = Some("soon");
+        assert_eq!(fields(ConcertSpec::parse(i, Utc::now(), None).unwrap_err()), ["salesOpenAt"]);
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct ConcertRequest {
     pub start_time: Option<String>,
     #[schema(example = 1, required, nullable = false)]
     pub auditorium_id: Option<i64>,
+    /// When sales open, RFC 3339 (absent or null: at once); before `salesCloseAt`.
+    #[schema(value_type = Option<String>, format = DateTime, example = "2027-04-01T10:00:00Z")]
+    pub sales_open_at: Option<String>,
+    /// When sales close, RFC 3339 (absent or null: at `startTime`); not after it.
+    #[schema(value_type = Option<String>, format = DateTime, example = "2027-05-01T18:00:00Z")]
+    pub sales_close_at: Option<String>,
     /// Most active seats one fan may hold for this concert (absent or null: 4).
     #[schema(minimum = 1, maximum = 100)]
     pub max_seats_per_fan: Option<i64>,
@@ -102,6 +108,8 @@ impl ConcertRequest {
             name: self.name.as_deref(),
             description: self.description.as_deref(),
             start_time: self.start_time.as_deref(),
+            sales_open_at: self.sales_open_at.as_deref(),
+            sales_close_at: self.sales_close_at.as_deref(),
             auditorium_id: self.auditorium_id,
             max_seats_per_fan: self.max_seats_per_fan,
             prices: self
@@ -157,6 +165,10 @@ pub struct ConcertDetail {
     pub image_path: Option<String>,
     pub max_seats_per_fan: i64,
     pub seat_prices: Vec<SeatPriceView>,
+    /// When sales open (the concert's creation, unless it set a time).
+    pub sales_open_at: DateTime<Utc>,
+    /// When sales close (its start, unless it set an earlier time).
+    pub sales_close_at: DateTime<Utc>,
 }
 
 impl From<ConcertRecord> for ConcertDetail {
@@ -175,6 +187,8 @@ impl From<ConcertRecord> for ConcertDetail {
             image_path: c.poster_key.as_deref().map(posters::public_path),
             max_seats_per_fan: c.max_seats_per_fan,
             seat_prices: c.prices.into_iter().map(|(grade, price)| SeatPriceView { grade, price }).collect(),
+            sales_open_at: c.sales_open_at.unwrap_or(c.created_at),
+            sales_close_at: c.sales_close_at.unwrap_or(c.start_time),
         }
     }
 }
@@ -234,6 +248,10 @@ pub struct ConcertListItem {
     /// The promoter's nickname (or username).
     pub writer: String,
     pub auditorium_name: String,
+    /// When sales open (the concert's creation, unless it set a time) and close (its
+    /// start, unless it set an earlier time).
+    pub sales_open_at: DateTime<Utc>,
+    pub sales_close_at: DateTime<Utc>,
 }
 
 /// A page of concerts.
@@ -288,6 +306,8 @@ async fn list_concerts(State(state): State<AppState>, uri: Uri) -> Result<Respon
                         start_time: s.start_time,
                         writer: s.writer,
                         auditorium_name: s.auditorium_name,
+                        sales_open_at: s.sales_open_at.unwrap_or(s.created_at),
+                        sales_close_at: s.sales_close_at.unwrap_or(s.start_time),
                     })
                     .collect(),
                 page,

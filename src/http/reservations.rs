@@ -187,6 +187,13 @@ impl From<BookingError> for ApiError {
             BookingError::ConcertStarted => {
                 ApiError::conflict("CONCERT_STARTED", "the concert has already started")
             }
+            BookingError::SalesNotOpen(at) => ApiError::conflict(
+                "SALES_NOT_OPEN",
+                format!("sales open at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ),
+            BookingError::SalesClosed => {
+                ApiError::conflict("SALES_CLOSED", "sales for this concert have closed")
+            }
             BookingError::SeatsNotFound(seats) => ApiError::NotFoundDetail {
                 code: "SEAT_NOT_FOUND",
                 message: format!(

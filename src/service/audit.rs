@@ -135,6 +135,8 @@ impl Snapshot for ConcertRecord {
             "auditoriumMaxColumn": self.auditorium.max_column,
             "imagePath": self.poster_key.as_deref().map(posters::public_path),
             "maxSeatsPerFan": self.max_seats_per_fan,
+            "salesOpenAt": self.sales_open_at,
+            "salesCloseAt": self.sales_close_at,
             "seatPrices": prices,
         })
     }

@@ -104,6 +104,8 @@ fn concert_spec(name: &str, auditorium_id: i64, venue: Option<&Layout>) -> Conce
         name: Some(name),
         description: Some("live"),
         start_time: Some(&start),
+        sales_open_at: None,
+        sales_close_at: None,
         auditorium_id: Some(auditorium_id),
         max_seats_per_fan: Some(4),
         prices: Some(vec![(Some("R"), Some(100.0))]),

@@ -103,6 +103,11 @@ pub enum BookingError {
     ConcertNotFound,
     #[error("the concert has already started")]
     ConcertStarted,
+    /// Its sales open at this time.
+    #[error("sales have not opened")]
+    SalesNotOpen(DateTime<Utc>),
+    #[error("sales have closed")]
+    SalesClosed,
     /// Seats that do not exist in this concert.
     #[error("no such seat")]
     SeatsNotFound(Vec<SeatRef>),
@@ -140,6 +145,8 @@ impl From<Refusal> for BookingError {
         match refusal {
             Refusal::ConcertNotFound => BookingError::ConcertNotFound,
             Refusal::ConcertStarted => BookingError::ConcertStarted,
+            Refusal::SalesNotOpen(at) => BookingError::SalesNotOpen(at),
+            Refusal::SalesClosed => BookingError::SalesClosed,
             Refusal::SeatsNotFound(seats) => BookingError::SeatsNotFound(seats),
             Refusal::SeatsUnavailable(seats) => BookingError::SeatsUnavailable(seats),
             Refusal::FanLimit { limit, held } => BookingError::FanLimit { limit, held },
@@ -187,7 +194,8 @@ pub(in crate::store) const RESERVATION_IN_CONCERT: &str =
 
 /// What a booking of a live concert (`$1`) is decided by: [`crate::domain::booking::Terms`].
 pub(in crate::store) const CONCERT_TERMS: &str =
-    "SELECT start_time, max_seats_per_fan FROM concerts WHERE id = $1 AND deleted_at IS NULL";
+    "SELECT start_time, max_seats_per_fan, sales_open_at, sales_close_at
+     FROM concerts WHERE id = $1 AND deleted_at IS NULL";
 
 /// When a concert (`$1`), live or not, starts.
 pub(in crate::store) const CONCERT_START: &str = "SELECT start_time FROM concerts WHERE id = $1";
@@ -317,17 +325,21 @@ pub(in crate::store) enum SchemaRefusal {
     Locked,
     ConcertNotFound,
     ConcertStarted,
+    SalesNotOpen,
+    SalesClosed,
     FanLimit,
 }
 
 impl SchemaRefusal {
     /// The refusal a database error stands for, from its message; `None` for other errors.
     pub(in crate::store) fn of(message: &str, unique_violation: bool) -> Option<Self> {
-        const NAMES: [(&str, SchemaRefusal); 5] = [
+        const NAMES: [(&str, SchemaRefusal); 7] = [
             ("SEAT_TAKEN", SchemaRefusal::Taken),
             ("SEAT_LOCKED", SchemaRefusal::Locked),
             ("CONCERT_NOT_FOUND", SchemaRefusal::ConcertNotFound),
             ("CONCERT_STARTED", SchemaRefusal::ConcertStarted),
+            ("SALES_NOT_OPEN", SchemaRefusal::SalesNotOpen),
+            ("SALES_CLOSED", SchemaRefusal::SalesClosed),
             ("FAN_LIMIT", SchemaRefusal::FanLimit),
         ];
         if unique_violation {
@@ -336,11 +348,13 @@ impl SchemaRefusal {
         NAMES.into_iter().find(|(name, _)| message.contains(name)).map(|(_, refusal)| refusal)
     }
 
-    /// The answer to an order of `seats`; `fan_limit` gives the limit and the seats held.
+    /// The answer to an order of `seats`; `fan_limit` gives the limit and the seats held,
+    /// `opens_at` when the concert's sales open.
     pub(in crate::store) fn answer(
         self,
         seats: &[SeatRef],
         fan_limit: impl FnOnce() -> Result<(i64, i64), BookingError>,
+        opens_at: impl FnOnce() -> Result<DateTime<Utc>, BookingError>,
     ) -> BookingError {
         let all = |status| BookingError::SeatsUnavailable(seats.iter().map(|s| (*s, status)).collect());
         match self {
@@ -348,6 +362,11 @@ impl SchemaRefusal {
             SchemaRefusal::Locked => all(SeatStatus::Locked),
             SchemaRefusal::ConcertNotFound => BookingError::ConcertNotFound,
             SchemaRefusal::ConcertStarted => BookingError::ConcertStarted,
+            SchemaRefusal::SalesNotOpen => match opens_at() {
+                Ok(at) => BookingError::SalesNotOpen(at),
+                Err(e) => e,
+            },
+            SchemaRefusal::SalesClosed => BookingError::SalesClosed,
             SchemaRefusal::FanLimit => match fan_limit() {
                 Ok((limit, held)) => BookingError::FanLimit { limit, held },
                 Err(e) => e,
@@ -400,6 +419,8 @@ mod tests {
         assert!(matches!(of("FAN_LIMIT", false), Some(SchemaRefusal::FanLimit)));
         assert!(matches!(of("CONCERT_STARTED (code 1811)", false), Some(SchemaRefusal::ConcertStarted)));
         assert!(matches!(of("UNIQUE constraint failed", true), Some(SchemaRefusal::Taken)));
+        assert!(matches!(of("SALES_NOT_OPEN", false), Some(SchemaRefusal::SalesNotOpen)));
+        assert!(matches!(of("SALES_CLOSED", false), Some(SchemaRefusal::SalesClosed)));
         assert!(of("SEAT_MISMATCH", false).is_none());
     }
 

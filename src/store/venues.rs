@@ -41,6 +41,9 @@ pub struct ConcertRecord {
     pub owner_id: i64,
     pub max_seats_per_fan: i64,
     pub poster_key: Option<String>,
+    /// When sales open (`None`: since it was put up) and close (`None`: at the start).
+    pub sales_open_at: Option<DateTime<Utc>>,
+    pub sales_close_at: Option<DateTime<Utc>>,
     pub auditorium: AuditoriumRecord,
     /// By grade.
     pub prices: Vec<(Letter, Price)>,
@@ -57,6 +60,10 @@ pub struct ConcertSummary {
     /// The promoter's nickname, or username when they have none.
     pub writer: String,
     pub auditorium_name: String,
+    /// When sales open and close, as the concert says (`None`: at once; at the start).
+    pub sales_open_at: Option<DateTime<Utc>>,
+    pub sales_close_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// One row of a seat map (a standing section's places are its one row).
@@ -195,6 +202,8 @@ struct ConcertRow {
     poster_key: Option<String>,
     auditorium_id: i64,
     created_at: DateTime<Utc>,
+    sales_open_at: Option<DateTime<Utc>>,
+    sales_close_at: Option<DateTime<Utc>>,
 }
 
 impl ConcertRow {
@@ -207,6 +216,8 @@ impl ConcertRow {
             owner_id: self.owner_id,
             max_seats_per_fan: self.max_seats_per_fan,
             poster_key: self.poster_key,
+            sales_open_at: self.sales_open_at,
+            sales_close_at: self.sales_close_at,
             auditorium,
             prices,
             created_at: self.created_at,

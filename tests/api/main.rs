@@ -22,6 +22,7 @@ mod replica;
 mod reservation_rules;
 pub mod rush;
 mod s3_posters;
+mod sales_window;
 mod scale_out;
 mod sections;
 pub mod shared_state;

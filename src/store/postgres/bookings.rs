@@ -132,13 +132,18 @@ async fn replay(
 /// What a refused INSERT stands for. Every rule was checked under the concert's lock just
 /// before, so this is only reached when a writer that bypasses the service (raw SQL on the
 /// seats) got in between; the triggers' messages name the rule, as on SQLite.
-fn refusal(err: sqlx::Error, seats: &[SeatRef], limit: i64, held: i64) -> BookingError {
+fn refusal(err: sqlx::Error, seats: &[SeatRef], terms: Option<Terms>, held: i64) -> BookingError {
     let sqlx::Error::Database(db) = &err else { return err.into() };
+    let limit = terms.map_or(0, |t| t.max_seats_per_fan);
+    let opens = terms.and_then(|t| t.sales_open_at).unwrap_or_default();
     match SchemaRefusal::of(db.message(), db.is_unique_violation()) {
-        Some(refused) => refused.answer(seats, || Ok((limit, held))),
+        Some(refused) => refused.answer(seats, || Ok((limit, held)), || Ok(opens)),
         None => err.into(),
     }
 }
+
+/// A concert's [`CONCERT_TERMS`] as read.
+type TermsRow = (DateTime<Utc>, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// One attempt at a booking, in its own transaction. `Ok(None)`: a concurrent request
 /// claimed the same idempotency key first; nothing was written, and the caller tries again
@@ -147,14 +152,19 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     let now = Utc::now();
     let mut seats = request.order.seats.clone();
     let mut tx = pool.begin().await?;
-    let terms: Option<(DateTime<Utc>, i64)> = sqlx::query_as(&format!("{CONCERT_TERMS}{FOR_UPDATE}"))
+    let terms: Option<TermsRow> = sqlx::query_as(&format!("{CONCERT_TERMS}{FOR_UPDATE}"))
         .bind(request.concert_id)
         .fetch_optional(&mut *tx)
         .await?;
     if let Some(booked) = replay(&mut tx, request).await? {
         return Ok(Some(booked));
     }
-    let terms = terms.map(|(start_time, max_seats_per_fan)| Terms { start_time, max_seats_per_fan });
+    let terms = terms.map(|(start_time, max_seats_per_fan, sales_open_at, sales_close_at)| Terms {
+        start_time,
+        max_seats_per_fan,
+        sales_open_at,
+        sales_close_at,
+    });
     let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT s.id, s.status, p.price_cents
          FROM unnest($4::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(sec, h, v, n)
@@ -192,7 +202,6 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
         .await?;
     let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.map(|(_, _, status)| status)));
     decide(terms, now, statuses, held)?;
-    let limit = terms.map_or(0, |t| t.max_seats_per_fan);
     let found: Vec<(i64, i64)> = stored.iter().flatten().map(|&(id, price, _)| (id, price)).collect();
     let inserted: Result<Vec<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
@@ -208,7 +217,7 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     .fetch_all(&mut *tx)
     .await;
     let mut by_seat = HashMap::new();
-    for row in inserted.map_err(|e| refusal(e, &seats, limit, held))? {
+    for row in inserted.map_err(|e| refusal(e, &seats, terms, held))? {
         let record = ReservationRecord::try_from(row)?;
         by_seat.insert(record.seat_id, record);
     }

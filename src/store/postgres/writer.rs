@@ -282,15 +282,16 @@ async fn write_in(
     // the version read here gives each order the exact version it made.
     let mut concerts: HashMap<i64, Terms> = HashMap::with_capacity(concert_ids.len());
     let mut versions: HashMap<i64, i64> = HashMap::with_capacity(concert_ids.len());
-    let locked = sqlx::query_as::<_, (i64, DateTime<Utc>, i64, i64)>(&format!(
-        "SELECT id, start_time, max_seats_per_fan, seat_version FROM concerts
+    type Locked = (i64, DateTime<Utc>, i64, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let locked = sqlx::query_as::<_, Locked>(&format!(
+        "SELECT id, start_time, max_seats_per_fan, seat_version, sales_open_at, sales_close_at FROM concerts
          WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id{FOR_UPDATE}"
     ))
     .bind(&concert_ids)
     .fetch_all(&mut **tx)
     .await?;
-    for (id, start_time, max_seats_per_fan, version) in locked {
-        concerts.insert(id, Terms { start_time, max_seats_per_fan });
+    for (id, start_time, max_seats_per_fan, version, sales_open_at, sales_close_at) in locked {
+        concerts.insert(id, Terms { start_time, max_seats_per_fan, sales_open_at, sales_close_at });
         versions.insert(id, version);
     }
     let cancelled = cancel_in(tx, cancels, &concerts, &mut versions, now).await?;

@@ -87,12 +87,21 @@ fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> B
         _ => None,
     };
     let Some(refused) = refused else { return err.into() };
-    refused.answer(&request.order.seats, || {
-        let limit = conn
-            .prepare_cached("SELECT max_seats_per_fan FROM concerts WHERE id = $1")?
-            .query_row([request.concert_id], |r| r.get(0))?;
-        Ok((limit, held_seats(conn, request)?))
-    })
+    refused.answer(
+        &request.order.seats,
+        || {
+            let limit = conn
+                .prepare_cached("SELECT max_seats_per_fan FROM concerts WHERE id = $1")?
+                .query_row([request.concert_id], |r| r.get(0))?;
+            Ok((limit, held_seats(conn, request)?))
+        },
+        || {
+            let opens: String = conn
+                .prepare_cached("SELECT sales_open_at FROM concerts WHERE id = $1")?
+                .query_row([request.concert_id], |r| r.get(0))?;
+            Ok(parse_time(&opens)?)
+        },
+    )
 }
 
 /// One booking inside the batch's transaction, `layouts` checked for its concert in this
@@ -257,14 +266,17 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     if let Some(booked) = replay(conn, request)? {
         return Ok(booked);
     }
-    let concert: Option<(String, i64)> = conn
+    let concert: Option<(String, i64, Option<String>, Option<String>)> = conn
         .prepare_cached(CONCERT_TERMS)?
-        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let terms = match concert {
-        Some((start, max_seats_per_fan)) => {
-            Some(Terms { start_time: parse_time(&start)?, max_seats_per_fan })
-        }
+        Some((start, max_seats_per_fan, opens, closes)) => Some(Terms {
+            start_time: parse_time(&start)?,
+            max_seats_per_fan,
+            sales_open_at: opens.as_deref().map(parse_time).transpose()?,
+            sales_close_at: closes.as_deref().map(parse_time).transpose()?,
+        }),
         None => None,
     };
     let mut stored = seats

@@ -24,6 +24,7 @@ where
     Option<String>: Column<B::DB>,
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
 {
     /// Seats of a row of the venue (checked by [`rows_fit`] first).
     fn row_seats(auditorium: &AuditoriumRecord, (section, row): (SectionName, RowLabel)) -> u32 {
@@ -58,8 +59,8 @@ where
         rows_fit(spec, &auditorium)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO concerts (name, description, start_time, auditorium_id, owner_id, max_seats_per_fan,
-                                   created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                                   created_at, updated_at, sales_open_at, sales_close_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING id",
         )
         .bind(&spec.name)
         .bind(&spec.description)
@@ -68,6 +69,8 @@ where
         .bind(auditorium.owner_id)
         .bind(spec.max_seats_per_fan)
         .bind(now)
+        .bind(spec.sales_open_at)
+        .bind(spec.sales_close_at)
         .fetch_one(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
@@ -139,7 +142,8 @@ where
         }
         sqlx::query(
             "UPDATE concerts SET name = $2, description = $3, start_time = $4, max_seats_per_fan = $5,
-                                 updated_at = $6, seat_version = seat_version + 1
+                                 updated_at = $6, seat_version = seat_version + 1,
+                                 sales_open_at = $7, sales_close_at = $8
              WHERE id = $1",
         )
         .bind(id)
@@ -148,6 +152,8 @@ where
         .bind(spec.start_time)
         .bind(spec.max_seats_per_fan)
         .bind(now)
+        .bind(spec.sales_open_at)
+        .bind(spec.sales_close_at)
         .execute(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;

@@ -28,6 +28,7 @@ where
     Option<String>: Column<B::DB>,
     String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
 {
     async fn create_auditorium(
         &self,
@@ -120,7 +121,7 @@ where
         let mut tx = B::snapshot(self.fresh()).await?;
         let row: Option<ConcertRow> = sqlx::query_as(
             "SELECT id, name, description, start_time, owner_id, max_seats_per_fan, poster_key, auditorium_id,
-                    created_at
+                    created_at, sales_open_at, sales_close_at
              FROM concerts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
@@ -147,8 +148,20 @@ where
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM concerts WHERE deleted_at IS NULL")
             .fetch_one(&mut *tx)
             .await?;
-        let rows: Vec<(i64, String, Option<String>, DateTime<Utc>, String, String)> = sqlx::query_as(
-            "SELECT c.id, c.name, c.poster_key, c.start_time, coalesce(u.nickname, u.username), a.name
+        type Line = (
+            i64,
+            String,
+            Option<String>,
+            DateTime<Utc>,
+            String,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        );
+        let rows: Vec<Line> = sqlx::query_as(
+            "SELECT c.id, c.name, c.poster_key, c.start_time, coalesce(u.nickname, u.username), a.name,
+                    c.sales_open_at, c.sales_close_at, c.created_at
              FROM concerts c JOIN auditoriums a ON a.id = c.auditorium_id JOIN users u ON u.id = c.owner_id
              WHERE c.deleted_at IS NULL ORDER BY c.id DESC LIMIT $1 OFFSET $2",
         )
@@ -159,14 +172,31 @@ where
         tx.commit().await?;
         let summaries = rows
             .into_iter()
-            .map(|(id, name, poster_key, start_time, writer, auditorium_name)| ConcertSummary {
-                id,
-                name,
-                poster_key,
-                start_time,
-                writer,
-                auditorium_name,
-            })
+            .map(
+                |(
+                    id,
+                    name,
+                    poster_key,
+                    start_time,
+                    writer,
+                    auditorium_name,
+                    sales_open_at,
+                    sales_close_at,
+                    created_at,
+                )| {
+                    ConcertSummary {
+                        id,
+                        name,
+                        poster_key,
+                        start_time,
+                        writer,
+                        auditorium_name,
+                        sales_open_at,
+                        sales_close_at,
+                        created_at,
+                    }
+                },
+            )
             .collect();
         Ok((summaries, total))
     }
