@@ -587,11 +587,18 @@ mod tests {
         let spec = ConcertSpec::parse(i, Utc::now(), None).unwrap();
         assert!(spec.sales_open_at < spec.sales_close_at);
         let mut i = input();
-        i.sales_open_at = Some("2030-01-01T19:00:00Z");
         i.sales_close_at = Some("2030-01-02T00:00:00Z");
         assert_eq!(
             fields(ConcertSpec::parse(i, Utc::now(), None).unwrap_err()),
-            ["salesCloseAt", "salesOpenAt"]
+            ["salesCloseAt"],
+            "after the start"
+        );
+        let mut i = input();
+        i.sales_open_at = Some("2030-01-01T19:00:00Z");
+        assert_eq!(
+            fields(ConcertSpec::parse(i, Utc::now(), None).unwrap_err()),
+            ["salesOpenAt"],
+            "at the start"
         );
         let mut i = input();
         i.sales_open_at = Some("soon");
