@@ -477,6 +477,23 @@ try {
   await shot(handset, 'phone-section-map', { scrollTo: '.map-column' });
   await touch.close();
 
+  step('a concert whose sales open later counts down to the opening');
+  const later = await call('POST', '/concerts', {
+    name: 'Not Yet', startTime: '2099-05-01T19:00:00Z', auditoriumId: arena.json.data.id,
+    salesOpenAt: '2099-04-01T10:00:00Z',
+    seatPrices: [{ grade: 'R', price: 50000 }], seatList: [{ section: '101', horizontals: ['A'], grade: 'R' }],
+  }, promoterToken);
+  assert.equal(later.status, 201, JSON.stringify(later.json));
+  const early = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: 'UTC' });
+  const earlyPage = await early.newPage();
+  earlyPage.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await earlyPage.goto(`${base}/concerts/${later.json.data.id}`);
+  await earlyPage.getByText(/^Sales open .* — in /).waitFor();
+  const first = await earlyPage.locator('.countdown').textContent();
+  assert.match(first, /^\d+ d \d\d:\d\d:\d\d$/, first);
+  await earlyPage.waitForFunction((was) => document.querySelector('.countdown').textContent !== was, first);
+  await early.close();
+
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
   console.log('browser tests passed');
 } finally {

@@ -19,7 +19,44 @@ export function concertHead(detail, started, ...extra) {
       h('p', { class: 'where' }, `${detail.auditoriumName} · ${detail.auditoriumAddress}`),
       detail.description ? h('p', { class: 'description' }, detail.description) : null,
       h('p', { class: 'limit' }, `Up to ${detail.maxSeatsPerFan} seats per fan.`),
+      salesLine(detail, started),
       ...extra));
+}
+
+/** `2 d 03:04:05`: the time until something, to the second. */
+function untilText(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const pad = (n) => String(n).padStart(2, '0');
+  const days = Math.floor(s / 86400);
+  const clock = `${pad(Math.floor((s % 86400) / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+  return days ? `${days} d ${clock}` : clock;
+}
+
+/**
+ * The on-sale window: a countdown to the opening (each second, seen but not read aloud:
+ * the sentence around it says when), "closed" once sales have ended, nothing while open.
+ * The page reloads itself when the countdown ends, so its seats become bookable.
+ */
+function salesLine(detail, started) {
+  const opens = new Date(detail.salesOpenAt);
+  const closes = new Date(detail.salesCloseAt);
+  if (started) return null;
+  if (new Date() >= closes) return h('p', { class: 'sales closed' }, 'Sales for this concert have closed.');
+  if (new Date() >= opens) return null;
+  const clock = h('span', { class: 'countdown', 'aria-hidden': 'true' }, untilText(opens - new Date()));
+  const line = h('p', { class: 'sales not-open' },
+    `Sales open ${opens.toLocaleString()} — in `, clock, '. Seats can be looked at until then.');
+  const timer = setInterval(() => {
+    const left = opens - new Date();
+    if (!line.isConnected && left > 1000) return;
+    if (left <= 0) {
+      clearInterval(timer);
+      if (line.isConnected) window.location.reload();
+      return;
+    }
+    clock.textContent = untilText(left);
+  }, 1000);
+  return line;
 }
 
 /** How to pick a seat, worded for the pointer at hand: tapping on touch screens, clicking elsewhere. */
