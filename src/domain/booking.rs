@@ -32,10 +32,8 @@ impl SeatRef {
         vertical: Option<i64>,
     ) -> Result<Self, Vec<(&'static str, String)>> {
         let mut errors = Vec::new();
-        let s = match section.map(str::trim) {
-            None | Some("") => Some(SectionName::SEED),
-            Some(raw) => SectionName::parse(raw).map_err(|e| errors.push(("section", e))).ok(),
-        };
+        let s =
+            SectionName::parse_ref(section.unwrap_or_default()).map_err(|e| errors.push(("section", e))).ok();
         let h = match horizontal {
             Some(raw) => RowLabel::parse(raw).map_err(|e| errors.push(("horizontal", e))).ok(),
             None => {

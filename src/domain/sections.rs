@@ -117,6 +117,11 @@ impl SectionName {
         Ok(Self::stored(name))
     }
 
+    /// A name as a reference sends it: blank means the seed's section `""`.
+    pub fn parse_ref(raw: &str) -> Result<Self, String> {
+        if raw.trim().is_empty() { Ok(Self::SEED) } else { Self::parse(raw) }
+    }
+
     /// A stored name (`""` is the seed's section); longer names are cut (never stored).
     pub fn stored(raw: &str) -> Self {
         let mut name = [0; MAX_SECTION_NAME];

@@ -222,11 +222,6 @@ pub struct RowsInput<'a> {
     pub grade: Option<&'a str>,
 }
 
-/// A section name as sent where `""` means the seed's one section.
-fn section_ref(raw: &str) -> Result<SectionName, String> {
-    if raw.trim().is_empty() { Ok(SectionName::SEED) } else { SectionName::parse(raw) }
-}
-
 /// A concert's fields as sent.
 #[derive(Debug, Default)]
 pub struct ConcertInput<'a> {
@@ -324,7 +319,7 @@ impl ConcertSpec {
                     }
                     let field = format!("seatList[{i}].section");
                     let section = match (entry.section, venue) {
-                        (Some(raw), _) => v.check(&field, section_ref(raw)),
+                        (Some(raw), _) => v.check(&field, SectionName::parse_ref(raw)),
                         (None, None) => Some(SectionName::SEED),
                         (None, Some(layout)) => v.check(
                             &field,

@@ -696,12 +696,7 @@ fn bytecount(bytes: &[u8], byte: u8) -> u64 {
 /// that a change can be patched into it in place. The version is the last field: nothing
 /// else moves when it grows a digit.
 pub fn seat_map_body(record: &SeatMapRecord) -> anyhow::Result<EncodedSeatMap> {
-    // A past concert may sell sections its venue has since lost: those keep every section.
-    if record.seed_shaped && record.sections.len() <= 1 {
-        seed_shaped_body(record)
-    } else {
-        sections_body(record)
-    }
+    if record.seed_shaped { seed_shaped_body(record) } else { sections_body(record) }
 }
 
 /// The seed's shape: `{concertId, rows, version}`.

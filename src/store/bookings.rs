@@ -7,7 +7,7 @@ pub(in crate::store) use history::history;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::{StoreError, row_label};
 use crate::domain::booking::{Order, Refusal, ReservationStatus, SeatRef};
 use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{Letter, Price, SeatStatus};
@@ -276,8 +276,7 @@ pub(in crate::store) fn seat_ref(
 ) -> Result<SeatRef, StoreError> {
     Ok(SeatRef {
         section: SectionName::stored(section),
-        horizontal: RowLabel::stored(horizontal)
-            .map_err(|e| corrupt(format!("stored row {horizontal:?}: {e}")))?,
+        horizontal: row_label(horizontal)?,
         vertical: u32::try_from(vertical).map_err(|e| corrupt(format!("stored column {vertical}: {e}")))?,
     })
 }

@@ -31,12 +31,18 @@ pub use venues::{
     AuditoriumRecord, ConcertRecord, ConcertSummary, LockToggle, NewImage, SeatMapRecord, SeatRow, VenueStore,
 };
 
+use crate::domain::sections::RowLabel;
 use crate::domain::venue::Letter;
 use sql::{Args, Backend, Column, Conn};
 
 /// A letter column (row or grade) read back from the database.
 pub(in crate::store) fn letter(raw: &str) -> Result<Letter, StoreError> {
     Letter::parse(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored letter {raw:?}: {e}")))
+}
+
+/// A row label read back from the database (`""`: a standing section's row).
+pub(in crate::store) fn row_label(raw: &str) -> Result<RowLabel, StoreError> {
+    RowLabel::stored(raw).map_err(|e| StoreError::Other(anyhow::anyhow!("stored row {raw:?}: {e}")))
 }
 
 /// Everything the service stores, on one backend.

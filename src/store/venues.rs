@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, letter};
+use super::{StoreError, letter, row_label};
 use crate::domain::booking::SeatRef;
 use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
 use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
@@ -94,7 +94,7 @@ pub struct SeatMapRecord {
     pub version: i64,
     /// Sections with seats on sale, in the venue's order.
     pub sections: Vec<SectionMap>,
-    /// The venue is one seated section: the map keeps the seed's shape.
+    /// The map is of one seated section (its venue has one): it keeps the seed's shape.
     pub seed_shaped: bool,
 }
 
@@ -155,7 +155,7 @@ fn layout_of(rows: Vec<VenueRow>) -> Result<Layout, StoreError> {
     for (section, kind, label, seats) in rows {
         let name = SectionName::stored(&section);
         let seats = u32::try_from(seats).map_err(|e| StoreError::Other(e.into()))?;
-        let label = RowLabel::stored(&label).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+        let label = row_label(&label)?;
         match sections.last_mut() {
             Some(Section { name: last, kind: SectionKind::Seated(rows) }) if *last == name => {
                 rows.push((label, seats))
@@ -285,10 +285,7 @@ impl SeatMapBuilder {
             .as_ref()
             .is_some_and(|((s, r), _)| s.as_str() == section && r.as_str() == horizontal);
         if !same {
-            let key = (
-                SectionName::stored(section),
-                RowLabel::stored(horizontal).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
-            );
+            let key = (SectionName::stored(section), row_label(horizontal)?);
             let row = SeatRow {
                 horizontal: key.1,
                 grade: letter(grade)?,
@@ -348,7 +345,9 @@ impl SeatMapBuilder {
                 }),
             }
         }
-        Ok(SeatMapRecord { concert_id, version, sections, seed_shaped: venue.is_one_seated_section() })
+        // A past concert may sell sections its venue has since lost: such a map keeps them all.
+        let seed_shaped = venue.is_one_seated_section() && sections.len() <= 1;
+        Ok(SeatMapRecord { concert_id, version, sections, seed_shaped })
     }
 }
 

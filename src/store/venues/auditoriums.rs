@@ -8,10 +8,10 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::{AUDITORIUM_SELECT, AuditoriumRecord, AuditoriumRow, Sql, VENUE_ROWS};
 use crate::domain::booking::SeatRef;
-use crate::domain::sections::{Layout, RowLabel, SectionName};
+use crate::domain::sections::{Layout, SectionName};
 use crate::domain::venue::{AuditoriumSpec, SeatStatus};
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf};
-use crate::store::{LockToggle, StoreError};
+use crate::store::{LockToggle, StoreError, row_label};
 
 impl<B> Sql<'_, B>
 where
@@ -150,7 +150,7 @@ where
         .await?;
         for (section, row, last) in on_sale {
             let name = SectionName::stored(&section);
-            let label = RowLabel::stored(&row).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+            let label = row_label(&row)?;
             let fits = spec
                 .layout
                 .section(name)

@@ -9,7 +9,7 @@ use super::{AuditoriumRecord, Sql, rows_fit};
 use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::ConcertSpec;
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_SHARE, FOR_UPDATE, RowOf};
-use crate::store::{StoreError, letter};
+use crate::store::{StoreError, letter, row_label};
 
 impl<B> Sql<'_, B>
 where
@@ -123,10 +123,7 @@ where
         .await?;
         let mut kept = Vec::new();
         for (section, raw) in &existing_rows {
-            let row = (
-                SectionName::stored(section),
-                RowLabel::stored(raw).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
-            );
+            let row = (SectionName::stored(section), row_label(raw)?);
             if !spec.rows.contains_key(&row) {
                 let what = match (row.0.is_seed(), row.1.is_standing()) {
                     (true, _) => format!("row {}", row.1),
