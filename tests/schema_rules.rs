@@ -447,6 +447,13 @@ async fn a_booking_outside_the_sales_window_is_refused_by_the_database() {
     let window = |open: &str, close: &str| {
         format!("UPDATE concerts SET sales_open_at = {open}, sales_close_at = {close} WHERE id = {concert}")
     };
+    // The window lies before the start and opens before it closes.
+    let after_start = window("NULL", "'2100-01-01T00:00:00+00:00'");
+    assert!(refused(&db, &after_start).await.contains("sales_close"), "a close after the start");
+    let start = format!("UPDATE concerts SET start_time = '2099-06-01T00:00:00+00:00' WHERE id = {concert}");
+    db.run(&start).await.unwrap();
+    let backwards = window("'2098-02-01T00:00:00+00:00'", "'2098-01-01T00:00:00+00:00'");
+    assert!(refused(&db, &backwards).await.contains("sales_open"), "an opening after the close");
     db.run(&window("'2098-01-01T00:00:00+00:00'", "NULL")).await.unwrap();
     let msg = refused(&db, &reserve(concert, 'A', 2, db.now())).await;
     assert!(msg.contains("SALES_NOT_OPEN"), "{msg}");

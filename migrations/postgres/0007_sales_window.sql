@@ -2,7 +2,12 @@
 -- it was put up) until `sales_close_at` (none: its start). Outside it the database refuses
 -- a booking, by the reservation's own time, with SALES_NOT_OPEN or SALES_CLOSED.
 
-ALTER TABLE concerts ADD COLUMN sales_open_at TIMESTAMPTZ, ADD COLUMN sales_close_at TIMESTAMPTZ;
+ALTER TABLE concerts ADD COLUMN sales_open_at TIMESTAMPTZ, ADD COLUMN sales_close_at TIMESTAMPTZ,
+    -- A window lies before the start and opens before it closes.
+    ADD CONSTRAINT concerts_sales_close_before_start
+        CHECK (sales_close_at IS NULL OR sales_close_at <= start_time),
+    ADD CONSTRAINT concerts_sales_open_before_close
+        CHECK (sales_open_at IS NULL OR sales_open_at < coalesce(sales_close_at, start_time));
 
 -- As in 0005, with the window.
 CREATE OR REPLACE FUNCTION reservations_book_inserted() RETURNS trigger LANGUAGE plpgsql AS $$

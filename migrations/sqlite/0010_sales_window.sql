@@ -2,8 +2,12 @@
 -- until `sales_close_at` (none: its start). Outside it the database refuses a booking, by
 -- the reservation's own time, with SALES_NOT_OPEN or SALES_CLOSED, whatever sits in front.
 
-ALTER TABLE concerts ADD COLUMN sales_open_at TEXT;
-ALTER TABLE concerts ADD COLUMN sales_close_at TEXT;
+-- A window lies before the start and opens before it closes (times compare as text: the
+-- service writes them all in one sortable format).
+ALTER TABLE concerts ADD COLUMN sales_close_at TEXT
+    CHECK (sales_close_at IS NULL OR sales_close_at <= start_time);
+ALTER TABLE concerts ADD COLUMN sales_open_at TEXT
+    CHECK (sales_open_at IS NULL OR sales_open_at < coalesce(sales_close_at, start_time));
 
 -- As in 0009, with the window.
 DROP TRIGGER reservations_check_insert;
