@@ -58,6 +58,9 @@ async fn full_concert(store: &dyn Store) -> i64 {
         max_seats_per_fan: 4,
         sales_open_at: None,
         sales_close_at: None,
+        checkout: tickitecking::domain::venue::Checkout::Direct,
+        hold_minutes: tickitecking::domain::venue::DEFAULT_HOLD_MINUTES,
+        currency: None,
         prices: BTreeMap::from([(letter('R'), Price::from_cents(10_000))]),
         rows: letter('Z')
             .up_to()

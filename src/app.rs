@@ -39,11 +39,14 @@ pub struct Service {
     pub metrics: Option<(std::net::SocketAddr, axum::Router)>,
     /// Scheduled backups, when configured.
     pub backups: Option<(backup::Source, backup::BackupSchedule)>,
+    /// The orders, whose holds the sweeper expires.
+    pub orders: Arc<service::Orders>,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let (services, assembled) = assemble(config).await?;
+    let orders = services.orders.clone();
     let state = AppState::new(services, http::ops::metrics_handle()?, config.edge.clone());
     let backups = match &config.backups {
         Some(schedule) => {
@@ -65,6 +68,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         limits: config.limits,
         metrics,
         backups,
+        orders,
     })
 }
 
@@ -127,6 +131,7 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         posters,
         throttle: Arc::new(Throttle::new(fast.limiter, config.rate_limits)),
         shared_state: shared,
+        payments: config.payments.clone(),
     });
     Ok((services, Assembled { store, backends, seat_news }))
 }
@@ -246,6 +251,7 @@ pub async fn run(
     };
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
+    let sweeper = tokio::spawn(service::orders::sweep_forever(service.orders.clone()));
     let backups =
         service.backups.map(|(source, schedule)| tokio::spawn(backup::run_schedule(source, schedule)));
     let seat_news = service.seat_news.clone();
@@ -257,6 +263,7 @@ pub async fn run(
     };
     http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
+    sweeper.abort();
     // A backup cut short leaves only its temporary file, removed by the next one.
     for task in [metrics.map(|t| t.abort_handle()), backups.map(|t| t.abort_handle())].into_iter().flatten() {
         task.abort();

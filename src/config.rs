@@ -17,6 +17,14 @@ use crate::throttle::{Rate, RateLimits};
 /// Flags of `tickitecking serve`, each with its environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// How `PAYMENT` concerts are paid: `none` (only `DIRECT` concerts can be created) or
+    /// `manual` (at the box office or by bank transfer, recorded with mark-paid); default:
+    /// `manual` with `--demo`, else `none`.
+    #[arg(long, env = "PAYMENT_PROVIDER")]
+    pub payment_provider: Option<String>,
+    /// ISO 4217 currency of a concert that does not name one.
+    #[arg(long, env = "DEFAULT_CURRENCY", default_value = "KRW")]
+    pub default_currency: String,
     /// Address and port to listen on.
     #[arg(long, env = "TICKITECKING_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -201,6 +209,62 @@ pub struct Config {
     pub backups: Option<BackupSchedule>,
     /// Where `/metrics` is served when not on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// How orders are paid.
+    pub payments: PaymentSettings,
+}
+
+/// Which payment provider settles `PAYMENT` concerts' orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProvider {
+    /// None: only `DIRECT` concerts.
+    None,
+    /// At the box office or by bank transfer; the promoter records it (mark-paid).
+    Manual,
+}
+
+impl PaymentProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentProvider::None => "none",
+            PaymentProvider::Manual => "manual",
+        }
+    }
+}
+
+/// Payment settings.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    pub provider: PaymentProvider,
+    /// The currency of a concert that does not name one.
+    pub default_currency: String,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            provider: PaymentProvider::None,
+            default_currency: crate::domain::venue::DEFAULT_CURRENCY.into(),
+        }
+    }
+}
+
+impl PaymentSettings {
+    /// From `PAYMENT_PROVIDER` (unset: `manual` when the demo is loaded, else `none`) and
+    /// `DEFAULT_CURRENCY`.
+    pub fn parse(provider: Option<&str>, default_currency: &str, demo: bool) -> anyhow::Result<Self> {
+        let provider = match provider.map(str::trim).filter(|p| !p.is_empty()) {
+            None if demo => PaymentProvider::Manual,
+            None | Some("none") => PaymentProvider::None,
+            Some("manual") => PaymentProvider::Manual,
+            Some("stripe") => {
+                bail!("PAYMENT_PROVIDER stripe is not available in this build yet; use manual or none")
+            }
+            Some(other) => bail!("PAYMENT_PROVIDER must be none or manual, not {other:?}"),
+        };
+        let default_currency = crate::domain::venue::currency(default_currency)
+            .map_err(|e| anyhow::anyhow!("DEFAULT_CURRENCY {e}"))?;
+        Ok(Self { provider, default_currency })
+    }
 }
 
 impl Config {
@@ -239,8 +303,11 @@ impl Config {
         if args.metrics_bind == Some(args.bind) {
             bail!("--metrics-bind must differ from --bind (leave it out to serve /metrics on --bind)");
         }
+        let payments =
+            PaymentSettings::parse(args.payment_provider.as_deref(), &args.default_currency, args.demo)?;
         Ok(Self {
             backups,
+            payments,
             metrics_bind: args.metrics_bind,
             limits: Limits {
                 max_in_flight: args.max_in_flight,
@@ -280,6 +347,8 @@ impl Config {
             demo: false,
             backups: None,
             metrics_bind: None,
+            // Tests and tools sell `PAYMENT` concerts too.
+            payments: PaymentSettings { provider: PaymentProvider::Manual, ..PaymentSettings::default() },
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
             data_dir,

@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use crate::auth::password;
 use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
 use crate::domain::user::Role;
-use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
+use crate::domain::venue::{AuditoriumSpec, Checkout, ConcertSpec, DEFAULT_HOLD_MINUTES, Letter, Price};
 use crate::store::{AuditoriumRecord, NewUser, Store};
 
 /// The demo promoter's login.
@@ -20,7 +20,8 @@ fn letter(c: char) -> anyhow::Result<Letter> {
 }
 
 /// (name, venue index, days from now, [(grade, price)], [(first row, last row, grade)])
-type DemoConcert = (&'static str, usize, i64, &'static [(char, f64)], &'static [(char, char, char)]);
+type DemoConcert =
+    (&'static str, usize, i64, &'static [(char, f64)], &'static [(char, char, char)], Checkout);
 
 /// The arena's sections: a standing floor of 5,000 and three seated tiers whose rows grow
 /// longer towards the back (rows `1`..`40`), 20,540 places in all, with each one's grade.
@@ -81,6 +82,9 @@ async fn arena(store: &dyn Store, promoter_id: i64, existing: &[AuditoriumRecord
         max_seats_per_fan: 4,
         sales_open_at: None,
         sales_close_at: None,
+        checkout: Checkout::Direct,
+        hold_minutes: DEFAULT_HOLD_MINUTES,
+        currency: None,
         prices: BTreeMap::from([
             (letter('G')?, price(110000.0)?),
             (letter('R')?, price(154000.0)?),
@@ -130,20 +134,44 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
         venue_ids.push((id, letter(max_row)?));
     }
     let arena = arena(store, promoter.id, &existing).await?;
-    let concerts: [DemoConcert; 3] = [
+    let concerts: [DemoConcert; 4] = [
         (
             "Spring Night Live",
             0,
             30,
             &[('R', 165000.0), ('S', 132000.0), ('A', 99000.0)],
             &[('A', 'E', 'R'), ('F', 'L', 'S'), ('M', 'T', 'A')],
+            Checkout::Direct,
         ),
-        ("Indie Weekend", 1, 45, &[('S', 88000.0), ('A', 66000.0)], &[('A', 'D', 'S'), ('E', 'J', 'A')]),
-        ("Jazz by the River", 1, 60, &[('R', 120000.0), ('A', 70000.0)], &[('A', 'C', 'R'), ('D', 'J', 'A')]),
+        (
+            "Indie Weekend",
+            1,
+            45,
+            &[('S', 88000.0), ('A', 66000.0)],
+            &[('A', 'D', 'S'), ('E', 'J', 'A')],
+            Checkout::Direct,
+        ),
+        (
+            "Jazz by the River",
+            1,
+            60,
+            &[('R', 120000.0), ('A', 70000.0)],
+            &[('A', 'C', 'R'), ('D', 'J', 'A')],
+            Checkout::Direct,
+        ),
+        // Held until paid: at the box office or by bank transfer (the manual provider).
+        (
+            "Autumn Strings (pay to confirm)",
+            0,
+            90,
+            &[('R', 140000.0), ('A', 80000.0)],
+            &[('A', 'H', 'R'), ('I', 'T', 'A')],
+            Checkout::Payment,
+        ),
     ];
     let (listed, _) = store.list_concerts(0, 10_000).await?;
     let mut created = 0;
-    for (name, venue, days, prices, rows) in concerts {
+    for (name, venue, days, prices, rows, checkout) in concerts {
         if listed.iter().any(|c| c.name == name) {
             continue;
         }
@@ -163,6 +191,9 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
             max_seats_per_fan: 4,
             sales_open_at: None,
             sales_close_at: None,
+            checkout,
+            hold_minutes: DEFAULT_HOLD_MINUTES,
+            currency: None,
             prices: prices
                 .iter()
                 .map(|&(g, p)| Ok((letter(g)?, Price::parse(p).map_err(|e| anyhow::anyhow!(e))?)))

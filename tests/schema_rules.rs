@@ -137,6 +137,9 @@ async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
             max_seats_per_fan: 4,
             sales_open_at: None,
             sales_close_at: None,
+            checkout: tickitecking::domain::venue::Checkout::Direct,
+            hold_minutes: 10,
+            currency: None,
             prices: [(letter('R'), Price::from_cents(100))].into(),
             rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
         })

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::sections::{MAX_ROW_SEATS, RowLabel, SectionName};
-use super::venue::SeatStatus;
+use super::venue::{Checkout, SeatStatus};
 use super::{Invalid, Validator};
 
 /// Most seats one order may name, whatever a concert's per-fan limit.
@@ -206,31 +206,41 @@ impl Order {
     }
 }
 
-/// Where a reservation is in its life. Today: active, then maybe cancelled. A timed hold
-/// before payment would add `Held` (→ `Active` on payment, → `Expired` on timeout).
+/// Where a reservation is in its life: held until paid (a `PAYMENT` concert) or confirmed
+/// at once, then maybe cancelled; a hold that is not paid in time expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ReservationStatus {
+    /// `H`: the seat is the fan's until `expiresAt`, unless paid.
+    #[serde(rename = "H")]
+    Held,
     /// `Y`: the seat is the fan's.
     #[serde(rename = "Y")]
     Active,
     /// `N`: given back; kept as history.
     #[serde(rename = "N")]
     Cancelled,
+    /// `E`: held, not paid in time; the seat is free again.
+    #[serde(rename = "E")]
+    Expired,
 }
 
 impl ReservationStatus {
-    /// The code stored and sent: `Y` or `N`.
+    /// The code stored and sent: `H`, `Y`, `N` or `E`.
     pub fn code(self) -> &'static str {
         match self {
+            ReservationStatus::Held => "H",
             ReservationStatus::Active => "Y",
             ReservationStatus::Cancelled => "N",
+            ReservationStatus::Expired => "E",
         }
     }
 
     pub fn parse(code: &str) -> Result<Self, String> {
         match code {
+            "H" => Ok(ReservationStatus::Held),
             "Y" => Ok(ReservationStatus::Active),
             "N" => Ok(ReservationStatus::Cancelled),
+            "E" => Ok(ReservationStatus::Expired),
             other => Err(format!("unknown reservation status {other:?}")),
         }
     }
@@ -238,12 +248,22 @@ impl ReservationStatus {
     /// Whether a reservation may move from `self` to `next` (the database trigger
     /// `reservations_check_update` enforces the same).
     pub fn can_become(self, next: ReservationStatus) -> bool {
-        matches!((self, next), (ReservationStatus::Active, ReservationStatus::Cancelled))
+        use ReservationStatus::*;
+        matches!((self, next), (Active, Cancelled) | (Held, Active | Expired | Cancelled))
     }
 
-    /// Whether the reservation holds its seat.
+    /// Whether the reservation takes its seat (held or confirmed).
     pub fn holds_seat(self) -> bool {
-        self == ReservationStatus::Active
+        matches!(self, ReservationStatus::Held | ReservationStatus::Active)
+    }
+
+    /// The status of the seat a reservation of this status takes.
+    pub fn seat_status(self) -> SeatStatus {
+        match self {
+            ReservationStatus::Held => SeatStatus::Held,
+            ReservationStatus::Active => SeatStatus::Reserved,
+            ReservationStatus::Cancelled | ReservationStatus::Expired => SeatStatus::Available,
+        }
     }
 }
 
@@ -256,6 +276,35 @@ pub struct Terms {
     pub sales_open_at: Option<DateTime<Utc>>,
     /// When sales close (`None`: at the start).
     pub sales_close_at: Option<DateTime<Utc>>,
+    /// Confirmed at once, or held for `hold_minutes` until paid.
+    pub checkout: Checkout,
+    pub hold_minutes: i64,
+}
+
+impl Terms {
+    /// What a booking made at `now` is: confirmed, or held until the time returned.
+    pub fn booked_as(&self, now: DateTime<Utc>) -> (ReservationStatus, Option<DateTime<Utc>>) {
+        booked_as(self.checkout, self.hold_minutes, now)
+    }
+}
+
+/// What a booking made at `now` in a concert of `checkout` is: confirmed, or held for
+/// `hold_minutes`, until the time returned.
+pub fn booked_as(
+    checkout: Checkout,
+    hold_minutes: i64,
+    now: DateTime<Utc>,
+) -> (ReservationStatus, Option<DateTime<Utc>>) {
+    match checkout {
+        Checkout::Direct => (ReservationStatus::Active, None),
+        Checkout::Payment => (ReservationStatus::Held, Some(now + chrono::Duration::minutes(hold_minutes))),
+    }
+}
+
+/// The status of the order that holds reservations of `status`.
+pub fn order_status_of(status: ReservationStatus) -> super::order::OrderStatus {
+    use super::order::OrderStatus;
+    if status == ReservationStatus::Held { OrderStatus::PendingPayment } else { OrderStatus::Confirmed }
 }
 
 impl Terms {
@@ -414,12 +463,15 @@ mod tests {
     }
 
     #[test]
-    fn a_reservation_only_moves_from_active_to_cancelled() {
+    fn a_reservation_moves_only_along_its_life() {
         use ReservationStatus::*;
         assert!(Active.can_become(Cancelled));
+        assert!(Held.can_become(Active) && Held.can_become(Expired) && Held.can_become(Cancelled));
         assert!(!Cancelled.can_become(Active));
         assert!(!Cancelled.can_become(Cancelled));
-        assert!(Active.holds_seat() && !Cancelled.holds_seat());
+        assert!(!Expired.can_become(Active) && !Expired.can_become(Held));
+        assert!(!Active.can_become(Held) && !Active.can_become(Expired));
+        assert!(Active.holds_seat() && Held.holds_seat() && !Cancelled.holds_seat() && !Expired.holds_seat());
     }
 
     fn seat(raw: &str) -> SeatRef {
@@ -430,7 +482,17 @@ mod tests {
     fn terms(starts_in_hours: i64, limit: i64) -> (Option<Terms>, DateTime<Utc>) {
         let now = Utc::now();
         let start_time = now + chrono::Duration::hours(starts_in_hours);
-        (Some(Terms { start_time, max_seats_per_fan: limit, sales_open_at: None, sales_close_at: None }), now)
+        (
+            Some(Terms {
+                start_time,
+                max_seats_per_fan: limit,
+                sales_open_at: None,
+                sales_close_at: None,
+                checkout: Checkout::Direct,
+                hold_minutes: 10,
+            }),
+            now,
+        )
     }
 
     #[test]

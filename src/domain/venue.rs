@@ -98,6 +98,8 @@ pub enum SeatStatus {
     Available,
     Reserved,
     Locked,
+    /// Held for a fan until paid (or until the hold expires).
+    Held,
 }
 
 impl SeatStatus {
@@ -106,15 +108,17 @@ impl SeatStatus {
             SeatStatus::Available => "AVAILABLE",
             SeatStatus::Reserved => "RESERVED",
             SeatStatus::Locked => "LOCKED",
+            SeatStatus::Held => "HELD",
         }
     }
 
-    /// The character of the compact seat map: `A`, `R` or `L`.
+    /// The character of the compact seat map: `A`, `R`, `L` or `H`.
     pub fn map_char(self) -> u8 {
         match self {
             SeatStatus::Available => b'A',
             SeatStatus::Reserved => b'R',
             SeatStatus::Locked => b'L',
+            SeatStatus::Held => b'H',
         }
     }
 
@@ -123,8 +127,52 @@ impl SeatStatus {
             "AVAILABLE" => Ok(SeatStatus::Available),
             "RESERVED" => Ok(SeatStatus::Reserved),
             "LOCKED" => Ok(SeatStatus::Locked),
+            "HELD" => Ok(SeatStatus::Held),
             _ => Err(format!("unknown seat status {raw:?}")),
         }
+    }
+}
+
+/// How a concert's bookings are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Checkout {
+    /// Confirmed at once; no money moves (the seed's behaviour).
+    Direct,
+    /// Held until paid through the payment provider.
+    Payment,
+}
+
+impl Checkout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Checkout::Direct => "DIRECT",
+            Checkout::Payment => "PAYMENT",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "DIRECT" => Ok(Checkout::Direct),
+            "PAYMENT" => Ok(Checkout::Payment),
+            _ => Err("must be DIRECT or PAYMENT".into()),
+        }
+    }
+}
+
+/// The currency of prices when neither the concert nor the service's configuration says.
+pub const DEFAULT_CURRENCY: &str = "KRW";
+
+/// `holdMinutes` when a concert does not say, and its largest value.
+pub const DEFAULT_HOLD_MINUTES: i64 = 10;
+pub const MAX_HOLD_MINUTES: i64 = 60;
+
+/// An ISO 4217 currency code: three capital letters (`KRW`, `EUR`).
+pub fn currency(raw: &str) -> Result<String, String> {
+    let code = raw.trim();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code.to_owned())
+    } else {
+        Err("must be an ISO 4217 code of three capital letters, e.g. KRW".into())
     }
 }
 
@@ -207,6 +255,12 @@ pub struct ConcertSpec {
     /// When sales open (`None`: at once) and close (`None`: at the start).
     pub sales_open_at: Option<DateTime<Utc>>,
     pub sales_close_at: Option<DateTime<Utc>>,
+    /// Confirmed at once, or held until paid.
+    pub checkout: Checkout,
+    /// How long a `PAYMENT` booking holds its seats, in minutes.
+    pub hold_minutes: i64,
+    /// ISO 4217 code of the prices (`None`: the service's default currency).
+    pub currency: Option<String>,
     /// Price of each grade, by grade.
     pub prices: BTreeMap<Letter, Price>,
     /// Grade of each row on sale, by section and row; a standing section on sale is its
@@ -230,6 +284,9 @@ pub struct ConcertInput<'a> {
     pub start_time: Option<&'a str>,
     pub sales_open_at: Option<&'a str>,
     pub sales_close_at: Option<&'a str>,
+    pub checkout: Option<&'a str>,
+    pub hold_minutes: Option<i64>,
+    pub currency: Option<&'a str>,
     pub auditorium_id: Option<i64>,
     pub max_seats_per_fan: Option<i64>,
     pub prices: Option<Vec<(Option<&'a str>, Option<f64>)>>,
@@ -272,6 +329,15 @@ impl ConcertSpec {
         {
             v.reject("salesOpenAt", "must be before salesCloseAt (or startTime)");
         }
+        let checkout = match input.checkout {
+            None => Checkout::Direct,
+            Some(raw) => v.check("checkout", Checkout::parse(raw)).unwrap_or(Checkout::Direct),
+        };
+        let hold_minutes = input.hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES);
+        if !(1..=MAX_HOLD_MINUTES).contains(&hold_minutes) {
+            v.reject("holdMinutes", format!("must be 1 to {MAX_HOLD_MINUTES}"));
+        }
+        let currency = input.currency.and_then(|raw| v.check("currency", currency(raw)));
         let auditorium_id = v.check("auditoriumId", input.auditorium_id.ok_or_else(|| "is required".into()));
         let max_seats_per_fan = input.max_seats_per_fan.unwrap_or(DEFAULT_SEATS_PER_FAN);
         if !(1..=MAX_SEATS_PER_FAN).contains(&max_seats_per_fan) {
@@ -404,6 +470,9 @@ impl ConcertSpec {
             max_seats_per_fan,
             sales_open_at,
             sales_close_at,
+            checkout,
+            hold_minutes,
+            currency,
             prices,
             rows,
         })
@@ -458,6 +527,9 @@ mod tests {
             start_time: Some("2030-01-01T19:00:00Z"),
             sales_open_at: None,
             sales_close_at: None,
+            checkout: None,
+            hold_minutes: None,
+            currency: None,
             auditorium_id: Some(1),
             max_seats_per_fan: None,
             prices: Some(vec![(Some("R"), Some(100.0)), (Some("S"), Some(50.0))]),

@@ -259,6 +259,7 @@ fn refusing(field: Option<&str>) -> Option<SeatStatus> {
     match field?.rsplit_once(',')?.1 {
         "R" => Some(SeatStatus::Reserved),
         "L" => Some(SeatStatus::Locked),
+        "H" => Some(SeatStatus::Held),
         _ => None,
     }
 }

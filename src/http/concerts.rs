@@ -82,6 +82,16 @@ pub struct ConcertRequest {
     /// Most active seats one fan may hold for this concert (absent or null: 4).
     #[schema(minimum = 1, maximum = 100)]
     pub max_seats_per_fan: Option<i64>,
+    /// `DIRECT` (absent or null: a booking is confirmed at once, no money moves) or
+    /// `PAYMENT` (a booking holds its seats until paid; needs a payment provider).
+    #[schema(example = "DIRECT", pattern = "^(DIRECT|PAYMENT)$")]
+    pub checkout: Option<String>,
+    /// How long a `PAYMENT` booking holds its seats, in minutes (absent or null: 10).
+    #[schema(minimum = 1, maximum = 60)]
+    pub hold_minutes: Option<i64>,
+    /// ISO 4217 code of the prices (absent or null: the service's default currency).
+    #[schema(example = "KRW", pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
     /// The price of every grade `seatList` uses.
     #[schema(required, nullable = false, min_items = 1)]
     pub seat_prices: Option<Vec<PriceRequest>>,
@@ -110,6 +120,9 @@ impl ConcertRequest {
             start_time: self.start_time.as_deref(),
             sales_open_at: self.sales_open_at.as_deref(),
             sales_close_at: self.sales_close_at.as_deref(),
+            checkout: self.checkout.as_deref(),
+            hold_minutes: self.hold_minutes,
+            currency: self.currency.as_deref(),
             auditorium_id: self.auditorium_id,
             max_seats_per_fan: self.max_seats_per_fan,
             prices: self
@@ -169,6 +182,13 @@ pub struct ConcertDetail {
     pub sales_open_at: DateTime<Utc>,
     /// When sales close (its start, unless it set an earlier time).
     pub sales_close_at: DateTime<Utc>,
+    /// `DIRECT`: a booking is confirmed at once; `PAYMENT`: held for `holdMinutes` until paid.
+    #[schema(example = "DIRECT")]
+    pub checkout: &'static str,
+    pub hold_minutes: i64,
+    /// ISO 4217 code of the prices.
+    #[schema(example = "KRW")]
+    pub currency: String,
 }
 
 impl From<ConcertRecord> for ConcertDetail {
@@ -189,6 +209,9 @@ impl From<ConcertRecord> for ConcertDetail {
             seat_prices: c.prices.into_iter().map(|(grade, price)| SeatPriceView { grade, price }).collect(),
             sales_open_at: c.sales_open_at.unwrap_or(c.created_at),
             sales_close_at: c.sales_close_at.unwrap_or(c.start_time),
+            checkout: c.checkout.as_str(),
+            hold_minutes: c.hold_minutes,
+            currency: c.currency,
         }
     }
 }

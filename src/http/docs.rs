@@ -33,18 +33,24 @@ pub(super) enum SeatStatusSchema {
     Available,
     Reserved,
     Locked,
+    Held,
 }
 
-/// A reservation's state: `Y` active (the seat is the fan's), `N` cancelled (kept as
+/// A reservation's state: `H` held until `expiresAt` (a `PAYMENT` concert, until paid),
+/// `Y` confirmed (the seat is the fan's), `N` cancelled, `E` expired unpaid (both kept as
 /// history).
 #[derive(ToSchema)]
 #[schema(as = ReservationStatus)]
 #[allow(dead_code)]
 pub(super) enum ReservationStatusSchema {
+    #[schema(rename = "H")]
+    Held,
     #[schema(rename = "Y")]
     Active,
     #[schema(rename = "N")]
     Cancelled,
+    #[schema(rename = "E")]
+    Expired,
 }
 
 /// One rule that one input field broke.
@@ -256,14 +262,22 @@ mod tests {
             Role::User | Role::CompanyUser | Role::Admin => {}
         });
         assert_eq!(schema::<RoleSchema>()["enum"], wire(&roles));
-        let seats = [SeatStatus::Available, SeatStatus::Reserved, SeatStatus::Locked];
+        let seats = [SeatStatus::Available, SeatStatus::Reserved, SeatStatus::Locked, SeatStatus::Held];
         seats.iter().for_each(|s| match s {
-            SeatStatus::Available | SeatStatus::Reserved | SeatStatus::Locked => {}
+            SeatStatus::Available | SeatStatus::Reserved | SeatStatus::Locked | SeatStatus::Held => {}
         });
         assert_eq!(schema::<SeatStatusSchema>()["enum"], wire(&seats));
-        let reservations = [ReservationStatus::Active, ReservationStatus::Cancelled];
+        let reservations = [
+            ReservationStatus::Held,
+            ReservationStatus::Active,
+            ReservationStatus::Cancelled,
+            ReservationStatus::Expired,
+        ];
         reservations.iter().for_each(|r| match r {
-            ReservationStatus::Active | ReservationStatus::Cancelled => {}
+            ReservationStatus::Held
+            | ReservationStatus::Active
+            | ReservationStatus::Cancelled
+            | ReservationStatus::Expired => {}
         });
         assert_eq!(schema::<ReservationStatusSchema>()["enum"], wire(&reservations));
     }

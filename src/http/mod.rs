@@ -12,6 +12,7 @@ pub mod extract;
 mod images;
 mod live;
 pub mod ops;
+mod orders;
 mod reservations;
 mod sales;
 pub mod server;
@@ -107,6 +108,7 @@ impl<T> Data<T> {
         (name = "auditoriums", description = "Venues"),
         (name = "concerts", description = "Concerts and posters"),
         (name = "seats", description = "Seat maps"),
+        (name = "orders", description = "Orders, holds and payment"),
         (name = "admin", description = "Operators only"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
@@ -141,6 +143,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(concerts::router())
                 .merge(images::router())
                 .merge(reservations::router())
+                .merge(orders::router())
                 .merge(live::router())
                 .merge(sales::router()),
         )

@@ -104,11 +104,26 @@ pub struct ReservationView {
     pub user_id: i64,
     pub concert_id: i64,
     pub seat_id: i64,
+    /// A held reservation's order (`GET /orders/{id}`, `POST /orders/{id}/payment`); left
+    /// out for a `DIRECT` concert's, whose shape is the seed's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<i64>,
+    /// Until when a held reservation holds its seat; left out when it is not held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<&ReservationRecord> for ReservationView {
     fn from(r: &ReservationRecord) -> Self {
-        Self { id: r.id, status: r.status, user_id: r.user_id, concert_id: r.concert_id, seat_id: r.seat_id }
+        Self {
+            id: r.id,
+            status: r.status,
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            seat_id: r.seat_id,
+            order_id: r.expires_at.and(r.order_id),
+            expires_at: r.expires_at,
+        }
     }
 }
 
@@ -184,6 +199,12 @@ impl From<BookingError> for ApiError {
     fn from(e: BookingError) -> Self {
         match e {
             BookingError::ConcertNotFound => ApiError::NotFound("concert"),
+            BookingError::HeldByOrder(order) => ApiError::conflict(
+                "ORDER_PENDING",
+                format!(
+                    "this seat is held by pending order {order}: cancel the order (DELETE /api/v1/orders/{order})"
+                ),
+            ),
             BookingError::ConcertStarted => {
                 ApiError::conflict("CONCERT_STARTED", "the concert has already started")
             }

@@ -71,7 +71,8 @@ impl ConcertSales {
                 match status {
                     SeatStatus::Reserved => sales.sold_seats += 1,
                     SeatStatus::Locked => sales.locked_seats += 1,
-                    SeatStatus::Available => {}
+                    // Held seats are not sold until paid.
+                    SeatStatus::Available | SeatStatus::Held => {}
                 }
             }
         }

@@ -135,8 +135,15 @@ impl Bookings {
                 // have told the views yet: reload them, so this client finds it everywhere.
                 views.concert_seats_unknown(concert_id).await;
             } else {
-                let taken: Vec<(SeatRef, SeatStatus)> =
-                    booked.seats.iter().map(|s| (*s, SeatStatus::Reserved)).collect();
+                // Holds that were over and expired to make room first, then the seats taken.
+                let status =
+                    booked.reservations.first().map_or(SeatStatus::Reserved, |r| r.status.seat_status());
+                let taken: Vec<(SeatRef, SeatStatus)> = booked
+                    .released
+                    .iter()
+                    .map(|s| (*s, SeatStatus::Available))
+                    .chain(booked.seats.iter().map(|s| (*s, status)))
+                    .collect();
                 views.seats_changed(concert_id, booked.version, &taken).await;
                 metrics::counter!("bookings_total", "outcome" => "booked").increment(1);
                 metrics::counter!("seats_booked_total").increment(booked.reservations.len() as u64);

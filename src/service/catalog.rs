@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::config::{PaymentProvider, PaymentSettings};
+use crate::domain::venue::Checkout;
+
 use axum::body::Bytes;
 use chrono::Utc;
 
@@ -41,6 +44,7 @@ pub struct Catalog {
     posters: Arc<PosterStore>,
     views: Arc<Views>,
     audit: Arc<AuditLog>,
+    payments: PaymentSettings,
 }
 
 impl Catalog {
@@ -49,8 +53,21 @@ impl Catalog {
         posters: PosterStore,
         views: Arc<Views>,
         audit: Arc<AuditLog>,
+        payments: PaymentSettings,
     ) -> Self {
-        Self { store, posters: Arc::new(posters), views, audit }
+        Self { store, posters: Arc::new(posters), views, audit, payments }
+    }
+
+    /// A `PAYMENT` concert needs a payment provider.
+    fn payable(&self, spec: &ConcertSpec) -> Result<(), ServiceError> {
+        if spec.checkout == Checkout::Payment && self.payments.provider == PaymentProvider::None {
+            return Err(Invalid::field(
+                "checkout",
+                "PAYMENT needs a payment provider, and this service has none (PAYMENT_PROVIDER)",
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// What a use case's `to_completion` block owns.
@@ -246,7 +263,9 @@ impl Catalog {
             }
             None => None,
         };
-        let spec = parse(venue.as_ref())?;
+        let mut spec = parse(venue.as_ref())?;
+        self.payable(&spec)?;
+        spec.currency.get_or_insert_with(|| self.payments.default_currency.clone());
         let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             let id = store.create_concert(&spec).await.map_err(not_found("auditorium"))?;
@@ -274,6 +293,7 @@ impl Catalog {
             return Err(ServiceError::conflict("CONCERT_STARTED", "the concert has already started"));
         }
         let spec = parse(Some(&current.auditorium.layout))?;
+        self.payable(&spec)?;
         let (store, views, audit, caller) = self.for_completion(caller);
         to_completion(async move {
             store.update_concert(id, &spec).await.map_err(not_found("concert"))?;

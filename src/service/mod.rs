@@ -12,6 +12,7 @@ pub mod audit;
 pub mod bookings;
 pub mod catalog;
 pub mod completion;
+pub mod orders;
 pub mod views;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use self::accounts::Accounts;
 pub use self::audit::AuditLog;
 pub use self::bookings::Bookings;
 pub use self::catalog::Catalog;
+pub use self::orders::Orders;
 pub use self::views::Views;
 
 /// Every use case of the service, as the HTTP layer reaches them.
@@ -38,6 +40,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub catalog: Catalog,
     pub bookings: Bookings,
+    pub orders: Arc<Orders>,
     pub audit: Arc<AuditLog>,
     pub health: Health,
     /// The views, for tests that check the after-commit work.
@@ -54,17 +57,19 @@ pub struct Parts {
     pub throttle: Arc<Throttle>,
     /// The shared Redis, if any: readiness looks at it.
     pub shared_state: Option<SharedState>,
+    pub payments: crate::config::PaymentSettings,
 }
 
 impl Services {
     pub fn new(parts: Parts) -> Self {
-        let Parts { store, auth, views, posters, throttle, shared_state } = parts;
+        let Parts { store, auth, views, posters, throttle, shared_state, payments } = parts;
         let views = Arc::new(views);
         let audit = Arc::new(AuditLog::new(store.clone()));
         Self {
             accounts: Accounts::new(store.clone(), auth, throttle.clone(), views.clone(), audit.clone()),
-            catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone()),
+            catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
             bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone()),
+            orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)),
             audit,
             health: Health { store, shared_state },
             #[cfg(test)]

@@ -22,6 +22,10 @@ pub struct ReservationRecord {
     pub status: ReservationStatus,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The order it belongs to (none for reservations made before orders existed).
+    pub order_id: Option<i64>,
+    /// Until when a held reservation holds its seat.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An order to book, with its idempotency key if the client sent one.
@@ -78,6 +82,9 @@ pub struct Booked {
     pub replayed: bool,
     /// The seats it reserved.
     pub seats: Vec<SeatRef>,
+    /// Seats whose holds were past due and were expired to make room, before the seats
+    /// were taken (each one step of the map version, like every booked seat).
+    pub released: Vec<SeatRef>,
 }
 
 impl Booked {
@@ -128,6 +135,9 @@ pub enum BookingError {
     KeyReused,
     #[error("no such reservation")]
     ReservationNotFound,
+    /// A held seat is given up with its whole order (this one), not alone.
+    #[error("held by a pending order")]
+    HeldByOrder(i64),
     #[error("not your reservation")]
     NotOwner,
     #[error(transparent)]
@@ -181,7 +191,7 @@ pub struct ReservationHistory {
 /// compile time (SQLite's statement cache is keyed by the text, looked up on every booking).
 macro_rules! reservation_columns {
     () => {
-        "id, user_id, concert_id, seat_id, status, created_at, cancelled_at"
+        "id, user_id, concert_id, seat_id, status, created_at, cancelled_at, order_id, expires_at"
     };
 }
 
@@ -194,15 +204,76 @@ pub(in crate::store) const RESERVATION_IN_CONCERT: &str =
 
 /// What a booking of a live concert (`$1`) is decided by: [`crate::domain::booking::Terms`].
 pub(in crate::store) const CONCERT_TERMS: &str =
-    "SELECT start_time, max_seats_per_fan, sales_open_at, sales_close_at
+    "SELECT start_time, max_seats_per_fan, sales_open_at, sales_close_at, checkout, hold_minutes
      FROM concerts WHERE id = $1 AND deleted_at IS NULL";
+
+/// A new order of a fan (`$2`) in a concert (`$1`), in the concert's currency: status `$3`,
+/// total `$4`, made at `$5`, held until `$6`. Inserts nothing when there is no such concert.
+pub(in crate::store) const INSERT_ORDER: &str =
+    "INSERT INTO orders (concert_id, user_id, status, total_cents, currency, created_at, expires_at)
+     SELECT $1, $2, $3, $4, currency, $5, $6 FROM concerts WHERE id = $1";
+
+/// The order whose hold takes a seat (`$1`) and ended by `$2` (an order's hold ends at
+/// the order's `expires_at`).
+pub(in crate::store) const DUE_ORDER_OF_SEAT: &str =
+    "SELECT r.order_id FROM reservations r JOIN orders o ON o.id = r.order_id
+     WHERE r.seat_id = $1 AND r.status = 'H' AND o.expires_at <= $2";
+
+/// The held places of a standing section (`$2`) of a concert (`$1`) whose holds ended by
+/// `$3`, by order.
+pub(in crate::store) const DUE_ORDERS_OF_SECTION: &str = "SELECT DISTINCT r.order_id FROM reservations r
+     JOIN seats s ON s.id = r.seat_id
+     WHERE s.concert_id = $1 AND s.section = $2 AND s.horizontal = '' AND s.status = 'HELD'
+       AND r.status = 'H' AND r.order_id IN (SELECT id FROM orders WHERE concert_id = $1
+                                             AND status = 'PENDING_PAYMENT' AND expires_at <= $3)";
+
+/// The seats an order (`$1`) holds: `(section, row, number)`.
+pub(in crate::store) const HELD_SEATS_OF_ORDER: &str = "SELECT s.section, s.horizontal, s.vertical
+     FROM reservations r JOIN seats s ON s.id = r.seat_id WHERE r.order_id = $1 AND r.status = 'H'
+     ORDER BY r.id";
+
+/// Ends an order's (`$2`) holds at `$1` (the triggers free the seats). (Parameters appear
+/// in their numbers' order: SQLite's own binding counts them by appearance.)
+pub(in crate::store) const EXPIRE_HOLDS: &str =
+    "UPDATE reservations SET status = 'E', cancelled_at = $1 WHERE order_id = $2 AND status = 'H'";
+
+/// Marks a pending order (`$1`) expired.
+pub(in crate::store) const EXPIRE_ORDER: &str =
+    "UPDATE orders SET status = 'EXPIRED' WHERE id = $1 AND status = 'PENDING_PAYMENT'";
+
+/// Records a change of an order (`$1`) to `$2` for a cause (`$3`) by someone (`$4`) at `$5`.
+pub(in crate::store) const ORDER_EVENT: &str =
+    "INSERT INTO order_events (order_id, status, cause, actor_id, at) VALUES ($1, $2, $3, $4, $5)";
+
+/// Refunds a cancelled reservation (`$3`) of a paid order at `$2`, for a reason (`$1`):
+/// inserts nothing for an order that took no money (or a free seat).
+pub(in crate::store) const REFUND_SEAT: &str =
+    "INSERT INTO refunds (order_id, reservation_id, amount_cents, reason, provider, created_at)
+     SELECT o.id, r.id, r.price_cents, $1, coalesce(p.provider, 'manual'), $2
+     FROM reservations r JOIN orders o ON o.id = r.order_id LEFT JOIN payments p ON p.order_id = o.id
+     WHERE r.id = $3 AND (o.status = 'PAID' OR o.status = 'PARTIALLY_REFUNDED') AND r.price_cents > 0";
+
+/// Counts a refunded reservation's (`$1`) price against its order: partly or wholly refunded.
+pub(in crate::store) const COUNT_REFUND: &str = "UPDATE orders
+     SET refunded_cents = refunded_cents + (SELECT price_cents FROM reservations WHERE id = $1),
+         status = CASE WHEN refunded_cents + (SELECT price_cents FROM reservations WHERE id = $1) >= paid_cents
+                       THEN 'REFUNDED' ELSE 'PARTIALLY_REFUNDED' END
+     WHERE id = (SELECT order_id FROM reservations WHERE id = $1)";
+
+/// The status an order (`$1`) has now.
+pub(in crate::store) const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
+
+/// The cause recorded when a paid seat is cancelled.
+pub(in crate::store) const SEAT_CANCELLED: &str = "a paid seat was cancelled and its price refunded";
+
+/// The cause recorded when a hold ends unpaid.
+pub(in crate::store) const HOLD_ENDED: &str = "the hold ended before payment";
 
 /// When a concert (`$1`), live or not, starts.
 pub(in crate::store) const CONCERT_START: &str = "SELECT start_time FROM concerts WHERE id = $1";
 
 /// The seats a fan (`$2`) holds in a concert (`$1`).
-pub(in crate::store) const HELD_SEATS: &str =
-    "SELECT count(*) FROM reservations WHERE concert_id = $1 AND user_id = $2 AND status = 'Y'";
+pub(in crate::store) const HELD_SEATS: &str = "SELECT count(*) FROM reservations WHERE concert_id = $1 AND user_id = $2 AND (status = 'Y' OR status = 'H')";
 
 /// The first free places (`$3` of them) of a standing section (`$2`) of a concert (`$1`):
 /// `(seat id, place number, price in cents)`.
@@ -261,6 +332,8 @@ pub(in crate::store) struct ReservationRow {
     pub(in crate::store) status: String,
     pub(in crate::store) created_at: DateTime<Utc>,
     pub(in crate::store) cancelled_at: Option<DateTime<Utc>>,
+    pub(in crate::store) order_id: Option<i64>,
+    pub(in crate::store) expires_at: Option<DateTime<Utc>>,
 }
 
 /// A stored value the program cannot read back.
@@ -289,10 +362,12 @@ pub(in crate::store) fn saved_ids(ids: &str) -> Result<Vec<i64>, StoreError> {
         .collect()
 }
 
-/// A saved reservation as the first answer reported it (active), for a replay to answer
-/// the same.
+/// A saved reservation as the first answer reported it (held until its expiry, or
+/// confirmed), for a replay to answer the same.
 pub(in crate::store) fn as_first_answered(record: ReservationRecord) -> ReservationRecord {
-    ReservationRecord { status: ReservationStatus::Active, cancelled_at: None, ..record }
+    let status =
+        if record.expires_at.is_some() { ReservationStatus::Held } else { ReservationStatus::Active };
+    ReservationRecord { status, cancelled_at: None, ..record }
 }
 
 /// Whether `actor_id` may cancel `record` of a concert starting at `start` (`None`: no such
@@ -307,6 +382,9 @@ pub(in crate::store) fn cancellable(
 ) -> Result<bool, BookingError> {
     if record.user_id != actor_id && !actor_is_admin {
         return Err(BookingError::NotOwner);
+    }
+    if let (ReservationStatus::Held, Some(order_id)) = (record.status, record.order_id) {
+        return Err(BookingError::HeldByOrder(order_id));
     }
     if !record.status.can_become(ReservationStatus::Cancelled) {
         return Ok(false);
@@ -385,6 +463,8 @@ impl TryFrom<ReservationRow> for ReservationRecord {
             status: ReservationStatus::parse(&r.status).map_err(corrupt)?,
             created_at: r.created_at,
             cancelled_at: r.cancelled_at,
+            order_id: r.order_id,
+            expires_at: r.expires_at,
         })
     }
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod bookings;
+mod orders;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -23,6 +24,9 @@ use sqlx::{Executor, IntoArguments};
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use bookings::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
+};
+pub use orders::{
+    OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
 };
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use url::DatabaseUrl;
@@ -48,7 +52,7 @@ pub(in crate::store) fn row_label(raw: &str) -> Result<RowLabel, StoreError> {
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + VenueStore + BookingStore + AuditStore + Send + Sync + 'static
+    UserStore + TokenStore + VenueStore + BookingStore + OrderStore + AuditStore + Send + Sync + 'static
 {
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{StoreError, letter, row_label};
 use crate::domain::booking::SeatRef;
 use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
-use crate::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price, SeatStatus};
+use crate::domain::venue::{AuditoriumSpec, Checkout, ConcertSpec, Letter, Price, SeatStatus};
 
 /// A live auditorium with its owner's names.
 #[derive(Debug, Clone)]
@@ -44,6 +44,10 @@ pub struct ConcertRecord {
     /// When sales open (`None`: since it was put up) and close (`None`: at the start).
     pub sales_open_at: Option<DateTime<Utc>>,
     pub sales_close_at: Option<DateTime<Utc>>,
+    /// Confirmed at once, or held until paid (for `hold_minutes`), in `currency`.
+    pub checkout: Checkout,
+    pub hold_minutes: i64,
+    pub currency: String,
     pub auditorium: AuditoriumRecord,
     /// By grade.
     pub prices: Vec<(Letter, Price)>,
@@ -204,11 +208,18 @@ struct ConcertRow {
     created_at: DateTime<Utc>,
     sales_open_at: Option<DateTime<Utc>>,
     sales_close_at: Option<DateTime<Utc>>,
+    checkout: String,
+    hold_minutes: i64,
+    currency: String,
 }
 
 impl ConcertRow {
-    fn into_record(self, auditorium: AuditoriumRecord, prices: Vec<(Letter, Price)>) -> ConcertRecord {
-        ConcertRecord {
+    fn into_record(
+        self,
+        auditorium: AuditoriumRecord,
+        prices: Vec<(Letter, Price)>,
+    ) -> Result<ConcertRecord, StoreError> {
+        Ok(ConcertRecord {
             id: self.id,
             name: self.name,
             description: self.description,
@@ -218,10 +229,13 @@ impl ConcertRow {
             poster_key: self.poster_key,
             sales_open_at: self.sales_open_at,
             sales_close_at: self.sales_close_at,
+            checkout: Checkout::parse(&self.checkout).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
+            hold_minutes: self.hold_minutes,
+            currency: self.currency,
             auditorium,
             prices,
             created_at: self.created_at,
-        }
+        })
     }
 }
 

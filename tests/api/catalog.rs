@@ -377,7 +377,7 @@ async fn the_demo_loads_once_however_often_it_runs() {
     let app = TestApp::spawn_in(dir, |_| {}).await;
     // Two halls with three concerts, and the arena with its concert.
     let concerts = app.get("/api/v1/concerts?size=10", None).await;
-    assert_eq!(concerts.data()["totalElements"], 4);
+    assert_eq!(concerts.data()["totalElements"], 5);
     let promoter = app.login("demo-promoter", "Demo#Promoter1").await;
     let venues = app.get("/api/v1/auditoriums", Some(&promoter.access)).await;
     assert_eq!(venues.data().as_array().unwrap().len(), 3);

@@ -17,6 +17,7 @@ mod hygiene;
 mod live_maps;
 mod load_generator;
 mod ops;
+mod orders;
 mod overload;
 mod replica;
 mod reservation_rules;

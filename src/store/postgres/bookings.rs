@@ -20,12 +20,13 @@ use sqlx::{PgConnection, PgPool};
 
 use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
-use crate::domain::booking::{SeatRef, Terms, decide};
-use crate::domain::venue::SeatStatus;
+use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide, order_status_of};
+use crate::domain::venue::{Checkout, SeatStatus};
 use crate::store::bookings::{
-    CONCERT_START, CONCERT_TERMS, FREE_PLACES, HELD_SEATS, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT,
-    ReservationRow, SAVED_ANSWER, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable,
-    corrupt, history, place, saved_ids, seat_ref,
+    CONCERT_START, CONCERT_TERMS, COUNT_REFUND, EXPIRE_HOLDS, EXPIRE_ORDER, FREE_PLACES, HELD_SEATS,
+    HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, ORDER_STATUS, REFUND_SEAT, RESERVATION_COLUMNS,
+    RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED, SECTION_SOLD, SchemaRefusal,
+    Shortfall, as_first_answered, cancellable, corrupt, history, place, saved_ids, seat_ref,
 };
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{
@@ -42,6 +43,131 @@ async fn version(conn: &mut PgConnection, concert_id: i64) -> Result<i64, Bookin
         .bind(concert_id)
         .fetch_one(conn)
         .await?)
+}
+
+/// Expires every order of `concerts` whose hold ended by `now`, under the concerts' locks:
+/// a seat whose hold is over is free for the booking that follows, before the sweeper
+/// came by. Returns the seats freed, by concert.
+pub(super) async fn expire_due_in(
+    conn: &mut PgConnection,
+    concerts: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, SeatRef)>, StoreError> {
+    let due: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, concert_id FROM orders
+         WHERE status = 'PENDING_PAYMENT' AND expires_at <= $2 AND concert_id = ANY($1) ORDER BY id",
+    )
+    .bind(concerts)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut freed = Vec::new();
+    for (order, concert) in due {
+        for seat in expire_order(conn, order, now).await? {
+            freed.push((concert, seat));
+        }
+    }
+    Ok(freed)
+}
+
+/// Expires one pending order whose hold is over: its held reservations end (the triggers
+/// free their seats), its history says why. Returns the seats freed.
+pub(in crate::store) async fn expire_order(
+    conn: &mut PgConnection,
+    order: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<SeatRef>, StoreError> {
+    let seats: Vec<(String, String, i64)> =
+        sqlx::query_as(HELD_SEATS_OF_ORDER).bind(order).fetch_all(&mut *conn).await?;
+    sqlx::query(EXPIRE_HOLDS).bind(now).bind(order).execute(&mut *conn).await?;
+    if sqlx::query(EXPIRE_ORDER).bind(order).execute(&mut *conn).await?.rows_affected() == 1 {
+        sqlx::query(ORDER_EVENT)
+            .bind(order)
+            .bind("EXPIRED")
+            .bind(HOLD_ENDED)
+            .bind(Option::<i64>::None)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    seats.iter().map(|(section, row, number)| seat_ref(section, row, *number)).collect()
+}
+
+/// Records the refund of a cancelled seat of a paid order in the cancellation's
+/// transaction; the order becomes partly or wholly refunded. Nothing for a seat no money
+/// was paid for.
+pub(super) async fn refund_seat(
+    conn: &mut PgConnection,
+    reservation_id: i64,
+    actor_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let refunded = sqlx::query(REFUND_SEAT)
+        .bind(SEAT_CANCELLED)
+        .bind(now)
+        .bind(reservation_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if refunded == 0 {
+        return Ok(());
+    }
+    sqlx::query(COUNT_REFUND).bind(reservation_id).execute(&mut *conn).await?;
+    let order: i64 = sqlx::query_scalar("SELECT order_id FROM reservations WHERE id = $1")
+        .bind(reservation_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let status: String = sqlx::query_scalar(ORDER_STATUS).bind(order).fetch_one(&mut *conn).await?;
+    sqlx::query(ORDER_EVENT)
+        .bind(order)
+        .bind(status)
+        .bind(SEAT_CANCELLED)
+        .bind(actor_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A new order: `(fan, concert, status of its reservations, total, held until)`.
+pub(super) type NewOrder = (i64, i64, ReservationStatus, i64, Option<DateTime<Utc>>);
+
+/// New orders, one per [`NewOrder`],
+/// made at `now` in their concerts' currencies; returns their ids in the same order.
+pub(super) async fn insert_orders(
+    conn: &mut PgConnection,
+    orders: &[NewOrder],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Ids first, so that each order is known by its place in the list.
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT nextval('orders_id_seq') FROM generate_series(1, $1)")
+        .bind(orders.len() as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at, expires_at)
+         SELECT t.id, t.concert_id, t.user_id, t.status, t.total, c.currency, $7, t.expires_at
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::timestamptz[])
+              AS t(id, concert_id, user_id, status, total, expires_at)
+         JOIN concerts c ON c.id = t.concert_id",
+    )
+    .bind(&ids)
+    .bind(orders.iter().map(|o| o.1).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.0).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| order_status_of(o.2).as_str()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.3).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.4).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted != orders.len() as u64 {
+        return Err(corrupt(format!("inserted {inserted} of {} orders", orders.len())));
+    }
+    Ok(ids)
 }
 
 /// The seats of stored reservations, in their order.
@@ -126,7 +252,7 @@ async fn replay(
         .collect::<Result<Vec<_>, _>>()?;
     let seats = seats_of(conn, &reservations).await?;
     let version = version(conn, concert_id).await?;
-    Ok(Some(Booked { reservations, version, replayed: true, seats }))
+    Ok(Some(Booked { reservations, version, replayed: true, seats, released: Vec::new() }))
 }
 
 /// What a refused INSERT stands for. Every rule was checked under the concert's lock just
@@ -143,7 +269,20 @@ fn refusal(err: sqlx::Error, seats: &[SeatRef], terms: Option<Terms>, held: i64)
 }
 
 /// A concert's [`CONCERT_TERMS`] as read.
-type TermsRow = (DateTime<Utc>, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+type TermsRow = (DateTime<Utc>, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>, String, i64);
+
+/// A concert's terms as read.
+pub(super) fn terms_of(row: TermsRow) -> Result<Terms, StoreError> {
+    let (start_time, max_seats_per_fan, sales_open_at, sales_close_at, checkout, hold_minutes) = row;
+    Ok(Terms {
+        start_time,
+        max_seats_per_fan,
+        sales_open_at,
+        sales_close_at,
+        checkout: Checkout::parse(&checkout).map_err(corrupt)?,
+        hold_minutes,
+    })
+}
 
 /// One attempt at a booking, in its own transaction. `Ok(None)`: a concurrent request
 /// claimed the same idempotency key first; nothing was written, and the caller tries again
@@ -159,12 +298,14 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     if let Some(booked) = replay(&mut tx, request).await? {
         return Ok(Some(booked));
     }
-    let terms = terms.map(|(start_time, max_seats_per_fan, sales_open_at, sales_close_at)| Terms {
-        start_time,
-        max_seats_per_fan,
-        sales_open_at,
-        sales_close_at,
-    });
+    let terms = terms.map(terms_of).transpose()?;
+    // Holds that are over free their seats first.
+    let released: Vec<SeatRef> = match terms {
+        Some(_) => {
+            expire_due_in(&mut tx, &[request.concert_id], now).await?.into_iter().map(|(_, s)| s).collect()
+        }
+        None => Vec::new(),
+    };
     let rows: Vec<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT s.id, s.status, p.price_cents
          FROM unnest($4::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS q(sec, h, v, n)
@@ -202,10 +343,16 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
         .await?;
     let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.map(|(_, _, status)| status)));
     decide(terms, now, statuses, held)?;
+    let Some(settled) = terms else { return Err(BookingError::ConcertNotFound) };
+    let (status, expires_at) = settled.booked_as(now);
     let found: Vec<(i64, i64)> = stored.iter().flatten().map(|&(id, price, _)| (id, price)).collect();
+    let total = found.iter().map(|(_, price)| price).sum();
+    let order_id =
+        insert_orders(&mut tx, &[(request.user_id, request.concert_id, status, total, expires_at)], now)
+            .await?[0];
     let inserted: Result<Vec<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
-        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-         SELECT $1, $2, t.seat_id, 'Y', t.price, $3
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at, order_id, expires_at)
+         SELECT $1, $2, t.seat_id, $6, t.price, $3, $7, $8
          FROM unnest($4::bigint[], $5::bigint[]) WITH ORDINALITY AS t(seat_id, price, n) ORDER BY t.n
          RETURNING {RESERVATION_COLUMNS}"
     ))
@@ -214,6 +361,9 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     .bind(now)
     .bind(found.iter().map(|(id, _)| *id).collect::<Vec<_>>())
     .bind(found.iter().map(|(_, price)| *price).collect::<Vec<_>>())
+    .bind(status.code())
+    .bind(order_id)
+    .bind(expires_at)
     .fetch_all(&mut *tx)
     .await;
     let mut by_seat = HashMap::new();
@@ -249,7 +399,7 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     }
     let version = version(&mut tx, request.concert_id).await?;
     tx.commit().await?;
-    Ok(Some(Booked { reservations, version, replayed: false, seats: seats.clone() }))
+    Ok(Some(Booked { reservations, version, replayed: false, seats: seats.clone(), released }))
 }
 
 async fn cancel_once(
@@ -284,6 +434,7 @@ async fn cancel_once(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
+    refund_seat(&mut tx, reservation_id, actor_id, now).await?;
     let version = version(&mut tx, concert_id).await?;
     tx.commit().await?;
     Ok(Cancelled { reservation: row.try_into()?, seat, version: Some(version) })

@@ -22,6 +22,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::bookings::{expire_due_in, insert_orders, refund_seat, terms_of};
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
 use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
@@ -282,21 +283,28 @@ async fn write_in(
     // the version read here gives each order the exact version it made.
     let mut concerts: HashMap<i64, Terms> = HashMap::with_capacity(concert_ids.len());
     let mut versions: HashMap<i64, i64> = HashMap::with_capacity(concert_ids.len());
-    type Locked = (i64, DateTime<Utc>, i64, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    type Locked = (i64, i64, DateTime<Utc>, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>, String, i64);
     let locked = sqlx::query_as::<_, Locked>(&format!(
-        "SELECT id, start_time, max_seats_per_fan, seat_version, sales_open_at, sales_close_at FROM concerts
-         WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id{FOR_UPDATE}"
+        "SELECT id, seat_version, start_time, max_seats_per_fan, sales_open_at, sales_close_at, checkout, hold_minutes
+         FROM concerts WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id{FOR_UPDATE}"
     ))
     .bind(&concert_ids)
     .fetch_all(&mut **tx)
     .await?;
-    for (id, start_time, max_seats_per_fan, version, sales_open_at, sales_close_at) in locked {
-        concerts.insert(id, Terms { start_time, max_seats_per_fan, sales_open_at, sales_close_at });
+    for (id, version, start, limit, opens, closes, checkout, hold_minutes) in locked {
+        concerts.insert(id, terms_of((start, limit, opens, closes, checkout, hold_minutes))?);
         versions.insert(id, version);
     }
     let cancelled = cancel_in(tx, cancels, &concerts, &mut versions, now).await?;
     if batch.is_empty() {
         return Ok((Vec::new(), cancelled));
+    }
+    // Holds that are over free their seats for this batch (each freed seat one step of its
+    // concert's map version, after the cancellations'), told with the concert's first
+    // booking below.
+    let mut released: HashMap<i64, Vec<SeatRef>> = HashMap::new();
+    for (concert, seat) in expire_due_in(tx, &concert_ids, now).await? {
+        released.entry(concert).or_default().push(seat);
     }
     let saved = saved_keys(tx, batch).await?;
     let retried =
@@ -325,7 +333,7 @@ async fn write_in(
         decisions.push(decision);
     }
 
-    let booked = insert(tx, batch, &decisions, now).await?;
+    let booked = insert(tx, batch, &decisions, &concerts, now).await?;
     let accepted = batch.iter().zip(&decisions).filter(|(_, d)| d.is_ok()).map(|(job, _)| job);
     claim_keys(tx, accepted, &booked, now).await?;
     let mut booked = booked.into_iter();
@@ -336,14 +344,18 @@ async fn write_in(
             if retried(job) {
                 return None;
             }
-            Some(decision.map(|taken| Booked {
-                reservations: booked.next().unwrap_or_default(),
-                version: versions.get_mut(&job.concert_id).map_or(0, |v| {
-                    *v += taken.len() as i64;
-                    *v
-                }),
-                replayed: false,
-                seats: taken.into_iter().map(|(seat, _)| seat).collect(),
+            Some(decision.map(|taken| {
+                let released = released.remove(&job.concert_id).unwrap_or_default();
+                Booked {
+                    reservations: booked.next().unwrap_or_default(),
+                    version: versions.get_mut(&job.concert_id).map_or(0, |v| {
+                        *v += (taken.len() + released.len()) as i64;
+                        *v
+                    }),
+                    replayed: false,
+                    seats: taken.into_iter().map(|(seat, _)| seat).collect(),
+                    released,
+                }
             }))
         })
         .collect();
@@ -407,6 +419,11 @@ async fn cancel_in(
         .await?;
         if rows.len() != to_cancel.len() {
             return Err(corrupt(format!("cancelled {} of {} reservations", rows.len(), to_cancel.len())));
+        }
+        // A paid seat's price goes back, recorded with the cancellation.
+        for &id in &to_cancel {
+            let actor = cancels.iter().find(|job| job.reservation_id == id).map_or(0, |job| job.actor_id);
+            refund_seat(tx, id, actor, now).await?;
         }
         for row in rows {
             let record = ReservationRecord::try_from(row)?;
@@ -508,7 +525,7 @@ async fn holdings(
          FROM unnest($1::bigint[], $2::bigint[]) AS q(user_id, concert_id)
          CROSS JOIN LATERAL (SELECT count(*) AS held FROM reservations r
                              WHERE r.user_id = q.user_id AND r.concert_id = q.concert_id
-                               AND r.status = 'Y') h",
+                               AND r.status IN ('H', 'Y')) h",
     )
     .bind(&users)
     .bind(&concerts)
@@ -633,24 +650,46 @@ async fn insert(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
     decisions: &[Result<Vec<(SeatRef, SeatRow)>, BookingError>],
+    concerts: &HashMap<i64, Terms>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Vec<ReservationRecord>>, StoreError> {
-    let rows: Vec<(i64, i64, i64, i64)> = batch
+    // One order per accepted booking, held or confirmed as its concert sells.
+    let accepted: Vec<(&Job, &Vec<(SeatRef, SeatRow)>)> = batch
         .iter()
         .zip(decisions)
         .filter_map(|(job, decision)| decision.as_ref().ok().map(|taken| (job, taken)))
-        .flat_map(|(job, taken)| {
-            taken.iter().map(move |(_, row)| (job.user_id, job.concert_id, row.id, row.price_cents))
+        .collect();
+    let orders: Vec<_> = accepted
+        .iter()
+        .map(|(job, taken)| {
+            let (status, expires_at) = concerts
+                .get(&job.concert_id)
+                .map_or((ReservationStatus::Active, None), |terms| terms.booked_as(now));
+            let total = taken.iter().map(|(_, row)| row.price_cents).sum();
+            (job.user_id, job.concert_id, status, total, expires_at)
+        })
+        .collect();
+    let order_ids = insert_orders(tx, &orders, now).await?;
+    // (fan, concert, seat, price, order, status, held until)
+    type Row<'a> = (i64, i64, i64, i64, i64, &'a str, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = accepted
+        .iter()
+        .zip(orders.iter().zip(&order_ids))
+        .flat_map(|((job, taken), (order, order_id))| {
+            taken.iter().map(move |(_, row)| {
+                (job.user_id, job.concert_id, row.id, row.price_cents, *order_id, order.2.code(), order.4)
+            })
         })
         .collect();
     if rows.is_empty() {
         return Ok(decisions.iter().filter(|d| d.is_ok()).map(|_| Vec::new()).collect());
     }
     let inserted: Vec<ReservationRow> = sqlx::query_as(&format!(
-        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-         SELECT t.user_id, t.concert_id, t.seat_id, 'Y', t.price, $5
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-              WITH ORDINALITY AS t(user_id, concert_id, seat_id, price, n)
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at, order_id, expires_at)
+         SELECT t.user_id, t.concert_id, t.seat_id, t.status, t.price, $5, t.order_id, t.expires_at
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $6::bigint[], $7::text[],
+                     $8::timestamptz[])
+              WITH ORDINALITY AS t(user_id, concert_id, seat_id, price, order_id, status, expires_at, n)
          ORDER BY t.n
          RETURNING {RESERVATION_COLUMNS}"
     ))
@@ -659,6 +698,9 @@ async fn insert(
     .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
     .bind(now)
+    .bind(rows.iter().map(|r| r.4).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.5).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.6).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     let mut by_seat: HashMap<i64, ReservationRecord> = HashMap::with_capacity(inserted.len());

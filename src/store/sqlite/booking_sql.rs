@@ -9,13 +9,15 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
-use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide};
-use crate::domain::venue::SeatStatus;
+use crate::domain::booking::{ReservationStatus, SeatRef, Terms, booked_as, decide, order_status_of};
+use crate::domain::venue::{Checkout, SeatStatus};
 pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
-    CONCERT_START, CONCERT_TERMS, FREE_PLACES, HELD_SEATS, RESERVATION_IN_CONCERT, ReservationRow,
-    SAVED_ANSWER, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt, place,
-    saved_ids, seat_ref,
+    CONCERT_START, CONCERT_TERMS, COUNT_REFUND, DUE_ORDER_OF_SEAT, DUE_ORDERS_OF_SECTION, EXPIRE_HOLDS,
+    EXPIRE_ORDER, FREE_PLACES, HELD_SEATS, HELD_SEATS_OF_ORDER, HOLD_ENDED, INSERT_ORDER, ORDER_EVENT,
+    ORDER_STATUS, REFUND_SEAT, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED,
+    SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt, place, saved_ids,
+    seat_ref,
 };
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
@@ -72,6 +74,8 @@ fn reservation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> 
         status: row.get(4)?,
         created_at: time(5, row.get_ref(5)?.as_str()?)?,
         cancelled_at: row.get_ref(6)?.as_str_or_null()?.map(|raw| time(6, raw)).transpose()?,
+        order_id: row.get(7)?,
+        expires_at: row.get_ref(8)?.as_str_or_null()?.map(|raw| time(8, raw)).transpose()?,
     })
 }
 
@@ -115,8 +119,12 @@ pub(super) fn book_in(
     {
         return book_one(conn, layouts, request, *seat);
     }
-    // Several seats or an idempotency key: every check first, then the inserts, all in a
-    // savepoint so that a refusal midway leaves nothing behind.
+    book_in_savepoint(conn, request)
+}
+
+/// Several seats, an idempotency key, or a seat held past its time: every check first,
+/// then the writes, all in a savepoint so that a refusal midway leaves nothing behind.
+fn book_in_savepoint(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
     conn.execute_batch("SAVEPOINT booking")?;
     match book_checked(conn, request) {
         Ok(booked) => {
@@ -131,8 +139,10 @@ pub(super) fn book_in(
 }
 
 /// The fast path of a single seat without an idempotency key: the seat and its price from
-/// the concert's layout (or one look-up), then one INSERT, checked by the schema's
-/// triggers. A refused statement leaves nothing behind, so it needs no savepoint.
+/// the concert's layout (or one look-up), then the order and its one reservation, checked
+/// by the schema's triggers. A refused reservation leaves nothing but its order behind,
+/// which is deleted again, so it needs no savepoint. A seat whose hold is over but not yet
+/// expired by the sweeper takes the checked path, which expires it first.
 fn book_one(
     conn: &Connection,
     layouts: &Layouts,
@@ -144,20 +154,97 @@ fn book_one(
         Some(known) => Some(known),
         None => stored_seat(conn, request.concert_id, seat)?.map(|s| PricedSeat { id: s.id, price: s.price }),
     };
+    let settled: Option<(String, i64)> = conn
+        .prepare_cached("SELECT checkout, hold_minutes FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
+        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((checkout, hold_minutes)) = settled else { return Err(BookingError::ConcertNotFound) };
     let Some(PricedSeat { id: seat_id, price }) = stored else {
-        // No such seat, or no such concert.
-        let live = conn
-            .prepare_cached("SELECT id FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
-            .query_row([request.concert_id], |r| r.get::<_, i64>(0))
-            .optional()?;
-        return Err(if live.is_some() {
-            BookingError::SeatsNotFound(vec![seat])
-        } else {
-            BookingError::ConcertNotFound
-        });
+        return Err(BookingError::SeatsNotFound(vec![seat]));
     };
-    let record = insert_reservation(conn, request, seat_id, price, Utc::now())?;
-    Ok(Booked { reservations: vec![record], version: 0, replayed: false, seats: vec![seat] })
+    let now = Utc::now();
+    let (status, expires_at) = booked_as(Checkout::parse(&checkout).map_err(corrupt)?, hold_minutes, now);
+    let order_id = insert_order(conn, request, status, price, expires_at, now)?;
+    match insert_reservation(conn, request, seat_id, price, now, (status, expires_at, order_id)) {
+        Ok(record) => Ok(Booked {
+            reservations: vec![record],
+            version: 0,
+            replayed: false,
+            seats: vec![seat],
+            released: Vec::new(),
+        }),
+        Err(refused) => {
+            conn.prepare_cached("DELETE FROM orders WHERE id = ?1")?.execute([order_id])?;
+            let held: Option<String> = conn
+                .prepare_cached("SELECT status FROM seats WHERE id = ?1")?
+                .query_row([seat_id], |r| r.get(0))
+                .optional()?;
+            if held.as_deref() == Some(SeatStatus::Held.as_str()) {
+                return book_in_savepoint(conn, request);
+            }
+            Err(refused)
+        }
+    }
+}
+
+/// Inserts the order of a booking: pending payment until `expires_at` for held seats,
+/// else confirmed; its total is what its seats cost.
+fn insert_order(
+    conn: &Connection,
+    request: &OwnedBooking,
+    status: ReservationStatus,
+    total: i64,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<i64, BookingError> {
+    let inserted = conn.prepare_cached(INSERT_ORDER)?.execute(params![
+        request.concert_id,
+        request.user_id,
+        order_status_of(status).as_str(),
+        total,
+        time_text(now),
+        expires_at.map(time_text),
+    ])?;
+    if inserted != 1 {
+        return Err(BookingError::ConcertNotFound);
+    }
+    Ok(conn.last_insert_rowid())
+}
+
+/// Expires the orders whose holds ended by `now` (inside the batch's transaction): their
+/// held reservations end and free their seats. Returns the seats freed.
+pub(super) fn expire_orders(
+    conn: &Connection,
+    orders: impl IntoIterator<Item = i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<SeatRef>, BookingError> {
+    let mut freed = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for order in orders {
+        if !done.insert(order) {
+            continue;
+        }
+        let seats = conn
+            .prepare_cached(HELD_SEATS_OF_ORDER)?
+            .query_map([order], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        conn.prepare_cached(EXPIRE_HOLDS)?.execute(params![time_text(now), order])?;
+        if conn.prepare_cached(EXPIRE_ORDER)?.execute([order])? == 1 {
+            conn.prepare_cached(ORDER_EVENT)?.execute(params![
+                order,
+                "EXPIRED",
+                HOLD_ENDED,
+                Option::<i64>::None,
+                time_text(now)
+            ])?;
+        }
+        for (section, row, number) in seats {
+            freed.push(seat_ref(&section, &row, number)?);
+        }
+    }
+    Ok(freed)
 }
 
 /// A seat of the concert as stored, with the price of its grade.
@@ -193,15 +280,33 @@ fn stored_seat(
 fn standing_places(
     conn: &Connection,
     request: &OwnedBooking,
+    released: &mut Vec<SeatRef>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<(SeatRef, StoredSeat)>, BookingError> {
     let (mut places, mut shortfall) = (Vec::new(), Shortfall::default());
     for wanted in &request.order.standing {
-        let free = conn
-            .prepare_cached(FREE_PLACES)?
-            .query_map(params![request.concert_id, wanted.section.as_str(), wanted.quantity], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let free_places = || -> Result<Vec<(i64, i64, i64)>, BookingError> {
+            Ok(conn
+                .prepare_cached(FREE_PLACES)?
+                .query_map(params![request.concert_id, wanted.section.as_str(), wanted.quantity], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?)
+        };
+        let mut free = free_places()?;
+        if free.len() < wanted.quantity as usize {
+            // Places whose holds are over count as free: expired here, before the sweeper.
+            let due = conn
+                .prepare_cached(DUE_ORDERS_OF_SECTION)?
+                .query_map(params![request.concert_id, wanted.section.as_str(), time_text(now)], |r| {
+                    r.get(0)
+                })?
+                .collect::<Result<Vec<i64>, _>>()?;
+            if !due.is_empty() {
+                released.extend(expire_orders(conn, due, now)?);
+                free = free_places()?;
+            }
+        }
         if free.len() < wanted.quantity as usize {
             let sold = conn
                 .prepare_cached(SECTION_SOLD)?
@@ -237,22 +342,35 @@ fn insert_reservation(
     seat_id: i64,
     price: i64,
     now: DateTime<Utc>,
+    (status, expires_at, order_id): (ReservationStatus, Option<DateTime<Utc>>, i64),
 ) -> Result<ReservationRecord, BookingError> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR FAIL INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
-             VALUES (?1, ?2, ?3, 'Y', ?4, ?5)",
+            "INSERT OR FAIL INTO reservations
+                 (user_id, concert_id, seat_id, status, price_cents, created_at, order_id, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![request.user_id, request.concert_id, seat_id, price, time_text(now)]);
+        .execute(params![
+            request.user_id,
+            request.concert_id,
+            seat_id,
+            status.code(),
+            price,
+            time_text(now),
+            order_id,
+            expires_at.map(time_text)
+        ]);
     match inserted {
         Ok(_) => Ok(ReservationRecord {
             id: conn.last_insert_rowid(),
             user_id: request.user_id,
             concert_id: request.concert_id,
             seat_id,
-            status: ReservationStatus::Active,
+            status,
             created_at: now,
             cancelled_at: None,
+            order_id: Some(order_id),
+            expires_at,
         }),
         Err(e) => Err(refusal(conn, e, request)),
     }
@@ -266,34 +384,70 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
     if let Some(booked) = replay(conn, request)? {
         return Ok(booked);
     }
-    let concert: Option<(String, i64, Option<String>, Option<String>)> = conn
+    type Row = (String, i64, Option<String>, Option<String>, String, i64);
+    let concert: Option<Row> = conn
         .prepare_cached(CONCERT_TERMS)?
-        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_row([request.concert_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
         .optional()?;
     let terms = match concert {
-        Some((start, max_seats_per_fan, opens, closes)) => Some(Terms {
+        Some((start, max_seats_per_fan, opens, closes, checkout, hold_minutes)) => Some(Terms {
             start_time: parse_time(&start)?,
             max_seats_per_fan,
             sales_open_at: opens.as_deref().map(parse_time).transpose()?,
             sales_close_at: closes.as_deref().map(parse_time).transpose()?,
+            checkout: Checkout::parse(&checkout).map_err(corrupt)?,
+            hold_minutes,
         }),
         None => None,
     };
-    let mut stored = seats
-        .iter()
-        .map(|seat| Ok((*seat, stored_seat(conn, request.concert_id, *seat)?)))
-        .collect::<Result<Vec<_>, BookingError>>()?;
+    let read_seats = || {
+        seats
+            .iter()
+            .map(|seat| Ok((*seat, stored_seat(conn, request.concert_id, *seat)?)))
+            .collect::<Result<Vec<_>, BookingError>>()
+    };
+    let mut stored = read_seats()?;
+    // Seats whose holds are over are free: their orders expire here, before the sweeper.
+    let mut due = Vec::new();
+    for (_, found) in &stored {
+        if let Some(StoredSeat { id, status: SeatStatus::Held, .. }) = found {
+            let order: Option<i64> = conn
+                .prepare_cached(DUE_ORDER_OF_SEAT)?
+                .query_row(params![id, time_text(now)], |r| r.get(0))
+                .optional()?;
+            due.extend(order);
+        }
+    }
+    let mut released = Vec::new();
+    if !due.is_empty() {
+        released = expire_orders(conn, due, now)?;
+        stored = read_seats()?;
+    }
     // Standing places once the concert is known to sell (else `decide` says why not).
     if !request.order.standing.is_empty() && terms.is_some_and(|t| t.start_time > now) {
-        stored.extend(standing_places(conn, request)?.into_iter().map(|(seat, s)| (seat, Some(s))));
+        let places = standing_places(conn, request, &mut released, now)?;
+        stored.extend(places.into_iter().map(|(seat, s)| (seat, Some(s))));
     }
     let statuses = stored.iter().map(|(seat, s)| (*seat, s.as_ref().map(|s| s.status)));
     decide(terms, now, statuses, held_seats(conn, request)?)?;
+    let Some(terms) = terms else { return Err(BookingError::ConcertNotFound) };
+    let (status, expires_at) = terms.booked_as(now);
+    let total = stored.iter().filter_map(|(_, s)| s.as_ref().map(|s| s.price)).sum();
+    let order_id = insert_order(conn, request, status, total, expires_at, now)?;
     let mut reservations = Vec::with_capacity(stored.len());
     let mut booked = Vec::with_capacity(stored.len());
     for (seat, found) in stored {
         if let Some(StoredSeat { id, price, .. }) = found {
-            reservations.push(insert_reservation(conn, request, id, price, now)?);
+            reservations.push(insert_reservation(
+                conn,
+                request,
+                id,
+                price,
+                now,
+                (status, expires_at, order_id),
+            )?);
             booked.push(seat);
         }
     }
@@ -305,7 +459,7 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         )?
         .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), time_text(now)])?;
     }
-    Ok(Booked { reservations, version: 0, replayed: false, seats: booked })
+    Ok(Booked { reservations, version: 0, replayed: false, seats: booked, released })
 }
 
 /// The answer saved under an idempotency key, if the key was used before.
@@ -326,7 +480,7 @@ fn replay(conn: &Connection, request: &OwnedBooking) -> Result<Option<Booked>, B
         reservations.push(as_first_answered(row.try_into()?));
     }
     let seats = reservations.iter().map(|r| seat_of(conn, r.seat_id)).collect::<Result<_, _>>()?;
-    Ok(Some(Booked { reservations, version: 0, replayed: true, seats }))
+    Ok(Some(Booked { reservations, version: 0, replayed: true, seats, released: Vec::new() }))
 }
 
 /// The position of a stored seat.
@@ -367,7 +521,37 @@ pub(super) fn cancel_in(conn: &Connection, request: &OwnedCancel) -> Result<Canc
             request.reservation_id
         ))));
     }
+    refund_seat(conn, request.reservation_id, request.actor_id, now)?;
     let reservation =
         ReservationRecord { status: ReservationStatus::Cancelled, cancelled_at: Some(now), ..record };
     Ok(Cancelled { reservation, seat, version: Some(0) })
+}
+
+/// Records the refund of a cancelled seat of a paid order, in the cancellation's
+/// transaction; the order becomes partly or wholly refunded. Nothing for a seat no money
+/// was paid for.
+fn refund_seat(
+    conn: &Connection,
+    reservation_id: i64,
+    actor_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    let refunded =
+        conn.prepare_cached(REFUND_SEAT)?.execute(params![SEAT_CANCELLED, time_text(now), reservation_id])?;
+    if refunded == 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(COUNT_REFUND)?.execute([reservation_id])?;
+    let order: i64 = conn
+        .prepare_cached("SELECT order_id FROM reservations WHERE id = ?1")?
+        .query_row([reservation_id], |r| r.get(0))?;
+    let status: String = conn.prepare_cached(ORDER_STATUS)?.query_row([order], |r| r.get(0))?;
+    conn.prepare_cached(ORDER_EVENT)?.execute(params![
+        order,
+        status,
+        SEAT_CANCELLED,
+        actor_id,
+        time_text(now)
+    ])?;
+    Ok(())
 }

@@ -295,7 +295,7 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
         match outcome {
             Ok(mut done) => {
                 let changes = match &done {
-                    Done::Booked(b) if !b.replayed => b.reservations.len() as i64,
+                    Done::Booked(b) if !b.replayed => (b.reservations.len() + b.released.len()) as i64,
                     Done::Cancelled(c) if c.version.is_some() => 1,
                     _ => 0,
                 };

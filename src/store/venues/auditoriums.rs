@@ -234,7 +234,7 @@ where
             let next = match status {
                 SeatStatus::Available => SeatStatus::Locked,
                 SeatStatus::Locked => SeatStatus::Available,
-                SeatStatus::Reserved => {
+                SeatStatus::Reserved | SeatStatus::Held => {
                     toggles.push(LockToggle { concert_id, concert_name, status, changed: false });
                     continue;
                 }

@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::{AuditoriumRecord, Sql, rows_fit};
 use crate::domain::sections::{RowLabel, SectionName};
-use crate::domain::venue::ConcertSpec;
+use crate::domain::venue::{ConcertSpec, DEFAULT_CURRENCY};
 use crate::store::sql::{Args, Backend, Column, Conn, FOR_SHARE, FOR_UPDATE, RowOf};
 use crate::store::{StoreError, letter, row_label};
 
@@ -59,8 +59,9 @@ where
         rows_fit(spec, &auditorium)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO concerts (name, description, start_time, auditorium_id, owner_id, max_seats_per_fan,
-                                   created_at, updated_at, sales_open_at, sales_close_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING id",
+                                   created_at, updated_at, sales_open_at, sales_close_at,
+                                   checkout, hold_minutes, currency)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&spec.name)
         .bind(&spec.description)
@@ -71,6 +72,9 @@ where
         .bind(now)
         .bind(spec.sales_open_at)
         .bind(spec.sales_close_at)
+        .bind(spec.checkout.as_str())
+        .bind(spec.hold_minutes)
+        .bind(spec.currency.as_deref().unwrap_or(DEFAULT_CURRENCY))
         .fetch_one(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
@@ -140,7 +144,8 @@ where
         sqlx::query(
             "UPDATE concerts SET name = $2, description = $3, start_time = $4, max_seats_per_fan = $5,
                                  updated_at = $6, seat_version = seat_version + 1,
-                                 sales_open_at = $7, sales_close_at = $8
+                                 sales_open_at = $7, sales_close_at = $8,
+                                 checkout = $9, hold_minutes = $10, currency = coalesce($11, currency)
              WHERE id = $1",
         )
         .bind(id)
@@ -151,6 +156,9 @@ where
         .bind(now)
         .bind(spec.sales_open_at)
         .bind(spec.sales_close_at)
+        .bind(spec.checkout.as_str())
+        .bind(spec.hold_minutes)
+        .bind(spec.currency.clone())
         .execute(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;

@@ -121,7 +121,7 @@ where
         let mut tx = B::snapshot(self.fresh()).await?;
         let row: Option<ConcertRow> = sqlx::query_as(
             "SELECT id, name, description, start_time, owner_id, max_seats_per_fan, poster_key, auditorium_id,
-                    created_at, sales_open_at, sales_close_at
+                    created_at, sales_open_at, sales_close_at, checkout, hold_minutes, currency
              FROM concerts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
@@ -139,7 +139,7 @@ where
             .into_iter()
             .map(|(g, cents)| Ok((letter(&g)?, Price::from_cents(cents))))
             .collect::<Result<_, StoreError>>()?;
-        Ok(Some(row.into_record(auditorium, prices)))
+        row.into_record(auditorium, prices).map(Some)
     }
 
     // The catalog tolerates a replica's lag: a new concert shows up a moment later.
