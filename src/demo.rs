@@ -135,6 +135,16 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
     }
     let arena = arena(store, promoter.id, &existing).await?;
     let concerts: [DemoConcert; 4] = [
+        // Held until paid: at the box office or by bank transfer (the manual provider).
+        // First, so that the newest concert stays the seed's kind.
+        (
+            "Autumn Strings (pay to confirm)",
+            0,
+            90,
+            &[('R', 140000.0), ('A', 80000.0)],
+            &[('A', 'H', 'R'), ('I', 'T', 'A')],
+            Checkout::Payment,
+        ),
         (
             "Spring Night Live",
             0,
@@ -158,15 +168,6 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
             &[('R', 120000.0), ('A', 70000.0)],
             &[('A', 'C', 'R'), ('D', 'J', 'A')],
             Checkout::Direct,
-        ),
-        // Held until paid: at the box office or by bank transfer (the manual provider).
-        (
-            "Autumn Strings (pay to confirm)",
-            0,
-            90,
-            &[('R', 140000.0), ('A', 80000.0)],
-            &[('A', 'H', 'R'), ('I', 'T', 'A')],
-            Checkout::Payment,
         ),
     ];
     let (listed, _) = store.list_concerts(0, 10_000).await?;

@@ -54,6 +54,7 @@ pub struct OrderEventView {
     pub status: String,
     pub cause: String,
     /// Who made the change (none: the service itself, e.g. the hold ended).
+    #[schema(required)]
     pub actor_id: Option<i64>,
     pub at: DateTime<Utc>,
 }
@@ -68,15 +69,19 @@ pub struct PaymentView {
     pub status: String,
     /// The provider's hosted payment page, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub redirect_url: Option<String>,
     /// What the fan does to pay (the manual provider).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub instructions: Option<String>,
     #[schema(value_type = f64)]
     pub amount: Price,
     pub currency: String,
+    #[schema(required)]
     pub paid_at: Option<DateTime<Utc>>,
     /// Who recorded a manual payment.
+    #[schema(required)]
     pub paid_by: Option<i64>,
 }
 
@@ -101,6 +106,7 @@ impl From<PaymentRecord> for PaymentView {
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     /// The cancelled seat it pays back; none for a whole order.
+    #[schema(required)]
     pub reservation_id: Option<i64>,
     #[schema(value_type = f64)]
     pub amount: Price,
@@ -126,14 +132,17 @@ pub struct OrderView {
     pub currency: String,
     pub created_at: DateTime<Utc>,
     /// Until when a pending order holds its seats.
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Why it ended as it did (`EXPIRED_BEFORE_PAYMENT`), when that needs saying.
+    #[schema(required)]
     pub reason: Option<String>,
     #[schema(value_type = f64)]
     pub paid: Price,
     #[schema(value_type = f64)]
     pub refunded: Price,
     pub reservations: Vec<OrderLineView>,
+    #[schema(required)]
     pub payment: Option<PaymentView>,
     pub refunds: Vec<RefundView>,
     /// Every change after it was made, oldest first.

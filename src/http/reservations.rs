@@ -107,9 +107,11 @@ pub struct ReservationView {
     /// A held reservation's order (`GET /orders/{id}`, `POST /orders/{id}/payment`); left
     /// out for a `DIRECT` concert's, whose shape is the seed's.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub order_id: Option<i64>,
     /// Until when a held reservation holds its seat; left out when it is not held.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

@@ -46,6 +46,12 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("get",    "/api/v1/concerts/{id}/reservations",            [200, 200, 200, 200, 200, 200]),
     ("post",   "/api/v1/concerts/{id}/reservations",            [401, 201, 201, 201, 201, 201]),
     ("delete", "/api/v1/concerts/{id}/reservations/{reservation_id}", [401, 200, 403, 403, 403, 200]),
+    ("get",    "/api/v1/users/my/orders",                       [401, 200, 200, 200, 200, 200]),
+    ("get",    "/api/v1/concerts/{id}/orders",                  [401, 403, 403, 200, 403, 200]),
+    ("get",    "/api/v1/orders/{id}",                           [401, 200, 403, 200, 403, 200]),
+    ("delete", "/api/v1/orders/{id}",                           [401, 200, 403, 403, 403, 200]),
+    ("post",   "/api/v1/orders/{id}/payment",                   [401, 200, 403, 403, 403, 403]),
+    ("post",   "/api/v1/orders/{id}/mark-paid",                 [401, 403, 403, 200, 403, 200]),
     ("post",   "/api/v1/admin/login",                           [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/admin/users",                           [401, 403, 403, 403, 403, 200]),
     ("put",    "/api/v1/admin/users/{id}",                      [401, 403, 403, 403, 403, 200]),
@@ -84,6 +90,8 @@ struct Fixture {
     concert: i64,
     empty_concert: i64,
     reservation: i64,
+    /// The fan's pending order of a `PAYMENT` concert of the promoter's.
+    order: i64,
     poster_key: String,
 }
 
@@ -149,6 +157,13 @@ async fn fixture(app: &TestApp) -> Fixture {
     let path = format!("/api/v1/concerts/{}/reservations", concerts[0]);
     let booked = app.post(&path, &json!({"horizontal": "A", "vertical": 1}), Some(&fan)).await;
     booked.assert_status(201);
+    let mut paid = concert_body(ids[0]);
+    paid["checkout"] = json!("PAYMENT");
+    let payment_concert = app.post("/api/v1/concerts", &paid, Some(&promoter)).await;
+    payment_concert.assert_status(201);
+    let path = format!("/api/v1/concerts/{}/reservations", payment_concert.data()["id"]);
+    let held = app.post(&path, &json!({"horizontal": "A", "vertical": 1}), Some(&fan)).await;
+    held.assert_status(201);
     let poster = upload(app, &promoter, concerts[0]).await;
     poster.assert_status(201);
     let poster_key = poster.data()["imagePath"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
@@ -158,6 +173,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         concert: concerts[0],
         empty_concert: concerts[1],
         reservation: booked.data()["id"].as_i64().unwrap(),
+        order: held.data()["orderId"].as_i64().unwrap(),
         poster_key,
     }
 }
@@ -215,6 +231,7 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
                     }
                 }
                 (_, r) if r.starts_with("/api/v1/admin/users/") => world.other_fan_id,
+                (_, r) if r.starts_with("/api/v1/orders/") => f.order,
                 ("delete", "/api/v1/concerts/{id}") => f.empty_concert,
                 _ => f.concert,
             }
@@ -252,7 +269,11 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
         ("post", "/api/v1/images/upload") => {
             return upload(app, token.unwrap_or_default(), f.concert).await.status.as_u16();
         }
-        ("get" | "delete", _) | ("post", "/api/v1/users/logout") => None,
+        ("get" | "delete", _)
+        | (
+            "post",
+            "/api/v1/users/logout" | "/api/v1/orders/{id}/payment" | "/api/v1/orders/{id}/mark-paid",
+        ) => None,
         other => panic!("no request for {other:?}: teach `call` how to make one"),
     };
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -345,6 +345,12 @@ fn every_field_the_service_always_sends_is_required() {
         ("SeatMapSection", "price"),
         ("SectionView", "rows"),
         ("SectionView", "capacity"),
+        // A held reservation names its order and its end; a confirmed one keeps the seed's shape.
+        ("ReservationView", "orderId"),
+        ("ReservationView", "expiresAt"),
+        // What a payment needs from the fan: a page to go to, or instructions.
+        ("PaymentView", "redirectUrl"),
+        ("PaymentView", "instructions"),
     ];
     let (_, openapi) = tickitecking::http::api();
     let doc = serde_json::to_value(&openapi).unwrap();

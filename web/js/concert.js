@@ -59,9 +59,9 @@ async function oneMapView(root, detail) {
       if (!seat) return null;
       const key = keyOf(row, col);
       const gone = seat.status !== 'A';
-      const state = seat.status === 'R' ? ', taken' : seat.status === 'L' ? ', locked' : selected.has(key) ? ', selected' : '';
+      const state = (seat.status === 'R' || seat.status === 'H') ? ', taken' : seat.status === 'L' ? ', locked' : selected.has(key) ? ', selected' : '';
       return {
-        classes: [grades.get(seat.grade) || 'grade-x', seat.status === 'R' && 'taken', seat.status === 'L' && 'locked',
+        classes: [grades.get(seat.grade) || 'grade-x', (seat.status === 'R' || seat.status === 'H') && 'taken', seat.status === 'L' && 'locked',
           !gone && selected.has(key) && 'selected'].filter(Boolean),
         label: `${seatName(row, col)}, grade ${seat.grade}, ${price(seat.price)}${state}`,
         disabled: gone || started,
@@ -75,7 +75,7 @@ async function oneMapView(root, detail) {
       if (started) {
         say(noticeBox('info', 'This concert has started; its seats can no longer be booked.'));
       } else if (seat.status !== 'A') {
-        say(noticeBox('info', `${seatName(row, col)} is ${seat.status === 'R' ? 'taken' : 'locked'}. Pick another seat.`));
+        say(noticeBox('info', `${seatName(row, col)} is ${(seat.status === 'R' || seat.status === 'H') ? 'taken' : 'locked'}. Pick another seat.`));
       } else if (selected.has(key)) {
         selected.delete(key);
       } else if (selected.size >= detail.maxSeatsPerFan) {

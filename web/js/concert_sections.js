@@ -155,9 +155,9 @@ export async function sectionsView(root, detail, firstCounts) {
     if (!seat) return null;
     const key = keyOf(open.name, row, col);
     const gone = seat.status !== 'A';
-    const state = seat.status === 'R' ? 'taken' : seat.status === 'L' ? 'locked' : selected.has(key) ? 'selected' : 'available';
+    const state = (seat.status === 'R' || seat.status === 'H') ? 'taken' : seat.status === 'L' ? 'locked' : selected.has(key) ? 'selected' : 'available';
     return {
-      classes: [grades.get(seat.grade) || 'grade-x', seat.status === 'R' && 'taken', seat.status === 'L' && 'locked',
+      classes: [grades.get(seat.grade) || 'grade-x', (seat.status === 'R' || seat.status === 'H') && 'taken', seat.status === 'L' && 'locked',
         !gone && selected.has(key) && 'selected'].filter(Boolean),
       label: `${seatName(open.name, row, col)}, ${state}, grade ${seat.grade}, ${price(seat.price)}`,
       disabled: gone || started,
@@ -173,7 +173,7 @@ export async function sectionsView(root, detail, firstCounts) {
     if (started) {
       say(noticeBox('info', 'This concert has started; its seats can no longer be booked.'));
     } else if (seat.status !== 'A') {
-      say(noticeBox('info', `${name} is ${seat.status === 'R' ? 'taken' : 'locked'}. Pick another seat.`));
+      say(noticeBox('info', `${name} is ${(seat.status === 'R' || seat.status === 'H') ? 'taken' : 'locked'}. Pick another seat.`));
     } else if (selected.has(key)) {
       selected.delete(key);
     } else if (selected.size >= detail.maxSeatsPerFan) {
