@@ -1,6 +1,9 @@
-//! Stripe: a Checkout Session per order (Stripe's hosted payment page) and refunds through
-//! the Refunds API. Only Stripe's wire protocol lives here: which order a payment belongs
+//! Stripe: a Checkout Session per order (Stripe's hosted payment page), refunds through the
+//! Refunds API, and the webhook's signature and events ([`verify_signature`],
+//! [`parse_event`]). Only Stripe's wire protocol lives here: which order a payment belongs
 //! to and what it changes is the caller's business.
+
+mod webhook;
 
 use std::fmt;
 use std::time::Duration;
@@ -9,6 +12,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+pub use webhook::{
+    CompletedCheckout, EndedCheckout, Event, EventData, EventError, RefundedCharge, SIGNATURE_HEADER,
+    SIGNATURE_TOLERANCE, SignatureError, parse_event, verify_signature,
+};
 
 /// Stripe refuses a Checkout Session that expires sooner than this after its creation…
 const MIN_SESSION_LIFETIME: TimeDelta = TimeDelta::minutes(30);
