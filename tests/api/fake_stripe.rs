@@ -4,9 +4,6 @@
 //! Stripe's error object, idempotency keys — and controls for what Stripe does on its
 //! own: a fan paying on the hosted page, a session timing out, a signed webhook delivery.
 
-// Not every control is used by every test binary that includes this file.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

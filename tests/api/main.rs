@@ -27,5 +27,6 @@ mod sales_window;
 mod scale_out;
 mod sections;
 pub mod shared_state;
+mod stripe_client;
 mod upgrade;
 mod web_app;
