@@ -9,7 +9,8 @@
 //! - the parts the use cases work with: [`auth`] (passwords, tokens, revocation),
 //!   [`store`] (the storage traits, one implementation per backend, chosen by URL),
 //!   [`gate`] (the seat gate), [`cache`] and [`seat_news`] (catalog and seat-map views, live
-//!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis).
+//!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis),
+//!   [`mail`] (e-mail delivery and the outbox's background sender).
 //! - [`domain`]: the rules and validation; no I/O, no HTTP.
 //!
 //! [`config`] is plain data read by the others; [`app`] wires everything together from a
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod domain;
 pub mod gate;
 pub mod http;
+pub mod mail;
 pub mod posters;
 pub mod seat_news;
 pub mod service;
