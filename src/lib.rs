@@ -10,7 +10,8 @@
 //!   [`store`] (the storage traits, one implementation per backend, chosen by URL),
 //!   [`gate`] (the seat gate), [`cache`] and [`seat_news`] (catalog and seat-map views, live
 //!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis),
-//!   [`payment`] (the payment providers).
+//!   [`payment`] (the payment providers), [`mail`] (e-mail delivery and the outbox's
+//!   background sender).
 //! - [`domain`]: the rules and validation; no I/O, no HTTP.
 //!
 //! [`config`] is plain data read by the others; [`app`] wires everything together from a
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod domain;
 pub mod gate;
 pub mod http;
+pub mod mail;
 pub mod payment;
 pub mod posters;
 pub mod seat_news;
