@@ -132,7 +132,7 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         throttle: Arc::new(Throttle::new(fast.limiter, config.rate_limits)),
         shared_state: shared,
         payments: config.payments.clone(),
-    });
+    })?;
     Ok((services, Assembled { store, backends, seat_news }))
 }
 

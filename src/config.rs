@@ -17,11 +17,24 @@ use crate::throttle::{Rate, RateLimits};
 /// Flags of `tickitecking serve`, each with its environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// How `PAYMENT` concerts are paid: `none` (only `DIRECT` concerts can be created) or
-    /// `manual` (at the box office or by bank transfer, recorded with mark-paid); default:
-    /// `manual` with `--demo`, else `none`.
+    /// How `PAYMENT` concerts are paid: `none` (only `DIRECT` concerts can be created),
+    /// `manual` (at the box office or by bank transfer, recorded with mark-paid) or `stripe`
+    /// (Stripe Checkout); default: `manual` with `--demo`, else `none`.
     #[arg(long, env = "PAYMENT_PROVIDER")]
     pub payment_provider: Option<String>,
+    /// Stripe's secret API key (`sk_live_…`, `sk_test_…`), with `stripe`.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// The signing secret of the webhook endpoint registered at Stripe (`whsec_…`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe's API address (a Stripe-compatible test server in tests).
+    #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+    /// The address fans reach the web app at, for links that leave the service (the
+    /// payment page's way back, e-mails); default: `http://` and `--bind`.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// ISO 4217 currency of a concert that does not name one.
     #[arg(long, env = "DEFAULT_CURRENCY", default_value = "KRW")]
     pub default_currency: String,
@@ -220,6 +233,8 @@ pub enum PaymentProvider {
     None,
     /// At the box office or by bank transfer; the promoter records it (mark-paid).
     Manual,
+    /// Stripe Checkout, confirmed by Stripe's webhook.
+    Stripe,
 }
 
 impl PaymentProvider {
@@ -227,7 +242,22 @@ impl PaymentProvider {
         match self {
             PaymentProvider::None => "none",
             PaymentProvider::Manual => "manual",
+            PaymentProvider::Stripe => "stripe",
         }
+    }
+}
+
+/// Stripe's settings.
+#[derive(Clone)]
+pub struct StripeSettings {
+    pub secret_key: String,
+    pub webhook_secret: String,
+    pub api_base: String,
+}
+
+impl std::fmt::Debug for StripeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeSettings").field("api_base", &self.api_base).finish_non_exhaustive()
     }
 }
 
@@ -237,6 +267,10 @@ pub struct PaymentSettings {
     pub provider: PaymentProvider,
     /// The currency of a concert that does not name one.
     pub default_currency: String,
+    /// With the `stripe` provider.
+    pub stripe: Option<StripeSettings>,
+    /// Where fans reach the web app (the payment page sends them back there).
+    pub public_url: String,
 }
 
 impl Default for PaymentSettings {
@@ -244,32 +278,52 @@ impl Default for PaymentSettings {
         Self {
             provider: PaymentProvider::None,
             default_currency: crate::domain::venue::DEFAULT_CURRENCY.into(),
+            stripe: None,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
 
 impl PaymentSettings {
-    /// From `PAYMENT_PROVIDER` (unset: `manual` when the demo is loaded, else `none`) and
-    /// `DEFAULT_CURRENCY`.
-    pub fn parse(provider: Option<&str>, default_currency: &str, demo: bool) -> anyhow::Result<Self> {
-        let provider = match provider.map(str::trim).filter(|p| !p.is_empty()) {
-            None if demo => PaymentProvider::Manual,
+    /// From `PAYMENT_PROVIDER` (unset: `manual` when the demo is loaded, else `none`), the
+    /// Stripe settings it needs, `DEFAULT_CURRENCY` and `PUBLIC_URL`.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let provider = match args.payment_provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None if args.demo => PaymentProvider::Manual,
             None | Some("none") => PaymentProvider::None,
             Some("manual") => PaymentProvider::Manual,
-            Some("stripe") => {
-                bail!("PAYMENT_PROVIDER stripe is not available in this build yet; use manual or none")
-            }
-            Some(other) => bail!("PAYMENT_PROVIDER must be none or manual, not {other:?}"),
+            Some("stripe") => PaymentProvider::Stripe,
+            Some(other) => bail!("PAYMENT_PROVIDER must be none, manual or stripe, not {other:?}"),
         };
-        let default_currency = crate::domain::venue::currency(default_currency)
+        let stripe = match provider {
+            PaymentProvider::Stripe => {
+                let given = |value: &Option<String>, name: &str| match value.as_deref().map(str::trim) {
+                    Some(v) if !v.is_empty() => Ok(v.to_owned()),
+                    _ => Err(anyhow::anyhow!("PAYMENT_PROVIDER stripe needs {name}")),
+                };
+                let secret_key = given(&args.stripe_secret_key, "STRIPE_SECRET_KEY")?;
+                let webhook_secret = given(&args.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")?;
+                Some(StripeSettings { secret_key, webhook_secret, api_base: args.stripe_api_base.clone() })
+            }
+            _ => None,
+        };
+        let default_currency = crate::domain::venue::currency(&args.default_currency)
             .map_err(|e| anyhow::anyhow!("DEFAULT_CURRENCY {e}"))?;
-        Ok(Self { provider, default_currency })
+        let public_url = match args.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(_) => bail!("PUBLIC_URL must start with http:// or https://"),
+            None => format!("http://{}", args.bind),
+        };
+        Ok(Self { provider, default_currency, stripe, public_url })
     }
 }
 
 impl Config {
     /// Validates the parsed flags and reads the admin variables.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
+        let payments = PaymentSettings::from_args(&args)?;
         if args.access_token_ttl < Duration::from_secs(1) {
             bail!("--access-token-ttl must be at least 1s");
         }
@@ -303,8 +357,6 @@ impl Config {
         if args.metrics_bind == Some(args.bind) {
             bail!("--metrics-bind must differ from --bind (leave it out to serve /metrics on --bind)");
         }
-        let payments =
-            PaymentSettings::parse(args.payment_provider.as_deref(), &args.default_currency, args.demo)?;
         Ok(Self {
             backups,
             payments,

@@ -98,8 +98,33 @@ pub fn on_payment(
     }
 }
 
+/// Currencies without a minor unit (ISO 4217 exponent 0), as payment providers count them.
+const ZERO_DECIMAL: [&str; 16] = [
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF",
+    "XPF",
+];
+
+/// An amount stored in hundredths of the currency's unit, in the currency's minor unit as
+/// payment providers take it: cents for EUR (unchanged), whole won for KRW (a hundredth of
+/// a won has no coin: rounded to the nearest).
+pub fn minor_units(hundredths: i64, currency: &str) -> i64 {
+    if ZERO_DECIMAL.contains(&currency.to_ascii_uppercase().as_str()) {
+        (hundredths + 50).div_euclid(100)
+    } else {
+        hundredths
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amounts_are_counted_in_each_currencys_minor_unit() {
+        assert_eq!(minor_units(15_000_000, "KRW"), 150_000);
+        assert_eq!(minor_units(15_000_000, "krw"), 150_000);
+        assert_eq!(minor_units(1_250, "EUR"), 1_250);
+        assert_eq!(minor_units(149, "JPY"), 1);
+    }
+
     use super::*;
 
     #[test]

@@ -19,7 +19,7 @@ use crate::domain::FieldError;
 use crate::domain::booking::ReservationStatus;
 use crate::domain::order::{OrderStatus, PaymentOutcome};
 use crate::domain::venue::Price;
-use crate::service::orders::MANUAL_INSTRUCTIONS;
+use crate::service::orders::{MANUAL_INSTRUCTIONS, WebhookError};
 use crate::store::{OrderRecord, PaymentRecord};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -29,6 +29,43 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(concert_orders))
         .routes(routes!(pay))
         .routes(routes!(mark_paid))
+        .routes(routes!(webhook))
+}
+
+/// What a webhook answers once the event is taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    pub received: bool,
+}
+
+/// A payment provider's notice (Stripe: `checkout.session.completed` and others), signed by
+/// the provider (`Stripe-Signature`: `t=…,v1=…`, HMAC-SHA256 of `{t}.{body}` with the
+/// endpoint's secret, at most 5 minutes old). A bad, old or missing signature is 400 and
+/// changes nothing. Each event is processed at most once: a repeat is 200 and changes
+/// nothing. Register `https://<your host>/api/v1/payments/stripe/webhook` at Stripe.
+#[utoipa::path(post, path = "/payments/{provider}/webhook", tag = "orders",
+    params(("provider" = String, Path, description = "`stripe`")),
+    request_body(content = String, content_type = "application/json", description = "the provider's event, as it signed it"),
+    responses(
+        (status = 200, description = "the event was taken (or taken before)", body = WebhookAnswer),
+        (status = 400, description = "SIGNATURE_INVALID: a bad, old or missing signature, or no event", body = ErrorBody),
+        (status = 404, description = "no such provider configured", body = ErrorBody),
+    ))]
+async fn webhook(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<WebhookAnswer>, ApiError> {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    match state.orders.webhook(&provider, signature, &body).await {
+        Ok(()) => Ok(Json(WebhookAnswer { received: true })),
+        Err(WebhookError::UnknownProvider) => Err(ApiError::NotFound("payment provider")),
+        Err(WebhookError::Refused(message)) => {
+            Err(ApiError::Invalid(vec![FieldError { field: "Stripe-Signature".into(), message }]))
+        }
+        Err(WebhookError::Failed(e)) => Err(e.into()),
+    }
 }
 
 /// One seat or standing place of an order.

@@ -61,20 +61,20 @@ pub struct Parts {
 }
 
 impl Services {
-    pub fn new(parts: Parts) -> Self {
+    pub fn new(parts: Parts) -> anyhow::Result<Self> {
         let Parts { store, auth, views, posters, throttle, shared_state, payments } = parts;
         let views = Arc::new(views);
         let audit = Arc::new(AuditLog::new(store.clone()));
-        Self {
+        Ok(Self {
             accounts: Accounts::new(store.clone(), auth, throttle.clone(), views.clone(), audit.clone()),
             catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
             bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone()),
-            orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)),
+            orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)?),
             audit,
             health: Health { store, shared_state },
             #[cfg(test)]
             views,
-        }
+        })
     }
 }
 

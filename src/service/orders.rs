@@ -13,8 +13,10 @@ use super::views::Views;
 use super::{ServiceError, ensure_owner};
 use crate::auth::Principal;
 use crate::config::{PaymentProvider, PaymentSettings};
-use crate::domain::order::{OrderStatus, PaymentOutcome};
+use crate::domain::order::{OrderStatus, PaymentOutcome, minor_units};
 use crate::domain::user::Role;
+use crate::payment::stripe::{self, EventData};
+use crate::payment::{Charge, Provider, Stripe};
 use crate::store::{OrderError, OrderRecord, Payment, PaymentRecord, Store};
 
 /// How often the sweeper looks for holds that are over.
@@ -32,6 +34,22 @@ pub struct Orders {
     views: Arc<Views>,
     audit: Arc<AuditLog>,
     payments: PaymentSettings,
+    /// The provider money moves through (none for `none` and `manual`).
+    provider: Option<Arc<dyn Provider>>,
+}
+
+/// Why a provider's webhook was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No such provider here (404).
+    #[error("no webhook for this provider")]
+    UnknownProvider,
+    /// A bad, old or missing signature, or a body that is no event (400): nothing changed.
+    #[error("{0}")]
+    Refused(String),
+    /// Something failed on the way (500: the provider delivers the event again).
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
 }
 
 impl From<OrderError> for ServiceError {
@@ -42,6 +60,7 @@ impl From<OrderError> for ServiceError {
                 "ORDER_NOT_PENDING",
                 format!("the order is {}: only a pending order can be paid for or given up", status.as_str()),
             ),
+            OrderError::EventSeen => ServiceError::conflict("EVENT_SEEN", "this event was processed before"),
             OrderError::Store(e) => e.into(),
         }
     }
@@ -53,8 +72,12 @@ impl Orders {
         views: Arc<Views>,
         audit: Arc<AuditLog>,
         payments: PaymentSettings,
-    ) -> Self {
-        Self { store, views, audit, payments }
+    ) -> anyhow::Result<Self> {
+        let provider: Option<Arc<dyn Provider>> = match &payments.stripe {
+            Some(settings) => Some(Arc::new(Stripe::new(&settings.api_base, &settings.secret_key)?)),
+            None => None,
+        };
+        Ok(Self { store, views, audit, payments, provider })
     }
 
     /// The provider this service pays orders with.
@@ -126,6 +149,173 @@ impl Orders {
                 "this service takes no payments (PAYMENT_PROVIDER is none)",
             )),
             PaymentProvider::Manual => Ok(self.store.start_payment(id, "manual", None, None).await?),
+            PaymentProvider::Stripe => {
+                let provider =
+                    self.provider.as_ref().ok_or_else(|| anyhow::anyhow!("Stripe is not set up"))?;
+                if order.status != OrderStatus::PendingPayment {
+                    return Err(OrderError::NotPending(order.status).into());
+                }
+                let concert = self.store.concert(order.concert_id).await?;
+                let description = format!(
+                    "{}: {} seat(s), order {}",
+                    concert.as_ref().map_or("Tickets", |c| c.name.as_str()),
+                    order.lines.len(),
+                    order.id
+                );
+                let return_url = format!("{}/#/orders/{}", self.payments.public_url, order.id);
+                let charge = Charge {
+                    order_id: order.id,
+                    amount: minor_units(order.total_cents, &order.currency),
+                    currency: &order.currency,
+                    description: &description,
+                    customer_email: None,
+                    return_url: &return_url,
+                    hold_ends: order.expires_at.unwrap_or_else(Utc::now),
+                };
+                let started = provider.start(&charge).await.map_err(|e| {
+                    tracing::warn!(order = id, error = format!("{e:#}"), "starting a payment failed");
+                    ServiceError::conflict(
+                        "PAYMENT_PROVIDER_UNAVAILABLE",
+                        "the payment provider did not answer; try again",
+                    )
+                })?;
+                Ok(self
+                    .store
+                    .start_payment(
+                        id,
+                        provider.name(),
+                        started.reference.as_deref(),
+                        started.redirect_url.as_deref(),
+                    )
+                    .await?)
+            }
+        }
+    }
+
+    /// A provider's webhook: verified, then each event processed at most once. A payment
+    /// settles its order by the late-payment rule; money for an unknown order, or of the
+    /// wrong amount or currency, is refunded and recorded; every other event is recorded.
+    pub async fn webhook(
+        &self,
+        provider: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
+        let (Some(settings), "stripe") = (&self.payments.stripe, provider) else {
+            return Err(WebhookError::UnknownProvider);
+        };
+        stripe::verify_signature(&settings.webhook_secret, signature, body, Utc::now())
+            .map_err(|e| WebhookError::Refused(format!("Stripe-Signature: {e}")))?;
+        let event = stripe::parse_event(body).map_err(|e| WebhookError::Refused(e.to_string()))?;
+        let record = |order: Option<i64>, outcome: &str| {
+            let (store, id, kind, outcome) =
+                (self.store.clone(), event.id.clone(), event.kind.clone(), outcome.to_owned());
+            async move {
+                store.record_event("stripe", (&id, &kind), order, &outcome).await.map_err(ServiceError::from)
+            }
+        };
+        let EventData::CheckoutCompleted(paid) = &event.data else {
+            let order = match &event.data {
+                EventData::CheckoutExpired(ended) | EventData::CheckoutPaymentFailed(ended) => ended.order_id,
+                _ => None,
+            };
+            record(order, "RECORDED").await?;
+            return Ok(());
+        };
+        if !paid.is_paid() {
+            record(paid.order_id, "AWAITING_PAYMENT").await?;
+            return Ok(());
+        }
+        let order = match paid.order_id {
+            Some(id) => self.store.order(id).await.map_err(ServiceError::from)?,
+            None => {
+                // Another integration's session on the same account: not ours to act on.
+                record(None, "NOT_OURS").await?;
+                return Ok(());
+            }
+        };
+        let mismatch = match &order {
+            None => Some("UNKNOWN_ORDER"),
+            Some(o)
+                if minor_units(o.total_cents, &o.currency) != paid.amount_total
+                    || !o.currency.eq_ignore_ascii_case(&paid.currency) =>
+            {
+                Some("AMOUNT_MISMATCH")
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = mismatch {
+            // Money moved that no order can keep: it goes back (the event names the refund,
+            // so a redelivery never refunds twice), and the event says why.
+            let outcome = match (&self.provider, &paid.payment_intent) {
+                (Some(provider), Some(intent)) => {
+                    let key = format!("{}-refund", event.id);
+                    let refund = provider.refund(intent, paid.amount_total, &key).await.map_err(|e| {
+                        ServiceError::Other(e.context("refunding a payment no order can keep"))
+                    })?;
+                    format!("{why}: REFUNDED {refund}")
+                }
+                _ => format!("{why}: NOTHING TO REFUND"),
+            };
+            tracing::warn!(event = %event.id, order = ?paid.order_id, outcome, "a payment did not match its order");
+            record(paid.order_id, &outcome).await?;
+            return Ok(());
+        }
+        let id = order.map_or(0, |o| o.id);
+        let payment = Payment {
+            provider: "stripe",
+            reference: paid.payment_intent.as_deref(),
+            recorded_by: None,
+            event: Some((&event.id, &event.kind)),
+        };
+        match self.store.settle(id, payment).await {
+            Ok((order, outcome)) => {
+                if outcome != PaymentOutcome::AlreadyPaid {
+                    self.views.concert_seats_unknown(order.concert_id).await;
+                }
+                metrics::counter!("orders_total", "outcome" => format!("{outcome:?}")).increment(1);
+                self.send_refunds().await;
+                Ok(())
+            }
+            Err(OrderError::EventSeen) => Ok(()),
+            Err(e) => Err(ServiceError::from(e).into()),
+        }
+    }
+
+    /// Sends the refunds recorded for the provider and not sent yet (each named by its own
+    /// key, so a retry never refunds twice). Failures stay for the next round.
+    pub async fn send_refunds(&self) {
+        let Some(provider) = &self.provider else { return };
+        let unsent = match self.store.unsent_refunds(provider.name(), 100).await {
+            Ok(unsent) => unsent,
+            Err(e) => {
+                tracing::warn!("reading unsent refunds failed: {e}");
+                return;
+            }
+        };
+        for refund in unsent {
+            let Some(reference) = &refund.payment_reference else {
+                tracing::warn!(
+                    refund = refund.id,
+                    order = refund.order_id,
+                    "a refund without a payment to refund"
+                );
+                continue;
+            };
+            let amount = minor_units(refund.amount_cents, &refund.currency);
+            match provider.refund(reference, amount, &format!("refund-{}", refund.id)).await {
+                Ok(sent) => {
+                    if let Err(e) = self.store.refund_sent(refund.id, &sent).await {
+                        tracing::warn!(refund = refund.id, "recording a sent refund failed: {e}");
+                    }
+                    metrics::counter!("refunds_sent_total").increment(1);
+                }
+                Err(e) => tracing::warn!(
+                    refund = refund.id,
+                    error = format!("{e:#}"),
+                    "a refund failed; retried later"
+                ),
+            }
         }
     }
 
@@ -145,7 +335,8 @@ impl Orders {
         let (store, views, audit, caller) =
             (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
         to_completion(async move {
-            let payment = Payment { provider: "manual", reference: None, recorded_by: Some(caller.user_id) };
+            let payment =
+                Payment { provider: "manual", reference: None, recorded_by: Some(caller.user_id), event: None };
             let (order, outcome) = store.settle(id, payment).await?;
             committed().await;
             if outcome != PaymentOutcome::AlreadyPaid {
@@ -176,6 +367,19 @@ impl Orders {
             metrics::counter!("orders_total", "outcome" => "expired").increment(expired.len() as u64);
             tracing::info!(orders = expired.len(), "holds expired");
         }
+        // A payment page still open for an expired hold is called off (a payment made
+        // meanwhile is settled by the late-payment rule).
+        if let Some(provider) = &self.provider {
+            for (order, _) in &expired {
+                let started = self.store.order(*order).await?.and_then(|o| o.payment);
+                if let Some(reference) = started.filter(|p| p.status == "PENDING").and_then(|p| p.reference)
+                    && let Err(e) = provider.call_off(&reference).await
+                {
+                    tracing::warn!(order, error = format!("{e:#}"), "calling off a payment failed");
+                }
+            }
+        }
+        self.send_refunds().await;
         Ok(expired.len())
     }
 

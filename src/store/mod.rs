@@ -27,6 +27,7 @@ pub use bookings::{
 };
 pub use orders::{
     OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
+    UnsentRefund,
 };
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use url::DatabaseUrl;

@@ -85,6 +85,9 @@ pub enum OrderError {
     /// Only a pending order can be given up or paid for: this one is in this state.
     #[error("the order is {}", .0.as_str())]
     NotPending(OrderStatus),
+    /// The provider's event was processed before: nothing changed.
+    #[error("event processed before")]
+    EventSeen,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -103,6 +106,20 @@ pub struct Payment<'a> {
     pub reference: Option<&'a str>,
     /// Who recorded it (a manual payment), if anyone.
     pub recorded_by: Option<i64>,
+    /// The provider's event that told of it (`id`, `type`): processed at most once, in the
+    /// payment's own transaction.
+    pub event: Option<(&'a str, &'a str)>,
+}
+
+/// A refund recorded and not yet sent through its provider.
+#[derive(Debug, Clone)]
+pub struct UnsentRefund {
+    pub id: i64,
+    pub order_id: i64,
+    pub amount_cents: i64,
+    pub currency: String,
+    /// What the provider named the money (a payment intent).
+    pub payment_reference: Option<String>,
 }
 
 /// Orders after they were booked.
@@ -143,6 +160,19 @@ pub trait OrderStore {
     /// Expires up to `limit` pending orders whose holds ended by `now`; returns `(order,
     /// concert)` of each.
     async fn expire_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Records a provider's event that changes no order (`order_id` if it named one), with
+    /// what was done about it; `false` when it was recorded before.
+    async fn record_event(
+        &self,
+        provider: &str,
+        event: (&str, &str),
+        order_id: Option<i64>,
+        outcome: &str,
+    ) -> Result<bool, StoreError>;
+    /// Refunds of `provider` recorded and not yet sent (oldest first, at most `limit`).
+    async fn unsent_refunds(&self, provider: &str, limit: i64) -> Result<Vec<UnsentRefund>, StoreError>;
+    /// A refund went through its provider, which named it `reference`.
+    async fn refund_sent(&self, id: i64, reference: &str) -> Result<(), StoreError>;
 }
 
 /// An `orders` row: id, concert, fan, status, total, currency, created, expires, reason,
@@ -382,6 +412,50 @@ where
         Ok((record, outcome))
     }
 
+    async fn record_event(
+        &self,
+        provider: &str,
+        event: (&str, &str),
+        order_id: Option<i64>,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let first = first_time::<B>(&mut tx, provider, event, order_id, outcome, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    async fn unsent_refunds(&self, provider: &str, limit: i64) -> Result<Vec<UnsentRefund>, StoreError> {
+        let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT f.id, f.order_id, f.amount_cents, o.currency, p.reference
+             FROM refunds f JOIN orders o ON o.id = f.order_id LEFT JOIN payments p ON p.order_id = f.order_id
+             WHERE f.provider = $1 AND f.reference IS NULL ORDER BY f.id LIMIT $2",
+        )
+        .bind(provider)
+        .bind(limit)
+        .fetch_all(self.fresh())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, order_id, amount_cents, currency, payment_reference)| UnsentRefund {
+                id,
+                order_id,
+                amount_cents,
+                currency,
+                payment_reference,
+            })
+            .collect())
+    }
+
+    async fn refund_sent(&self, id: i64, reference: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refunds SET reference = $2 WHERE id = $1 AND reference IS NULL")
+            .bind(id)
+            .bind(reference)
+            .execute(&*self.write().await?)
+            .await?;
+        Ok(())
+    }
+
     async fn expire_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
         let due: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, concert_id FROM orders WHERE status = 'PENDING_PAYMENT' AND expires_at <= $1
@@ -408,6 +482,40 @@ where
         }
         Ok(expired)
     }
+}
+
+/// Records a provider's event (`id`, `type`) as processed; `false`: it was before.
+async fn first_time<B>(
+    conn: &mut Conn<B>,
+    provider: &str,
+    (event_id, kind): (&str, &str),
+    order_id: Option<i64>,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError>
+where
+    B: Backend,
+    usize: ColumnIndex<RowOf<B>>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    let recorded: Option<String> = sqlx::query_scalar(
+        "INSERT INTO payment_events (provider, event_id, kind, order_id, outcome, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(provider)
+    .bind(event_id)
+    .bind(kind)
+    .bind(order_id)
+    .bind(outcome)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(recorded.is_some())
 }
 
 /// Takes the concert's lock (PostgreSQL; SQLite's write transaction already excludes

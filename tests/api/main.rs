@@ -29,5 +29,6 @@ mod scale_out;
 mod sections;
 pub mod shared_state;
 mod stripe_client;
+mod stripe_payments;
 mod upgrade;
 mod web_app;

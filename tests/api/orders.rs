@@ -37,7 +37,7 @@ fn book(concert: i64) -> String {
 }
 
 /// Ends an order's hold now, as if its time had passed (raw SQL on the test's database).
-async fn end_hold(app: &TestApp, order: i64) {
+pub async fn end_hold(app: &TestApp, order: i64) {
     let sql = format!("UPDATE orders SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = {order}");
     match crate::backend::database_url_for(app.dir.path()).await {
         DatabaseUrl::Postgres { url, .. } => {
