@@ -98,6 +98,52 @@ pub fn on_payment(
     }
 }
 
+/// Where an e-mail's links point: replaced by the service's public address when it is sent.
+pub const PUBLIC_URL: &str = "{PUBLIC_URL}";
+
+/// An e-mail to a fan about their order: `(event key, subject, text)`. The key names the
+/// event, so that it is sent once per (event, recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Paid: the tickets are the fan's.
+    Paid { order: i64, seats: &'a [String], total: &'a str, currency: &'a str },
+    /// Money goes back (`part`: which refund of the order this is).
+    Refunded { order: i64, part: i64, amount: &'a str, currency: &'a str, reason: &'a str },
+    /// The hold ended unpaid.
+    HoldEnded { order: i64, seats: &'a [String] },
+}
+
+impl Notice<'_> {
+    pub fn compose(&self) -> (String, String, String) {
+        let link = |order: i64| format!("{PUBLIC_URL}/#/orders/{order}");
+        match self {
+            Notice::Paid { order, seats, total, currency } => (
+                format!("order-{order}-paid"),
+                format!("Your tickets: order {order}"),
+                format!(
+                    "Thank you: order {order} is paid ({total} {currency}).\n\nYour seats: {}.\n\nYour tickets: {}\n",
+                    seats.join(", "),
+                    link(*order)
+                ),
+            ),
+            Notice::Refunded { order, part, amount, currency, reason } => (
+                format!("order-{order}-refund-{part}"),
+                format!("Refund for order {order}"),
+                format!("{amount} {currency} of order {order} is being refunded: {reason}.\n\nYour order: {}\n", link(*order)),
+            ),
+            Notice::HoldEnded { order, seats } => (
+                format!("order-{order}-expired"),
+                format!("Your hold has ended: order {order}"),
+                format!(
+                    "Order {order} was not paid in time, so its seats ({}) are released for others.\n\nYour order: {}\n",
+                    seats.join(", "),
+                    link(*order)
+                ),
+            ),
+        }
+    }
+}
+
 /// Currencies without a minor unit (ISO 4217 exponent 0), as payment providers count them.
 const ZERO_DECIMAL: [&str; 16] = [
     "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF",

@@ -84,6 +84,13 @@ impl Price {
     }
 }
 
+/// As it is sent: `90000`, `12.5`.
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 % 100 == 0 { write!(f, "{}", self.0 / 100) } else { write!(f, "{}", self.0 as f64 / 100.0) }
+    }
+}
+
 impl Serialize for Price {
     /// Whole amounts as JSON integers (`90000`), others with their decimals (`12.5`).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

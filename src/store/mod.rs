@@ -8,6 +8,7 @@
 mod audit;
 mod bookings;
 mod orders;
+mod outbox;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -29,6 +30,7 @@ pub use orders::{
     OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
     UnsentRefund,
 };
+pub use outbox::{OutboxEmail, OutboxStore};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use url::DatabaseUrl;
 pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
@@ -53,7 +55,7 @@ pub(in crate::store) fn row_label(raw: &str) -> Result<RowLabel, StoreError> {
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + VenueStore + BookingStore + OrderStore + AuditStore + Send + Sync + 'static
+    UserStore + TokenStore + VenueStore + BookingStore + OrderStore + OutboxStore + AuditStore + Send + Sync + 'static
 {
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;

@@ -1,0 +1,142 @@
+//! The e-mail outbox: e-mails written in the transaction of the change they report, and
+//! claimed, marked sent or failed by the background sender (several instances may send:
+//! a claim is a lease, so a sender that died leaves its e-mails to another a little later).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+
+use super::StoreError;
+use super::sql::{Args, Backend, Column, Conn, RowOf};
+
+/// Queues an e-mail to an order's (`$5`) fan, once per event key (`$1`): subject `$2`,
+/// text `$3`, written at `$4`. (Parameters in their numbers' order, for SQLite's own
+/// binding on the booking writer.)
+pub(in crate::store) const QUEUE_EMAIL: &str =
+    "INSERT INTO outbox (event_key, recipient, subject, body_text, created_at, next_attempt_at)
+     SELECT $1, u.email, $2, $3, $4, $4 FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $5
+     ON CONFLICT DO NOTHING";
+
+/// An e-mail claimed for sending.
+#[derive(Debug, Clone)]
+pub struct OutboxEmail {
+    pub id: i64,
+    pub key: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outbox as the sender uses it.
+#[async_trait]
+pub trait OutboxStore {
+    /// Claims up to `limit` e-mails due at `now` until `lease_until` (no other sender takes
+    /// them meanwhile).
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
+    /// The server accepted the e-mail: never sent again.
+    async fn email_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Sending failed: tried again at `retry_at`, or given up (`None`).
+    async fn email_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<B> OutboxStore for B
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    i64: Column<B::DB>,
+    Option<String>: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
+{
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        type Row = (i64, String, String, String, String, Option<String>, i64, DateTime<Utc>);
+        let mut tx = self.begin().await?;
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "UPDATE outbox SET claimed_until = $2
+             WHERE id IN (SELECT id FROM outbox
+                          WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+                            AND (claimed_until IS NULL OR claimed_until <= $1)
+                          ORDER BY id LIMIT $3{})
+             RETURNING id, event_key, recipient, subject, body_text, body_html, attempts, created_at",
+            B::locking(" FOR UPDATE SKIP LOCKED")
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, key, recipient, subject, text, html, attempts, created_at)| OutboxEmail {
+                id,
+                key,
+                recipient,
+                subject,
+                text,
+                html,
+                attempts,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn email_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = $2, claimed_until = NULL WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&*self.write().await?)
+            .await?;
+        Ok(())
+    }
+
+    async fn email_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let failed_at = retry_at.is_none().then_some(now);
+        sqlx::query(
+            "UPDATE outbox SET attempts = $2, next_attempt_at = coalesce($3, next_attempt_at), failed_at = $4,
+                               last_error = $5, claimed_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(retry_at)
+        .bind(failed_at)
+        .bind(error)
+        .execute(&*self.write().await?)
+        .await?;
+        Ok(())
+    }
+}
