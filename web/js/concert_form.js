@@ -360,7 +360,9 @@ function posterSection(detail) {
 }
 
 async function salesSection(id) {
-  const section = h('section', { class: 'card wide', 'aria-labelledby': 'sales-title' }, h('h2', { id: 'sales-title' }, 'Sales'));
+  const section = h('section', { class: 'card wide', 'aria-labelledby': 'sales-title' }, h('h2', { id: 'sales-title' }, 'Sales'),
+    h('p', {}, h('a', { class: 'button', href: `/promoter/concerts/${id}/orders` }, 'Orders'),
+      ' Every booking, its payment and refunds; record money taken at the box office.'));
   try {
     const s = await api(`/concerts/${id}/sales`);
     section.append(

@@ -11,7 +11,7 @@ import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
 import { adminUsersView, adminReservationsView, adminLocksView } from './admin.js';
-import { myOrdersView } from './orders.js';
+import { myOrdersView, concertOrdersView } from './orders.js';
 
 /** [pattern, view, role needed or null]. */
 const ROUTES = [
@@ -25,6 +25,7 @@ const ROUTES = [
   [/^\/promoter$/, promoterView, 'COMPANY_USER'],
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(new|\d+)$/, concertFormView, 'COMPANY_USER'],
+  [/^\/promoter\/concerts\/(\d+)\/orders$/, concertOrdersView, 'COMPANY_USER'],
   [/^\/admin$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/users$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/reservations$/, adminReservationsView, 'ADMIN'],
