@@ -49,6 +49,8 @@ const ASSETS: &[Asset] = &[
     asset!("js/venue_form.js", "text/javascript; charset=utf-8"),
     asset!("js/concert_form.js", "text/javascript; charset=utf-8"),
     asset!("js/admin.js", "text/javascript; charset=utf-8"),
+    asset!("js/checkout.js", "text/javascript; charset=utf-8"),
+    asset!("js/orders.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Paths the app draws itself (its client-side routes, as in `web/js/main.js`); each is
@@ -59,6 +61,7 @@ const PAGES: &[&str] = &[
     "/signup",
     "/profile",
     "/tickets",
+    "/orders",
     "/concerts/{id}",
     "/promoter",
     "/promoter/{*rest}",

@@ -3,12 +3,16 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
+
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sqlx::Connection;
 use tempfile::TempDir;
 use tickitecking::app;
 use tickitecking::config::Config;
+use tickitecking::store::DatabaseUrl;
 use tokio::sync::oneshot;
 
 /// Password of the admin account every test app starts with.
@@ -112,6 +116,11 @@ impl TestApp {
             .build()
             .expect("client");
         Self { address, client, dir, shutdown: Some(tx), server: Some(server) }
+    }
+
+    /// Ends an order's hold now, as if its time had passed (see [`end_hold`]).
+    pub async fn end_hold(&self, order: i64) {
+        end_hold(self.dir.path(), order).await;
     }
 
     /// Stops the service gracefully and gives back its data dir.
@@ -306,5 +315,21 @@ impl Deployment {
             adjust(config);
         })
         .await
+    }
+}
+
+/// Ends an order's hold now, as if its time had passed: raw SQL on the database of the
+/// service in `data_dir` (its sweeper then expires the order within a second).
+pub async fn end_hold(data_dir: &Path, order: i64) {
+    let sql = format!("UPDATE orders SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = {order}");
+    match crate::backend::database_url_for(data_dir).await {
+        DatabaseUrl::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to the test database");
+            sqlx::query(&sql).execute(&mut conn).await.expect("end the hold");
+        }
+        DatabaseUrl::Sqlite(url) => {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the test database");
+            sqlx::query(&sql).execute(&mut conn).await.expect("end the hold");
+        }
     }
 }

@@ -3,8 +3,6 @@
 //! after the hold is refunded when the seats are gone. On both backends.
 
 use serde_json::{Value, json};
-use sqlx::Connection;
-use tickitecking::store::DatabaseUrl;
 
 use crate::helpers::TestApp;
 
@@ -34,21 +32,6 @@ async fn concert(app: &TestApp, extra: Value) -> (String, i64) {
 
 fn book(concert: i64) -> String {
     format!("/api/v1/concerts/{concert}/reservations")
-}
-
-/// Ends an order's hold now, as if its time had passed (raw SQL on the test's database).
-pub async fn end_hold(app: &TestApp, order: i64) {
-    let sql = format!("UPDATE orders SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = {order}");
-    match crate::backend::database_url_for(app.dir.path()).await {
-        DatabaseUrl::Postgres { url, .. } => {
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(&sql).execute(&mut conn).await.unwrap();
-        }
-        DatabaseUrl::Sqlite(url) => {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(&sql).execute(&mut conn).await.unwrap();
-        }
-    }
 }
 
 fn statuses(app_map: &Value) -> String {
@@ -188,7 +171,7 @@ async fn a_seat_whose_hold_is_over_can_be_booked_before_the_sweeper_came() {
         .await;
     held.assert_status(201);
     let order_id = held.data()["reservations"][0]["orderId"].as_i64().unwrap();
-    end_hold(&app, order_id).await;
+    app.end_hold(order_id).await;
     // With a key the gate is passed by: the database path expires the hold and books.
     let (_, second) = app.fan("quick-payer").await;
     let request = app
@@ -219,7 +202,7 @@ async fn the_sweeper_expires_holds_and_a_late_payment_takes_free_seats_again() {
     let (_, fan) = app.fan("late-but-lucky").await;
     let held = app.post(&book(id), &json!({"horizontal": "B", "vertical": 1}), Some(&fan)).await;
     let order_id = held.data()["orderId"].as_i64().unwrap();
-    end_hold(&app, order_id).await;
+    app.end_hold(order_id).await;
     // The sweeper runs every second: wait for its outcome, not for a fixed time.
     let mut expired = false;
     for _ in 0..100 {

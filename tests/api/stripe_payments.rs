@@ -174,7 +174,7 @@ async fn a_payment_after_the_seats_were_taken_is_refunded_and_a_cancelled_paid_s
     // sweeper frees the seat (the session, paid, cannot be called off) and another fan
     // takes it.
     let event = stripe.complete(&session);
-    crate::orders::end_hold(&app, id).await;
+    app.end_hold(id).await;
     let mut freed = false;
     for _ in 0..100 {
         if order(&app, &late, id).await["status"] == "EXPIRED" {

@@ -11,12 +11,18 @@
 // venues: a venue made in sections in the editor from pasted row lists; an arena (a
 // standing floor, two seated sections of irregular rows) priced per section; its page's
 // overview, one section drawn at a time, standing places booked by number; and on a touch
-// phone seats of at least 24×24 px in a row that scrolls inside its own box.
+// phone seats of at least 24×24 px in a row that scrolls inside its own box. Last, a
+// concert fans pay for: a hold with its countdown, paying, the promoter marking the order
+// paid, giving a hold up, a hold whose time runs out, and a late payment given back.
+//
+// One thing only the harness (tests/browser.rs) can do: end a hold now, as if its time had
+// passed. The story prints `@end-hold ORDER` and waits for `done` on its input.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -30,6 +36,18 @@ const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 
 const step = (text) => console.log(`- ${text}`);
+
+let harness = null;
+let harnessLines = null;
+
+/** Asks the harness to end an order's hold now (its sweeper then expires it), and waits until it has. */
+async function endHold(order) {
+  harness ??= readline.createInterface({ input: process.stdin });
+  harnessLines ??= harness[Symbol.asyncIterator]();
+  console.log(`@end-hold ${order}`);
+  const { value } = await harnessLines.next();
+  assert.equal(value, 'done', 'the harness ended the hold');
+}
 
 /** Talks to the API directly, for what the story needs from outside the browser. */
 async function call(method, url, body, token) {
@@ -494,8 +512,173 @@ try {
   await earlyPage.waitForFunction((was) => document.querySelector('.countdown').textContent !== was, first);
   await early.close();
 
+  // ---------------------------------------------- pay to confirm: holds and orders
+  step('the promoter makes a concert fans pay for; the API\'s errors show beside the new fields');
+  const pp = promoter.page;
+  await pp.goto(`${base}/promoter/concerts/new`);
+  await pp.locator('select[name="auditoriumId"]').selectOption({ label: 'Harbour Arena (A–H × 16)' });
+  await pp.getByLabel('Name', { exact: true }).fill('Autumn Pay Night');
+  assert.equal(await pp.getByLabel('Hold seats for (minutes)').isVisible(), false, 'no hold for a concert confirmed at once');
+  await pp.getByLabel('How fans pay').selectOption('PAYMENT');
+  await pp.getByLabel('Hold seats for (minutes)').fill('90');
+  await pp.getByLabel('Currency').fill('E1');
+  await pp.locator('[data-price-index="0"]').fill('40');
+  await pp.getByRole('button', { name: 'Paint every row' }).click();
+  await pp.getByRole('button', { name: 'Create concert' }).click();
+  await pp.locator('.field', { has: pp.getByLabel('Hold seats for (minutes)') }).getByText('must be 1 to 60').waitFor();
+  await pp.locator('.field', { has: pp.getByLabel('Currency') }).getByText(/must be an ISO 4217 code/).waitFor();
+  assert.equal(await pp.getByLabel('Hold seats for (minutes)').getAttribute('aria-invalid'), 'true');
+  await pp.getByLabel('Hold seats for (minutes)').fill('10');
+  await pp.getByLabel('Currency').fill('eur');
+  await pp.getByRole('button', { name: 'Create concert' }).click();
+  await pp.waitForURL(/\/promoter\/concerts\/\d+$/);
+  const payId = Number(pp.url().split('/').pop());
+  const payDetail = (await call('GET', `/concerts/${payId}`)).json.data;
+  assert.deepEqual([payDetail.checkout, payDetail.holdMinutes, payDetail.currency], ['PAYMENT', 10, 'EUR']);
+  assert.equal(await pp.getByLabel('How fans pay').inputValue(), 'PAYMENT', 'the form starts from the saved checkout');
+  assert.equal(await pp.getByLabel('Currency').inputValue(), 'EUR');
+
+  step('a fan books two seats of it: they are held, and the time left counts down');
+  assert.equal((await call('POST', '/users/signup', { username: 'leo', password: PASSWORD, email: 'leo@example.com' })).status, 201);
+  const payer = await context();
+  const pay = payer.page;
+  await logIn(pay, 'leo', PASSWORD);
+  await pay.goto(`${base}/concerts/${payId}`);
+  assert.match(await pay.locator('.checkout-line').innerText(), /^Pay to confirm: booking holds your seats for 10 minutes/);
+  await pay.locator('.live-state.live').waitFor();
+  await pay.getByRole('button', { name: 'Row C seat 3, grade R, 40', exact: true }).click();
+  await pay.getByRole('button', { name: 'Row C seat 4, grade R, 40', exact: true }).click();
+  await pay.getByRole('button', { name: 'Book 2 seats' }).click();
+  await pay.getByText('Held for you!').waitFor();
+  const hold = pay.locator('.order-card');
+  await hold.getByText(/^Your seats are held until \d\d:\d\d\. Pay before then/).waitFor();
+  const payOrder = Number(await hold.getAttribute('data-order'));
+  const left = await hold.locator('.countdown').textContent();
+  assert.match(left, /^00:(09:[0-5]\d|10:00)$/, left);
+  await pay.waitForFunction((was) => document.querySelector('.order-card .countdown').textContent !== was, left);
+  assert.match(await hold.innerText(), /Total 80 EUR/);
+  const heldMap = (await call('GET', `/concerts/${payId}/seats`)).json.data;
+  assert.equal(heldMap.rows.find((r) => r.horizontal === 'C').statuses.slice(2, 4), 'HH', 'held seats are taken');
+  await watcher.page.goto(`${base}/concerts/${payId}`);
+  await watcher.page.getByRole('button', { name: 'Row C seat 3, grade R, 40, taken', exact: true }).waitFor();
+
+  step('the fan pays: the manual payment says how, with the amount and the order number');
+  await hold.getByRole('button', { name: `Pay order ${payOrder}` }).click();
+  const howTo = hold.locator('.how-to-pay');
+  await howTo.waitFor();
+  assert.match(await howTo.innerText(), new RegExp(`To pay: 80 EUR, quoting order number ${payOrder}\\.`));
+  assert.match(await howTo.innerText(), /box office or by bank transfer/);
+  assert.equal(await pay.evaluate(() => document.activeElement.classList.contains('how-to-pay')), true, 'what to do next has the focus');
+  await shot(pay, 'concert-hold', { scrollTo: '.booking' });
+
+  step('the promoter finds the order among those waiting for payment and marks it paid');
+  await pp.goto(`${base}/promoter`);
+  await pp.getByRole('link', { name: 'Orders of Autumn Pay Night' }).click();
+  await pp.waitForURL(`**/promoter/concerts/${payId}/orders`);
+  await pp.getByLabel('Show', { exact: true }).selectOption('PENDING_PAYMENT');
+  await pp.getByRole('button', { name: 'Show', exact: true }).click();
+  await pp.waitForURL(/status=PENDING_PAYMENT$/);
+  const row = pp.locator(`tr[data-order="${payOrder}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /Row C seat 3, Row C seat 4/);
+  assert.match(await row.innerText(), /80 EUR/);
+  assert.match(await row.innerText(), /Waiting for payment/);
+  await shot(pp, 'promoter-orders');
+  await row.getByRole('button', { name: `Mark order ${payOrder} paid` }).click();
+  await row.getByRole('button', { name: `Yes, order ${payOrder} is paid` }).click();
+  await pp.getByText(`Order ${payOrder} is paid: its seats are the fan's.`).waitFor();
+  await pp.getByText('No orders with status “Waiting for payment” yet.').waitFor();
+  assert.doesNotMatch(await pp.locator('main').innerText(), /null|undefined|NaN/, 'nothing left out shows as a word');
+
+  step('the fan\'s page sees the payment without a reload; "My orders" and "My tickets" show it paid');
+  await hold.getByText('Paid: the seats are yours.').waitFor({ timeout: 10000 });
+  await pay.locator('#nav').getByRole('link', { name: 'My orders' }).click();
+  const paidCard = pay.locator(`.order-card[data-order="${payOrder}"]`);
+  await paidCard.locator('.order-status', { hasText: 'Paid' }).waitFor();
+  assert.match(await paidCard.innerText(), /Autumn Pay Night/);
+  assert.match(await paidCard.innerText(), /Total 80 EUR/);
+  await pay.locator('#nav').getByRole('link', { name: 'My tickets' }).click();
+  await pay.locator('.tickets > .ticket').nth(1).waitFor();
+  const booked = await pay.locator('.tickets > .ticket:not(.is-cancelled):not(.is-held) .ticket-seat strong').allInnerTexts();
+  assert.deepEqual(booked.sort(), ['Row C seat 3', 'Row C seat 4'], 'the paid seats are booked tickets');
+
+  step('a fan gives up a hold in "My orders"; its seat is free at once');
+  const leo = await token('leo', PASSWORD);
+  const given = await call('POST', `/concerts/${payId}/reservations`, { seats: [{ horizontal: 'E', vertical: 2 }] }, leo);
+  assert.equal(given.status, 201, JSON.stringify(given.json));
+  const giveUpOrder = given.json.data.reservations[0].orderId;
+  await pay.locator('#nav').getByRole('link', { name: 'My tickets' }).click();
+  await pay.getByRole('heading', { name: 'Held, waiting for payment' }).waitFor();
+  // A hold made elsewhere shows on the concert's page too, with its countdown.
+  await pay.goto(`${base}/concerts/${payId}`);
+  await pay.locator(`.order-card[data-order="${giveUpOrder}"]`).getByText(/^Your seats are held until/).waitFor();
+  await pay.locator('#nav').getByRole('link', { name: 'My orders' }).click();
+  const pendingCard = pay.locator(`.order-card[data-order="${giveUpOrder}"]`);
+  await pendingCard.locator('.countdown').waitFor();
+  await pendingCard.getByRole('button', { name: `Give up order ${giveUpOrder}` }).click();
+  await pendingCard.getByRole('button', { name: `Yes, give up order ${giveUpOrder}` }).click();
+  await pendingCard.getByText('You gave up this order: the seats were released to other fans.').waitFor();
+  const afterGiveUp = (await call('GET', `/concerts/${payId}/seats`)).json.data;
+  assert.equal(afterGiveUp.rows.find((r) => r.horizontal === 'E').statuses[1], 'A', 'the seat is free again');
+
+  step('a hold whose time runs out: the page says so, and the seat is free again');
+  // The page's clock runs ahead by the hold's ten minutes; the service's is moved by the harness.
+  await pay.clock.install();
+  await pay.goto(`${base}/concerts/${payId}`);
+  await pay.locator('.live-state.live').waitFor();
+  await pay.getByRole('button', { name: 'Row D seat 1, grade R, 40', exact: true }).click();
+  await pay.getByRole('button', { name: 'Book 1 seat' }).click();
+  const ending = pay.locator('.order-card').first();
+  await ending.getByText(/^Your seats are held until/).waitFor();
+  const lateOrder = Number(await ending.getAttribute('data-order'));
+  await pay.clock.fastForward('10:01');
+  await ending.getByText('Time is up: the hold has ended and the seats are being released to other fans.').waitFor();
+  assert.equal(await ending.getByRole('button', { name: `Pay order ${lateOrder}` }).count(), 0, 'no paying once the time is up');
+  await endHold(lateOrder);
+  await ending.getByText('The hold ended before payment: the seats were released to other fans.').waitFor({ timeout: 10000 });
+  await pay.getByRole('button', { name: 'Row D seat 1, grade R, 40', exact: true }).waitFor({ timeout: 10000 });
+  await watcher.page.getByRole('button', { name: 'Row D seat 1, grade R, 40', exact: true }).waitFor({ timeout: 10000 });
+
+  step('someone else books the released seat; the late payment is given back, and the promoter is told why');
+  assert.equal((await call('POST', '/users/signup', { username: 'ivy', password: PASSWORD, email: 'ivy@example.com' })).status, 201);
+  const quicker = await call('POST', `/concerts/${payId}/reservations`, { seats: [{ horizontal: 'D', vertical: 1 }] }, await token('ivy', PASSWORD));
+  assert.equal(quicker.status, 201, JSON.stringify(quicker.json));
+  await pp.goto(`${base}/promoter/concerts/${payId}/orders?status=EXPIRED`);
+  const expiredRow = pp.locator(`tr[data-order="${lateOrder}"]`);
+  await expiredRow.getByRole('button', { name: `Mark order ${lateOrder} paid` }).click();
+  await expiredRow.getByRole('button', { name: `Yes, order ${lateOrder} is paid` }).click();
+  const outcome = pp.getByText(`Order ${lateOrder} was paid too late`);
+  await outcome.waitFor();
+  assert.match(await outcome.innerText(), /some of its seats have been booked by someone else since\. The fan does not get the seats; give them back 40 EUR/);
+  await pp.goto(`${base}/promoter/concerts/${payId}/orders?status=REFUNDED`);
+  assert.match(await pp.locator(`tr[data-order="${lateOrder}"]`).innerText(),
+    /Refunded[\s\S]*40 EUR to give back, recorded .*: the payment came after the hold had ended/);
+
+  step('the fan\'s orders say each outcome in words');
+  await pay.locator('#nav').getByRole('link', { name: 'My orders' }).click();
+  await pay.locator(`.order-card[data-order="${lateOrder}"]`)
+    .getByText('Your payment came after the hold had ended and some seats had been booked by someone else since: the money is given back.').waitFor();
+  assert.match(await pay.locator(`.order-card[data-order="${lateOrder}"] .refunds`).innerText(), /40 EUR to give back/);
+  await pay.locator(`.order-card[data-order="${giveUpOrder}"] .order-status`, { hasText: 'Given up' }).waitFor();
+  assert.doesNotMatch(await pay.locator('.orders').innerText(), /null|undefined|NaN/, 'nothing left out shows as a word');
+  await shot(pay, 'my-orders', { fullPage: true });
+
+  step('on a phone the orders pages fit the screen');
+  await pay.setViewportSize(PHONE);
+  await pay.reload();
+  await pay.locator('.order-card').first().waitFor();
+  assert.ok(await pay.evaluate(() => document.documentElement.scrollWidth) <= PHONE.width, 'my orders: no sideways scrolling');
+  await pp.setViewportSize(PHONE);
+  await pp.goto(`${base}/promoter/concerts/${payId}/orders`);
+  await pp.locator(`tr[data-order="${lateOrder}"]`).waitFor();
+  assert.ok(await pp.evaluate(() => document.documentElement.scrollWidth) <= PHONE.width, 'orders list: no sideways scrolling');
+  assert.ok(await pp.locator('.orders-table').evaluate((t) => t.scrollWidth <= t.parentElement.clientWidth), 'each order is one block');
+  await shot(pp, 'phone-promoter-orders');
+
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
   console.log('browser tests passed');
 } finally {
+  harness?.close();
+  process.stdin.destroy();
   await browser.close();
 }

@@ -105,12 +105,18 @@ export async function ticketsView(root) {
     const all = await api('/users/my/reservations');
     const now = new Date();
     const active = all.filter((r) => r.status === 'Y');
-    const cancelled = all.filter((r) => r.status !== 'Y');
+    // Held seats wait for their payment; they are paid for or given up in "My orders".
+    const held = all.filter((r) => r.status === 'H');
+    const cancelled = all.filter((r) => r.status !== 'Y' && r.status !== 'H');
     list.replaceChildren(...[
+      held.length ? h('section', { class: 'held-tickets', 'aria-labelledby': 'held-title' },
+        h('h2', { id: 'held-title' }, 'Held, waiting for payment'),
+        h('p', {}, 'These seats become tickets once paid. Pay or give them up in ', h('a', { href: '/orders' }, 'My orders'), '.'),
+        h('ul', { class: 'tickets' }, held.map((r) => ticket(r, false)))) : null,
       active.length ? h('ul', { class: 'tickets' }, active.map((r) => ticket(r, new Date(r.concert.startTime) > now)))
         : h('p', { class: 'empty' }, 'No tickets yet. ', h('a', { href: '/' }, 'Find a concert'), '.'),
       cancelled.length ? h('details', { class: 'cancelled' },
-        h('summary', {}, `Cancelled (${cancelled.length})`),
+        h('summary', {}, `${cancelled.some((r) => r.status === 'E') ? 'Cancelled or released' : 'Cancelled'} (${cancelled.length})`),
         h('ul', { class: 'tickets' }, cancelled.map((r) => ticket(r, false)))) : null,
     ].filter(Boolean));
   }
@@ -136,14 +142,18 @@ export async function ticketsView(root) {
       yes.focus();
     });
     if (cancellable) actions.append(cancel);
-    return h('li', { class: ['ticket', r.status !== 'Y' && 'is-cancelled'] },
+    const state = r.status === 'Y' ? ['Booked ', time(r.createdAt)]
+      : r.status === 'H' ? ['On hold since ', time(r.createdAt)]
+        : r.status === 'E' ? ['Released: not paid in time']
+          : ['Cancelled ', time(r.cancelledAt)];
+    return h('li', { class: ['ticket', r.status === 'H' && 'is-held', r.status !== 'Y' && r.status !== 'H' && 'is-cancelled'] },
       h('div', {},
         h('h2', {}, h('a', { href: `/concerts/${r.concert.id}` }, r.concert.name)),
         h('p', { class: 'when' }, time(r.concert.startTime)),
         h('p', { class: 'where' }, `${r.auditorium.name} · ${r.auditorium.address}`)),
       h('div', { class: 'ticket-seat' },
         h('strong', {}, seat), h('span', {}, `Grade ${r.seat.grade} · ${price(r.price)}`),
-        h('span', { class: 'muted' }, r.status === 'Y' ? ['Booked ', time(r.createdAt)] : ['Cancelled ', time(r.cancelledAt)])),
+        h('span', { class: 'muted' }, state)),
       actions);
   }
   await load();

@@ -3,7 +3,7 @@
 // same order is answered again rather than booked twice.
 
 import { api, newKey } from './api.js';
-import { h, heading, time } from './ui.js';
+import { h, heading, time, clock } from './ui.js';
 
 export const POLL_EVERY = 5000;
 
@@ -19,17 +19,19 @@ export function concertHead(detail, started, ...extra) {
       h('p', { class: 'where' }, `${detail.auditoriumName} · ${detail.auditoriumAddress}`),
       detail.description ? h('p', { class: 'description' }, detail.description) : null,
       h('p', { class: 'limit' }, `Up to ${detail.maxSeatsPerFan} seats per fan.`),
+      checkoutLine(detail),
       salesLine(detail, started),
       ...extra));
 }
 
-/** `2 d 03:04:05`: the time until something, to the second. */
-function untilText(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const pad = (n) => String(n).padStart(2, '0');
-  const days = Math.floor(s / 86400);
-  const clock = `${pad(Math.floor((s % 86400) / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
-  return days ? `${days} d ${clock}` : clock;
+/** How the concert sells: at once, or held while the fan pays; and the prices' currency. */
+function checkoutLine(detail) {
+  if (detail.checkout === 'PAYMENT') {
+    return h('p', { class: 'checkout-line' }, h('strong', {}, 'Pay to confirm: '),
+      `booking holds your seats for ${detail.holdMinutes} minute${detail.holdMinutes === 1 ? '' : 's'} while you pay; ` +
+      `unpaid, they go back on sale. Prices in ${detail.currency}.`);
+  }
+  return detail.currency ? h('p', { class: 'checkout-line' }, `Prices in ${detail.currency}.`) : null;
 }
 
 /**
@@ -43,9 +45,9 @@ function salesLine(detail, started) {
   if (started) return null;
   if (new Date() >= closes) return h('p', { class: 'sales closed' }, 'Sales for this concert have closed.');
   if (new Date() >= opens) return null;
-  const clock = h('span', { class: 'countdown', 'aria-hidden': 'true' }, untilText(opens - new Date()));
+  const counter = h('span', { class: 'countdown', 'aria-hidden': 'true' }, clock(opens - new Date()));
   const line = h('p', { class: 'sales not-open' },
-    `Sales open ${opens.toLocaleString()} — in `, clock, '. Seats can be looked at until then.');
+    `Sales open ${opens.toLocaleString()} — in `, counter, '. Seats can be looked at until then.');
   const timer = setInterval(() => {
     const left = opens - new Date();
     if (!line.isConnected && left > 1000) return;
@@ -54,7 +56,7 @@ function salesLine(detail, started) {
       if (line.isConnected) window.location.reload();
       return;
     }
-    clock.textContent = untilText(left);
+    counter.textContent = clock(left);
   }, 1000);
   return line;
 }

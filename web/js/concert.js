@@ -9,6 +9,7 @@ import { navigate } from './main.js';
 import { concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
 import { seatName as nameOf, seatsInError } from './sections.js';
 import { sectionsView } from './concert_sections.js';
+import { heldOrderId, holds } from './checkout.js';
 
 export async function concertView(root, id) {
   const detail = await api(`/concerts/${id}`);
@@ -48,6 +49,7 @@ async function oneMapView(root, detail) {
   const selection = h('ul', { class: 'selection-list' });
   const total = h('p', { class: 'total' });
   const bookButton = h('button', { type: 'button', class: 'primary', onclick: () => book() });
+  const held = holds({ concertId: id, onChange: () => refetch() });
 
   const grid = seatGrid({
     rows: seedRows ? rowsUpTo(detail.auditoriumMaxRow) : map.rows.map((r) => r.horizontal),
@@ -147,11 +149,18 @@ async function oneMapView(root, detail) {
     await busy(bookButton, async () => {
       bookButton.textContent = 'Booking…';
       try {
-        await send(signature, { seats: seats.map((s) => ({ horizontal: s.row, vertical: s.col })) });
+        const answer = await send(signature, { seats: seats.map((s) => ({ horizontal: s.row, vertical: s.col })) });
         selected.clear();
-        say(noticeBox('success', h('strong', {}, 'Booked! '),
-          `${seats.map((s) => seatName(s.row, s.col)).join(', ')} ${seats.length > 1 ? 'are' : 'is'} yours. `,
-          h('a', { href: '/tickets' }, 'See my tickets')));
+        const names = seats.map((s) => seatName(s.row, s.col)).join(', ');
+        const order = heldOrderId(answer);
+        if (order) {
+          say(noticeBox('success', h('strong', {}, 'Held for you! '),
+            `${names} ${seats.length > 1 ? 'are' : 'is'} yours once paid. Pay before the time is up, or they go back on sale.`));
+          await held.add(order, answer);
+        } else {
+          say(noticeBox('success', h('strong', {}, 'Booked! '), `${names} ${seats.length > 1 ? 'are' : 'is'} yours. `,
+            h('a', { href: '/tickets' }, 'See my tickets')));
+        }
       } catch (error) {
         if (error.code === 'SEAT_TAKEN' || error.code === 'SEAT_LOCKED') {
           // The answer names the seats that were not free: show them taken at once, even
@@ -191,7 +200,8 @@ async function oneMapView(root, detail) {
         grid.el,
         info),
       h('aside', { class: 'selection', 'aria-label': 'Your selection' },
-        h('h2', {}, 'Your selection'), selection, total, bookButton, result)));
+        h('h2', {}, 'Your selection'), selection, total, bookButton, result, held.el)));
   redraw();
+  if (detail.checkout === 'PAYMENT') held.load();
   return live.stop;
 }

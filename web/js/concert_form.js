@@ -78,6 +78,24 @@ export async function concertFormView(root, which) {
   const brushes = h('div', { class: 'brushes', role: 'radiogroup', 'aria-label': 'Paint with' });
   const painter = h('div', { class: 'painter', 'aria-label': 'Rows of the venue; stage at the top' });
   const standingBox = h('div', { class: 'standing-grades' });
+  const checkout = detail ? detail.checkout : 'DIRECT';
+  const holdField = field('Hold seats for (minutes)',
+    { name: 'holdMinutes', type: 'number', min: '1', max: '60', value: String(detail ? detail.holdMinutes : 10) },
+    '1 to 60. Seats not paid for by then go back on sale.');
+  holdField.hidden = checkout !== 'PAYMENT';
+  const checkoutFields = h('fieldset', {}, h('legend', {}, 'Checkout'),
+    field('How fans pay', {
+      tag: 'select', name: 'checkout',
+      options: [
+        h('option', { value: 'DIRECT', selected: checkout === 'DIRECT' }, 'No payment here: a booking is confirmed at once'),
+        h('option', { value: 'PAYMENT', selected: checkout === 'PAYMENT' }, 'Pay to confirm: a booking holds the seats until paid'),
+      ],
+      onchange: (e) => { holdField.hidden = e.target.value !== 'PAYMENT'; },
+    }),
+    h('div', { class: 'field-pair' },
+      holdField,
+      field('Currency', { name: 'currency', value: detail ? detail.currency : '', maxlength: '3', autocapitalize: 'characters', spellcheck: false },
+        'Three letters, such as KRW, EUR or USD. Empty: the service\'s usual currency.')));
   const tomorrow = new Date(Date.now() + 7 * 86400000);
   tomorrow.setHours(19, 0, 0, 0);
 
@@ -90,6 +108,7 @@ export async function concertFormView(root, which) {
         field('Starts', { name: 'startTime', type: 'datetime-local', required: true,
           value: localInput(detail ? detail.startTime : tomorrow.toISOString()) }),
         field('Seats per fan', { name: 'maxSeatsPerFan', type: 'number', min: '1', value: String(detail ? detail.maxSeatsPerFan : 4) }))),
+    checkoutFields,
     h('fieldset', {}, h('legend', {}, 'Grades and prices'), priceList,
       h('button', { type: 'button', onclick: addGrade }, 'Add grade')),
     h('fieldset', {}, h('legend', {}, 'Rows on sale'),
@@ -280,6 +299,10 @@ export async function concertFormView(root, which) {
       startTime: start && !Number.isNaN(start.getTime()) ? start.toISOString() : '',
       auditoriumId: editing ? detail.auditoriumId : Number(value('auditoriumId')),
       maxSeatsPerFan: Number(value('maxSeatsPerFan')),
+      checkout: value('checkout'),
+      // The hold is asked only of a concert paid for; otherwise the saved one is kept.
+      holdMinutes: value('checkout') === 'PAYMENT' ? Number(value('holdMinutes')) : (detail ? detail.holdMinutes : undefined),
+      currency: value('currency').trim().toUpperCase() || null,
       seatPrices: sentPrices.map((p) => ({ grade: p.grade, price: p.price })),
       seatList,
     };
@@ -337,7 +360,9 @@ function posterSection(detail) {
 }
 
 async function salesSection(id) {
-  const section = h('section', { class: 'card wide', 'aria-labelledby': 'sales-title' }, h('h2', { id: 'sales-title' }, 'Sales'));
+  const section = h('section', { class: 'card wide', 'aria-labelledby': 'sales-title' }, h('h2', { id: 'sales-title' }, 'Sales'),
+    h('p', {}, h('a', { class: 'button', href: `/promoter/concerts/${id}/orders` }, 'Orders'),
+      ' Every booking, its payment and refunds; record money taken at the box office.'));
   try {
     const s = await api(`/concerts/${id}/sales`);
     section.append(

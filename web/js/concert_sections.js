@@ -11,6 +11,7 @@ import { seatGrid } from './seatmap.js';
 import { navigate } from './main.js';
 import { concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
 import { SEATED, STANDING, countsOf, sectionTitle, seatName, seatsInError } from './sections.js';
+import { heldOrderId, holds } from './checkout.js';
 
 /**
  * Up to this many places on sale the page follows the live stream, whose every event is
@@ -54,6 +55,7 @@ export async function sectionsView(root, detail, firstCounts) {
   const selection = h('ul', { class: 'selection-list' });
   const total = h('p', { class: 'total' });
   const bookButton = h('button', { type: 'button', class: 'primary', onclick: () => bookSeats() });
+  const held = holds({ concertId: id, onChange: () => refetch() });
 
   const say = (node) => result.replaceChildren(node);
   const logIn = () => navigate(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
@@ -294,11 +296,18 @@ export async function sectionsView(root, detail, firstCounts) {
     await busy(bookButton, async () => {
       bookButton.textContent = 'Booking…';
       try {
-        await send(signature, { seats: seats.map((s) => ({ section: s.section, horizontal: s.row, vertical: s.col })) });
+        const answer = await send(signature, { seats: seats.map((s) => ({ section: s.section, horizontal: s.row, vertical: s.col })) });
         selected.clear();
-        say(noticeBox('success', h('strong', {}, 'Booked! '),
-          `${seats.map((s) => seatName(s.section, s.row, s.col)).join(', ')} ${seats.length > 1 ? 'are' : 'is'} yours. `,
-          h('a', { href: '/tickets' }, 'See my tickets')));
+        const names = seats.map((s) => seatName(s.section, s.row, s.col)).join(', ');
+        const order = heldOrderId(answer);
+        if (order) {
+          say(noticeBox('success', h('strong', {}, 'Held for you! '),
+            `${names} ${seats.length > 1 ? 'are' : 'is'} yours once paid. Pay before the time is up, or they go back on sale.`));
+          await held.add(order, answer);
+        } else {
+          say(noticeBox('success', h('strong', {}, 'Booked! '), `${names} ${seats.length > 1 ? 'are' : 'is'} yours. `,
+            h('a', { href: '/tickets' }, 'See my tickets')));
+        }
       } catch (error) {
         if (error.code === 'SEAT_TAKEN' || error.code === 'SEAT_LOCKED') {
           // The answer names the seats that were not free: show them taken at once.
@@ -332,10 +341,17 @@ export async function sectionsView(root, detail, firstCounts) {
     await busy(button, async () => {
       button.textContent = 'Booking…';
       try {
-        await send(`${STANDING}\n${name}\n${quantity}`, { standing: [{ section: name, quantity }] });
-        box.replaceChildren(noticeBox('success', h('strong', {}, 'Booked! '),
-          `${plural(quantity, 'standing place', 'standing places')} in ${title} ${quantity > 1 ? 'are' : 'is'} yours. `,
-          h('a', { href: '/tickets' }, 'See my tickets')));
+        const answer = await send(`${STANDING}\n${name}\n${quantity}`, { standing: [{ section: name, quantity }] });
+        const what = `${plural(quantity, 'standing place', 'standing places')} in ${title} ${quantity > 1 ? 'are' : 'is'}`;
+        const order = heldOrderId(answer);
+        if (order) {
+          box.replaceChildren(noticeBox('success', h('strong', {}, 'Held for you! '),
+            `${what} yours once paid. Pay before the time is up, or they go back on sale.`));
+          await held.add(order, answer);
+        } else {
+          box.replaceChildren(noticeBox('success', h('strong', {}, 'Booked! '), `${what} yours. `,
+            h('a', { href: '/tickets' }, 'See my tickets')));
+        }
       } catch (error) {
         if (error.code === 'SOLD_OUT') {
           box.replaceChildren(noticeBox('warning', h('strong', {}, 'Not enough places left. '),
@@ -366,6 +382,7 @@ export async function sectionsView(root, detail, firstCounts) {
         ? 'Choose a seated section to see its seats. Standing places are booked by number, right here.'
         : 'Standing places are booked by number.'),
       list));
+  if (!seated.length) root.append(held.el);
   if (seated.length) {
     root.append(h('section', { class: 'booking' },
       h('div', { class: 'map-column', 'aria-labelledby': 'section-map-title' },
@@ -374,12 +391,13 @@ export async function sectionsView(root, detail, firstCounts) {
         mapBox,
         info),
       h('aside', { class: 'selection', 'aria-label': 'Your selection' },
-        h('h2', {}, 'Your selection'), selection, total, bookButton, result)));
+        h('h2', {}, 'Your selection'), selection, total, bookButton, result, held.el)));
     const asked = new URLSearchParams(location.search).get('section');
     const first = seated.find((s) => s.name === asked)
       || (seated.length === 1 && counts.sections.length === 1 ? seated[0] : null);
     if (first) openSection(first.name, { focus: false });
   }
   redraw();
+  if (detail.checkout === 'PAYMENT') held.load();
   return live.stop;
 }

@@ -11,6 +11,7 @@ import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
 import { adminUsersView, adminReservationsView, adminLocksView } from './admin.js';
+import { myOrdersView, concertOrdersView } from './orders.js';
 
 /** [pattern, view, role needed or null]. */
 const ROUTES = [
@@ -20,9 +21,11 @@ const ROUTES = [
   [/^\/signup$/, signupView, null],
   [/^\/profile$/, profileView, 'USER'],
   [/^\/tickets$/, ticketsView, 'USER'],
+  [/^\/orders$/, myOrdersView, 'USER'],
   [/^\/promoter$/, promoterView, 'COMPANY_USER'],
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(new|\d+)$/, concertFormView, 'COMPANY_USER'],
+  [/^\/promoter\/concerts\/(\d+)\/orders$/, concertOrdersView, 'COMPANY_USER'],
   [/^\/admin$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/users$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/reservations$/, adminReservationsView, 'ADMIN'],
@@ -85,7 +88,7 @@ function renderNav(path) {
   const link = (href, text) => h('a', { href, 'aria-current': (href === '/' ? path === '/' : path.startsWith(href)) ? 'page' : null }, text);
   const items = [link('/', 'Concerts')];
   if (user) {
-    items.push(link('/tickets', 'My tickets'));
+    items.push(link('/tickets', 'My tickets'), link('/orders', 'My orders'));
     if (hasRole('COMPANY_USER')) items.push(link('/promoter', 'Promoter'));
     if (hasRole('ADMIN')) items.push(link('/admin/users', 'Admin'));
     items.push(link('/profile', user.nickname || user.username));

@@ -26,10 +26,12 @@ export async function promoterView(root) {
     const sales = h('div', { class: 'sales-line' }, '…');
     concertList.append(h('li', { class: 'row-item' },
       h('div', {}, h('h3', {}, h('a', { href: `/promoter/concerts/${c.id}` }, c.name)),
-        h('p', { class: 'muted' }, time(c.startTime), ` · ${c.auditoriumName}`)),
+        h('p', { class: 'muted' }, time(c.startTime), ` · ${c.auditoriumName}`,
+          c.checkout === 'PAYMENT' ? ` · pay to confirm (${c.currency})` : '')),
       sales,
       h('div', { class: 'actions' },
         h('a', { class: 'button', href: `/promoter/concerts/${c.id}` }, 'Edit & sales'),
+        h('a', { class: 'button', href: `/promoter/concerts/${c.id}/orders`, 'aria-label': `Orders of ${c.name}` }, 'Orders'),
         h('a', { class: 'button', href: `/concerts/${c.id}` }, 'View'))));
     api(`/concerts/${c.id}/sales`).then((s) => sales.replaceChildren(
       h('progress', { max: String(s.totalSeats || 1), value: String(s.soldSeats), 'aria-label': `Seats sold of ${c.name}` }),

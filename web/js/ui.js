@@ -40,6 +40,20 @@ export function price(amount) {
   return priceFormat.format(amount);
 }
 
+/** 200, "EUR" → "200 EUR": an amount with its currency, for orders and payments. */
+export function money(amount, currency) {
+  return currency ? `${price(amount)} ${currency}` : price(amount);
+}
+
+/** `2 d 03:04:05`: the time left until something, to the second (never below zero). */
+export function clock(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const pad = (n) => String(n).padStart(2, '0');
+  const days = Math.floor(s / 86400);
+  const text = `${pad(Math.floor((s % 86400) / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+  return days ? `${days} d ${text}` : text;
+}
+
 const dateFormat = new Intl.DateTimeFormat('en-GB', {
   weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
 });
@@ -47,6 +61,13 @@ const dateFormat = new Intl.DateTimeFormat('en-GB', {
 /** An RFC 3339 time in the reader's time zone. */
 export function when(iso) {
   return iso ? dateFormat.format(new Date(iso)) : '';
+}
+
+const hourFormat = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
+
+/** The time of day of an RFC 3339 time ("14:32"), for what happens within the hour. */
+export function hourOf(iso) {
+  return iso ? hourFormat.format(new Date(iso)) : '';
 }
 
 /** A `<time>` element for an RFC 3339 time. */
