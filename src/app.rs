@@ -41,6 +41,9 @@ pub struct Service {
     pub backups: Option<(backup::Source, backup::BackupSchedule)>,
     /// The orders, whose holds the sweeper expires.
     pub orders: Arc<service::Orders>,
+    /// Where e-mails from the outbox go: the settings, the data dir (for `.eml` files) and
+    /// the public address their links point at.
+    pub mail: (crate::config::MailSettings, std::path::PathBuf, String),
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
@@ -69,6 +72,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         metrics,
         backups,
         orders,
+        mail: (config.mail.clone(), config.data_dir.clone(), config.payments.public_url.clone()),
     })
 }
 
@@ -252,6 +256,19 @@ pub async fn run(
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
     let sweeper = tokio::spawn(service::orders::sweep_forever(service.orders.clone()));
+    let (mail_settings, data_dir, public_url) = service.mail;
+    let mailer = crate::mail::Mailer::new(mail_settings.smtp_url.as_deref(), &mail_settings.from, &data_dir)?;
+    let outbox = Arc::new(service::mail::StoreOutbox::new(service.store.clone(), public_url));
+    let (stop_mail, mail_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sender = crate::mail::spawn_sender(
+        outbox,
+        mailer,
+        crate::mail::SendPolicy::default(),
+        Arc::new(tokio::sync::Notify::new()),
+        async {
+            let _ = mail_stopped.await;
+        },
+    );
     let backups =
         service.backups.map(|(source, schedule)| tokio::spawn(backup::run_schedule(source, schedule)));
     let seat_news = service.seat_news.clone();
@@ -264,6 +281,9 @@ pub async fn run(
     http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
     sweeper.abort();
+    // The e-mail in flight is finished and marked before the store closes.
+    let _ = stop_mail.send(());
+    let _ = sender.await;
     // A backup cut short leaves only its temporary file, removed by the next one.
     for task in [metrics.map(|t| t.abort_handle()), backups.map(|t| t.abort_handle())].into_iter().flatten() {
         task.abort();

@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Stripe's API address (a Stripe-compatible test server in tests).
     #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com")]
     pub stripe_api_base: String,
+    /// Where e-mails go out: `smtp://user:pass@host:port` (STARTTLS when offered),
+    /// `smtps://…` (TLS); default: each e-mail is written as an `.eml` file under
+    /// `<data-dir>/outbox/`.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of e-mails.
+    #[arg(long, env = "MAIL_FROM", default_value = "tickitecking <no-reply@localhost>")]
+    pub mail_from: String,
     /// The address fans reach the web app at, for links that leave the service (the
     /// payment page's way back, e-mails); default: `http://` and `--bind`.
     #[arg(long, env = "PUBLIC_URL")]
@@ -224,6 +232,31 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// How orders are paid.
     pub payments: PaymentSettings,
+    /// Where e-mails go: `(SMTP URL or none: files, sender address)`.
+    pub mail: MailSettings,
+}
+
+/// E-mail settings.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `None`: `.eml` files under `<data-dir>/outbox/`.
+    pub smtp_url: Option<String>,
+    pub from: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp", &self.smtp_url.is_some())
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self { smtp_url: None, from: "tickitecking <no-reply@localhost>".into() }
+    }
 }
 
 /// Which payment provider settles `PAYMENT` concerts' orders.
@@ -357,9 +390,14 @@ impl Config {
         if args.metrics_bind == Some(args.bind) {
             bail!("--metrics-bind must differ from --bind (leave it out to serve /metrics on --bind)");
         }
+        let mail = MailSettings {
+            smtp_url: args.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            from: args.mail_from.clone(),
+        };
         Ok(Self {
             backups,
             payments,
+            mail,
             metrics_bind: args.metrics_bind,
             limits: Limits {
                 max_in_flight: args.max_in_flight,
@@ -401,6 +439,7 @@ impl Config {
             metrics_bind: None,
             // Tests and tools sell `PAYMENT` concerts too.
             payments: PaymentSettings { provider: PaymentProvider::Manual, ..PaymentSettings::default() },
+            mail: MailSettings::default(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
             data_dir,

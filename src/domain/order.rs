@@ -129,7 +129,10 @@ impl Notice<'_> {
             Notice::Refunded { order, part, amount, currency, reason } => (
                 format!("order-{order}-refund-{part}"),
                 format!("Refund for order {order}"),
-                format!("{amount} {currency} of order {order} is being refunded: {reason}.\n\nYour order: {}\n", link(*order)),
+                format!(
+                    "{amount} {currency} of order {order} is being refunded: {reason}.\n\nYour order: {}\n",
+                    link(*order)
+                ),
             ),
             Notice::HoldEnded { order, seats } => (
                 format!("order-{order}-expired"),

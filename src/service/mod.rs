@@ -12,6 +12,7 @@ pub mod audit;
 pub mod bookings;
 pub mod catalog;
 pub mod completion;
+pub mod mail;
 pub mod orders;
 pub mod views;
 

@@ -260,6 +260,15 @@ pub(in crate::store) const COUNT_REFUND: &str = "UPDATE orders
                        THEN 'REFUNDED' ELSE 'PARTIALLY_REFUNDED' END
      WHERE id = (SELECT order_id FROM reservations WHERE id = $1)";
 
+/// What a refund notice of a cancelled reservation (`$1`) says: `(order, price, currency,
+/// refunds of the order so far)`.
+pub(in crate::store) const REFUND_FACTS: &str = "SELECT o.id, r.price_cents, o.currency,
+            (SELECT count(*) FROM refunds f WHERE f.order_id = o.id)
+     FROM reservations r JOIN orders o ON o.id = r.order_id WHERE r.id = $1";
+
+/// The reason a refund notice gives for a cancelled seat.
+pub(in crate::store) const SEAT_REFUND_REASON: &str = "a seat of the order was cancelled";
+
 /// The status an order (`$1`) has now.
 pub(in crate::store) const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 

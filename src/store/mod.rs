@@ -55,7 +55,16 @@ pub(in crate::store) fn row_label(raw: &str) -> Result<RowLabel, StoreError> {
 /// Everything the service stores, on one backend.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + VenueStore + BookingStore + OrderStore + OutboxStore + AuditStore + Send + Sync + 'static
+    UserStore
+    + TokenStore
+    + VenueStore
+    + BookingStore
+    + OrderStore
+    + OutboxStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Backend name for logs and `/ready` ("sqlite", "postgres").
     fn backend(&self) -> &'static str;

@@ -9,10 +9,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
-use super::bookings::{EXPIRE_HOLDS, EXPIRE_ORDER, HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
+use super::bookings::{
+    EXPIRE_HOLDS, EXPIRE_ORDER, HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref,
+};
+use super::outbox::QUEUE_EMAIL;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
-use crate::domain::order::{EXPIRED_BEFORE_PAYMENT, OrderStatus, PaymentOutcome, on_payment};
+use crate::domain::order::{EXPIRED_BEFORE_PAYMENT, Notice, OrderStatus, PaymentOutcome, on_payment};
+use crate::domain::venue::Price;
 
 /// One seat or place of an order.
 #[derive(Debug, Clone)]
@@ -408,6 +412,37 @@ where
         }
         let row = order_row::<B>(&mut tx, id).await?;
         let record = whole::<B>(&mut tx, row).await?;
+        let total = Price::from_cents(record.total_cents).to_string();
+        match outcome {
+            PaymentOutcome::AlreadyPaid => {}
+            PaymentOutcome::Paid => {
+                let seats: Vec<String> = record
+                    .lines
+                    .iter()
+                    .filter(|l| l.status == ReservationStatus::Active)
+                    .map(|l| l.seat.to_string())
+                    .collect();
+                let notice =
+                    Notice::Paid { order: id, seats: &seats, total: &total, currency: &record.currency };
+                queue::<B>(&mut tx, id, &notice, now).await?;
+            }
+            PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {
+                let reason = match outcome {
+                    PaymentOutcome::RefundExpired => {
+                        "the hold had ended and its seats were taken before the payment arrived"
+                    }
+                    _ => "the order had been given up before the payment arrived",
+                };
+                let notice = Notice::Refunded {
+                    order: id,
+                    part: record.refunds.len() as i64,
+                    amount: &total,
+                    currency: &record.currency,
+                    reason,
+                };
+                queue::<B>(&mut tx, id, &notice, now).await?;
+            }
+        }
         tx.commit().await?;
         Ok((record, outcome))
     }
@@ -582,13 +617,21 @@ async fn expire<B>(conn: &mut Conn<B>, id: i64, now: DateTime<Utc>) -> Result<()
 where
     B: Backend,
     usize: ColumnIndex<RowOf<B>>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
     for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     i64: Column<B::DB>,
     Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
     DateTime<Utc>: Column<B::DB>,
 {
+    let held: Vec<(String, String, i64)> =
+        sqlx::query_as(HELD_SEATS_OF_ORDER).bind(id).fetch_all(&mut *conn).await?;
+    let seats = held
+        .iter()
+        .map(|(section, row, number)| seat_ref(section, row, *number).map(|s| s.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     sqlx::query(EXPIRE_HOLDS).bind(now).bind(id).execute(&mut *conn).await?;
     let expired: Option<i64> = sqlx::query_scalar(&format!("{EXPIRE_ORDER} RETURNING id"))
         .bind(id)
@@ -603,7 +646,35 @@ where
             .bind(now)
             .execute(&mut *conn)
             .await?;
+        queue::<B>(conn, id, &Notice::HoldEnded { order: id, seats: &seats }, now).await?;
     }
+    Ok(())
+}
+
+/// Writes an e-mail about an order to its fan into the outbox, in the change's transaction.
+pub(in crate::store) async fn queue<B>(
+    conn: &mut Conn<B>,
+    order: i64,
+    notice: &Notice<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    i64: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    let (key, subject, text) = notice.compose();
+    sqlx::query(QUEUE_EMAIL)
+        .bind(key)
+        .bind(subject)
+        .bind(text)
+        .bind(now)
+        .bind(order)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

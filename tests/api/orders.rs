@@ -285,3 +285,56 @@ async fn without_a_payment_provider_only_direct_concerts_can_be_made() {
     refused.assert_error(400, "VALIDATION_FAILED");
     assert_eq!(refused.error_fields(), ["checkout"]);
 }
+
+/// The `.eml` files the service wrote (no `SMTP_URL`), waited for until `count` are there.
+async fn emails(app: &TestApp, count: usize) -> Vec<String> {
+    let dir = app.dir.path().join("outbox");
+    for _ in 0..100 {
+        let mut found: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if found.len() >= count {
+            found.sort();
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {count} e-mails in {}", dir.display());
+}
+
+#[tokio::test]
+async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
+    let app = TestApp::spawn().await;
+    let (promoter, id) = concert(&app, json!({})).await;
+    let (_, fan) = app.fan("mailed").await;
+    let held = app.post(&book(id), &json!({"horizontal": "A", "vertical": 1}), Some(&fan)).await;
+    let paid_order = held.data()["orderId"].as_i64().unwrap();
+    for _ in 0..2 {
+        app.post(&format!("/api/v1/orders/{paid_order}/mark-paid"), &json!({}), Some(&promoter))
+            .await
+            .assert_status(200);
+    }
+    let reservation = held.data()["id"].as_i64().unwrap();
+    app.delete(&format!("/api/v1/concerts/{id}/reservations/{reservation}"), Some(&fan))
+        .await
+        .assert_status(200);
+    let lapsed = app.post(&book(id), &json!({"horizontal": "A", "vertical": 2}), Some(&fan)).await;
+    let lapsed_order = lapsed.data()["orderId"].as_i64().unwrap();
+    app.end_hold(lapsed_order).await;
+    let sent = emails(&app, 3).await;
+    // Give a second sweep and send round the chance to send anything twice.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(emails(&app, 3).await.len(), 3, "one e-mail per event");
+    let with = |needle: &str| sent.iter().filter(|m| m.contains(needle)).count();
+    assert_eq!(with(&format!("Subject: Your tickets: order {paid_order}")), 1);
+    assert_eq!(with(&format!("Subject: Refund for order {paid_order}")), 1);
+    assert_eq!(with(&format!("Subject: Your hold has ended: order {lapsed_order}")), 1);
+    assert!(sent.iter().all(|m| m.contains("To: mailed@example.com") && !m.contains("{PUBLIC_URL}")));
+    assert!(sent.iter().any(|m| m.contains(&format!("/#/orders/{paid_order}"))));
+}

@@ -21,13 +21,17 @@ use sqlx::{PgConnection, PgPool};
 use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide, order_status_of};
+use crate::domain::order::Notice;
+use crate::domain::venue::Price;
 use crate::domain::venue::{Checkout, SeatStatus};
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, COUNT_REFUND, EXPIRE_HOLDS, EXPIRE_ORDER, FREE_PLACES, HELD_SEATS,
-    HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, ORDER_STATUS, REFUND_SEAT, RESERVATION_COLUMNS,
-    RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED, SECTION_SOLD, SchemaRefusal,
-    Shortfall, as_first_answered, cancellable, corrupt, history, place, saved_ids, seat_ref,
+    HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, ORDER_STATUS, REFUND_FACTS, REFUND_SEAT,
+    RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED,
+    SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt,
+    history, place, saved_ids, seat_ref,
 };
+use crate::store::orders::queue;
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
@@ -80,6 +84,10 @@ pub(in crate::store) async fn expire_order(
     let seats: Vec<(String, String, i64)> =
         sqlx::query_as(HELD_SEATS_OF_ORDER).bind(order).fetch_all(&mut *conn).await?;
     sqlx::query(EXPIRE_HOLDS).bind(now).bind(order).execute(&mut *conn).await?;
+    let seats = seats
+        .iter()
+        .map(|(section, row, number)| seat_ref(section, row, *number))
+        .collect::<Result<Vec<_>, _>>()?;
     if sqlx::query(EXPIRE_ORDER).bind(order).execute(&mut *conn).await?.rows_affected() == 1 {
         sqlx::query(ORDER_EVENT)
             .bind(order)
@@ -89,8 +97,10 @@ pub(in crate::store) async fn expire_order(
             .bind(now)
             .execute(&mut *conn)
             .await?;
+        let named: Vec<String> = seats.iter().map(ToString::to_string).collect();
+        queue::<PostgresStore>(conn, order, &Notice::HoldEnded { order, seats: &named }, now).await?;
     }
-    seats.iter().map(|(section, row, number)| seat_ref(section, row, *number)).collect()
+    Ok(seats)
 }
 
 /// Records the refund of a cancelled seat of a paid order in the cancellation's
@@ -126,7 +136,12 @@ pub(super) async fn refund_seat(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    let (order, price, currency, part): (i64, i64, String, i64) =
+        sqlx::query_as(REFUND_FACTS).bind(reservation_id).fetch_one(&mut *conn).await?;
+    let amount = Price::from_cents(price).to_string();
+    let notice =
+        Notice::Refunded { order, part, amount: &amount, currency: &currency, reason: SEAT_REFUND_REASON };
+    queue::<PostgresStore>(conn, order, &notice, now).await
 }
 
 /// A new order: `(fan, concert, status of its reservations, total, held until)`.

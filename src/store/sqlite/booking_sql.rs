@@ -10,15 +10,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layouts::{Layouts, PricedSeat};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, booked_as, decide, order_status_of};
+use crate::domain::order::Notice;
+use crate::domain::venue::Price;
 use crate::domain::venue::{Checkout, SeatStatus};
 pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, COUNT_REFUND, DUE_ORDER_OF_SEAT, DUE_ORDERS_OF_SECTION, EXPIRE_HOLDS,
     EXPIRE_ORDER, FREE_PLACES, HELD_SEATS, HELD_SEATS_OF_ORDER, HOLD_ENDED, INSERT_ORDER, ORDER_EVENT,
-    ORDER_STATUS, REFUND_SEAT, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED,
-    SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt, place, saved_ids,
-    seat_ref,
+    ORDER_STATUS, REFUND_FACTS, REFUND_SEAT, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
+    SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
+    cancellable, corrupt, place, saved_ids, seat_ref,
 };
+use crate::store::outbox::QUEUE_EMAIL;
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
 /// A cancellation as the writer holds it.
@@ -231,6 +234,12 @@ pub(super) fn expire_orders(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         conn.prepare_cached(EXPIRE_HOLDS)?.execute(params![time_text(now), order])?;
+        let mut named = Vec::with_capacity(seats.len());
+        for (section, row, number) in seats {
+            let seat = seat_ref(&section, &row, number)?;
+            named.push(seat.to_string());
+            freed.push(seat);
+        }
         if conn.prepare_cached(EXPIRE_ORDER)?.execute([order])? == 1 {
             conn.prepare_cached(ORDER_EVENT)?.execute(params![
                 order,
@@ -239,9 +248,7 @@ pub(super) fn expire_orders(
                 Option::<i64>::None,
                 time_text(now)
             ])?;
-        }
-        for (section, row, number) in seats {
-            freed.push(seat_ref(&section, &row, number)?);
+            queue(conn, order, &Notice::HoldEnded { order, seats: &named }, now)?;
         }
     }
     Ok(freed)
@@ -553,5 +560,18 @@ fn refund_seat(
         actor_id,
         time_text(now)
     ])?;
+    let (order, price, currency, part): (i64, i64, String, i64) = conn
+        .prepare_cached(REFUND_FACTS)?
+        .query_row([reservation_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let amount = Price::from_cents(price).to_string();
+    let notice =
+        Notice::Refunded { order, part, amount: &amount, currency: &currency, reason: SEAT_REFUND_REASON };
+    queue(conn, order, &notice, now)
+}
+
+/// Writes an e-mail about an order to its fan into the outbox, in the batch's transaction.
+fn queue(conn: &Connection, order: i64, notice: &Notice<'_>, now: DateTime<Utc>) -> Result<(), BookingError> {
+    let (key, subject, text) = notice.compose();
+    conn.prepare_cached(QUEUE_EMAIL)?.execute(params![key, subject, text, time_text(now), order])?;
     Ok(())
 }
