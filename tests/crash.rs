@@ -31,6 +31,11 @@ struct Server {
 impl Server {
     /// Starts the binary on a free port over `data_dir` and waits until `/health` answers.
     async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// [`Server::start`] with more environment variables.
+    async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // On PostgreSQL the data dir remembers its database, so a restart finds the same data.
         let database = backend::postgres_url_for(data_dir).await;
@@ -49,6 +54,8 @@ impl Server {
             .env_remove("REDIS_URL")
             .env_remove("IMAGE_STORE")
             .env_remove("ADMIN_USERNAME")
+            .env_remove("PAYMENT_PROVIDER")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("start the binary");
@@ -513,4 +520,102 @@ async fn confirmations_received_before_a_kill_9_mid_rush_all_survive() {
     let (reservations, reserved) = state(&server.api, concert).await;
     let active = assert_invariants(&reservations, &reserved);
     assert!(confirmed.is_subset(&active), "lost: {:?}", confirmed.difference(&active).collect::<Vec<_>>());
+}
+
+/// The Stripe settings of the payment crash test: its webhooks are signed here; no call
+/// reaches Stripe (nothing is refunded), so the API address leads nowhere.
+const STRIPE: [(&str, &str); 4] = [
+    ("PAYMENT_PROVIDER", "stripe"),
+    ("STRIPE_SECRET_KEY", "sk_test_crash"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_crash"),
+    ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+];
+
+/// A `checkout.session.completed` event for `order` (`amount` cents of EUR), signed now as
+/// Stripe signs: `(body, Stripe-Signature)`.
+fn signed_payment(order: i64, amount: i64) -> (String, String) {
+    use hmac::{Hmac, Mac};
+    let body = json!({
+        "id": format!("evt_crash_{order}"), "object": "event", "type": "checkout.session.completed",
+        "created": chrono::Utc::now().timestamp(), "livemode": false,
+        "data": {"object": {
+            "id": format!("cs_test_crash_{order}"), "object": "checkout.session",
+            "client_reference_id": order.to_string(), "metadata": {"order_id": order.to_string()},
+            "amount_total": amount, "currency": "eur", "payment_intent": format!("pi_crash_{order}"),
+            "payment_status": "paid", "status": "complete",
+        }},
+    })
+    .to_string();
+    let t = chrono::Utc::now().timestamp();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"whsec_crash").unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    (body, format!("t={t},v1={signature}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_answered_paid_to_the_providers_webhook_is_paid_after_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &STRIPE).await;
+    let api = &server.api;
+    let admin = api.admin().await;
+    let promoter = api.signup("pay-promoter").await;
+    let role =
+        json!({"username": "pay-promoter", "email": "pay-promoter@example.com", "role": "COMPANY_USER"});
+    let (status, _) =
+        api.call(Method::PUT, &format!("/api/v1/admin/users/{promoter}"), Some(&admin), Some(&role)).await;
+    assert_eq!(status, 200);
+    let promoter = api.login("/api/v1/users/login", "pay-promoter", PASSWORD).await;
+    let hall = json!({"name": "Pay Hall", "address": "Seoul", "maxRow": "B", "maxColumn": 10});
+    let (_, hall) = api.call(Method::POST, "/api/v1/auditoriums", Some(&promoter), Some(&hall)).await;
+    let concert = json!({
+        "name": "Pay Live", "startTime": "2099-01-01T19:00:00Z", "auditoriumId": hall["data"]["id"],
+        "checkout": "PAYMENT", "currency": "EUR",
+        "seatPrices": [{"grade": "R", "price": 10}], "seatList": [{"horizontals": ["A", "B"], "grade": "R"}],
+    });
+    let (status, concert) = api.call(Method::POST, "/api/v1/concerts", Some(&promoter), Some(&concert)).await;
+    assert_eq!(status, 201, "{concert}");
+    let path = format!("/api/v1/concerts/{}/reservations", concert["data"]["id"]);
+    let mut orders = Vec::new();
+    for n in 0..20 {
+        let name = format!("payfan{n}");
+        api.signup(&name).await;
+        let token = api.login("/api/v1/users/login", &name, PASSWORD).await;
+        let (status, held) = api.call(Method::POST, &path, Some(&token), Some(&seat(n))).await;
+        assert_eq!(status, 201, "{held}");
+        orders.push(held["data"]["orderId"].as_i64().unwrap());
+    }
+    // Every payment's webhook at once; the service is killed the instant the last is answered.
+    let deliveries: Vec<_> = orders
+        .iter()
+        .map(|&order| {
+            let (client, url) = (api.client.clone(), format!("{}/api/v1/payments/stripe/webhook", api.base));
+            let (body, signature) = signed_payment(order, 1000);
+            tokio::spawn(async move {
+                let answer = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("Stripe-Signature", signature)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                answer.status().as_u16()
+            })
+        })
+        .collect();
+    for delivery in deliveries {
+        assert_eq!(delivery.await.unwrap(), 200);
+    }
+    server.kill();
+
+    let server = Server::start_with(dir.path(), &STRIPE).await;
+    let admin = server.api.admin().await;
+    for order in orders {
+        let (status, body) =
+            server.api.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&admin), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["status"], "PAID", "order {order} answered PAID before the kill");
+        assert!(body["data"]["reservations"].as_array().unwrap().iter().all(|r| r["status"] == "Y"));
+    }
 }
