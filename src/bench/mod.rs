@@ -88,6 +88,11 @@ pub struct BenchArgs {
     /// Length of each phase with `--ceiling` (e.g. `1s`); its first tenth is not counted.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub phase: Duration,
+    /// How the run's concerts sell: `DIRECT` (confirmed at once) or `PAYMENT` (each booking
+    /// holds its seats and makes a pending order; the service needs a payment provider,
+    /// e.g. `PAYMENT_PROVIDER=manual`).
+    #[arg(long, default_value = "DIRECT", value_parser = ["DIRECT", "PAYMENT"])]
+    pub checkout: String,
     /// Fans to create (each signs up and logs in once).
     #[arg(long, default_value_t = 100)]
     pub fans: usize,
@@ -213,6 +218,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         if args.scenario == Scenario::Footprint || arena_scenario { 0 } else { concerts.max(1) },
         args.fans,
         seats_per_fan,
+        &args.checkout,
     )
     .await?;
     if args.scenario == Scenario::Footprint {
@@ -386,7 +392,8 @@ async fn verify(
     let mut per_seat: HashMap<i64, usize> = HashMap::new();
     for r in answer.json()["data"].as_array().cloned().unwrap_or_default() {
         let in_run = r["concert"]["id"].as_i64().is_some_and(|c| ours.contains(&c));
-        if in_run && r["status"] == "Y" {
+        // Held (a PAYMENT concert's booking) or confirmed: the seat is taken.
+        if in_run && (r["status"] == "Y" || r["status"] == "H") {
             active_ids.insert(r["id"].as_i64().unwrap_or_default());
             *per_seat.entry(r["seat"]["id"].as_i64().unwrap_or_default()).or_default() += 1;
         }

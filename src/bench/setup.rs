@@ -61,6 +61,7 @@ pub async fn prepare(
     concerts: usize,
     fans: usize,
     seats_per_fan: usize,
+    checkout: &str,
 ) -> anyhow::Result<Fixture> {
     let mut conn = Connection::new(address);
     let admin_token = login(&mut conn, "/api/v1/admin/login", admin.0, admin.1).await?;
@@ -87,7 +88,8 @@ pub async fn prepare(
     let hall = expect(answer, StatusCode::CREATED, "creating the venue")?["data"]["id"]
         .as_i64()
         .context("venue id")?;
-    let venue = Venue { promoter_token, hall, run: run.to_owned(), seats_per_fan };
+    let venue =
+        Venue { promoter_token, hall, run: run.to_owned(), seats_per_fan, checkout: checkout.to_owned() };
     let mut concert_ids = Vec::with_capacity(concerts);
     for i in 0..concerts {
         concert_ids.push(venue.create_concert(&mut conn, i).await?);
@@ -123,6 +125,8 @@ pub struct Venue {
     hall: i64,
     run: String,
     seats_per_fan: usize,
+    /// `DIRECT` or `PAYMENT`.
+    checkout: String,
 }
 
 impl Venue {
@@ -149,6 +153,7 @@ impl Venue {
                     "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
                     "auditoriumId": self.hall,
                     "maxSeatsPerFan": (self.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
+                    "checkout": self.checkout,
                     "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
                     "seatList": [
                         {"horizontals": rows(b'A', b'E'), "grade": "R"},

@@ -20,6 +20,7 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         phase: Duration::from_millis(200),
         // A fan may hold 100 seats of a concert: 26 fans can buy all 2,600.
         fans: 26,
+        checkout: "DIRECT".into(),
         // Enough seats that the run cannot sell out, so every phase is counted.
         concerts: Some(2),
         rush_seats: 10,
@@ -63,6 +64,23 @@ async fn spread_with_its_ceiling_in_the_same_run_sells_every_seat_once() {
         ("sqlite", None) => panic!("no durability figures from the embedded database"),
         (_, waits) => assert!(waits.is_none(), "PostgreSQL has no group commit: {waits:?}"),
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn spread_on_payment_concerts_holds_every_seat_once() {
+    let app = TestApp::spawn().await;
+    let outcome = measure(BenchArgs { checkout: "PAYMENT".into(), ..args(&app, Scenario::Spread) })
+        .await
+        .expect("bench runs");
+    let Outcome::Load(report) = outcome else { panic!("a load report, got {outcome:?}") };
+    let verified = report.verification.as_ref().expect("spread is verified");
+    assert!(verified.ok && verified.confirmed > 0, "{verified:?}");
+    // Every booking made a pending order of its fan's.
+    let admin = app.admin_token().await;
+    let held = app.get("/api/v1/admin/reservations", Some(&admin)).await;
+    let held: Vec<_> = held.data().as_array().unwrap().iter().filter(|r| r["status"] == "H").collect();
+    assert_eq!(held.len(), verified.confirmed);
     app.stop().await;
 }
 
