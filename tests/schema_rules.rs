@@ -466,3 +466,43 @@ async fn a_booking_outside_the_sales_window_is_refused_by_the_database() {
     db.run(&window("'2000-01-01T00:00:00+00:00'", "NULL")).await.unwrap();
     db.run(&reserve(concert, 'A', 2, db.now())).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_held_seat_is_as_taken_as_a_sold_one_for_every_rule_of_the_schema() {
+    let (_dir, db, _, concert) = fixture().await;
+    let seat_a2 = format!("concert_id = {concert} AND horizontal = 'A' AND vertical = 2");
+    let hold = |row: char, col: u8, expires: &str| {
+        reserve(concert, row, col, db.now())
+            .replace("price_cents, created_at)", "price_cents, created_at, expires_at)")
+            .replace("'Y', 100,", "'H', 100,")
+            .replace(&format!("{})", db.now()), &format!("{}, {expires})", db.now()))
+    };
+    // A hold needs its end.
+    let msg = refused(&db, &hold('A', 2, "NULL")).await;
+    assert!(msg.to_lowercase().contains("check"), "{msg}");
+    db.run(&hold('A', 2, "'2999-01-01T00:00:00+00:00'")).await.unwrap();
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat_a2}")).await, "HELD");
+    // Neither a sale nor another hold takes it; the seat cannot be freed or sold behind it.
+    assert!(seat_taken(&refused(&db, &reserve(concert, 'A', 2, db.now())).await));
+    assert!(seat_taken(&refused(&db, &hold('A', 2, "'2999-01-01T00:00:00+00:00'")).await));
+    for status in ["AVAILABLE", "RESERVED", "LOCKED"] {
+        let msg = refused(&db, &format!("UPDATE seats SET status = '{status}' WHERE {seat_a2}")).await;
+        assert!(msg.contains("SEAT_STATUS_MISMATCH"), "{status}: {msg}");
+    }
+    // The fan's limit counts it: one sold and one held of a limit of two.
+    db.run(&format!("UPDATE concerts SET max_seats_per_fan = 2 WHERE id = {concert}")).await.unwrap();
+    assert!(refused(&db, &reserve(concert, 'B', 1, db.now())).await.contains("FAN_LIMIT"));
+    // Expired, the seat is free; an expired hold never comes back.
+    let held = format!("seat_id = (SELECT id FROM seats WHERE {seat_a2}) AND status = 'H'");
+    db.run(&format!("UPDATE reservations SET status = 'E', cancelled_at = {} WHERE {held}", db.now()))
+        .await
+        .unwrap();
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat_a2}")).await, "AVAILABLE");
+    let back = "UPDATE reservations SET status = 'H', cancelled_at = NULL WHERE status = 'E'";
+    assert!(refused(&db, back).await.contains("RESERVATION_IMMUTABLE"));
+    // Paid: a hold becomes a sale and the seat reserved.
+    db.run(&hold('B', 3, "'2999-01-01T00:00:00+00:00'")).await.unwrap();
+    db.run("UPDATE reservations SET status = 'Y' WHERE status = 'H'").await.unwrap();
+    let seat_b3 = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 3");
+    assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat_b3}")).await, "RESERVED");
+}
