@@ -154,6 +154,8 @@ impl Venue {
                     "auditoriumId": self.hall,
                     "maxSeatsPerFan": (self.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
                     "checkout": self.checkout,
+                    // The shortest hold, so that a run can watch its holds expire.
+                    "holdMinutes": 1,
                     "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
                     "seatList": [
                         {"horizontals": rows(b'A', b'E'), "grade": "R"},

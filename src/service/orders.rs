@@ -22,7 +22,7 @@ use crate::store::{OrderError, OrderRecord, Payment, PaymentRecord, Store};
 /// How often the sweeper looks for holds that are over.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Most orders one sweep expires (the next sweep takes the rest).
-const SWEEP_BATCH: i64 = 2_000;
+const SWEEP_BATCH: i64 = 20_000;
 
 /// What a fan is told to do to pay an order through the manual provider.
 pub const MANUAL_INSTRUCTIONS: &str = "Pay at the box office or by bank transfer, quoting your order number. \

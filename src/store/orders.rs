@@ -179,6 +179,9 @@ pub trait OrderStore {
     async fn refund_sent(&self, id: i64, reference: &str) -> Result<(), StoreError>;
 }
 
+/// Orders the sweeper expires in one transaction.
+const EXPIRE_PER_TRANSACTION: usize = 500;
+
 /// An `orders` row: id, concert, fan, status, total, currency, created, expires, reason,
 /// paid, refunded.
 type OrderRow =
@@ -501,19 +504,22 @@ where
         .fetch_all(self.fresh())
         .await?;
         let mut expired = Vec::with_capacity(due.len());
-        // One transaction per order: bookings of its concert wait for one order at most.
+        // A few orders of one concert per transaction: few commits for a whole on-sale's
+        // expiry, and bookings of the concert (or, on SQLite, any booking) wait for a few
+        // orders' statements at most.
+        let mut by_concert: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
         for (order, concert) in due {
-            let mut tx = self.begin().await?;
-            lock_concert::<B>(&mut tx, concert).await?;
-            let still: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
-                .bind(order)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if still.as_deref() == Some(OrderStatus::PendingPayment.as_str()) {
-                expire::<B>(&mut tx, order, now).await?;
-                expired.push((order, concert));
+            by_concert.entry(concert).or_default().push(order);
+        }
+        for (concert, orders) in by_concert {
+            for chunk in orders.chunks(EXPIRE_PER_TRANSACTION) {
+                let mut tx = self.begin().await?;
+                lock_concert::<B>(&mut tx, concert).await?;
+                for order in expire_many::<B>(&mut tx, chunk, now).await? {
+                    expired.push((order, concert));
+                }
+                tx.commit().await?;
             }
-            tx.commit().await?;
         }
         Ok(expired)
     }
@@ -649,6 +655,75 @@ where
         queue::<B>(conn, id, &Notice::HoldEnded { order: id, seats: &seats }, now).await?;
     }
     Ok(())
+}
+
+/// Expires the orders of `orders` (of one concert, under its lock) that are still pending,
+/// set by set: their held reservations end (the triggers free the seats), their history
+/// and each fan's e-mail are written. Returns the orders expired.
+async fn expire_many<B>(
+    conn: &mut Conn<B>,
+    orders: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError>
+where
+    B: Backend,
+    usize: ColumnIndex<RowOf<B>>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Integers only: the list is written into the statement.
+    let list = orders.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let pending: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM orders WHERE id IN ({list}) AND status = 'PENDING_PAYMENT' ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    if pending.is_empty() {
+        return Ok(pending);
+    }
+    let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let held: Vec<(i64, String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT r.order_id, s.section, s.horizontal, s.vertical
+         FROM reservations r JOIN seats s ON s.id = r.seat_id
+         WHERE r.order_id IN ({list}) AND r.status = 'H' ORDER BY r.id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE reservations SET status = 'E', cancelled_at = $1 WHERE order_id IN ({list}) AND status = 'H'"
+    ))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!("UPDATE orders SET status = 'EXPIRED' WHERE id IN ({list})"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO order_events (order_id, status, cause, actor_id, at)
+         SELECT id, 'EXPIRED', $1, NULL, $2 FROM orders WHERE id IN ({list})"
+    ))
+    .bind(HOLD_ENDED)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let mut seats: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (order, section, row, number) in held {
+        seats.entry(order).or_default().push(seat_ref(&section, &row, number)?.to_string());
+    }
+    for &order in &pending {
+        let named = seats.remove(&order).unwrap_or_default();
+        queue::<B>(conn, order, &Notice::HoldEnded { order, seats: &named }, now).await?;
+    }
+    Ok(pending)
 }
 
 /// Writes an e-mail about an order to its fan into the outbox, in the change's transaction.
