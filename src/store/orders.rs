@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
-use super::bookings::{
-    EXPIRE_HOLDS, EXPIRE_ORDER, HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref,
-};
+use super::bookings::{HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
 use super::outbox::QUEUE_EMAIL;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
@@ -359,7 +357,7 @@ where
             // The hold is over: expired (if the sweeper has not come by yet), then its seats
             // taken again, all of them or none.
             if status == OrderStatus::PendingPayment {
-                expire::<B>(&mut tx, id, now).await?;
+                expire_many::<B>(&mut tx, &[id], now).await?;
             }
             if !retake::<B>(&mut tx, id, now).await? {
                 outcome = PaymentOutcome::RefundExpired;
@@ -515,7 +513,7 @@ where
             for chunk in orders.chunks(EXPIRE_PER_TRANSACTION) {
                 let mut tx = self.begin().await?;
                 lock_concert::<B>(&mut tx, concert).await?;
-                for order in expire_many::<B>(&mut tx, chunk, now).await? {
+                for (order, _) in expire_many::<B>(&mut tx, chunk, now).await? {
                     expired.push((order, concert));
                 }
                 tx.commit().await?;
@@ -618,53 +616,16 @@ where
         .await?)
 }
 
-/// Ends a pending order's holds (the triggers free the seats) and records why.
-async fn expire<B>(conn: &mut Conn<B>, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>
-where
-    B: Backend,
-    usize: ColumnIndex<RowOf<B>>,
-    for<'r> &'r str: ColumnIndex<RowOf<B>>,
-    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
-    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
-    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
-    i64: Column<B::DB>,
-    Option<i64>: Column<B::DB>,
-    String: Column<B::DB>,
-    DateTime<Utc>: Column<B::DB>,
-{
-    let held: Vec<(String, String, i64)> =
-        sqlx::query_as(HELD_SEATS_OF_ORDER).bind(id).fetch_all(&mut *conn).await?;
-    let seats = held
-        .iter()
-        .map(|(section, row, number)| seat_ref(section, row, *number).map(|s| s.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    sqlx::query(EXPIRE_HOLDS).bind(now).bind(id).execute(&mut *conn).await?;
-    let expired: Option<i64> = sqlx::query_scalar(&format!("{EXPIRE_ORDER} RETURNING id"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if expired.is_some() {
-        sqlx::query(ORDER_EVENT)
-            .bind(id)
-            .bind("EXPIRED")
-            .bind(HOLD_ENDED)
-            .bind(Option::<i64>::None)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        queue::<B>(conn, id, &Notice::HoldEnded { order: id, seats: &seats }, now).await?;
-    }
-    Ok(())
-}
-
-/// Expires the orders of `orders` (of one concert, under its lock) that are still pending,
-/// set by set: their held reservations end (the triggers free the seats), their history
-/// and each fan's e-mail are written. Returns the orders expired.
-async fn expire_many<B>(
+/// Expires the orders of `orders` (under their concerts' locks) that are still pending, set
+/// by set: their held reservations end (the triggers free the seats), their history and each
+/// fan's e-mail are written. Returns each order expired with the seats it freed. The one
+/// expiry of the sweeper, of a late payment and of PostgreSQL's booking path (SQLite's
+/// booking writer runs the same steps on its own connection).
+pub(in crate::store) async fn expire_many<B>(
     conn: &mut Conn<B>,
     orders: &[i64],
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError>
+) -> Result<Vec<(i64, Vec<SeatRef>)>, StoreError>
 where
     B: Backend,
     usize: ColumnIndex<RowOf<B>>,
@@ -688,7 +649,7 @@ where
     .fetch_all(&mut *conn)
     .await?;
     if pending.is_empty() {
-        return Ok(pending);
+        return Ok(Vec::new());
     }
     let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let held: Vec<(i64, String, String, i64)> = sqlx::query_as(&format!(
@@ -715,15 +676,18 @@ where
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let mut seats: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut seats: std::collections::HashMap<i64, Vec<SeatRef>> = std::collections::HashMap::new();
     for (order, section, row, number) in held {
-        seats.entry(order).or_default().push(seat_ref(&section, &row, number)?.to_string());
+        seats.entry(order).or_default().push(seat_ref(&section, &row, number)?);
     }
-    for &order in &pending {
-        let named = seats.remove(&order).unwrap_or_default();
+    let mut expired = Vec::with_capacity(pending.len());
+    for order in pending {
+        let freed = seats.remove(&order).unwrap_or_default();
+        let named: Vec<String> = freed.iter().map(ToString::to_string).collect();
         queue::<B>(conn, order, &Notice::HoldEnded { order, seats: &named }, now).await?;
+        expired.push((order, freed));
     }
-    Ok(pending)
+    Ok(expired)
 }
 
 /// Writes an e-mail about an order to its fan into the outbox, in the change's transaction.
