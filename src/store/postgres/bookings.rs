@@ -25,13 +25,12 @@ use crate::domain::order::Notice;
 use crate::domain::venue::Price;
 use crate::domain::venue::{Checkout, SeatStatus};
 use crate::store::bookings::{
-    CONCERT_START, CONCERT_TERMS, COUNT_REFUND, EXPIRE_HOLDS, EXPIRE_ORDER, FREE_PLACES, HELD_SEATS,
-    HELD_SEATS_OF_ORDER, HOLD_ENDED, ORDER_EVENT, ORDER_STATUS, REFUND_FACTS, REFUND_SEAT,
-    RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER, SEAT_CANCELLED,
-    SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered, cancellable, corrupt,
-    history, place, saved_ids, seat_ref,
+    CONCERT_START, CONCERT_TERMS, COUNT_REFUND, FREE_PLACES, HELD_SEATS, ORDER_EVENT, ORDER_STATUS,
+    REFUND_FACTS, REFUND_SEAT, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
+    SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
+    cancellable, corrupt, history, place, saved_ids, seat_ref,
 };
-use crate::store::orders::queue;
+use crate::store::orders::{expire_many, queue};
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
@@ -65,42 +64,16 @@ pub(super) async fn expire_due_in(
     .bind(now)
     .fetch_all(&mut *conn)
     .await?;
-    let mut freed = Vec::new();
-    for (order, concert) in due {
-        for seat in expire_order(conn, order, now).await? {
-            freed.push((concert, seat));
-        }
-    }
-    Ok(freed)
-}
-
-/// Expires one pending order whose hold is over: its held reservations end (the triggers
-/// free their seats), its history says why. Returns the seats freed.
-pub(in crate::store) async fn expire_order(
-    conn: &mut PgConnection,
-    order: i64,
-    now: DateTime<Utc>,
-) -> Result<Vec<SeatRef>, StoreError> {
-    let seats: Vec<(String, String, i64)> =
-        sqlx::query_as(HELD_SEATS_OF_ORDER).bind(order).fetch_all(&mut *conn).await?;
-    sqlx::query(EXPIRE_HOLDS).bind(now).bind(order).execute(&mut *conn).await?;
-    let seats = seats
-        .iter()
-        .map(|(section, row, number)| seat_ref(section, row, *number))
-        .collect::<Result<Vec<_>, _>>()?;
-    if sqlx::query(EXPIRE_ORDER).bind(order).execute(&mut *conn).await?.rows_affected() == 1 {
-        sqlx::query(ORDER_EVENT)
-            .bind(order)
-            .bind("EXPIRED")
-            .bind(HOLD_ENDED)
-            .bind(Option::<i64>::None)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        let named: Vec<String> = seats.iter().map(ToString::to_string).collect();
-        queue::<PostgresStore>(conn, order, &Notice::HoldEnded { order, seats: &named }, now).await?;
-    }
-    Ok(seats)
+    let concert_of: HashMap<i64, i64> = due.iter().copied().collect();
+    let orders: Vec<i64> = due.into_iter().map(|(order, _)| order).collect();
+    let expired = expire_many::<PostgresStore>(conn, &orders, now).await?;
+    Ok(expired
+        .into_iter()
+        .flat_map(|(order, seats)| {
+            let concert = concert_of.get(&order).copied().unwrap_or_default();
+            seats.into_iter().map(move |seat| (concert, seat))
+        })
+        .collect())
 }
 
 /// Records the refund of a cancelled seat of a paid order in the cancellation's
@@ -157,31 +130,34 @@ pub(super) async fn insert_orders(
     if orders.is_empty() {
         return Ok(Vec::new());
     }
-    // Ids first, so that each order is known by its place in the list.
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT nextval('orders_id_seq') FROM generate_series(1, $1)")
-        .bind(orders.len() as i64)
-        .fetch_all(&mut *conn)
-        .await?;
-    let inserted = sqlx::query(
-        "INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at, expires_at)
-         SELECT t.id, t.concert_id, t.user_id, t.status, t.total, c.currency, $7, t.expires_at
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::timestamptz[])
-              AS t(id, concert_id, user_id, status, total, expires_at)
-         JOIN concerts c ON c.id = t.concert_id",
+    // One statement: each new order takes its id from the sequence once (the CTE is
+    // materialized), and the ids come back in the list's order, which `RETURNING` alone
+    // does not promise.
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "WITH new AS MATERIALIZED (
+             SELECT nextval('orders_id_seq') AS id, t.*
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[])
+                  WITH ORDINALITY AS t(concert_id, user_id, status, total, expires_at, n)),
+         inserted AS (
+             INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at, expires_at)
+             SELECT new.id, new.concert_id, new.user_id, new.status, new.total, c.currency, $6, new.expires_at
+             FROM new JOIN concerts c ON c.id = new.concert_id
+             RETURNING id)
+         SELECT new.id, (SELECT count(*) FROM inserted) FROM new ORDER BY new.n",
     )
-    .bind(&ids)
     .bind(orders.iter().map(|o| o.1).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.0).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| order_status_of(o.2).as_str()).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.3).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.4).collect::<Vec<_>>())
     .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted != orders.len() as u64 {
+    .fetch_all(&mut *conn)
+    .await?;
+    let inserted = rows.first().map_or(0, |(_, count)| *count);
+    if inserted != orders.len() as i64 {
         return Err(corrupt(format!("inserted {inserted} of {} orders", orders.len())));
     }
+    let ids: Vec<i64> = rows.into_iter().map(|(id, _)| id).collect();
     Ok(ids)
 }
 
