@@ -112,15 +112,18 @@ fn refusal(conn: &Connection, err: rusqlite::Error, request: &OwnedBooking) -> B
 }
 
 /// One booking inside the batch's transaction, `layouts` checked for its concert in this
-/// transaction. `version` is left 0: the writer sets it.
+/// transaction and `selling` (checkout, hold minutes) read by it, `None` for no such
+/// concert. `version` is left 0: the writer sets it.
 pub(super) fn book_in(
     conn: &Connection,
     layouts: &Layouts,
     request: &OwnedBooking,
+    selling: Option<(Checkout, i64)>,
 ) -> Result<Booked, BookingError> {
-    if let ([seat], None, []) = (&request.order.seats[..], &request.idempotency, &request.order.standing[..])
+    if let ([seat], None, [], Some(selling)) =
+        (&request.order.seats[..], &request.idempotency, &request.order.standing[..], selling)
     {
-        return book_one(conn, layouts, request, *seat);
+        return book_one(conn, layouts, request, *seat, selling);
     }
     book_in_savepoint(conn, request)
 }
@@ -142,8 +145,8 @@ fn book_in_savepoint(conn: &Connection, request: &OwnedBooking) -> Result<Booked
 }
 
 /// The fast path of a single seat without an idempotency key: the seat and its price from
-/// the concert's layout (or one look-up), then the order and its one reservation, checked
-/// by the schema's triggers. A refused reservation leaves nothing but its order behind,
+/// the concert's layout (or one look-up), how it sells as the batch read it, then the
+/// order and its one reservation, checked by the schema's triggers. A refused reservation leaves nothing but its order behind,
 /// which is deleted again, so it needs no savepoint. A seat whose hold is over but not yet
 /// expired by the sweeper takes the checked path, which expires it first.
 fn book_one(
@@ -151,22 +154,18 @@ fn book_one(
     layouts: &Layouts,
     request: &OwnedBooking,
     seat: SeatRef,
+    (checkout, hold_minutes): (Checkout, i64),
 ) -> Result<Booked, BookingError> {
     // Its status is the triggers' to check, with the reason they name.
     let stored = match layouts.seat(request.concert_id, seat) {
         Some(known) => Some(known),
         None => stored_seat(conn, request.concert_id, seat)?.map(|s| PricedSeat { id: s.id, price: s.price }),
     };
-    let settled: Option<(String, i64)> = conn
-        .prepare_cached("SELECT checkout, hold_minutes FROM concerts WHERE id = ?1 AND deleted_at IS NULL")?
-        .query_row([request.concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((checkout, hold_minutes)) = settled else { return Err(BookingError::ConcertNotFound) };
     let Some(PricedSeat { id: seat_id, price }) = stored else {
         return Err(BookingError::SeatsNotFound(vec![seat]));
     };
     let now = Utc::now();
-    let (status, expires_at) = booked_as(Checkout::parse(&checkout).map_err(corrupt)?, hold_minutes, now);
+    let (status, expires_at) = booked_as(checkout, hold_minutes, now);
     let order_id = insert_order(conn, request, status, price, expires_at, now)?;
     match insert_reservation(conn, request, seat_id, price, now, (status, expires_at, order_id)) {
         Ok(record) => Ok(Booked {

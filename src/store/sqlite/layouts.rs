@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::domain::booking::SeatRef;
 use crate::domain::sections::SeatGrid;
+use crate::domain::venue::Checkout;
 use crate::store::BookingError;
-use crate::store::bookings::seat_ref;
+use crate::store::bookings::{corrupt, seat_ref};
 
 /// Most concerts kept at once; the one booked least recently goes first. An on-sale books
 /// a few concerts at a time, and a layout takes 16 bytes a seat (42 KiB for 2,600).
@@ -98,11 +99,32 @@ fn load(conn: &Connection, concert_id: i64) -> Result<SeatGrid<PricedSeat>, Book
     Ok(seats)
 }
 
-/// The concert's seat-map version and layout version as this transaction sees them;
-/// `None` for no such concert.
-pub(super) fn versions(conn: &Connection, concert_id: i64) -> Result<Option<(i64, i64)>, BookingError> {
-    Ok(conn
-        .prepare_cached("SELECT seat_version, layout_version FROM concerts WHERE id = ?1")?
-        .query_row([concert_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+/// What the writer reads of a concert once per batch, before its first job: nothing in
+/// the batch but its own bookings changes it, and only this transaction writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BatchConcert {
+    /// The seat-map version, counted on by the batch's jobs.
+    pub map_version: i64,
+    pub layout_version: i64,
+    /// How a booking sells, `None` for a deleted concert (its bookings take the checked
+    /// path, which says why they are refused).
+    pub selling: Option<(Checkout, i64)>,
+}
+
+/// The concert's versions and, unless it is deleted, its checkout and hold minutes, as
+/// this transaction sees them; `None` for no such concert.
+pub(super) fn batch_concert(
+    conn: &Connection,
+    concert_id: i64,
+) -> Result<Option<BatchConcert>, BookingError> {
+    let row: Option<(i64, i64, String, i64, bool)> = conn
+        .prepare_cached(
+            "SELECT seat_version, layout_version, checkout, hold_minutes, deleted_at IS NULL
+             FROM concerts WHERE id = ?1",
+        )?
+        .query_row([concert_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()?;
+    let Some((map_version, layout_version, checkout, hold_minutes, live)) = row else { return Ok(None) };
+    let checkout = Checkout::parse(&checkout).map_err(corrupt)?;
+    Ok(Some(BatchConcert { map_version, layout_version, selling: live.then_some((checkout, hold_minutes)) }))
 }

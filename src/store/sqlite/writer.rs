@@ -27,7 +27,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::booking_sql::{OwnedBooking, OwnedCancel, book_in, cancel_in, store_error};
-use super::layouts::{self, Layouts};
+use super::layouts::{self, BatchConcert, Layouts};
 use crate::store::{Booked, BookingError, Cancelled, StoreError};
 
 /// Most jobs committed together: bounds the time the database is held for writing.
@@ -280,16 +280,19 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
     // Each seat-status change bumps its concert's map version by exactly one (trigger
     // `seats_bump_map_version`), and only this transaction writes: so reading a concert's
     // version once, before its first job, gives every job its exact version by counting.
-    // Per concert: (map version as counted so far, layout version).
-    let mut versions: HashMap<i64, (i64, i64)> = HashMap::new();
+    // Per concert: its versions (the map version as counted so far) and checkout terms.
+    let mut concerts: HashMap<i64, BatchConcert> = HashMap::new();
     let mut done_jobs: Vec<(Reply, Done)> = Vec::with_capacity(jobs.len());
     for (job, reply) in jobs {
         let concert = match &job {
             Job::Book(booking) => booking.concert_id,
             Job::Cancel(cancel) => cancel.concert_id,
         };
-        let outcome = prepare(conn, layouts, &mut versions, concert, &job).and_then(|()| match &job {
-            Job::Book(booking) => book_in(conn, layouts, booking).map(Done::Booked),
+        let outcome = prepare(conn, layouts, &mut concerts, concert, &job).and_then(|()| match &job {
+            Job::Book(booking) => {
+                let selling = concerts.get(&concert).and_then(|c| c.selling);
+                book_in(conn, layouts, booking, selling).map(Done::Booked)
+            }
             Job::Cancel(cancel) => cancel_in(conn, cancel).map(Done::Cancelled),
         });
         match outcome {
@@ -299,9 +302,10 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
                     Done::Cancelled(c) if c.version.is_some() => 1,
                     _ => 0,
                 };
-                let (current, _) = versions.entry(concert).or_default();
-                *current += changes;
-                done.set_version(*current);
+                if let Some(read) = concerts.get_mut(&concert) {
+                    read.map_version += changes;
+                    done.set_version(read.map_version);
+                }
                 done_jobs.push((reply, done));
             }
             Err(BookingError::Store(e)) => {
@@ -316,23 +320,23 @@ fn run_jobs(conn: &Connection, layouts: &mut Layouts, jobs: Batch) -> Result<Vec
     Ok(done_jobs)
 }
 
-/// Before a job: at the batch's first job of the concert, reads its map and layout
-/// versions; before a booking, makes sure the writer's layout of the concert is the stored
+/// Before a job: at the batch's first job of the concert, reads its versions and checkout
+/// terms; before a booking, makes sure the writer's layout of the concert is the stored
 /// one (nothing in the batch changes it; a cancellation never needs it).
 fn prepare(
     conn: &Connection,
     layouts: &mut Layouts,
-    versions: &mut HashMap<i64, (i64, i64)>,
+    concerts: &mut HashMap<i64, BatchConcert>,
     concert: i64,
     job: &Job,
 ) -> Result<(), BookingError> {
-    if let Entry::Vacant(slot) = versions.entry(concert) {
+    if let Entry::Vacant(slot) = concerts.entry(concert) {
         // No such concert: the job itself will say so.
-        let Some(found) = layouts::versions(conn, concert)? else { return Ok(()) };
+        let Some(found) = layouts::batch_concert(conn, concert)? else { return Ok(()) };
         slot.insert(found);
     }
-    if let (Job::Book(_), Some(&(_, layout))) = (job, versions.get(&concert)) {
-        layouts.check(conn, concert, layout)?;
+    if let (Job::Book(_), Some(read)) = (job, concerts.get(&concert)) {
+        layouts.check(conn, concert, read.layout_version)?;
     }
     Ok(())
 }
