@@ -1,0 +1,10 @@
+//! Tickets' codes: what a ticket's QR code says (its ticket, concert, seat and version),
+//! signed with the deployment's Ed25519 key so that the door can check it offline, with
+//! only the public key.
+//!
+//! - [`key`]: the signing key, from `TICKET_SIGNING_KEY` or kept in the data dir.
+
+pub mod key;
+
+pub use ed25519_dalek::VerifyingKey;
+pub use key::TicketKey;
