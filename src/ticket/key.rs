@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use ed25519_dalek::{SECRET_KEY_LENGTH, SigningKey, VerifyingKey};
+use ed25519_dalek::{SECRET_KEY_LENGTH, Signature, Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
 
 /// The key's file in the data dir. It holds what `TICKET_SIGNING_KEY` takes (the seed in
@@ -88,6 +88,10 @@ impl TicketKey {
     /// `GET /concerts/{id}/checkin/key` serves, and what WebCrypto imports as `"raw"`.
     pub fn public_key_base64url(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes())
+    }
+
+    pub(super) fn sign(&self, message: &[u8]) -> Signature {
+        self.signing.sign(message)
     }
 }
 

@@ -2,9 +2,12 @@
 //! signed with the deployment's Ed25519 key so that the door can check it offline, with
 //! only the public key.
 //!
-//! - [`key`]: the signing key, from `TICKET_SIGNING_KEY` or kept in the data dir.
+//! - [`key`]: the signing key, from `TICKET_SIGNING_KEY` or kept in the data dir;
+//! - [`code`]: the codes' format, made and checked.
 
+pub mod code;
 pub mod key;
 
+pub use code::{CodeError, TicketClaims, decode_and_verify, encode_and_sign};
 pub use ed25519_dalek::VerifyingKey;
 pub use key::TicketKey;
