@@ -11,7 +11,7 @@
 //!   [`gate`] (the seat gate), [`cache`] and [`seat_news`] (catalog and seat-map views, live
 //!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis),
 //!   [`payment`] (the payment providers), [`mail`] (e-mail delivery and the outbox's
-//!   background sender).
+//!   background sender), [`ticket`] (tickets' signed codes, their key, their QR codes).
 //! - [`domain`]: the rules and validation; no I/O, no HTTP.
 //!
 //! [`config`] is plain data read by the others; [`app`] wires everything together from a
@@ -36,3 +36,4 @@ pub mod service;
 pub mod shared_state;
 pub mod store;
 pub mod throttle;
+pub mod ticket;
