@@ -51,6 +51,13 @@ const ASSETS: &[Asset] = &[
     asset!("js/admin.js", "text/javascript; charset=utf-8"),
     asset!("js/checkout.js", "text/javascript; charset=utf-8"),
     asset!("js/orders.js", "text/javascript; charset=utf-8"),
+    asset!("js/ticket_code.js", "text/javascript; charset=utf-8"),
+    // Loaded by ticket_code.js only where WebCrypto cannot verify Ed25519 (see vendor/README.md).
+    asset!("js/vendor/noble-ed25519.js", "text/javascript; charset=utf-8"),
+    asset!("js/vendor/noble-hashes/sha2.js", "text/javascript; charset=utf-8"),
+    asset!("js/vendor/noble-hashes/_md.js", "text/javascript; charset=utf-8"),
+    asset!("js/vendor/noble-hashes/_u64.js", "text/javascript; charset=utf-8"),
+    asset!("js/vendor/noble-hashes/utils.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Paths the app draws itself (its client-side routes, as in `web/js/main.js`); each is
@@ -146,4 +153,48 @@ fn file(asset: &Asset, etag: &str, status: StatusCode, request: &HeaderMap) -> R
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    /// Every file under `dir`, by its path from `root`.
+    fn files(root: &Path, dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path: PathBuf = entry.unwrap().path();
+            if path.is_dir() {
+                files(root, &path, found);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    fn content_type(path: &str) -> Option<&'static str> {
+        match path.rsplit_once('.')?.1 {
+            "js" => Some("text/javascript; charset=utf-8"),
+            "css" => Some("text/css; charset=utf-8"),
+            "svg" => Some("image/svg+xml"),
+            "html" => Some("text/html; charset=utf-8"),
+            _ => None,
+        }
+    }
+
+    /// A file added to `web/` but not to `ASSETS` would only show as a 404 in a browser
+    /// (a module imported lazily, even later).
+    #[test]
+    fn every_page_script_style_and_image_of_web_is_served_with_its_type() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let mut found = Vec::new();
+        files(&root, &root, &mut found);
+        for path in found.iter().filter(|p| content_type(p).is_some() && *p != INDEX.path) {
+            assert!(ASSETS.iter().any(|a| a.path == path), "web/{path} is not in ASSETS");
+        }
+        for asset in ASSETS.iter().chain([&INDEX]) {
+            assert_eq!(Some(asset.content_type), content_type(asset.path), "{}", asset.path);
+        }
+    }
 }
