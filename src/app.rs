@@ -24,6 +24,7 @@ use crate::service::{self, Parts, Services};
 use crate::shared_state::SharedState;
 use crate::store::{self, NewUser, Store};
 use crate::throttle::{MemoryLimiter, RateLimiter, RedisLimiter, Throttle};
+use crate::ticket::TicketKey;
 
 /// A built service, ready to serve.
 pub struct Service {
@@ -90,6 +91,10 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
     let store = store::open(&config.database).await?;
     ensure_admin(store.as_ref(), &config.admin).await?;
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let ticket_key = match &config.ticket_signing_key {
+        Some(key) => TicketKey::from_setting(key).context("TICKET_SIGNING_KEY")?,
+        None => TicketKey::load_or_create(&config.data_dir)?,
+    };
     let shared = match &config.redis {
         Some(redis) => Some(SharedState::connect(&redis.url, &redis.key_prefix).await?),
         None => None,
@@ -136,6 +141,7 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         throttle: Arc::new(Throttle::new(fast.limiter, config.rate_limits)),
         shared_state: shared,
         payments: config.payments.clone(),
+        ticket_key,
     })?;
     Ok((services, Assembled { store, backends, seat_news }))
 }

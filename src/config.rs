@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Secret for signing tokens; default: generated once and kept in the data dir.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The Ed25519 key ticket codes are signed with: its 32-byte seed, base64url (every
+    /// instance of a scaled-out deployment needs the same); default: generated once and
+    /// kept in the data dir.
+    #[arg(long, env = "TICKET_SIGNING_KEY", hide_env_values = true)]
+    pub ticket_signing_key: Option<String>,
     /// Lifetime of access tokens (e.g. `15m`, `1h`).
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub access_token_ttl: Duration,
@@ -211,6 +216,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
     pub jwt_secret: Option<String>,
+    /// `TICKET_SIGNING_KEY`; `None`: the key kept in the data dir.
+    pub ticket_signing_key: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub admin: AdminAccount,
@@ -419,6 +426,7 @@ impl Config {
             data_dir: args.data_dir,
             database,
             jwt_secret: args.jwt_secret.filter(|s| !s.is_empty()),
+            ticket_signing_key: args.ticket_signing_key.filter(|s| !s.trim().is_empty()),
             access_token_ttl: args.access_token_ttl,
             refresh_token_ttl: args.refresh_token_ttl,
             admin: AdminAccount::from_env(),
@@ -444,6 +452,7 @@ impl Config {
             database: DatabaseUrl::parse(None, &data_dir).expect("the default URL is valid"),
             data_dir,
             jwt_secret: None,
+            ticket_signing_key: None,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             admin: AdminAccount { username: "admin".into(), password: None, email: "admin@localhost".into() },

@@ -5,6 +5,7 @@ pub mod booking;
 pub mod order;
 pub mod poster;
 pub mod sections;
+pub mod ticket;
 pub mod user;
 pub mod venue;
 

@@ -111,11 +111,16 @@ pub enum Notice<'a> {
     Refunded { order: i64, part: i64, amount: &'a str, currency: &'a str, reason: &'a str },
     /// The hold ended unpaid.
     HoldEnded { order: i64, seats: &'a [String] },
+    /// A fan gave a ticket (now of `version`) to another.
+    TicketGiven { ticket: i64, version: i64, concert: &'a str, seat: &'a str, to: &'a str },
+    /// A fan was given a ticket (now of `version`) by another.
+    TicketReceived { ticket: i64, version: i64, concert: &'a str, seat: &'a str, from: &'a str },
 }
 
 impl Notice<'_> {
     pub fn compose(&self) -> (String, String, String) {
         let link = |order: i64| format!("{PUBLIC_URL}/#/orders/{order}");
+        let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/#/tickets/{ticket}");
         match self {
             Notice::Paid { order, seats, total, currency } => (
                 format!("order-{order}-paid"),
@@ -141,6 +146,21 @@ impl Notice<'_> {
                     "Order {order} was not paid in time, so its seats ({}) are released for others.\n\nYour order: {}\n",
                     seats.join(", "),
                     link(*order)
+                ),
+            ),
+            Notice::TicketGiven { ticket, version, concert, seat, to } => (
+                format!("ticket-{ticket}-v{version}-given"),
+                format!("You gave your ticket to {to}"),
+                format!(
+                    "Your ticket for {concert} ({seat}) now belongs to {to}; its old code no longer opens the door.\n"
+                ),
+            ),
+            Notice::TicketReceived { ticket, version, concert, seat, from } => (
+                format!("ticket-{ticket}-v{version}-received"),
+                format!("{from} gave you a ticket for {concert}"),
+                format!(
+                    "{from} gave you their ticket for {concert} ({seat}).\n\nYour ticket: {}\n",
+                    ticket_link(*ticket)
                 ),
             ),
         }

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 400: fields that break the rules.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// 400 with a code saying what was refused (e.g. `INVALID_CODE`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// 400: a body that is not JSON at all.
     #[error("{0}")]
     MalformedBody(String),
@@ -83,6 +86,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+            ApiError::Refused { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "MALFORMED_BODY"),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),

@@ -126,19 +126,23 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized {
-            code: "UNAUTHORIZED",
-            message: "authentication required: send Authorization: Bearer <access token>",
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(ApiError::Unauthorized { code: "TOKEN_INVALID", message: "expected a Bearer token" })?;
-        Ok(state.accounts.authenticate(token).await?)
+        Ok(state.accounts.authenticate(bearer_token(parts)?).await?)
     }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized {
+        code: "UNAUTHORIZED",
+        message: "authentication required: send Authorization: Bearer <access token>",
+    })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(ApiError::Unauthorized { code: "TOKEN_INVALID", message: "expected a Bearer token" })
 }
 
 /// The client's address, for rate limits: the last entry of the configured header set by

@@ -16,6 +16,7 @@ mod orders;
 mod reservations;
 mod sales;
 pub mod server;
+mod tickets;
 mod users;
 mod web;
 
@@ -109,6 +110,8 @@ impl<T> Data<T> {
         (name = "concerts", description = "Concerts and posters"),
         (name = "seats", description = "Seat maps"),
         (name = "orders", description = "Orders, holds and payment"),
+        (name = "tickets", description = "Tickets: codes, QR codes, transfers"),
+        (name = "door", description = "Check-in at the door, online and offline"),
         (name = "admin", description = "Operators only"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
@@ -144,6 +147,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(images::router())
                 .merge(reservations::router())
                 .merge(orders::router())
+                .merge(tickets::router())
                 .merge(live::router())
                 .merge(sales::router()),
         )

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod completion;
 pub mod mail;
 pub mod orders;
+pub mod tickets;
 pub mod views;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use self::audit::AuditLog;
 pub use self::bookings::Bookings;
 pub use self::catalog::Catalog;
 pub use self::orders::Orders;
+pub use self::tickets::Tickets;
 pub use self::views::Views;
 
 /// Every use case of the service, as the HTTP layer reaches them.
@@ -42,6 +44,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub bookings: Bookings,
     pub orders: Arc<Orders>,
+    pub tickets: Tickets,
     pub audit: Arc<AuditLog>,
     pub health: Health,
     /// The views, for tests that check the after-commit work.
@@ -59,11 +62,13 @@ pub struct Parts {
     /// The shared Redis, if any: readiness looks at it.
     pub shared_state: Option<SharedState>,
     pub payments: crate::config::PaymentSettings,
+    /// What ticket codes are signed with.
+    pub ticket_key: crate::ticket::TicketKey,
 }
 
 impl Services {
     pub fn new(parts: Parts) -> anyhow::Result<Self> {
-        let Parts { store, auth, views, posters, throttle, shared_state, payments } = parts;
+        let Parts { store, auth, views, posters, throttle, shared_state, payments, ticket_key } = parts;
         let views = Arc::new(views);
         let audit = Arc::new(AuditLog::new(store.clone()));
         Ok(Self {
@@ -71,6 +76,7 @@ impl Services {
             catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
             bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone()),
             orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)?),
+            tickets: Tickets::new(store.clone(), ticket_key),
             audit,
             health: Health { store, shared_state },
             #[cfg(test)]

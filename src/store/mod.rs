@@ -12,6 +12,7 @@ mod outbox;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod tickets;
 mod tokens;
 mod url;
 mod users;
@@ -31,6 +32,10 @@ pub use orders::{
     UnsentRefund,
 };
 pub use outbox::{OutboxEmail, OutboxStore};
+pub use tickets::{
+    Attendee, Checkin, CheckinRecord, CheckinTokenRecord, DoorTicket, GradeCount, Scan, TicketRecord,
+    TicketStore, TransferError,
+};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use url::DatabaseUrl;
 pub use users::{NewUser, UserRecord, UserStore, UserUpdate};
@@ -61,6 +66,7 @@ pub trait Store:
     + BookingStore
     + OrderStore
     + OutboxStore
+    + TicketStore
     + AuditStore
     + Send
     + Sync

@@ -17,6 +17,13 @@ pub(in crate::store) const QUEUE_EMAIL: &str =
      SELECT $1, u.email, $2, $3, $4, $4 FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $5
      ON CONFLICT DO NOTHING";
 
+/// Queues an e-mail to a user (`$5`), once per event key (`$1`): subject `$2`, text `$3`,
+/// written at `$4`.
+pub(in crate::store) const QUEUE_EMAIL_TO_USER: &str =
+    "INSERT INTO outbox (event_key, recipient, subject, body_text, created_at, next_attempt_at)
+     SELECT $1, u.email, $2, $3, $4, $4 FROM users u WHERE u.id = $5
+     ON CONFLICT DO NOTHING";
+
 /// An e-mail claimed for sending.
 #[derive(Debug, Clone)]
 pub struct OutboxEmail {
