@@ -54,6 +54,19 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("post",   "/api/v1/orders/{id}/mark-paid",                 [401, 403, 403, 200, 403, 200]),
     // Signed by the provider, not a caller; this service has no Stripe set up, so none.
     ("post",   "/api/v1/payments/{provider}/webhook",           [404, 404, 404, 404, 404, 404]),
+    ("get",    "/api/v1/users/my/tickets",                      [401, 200, 200, 200, 200, 200]),
+    ("get",    "/api/v1/tickets/{id}",                          [401, 200, 403, 200, 403, 200]),
+    ("get",    "/api/v1/tickets/{id}/qr.svg",                   [401, 200, 403, 200, 403, 200]),
+    ("post",   "/api/v1/tickets/{id}/transfer",                 [401, 200, 403, 403, 403, 403]),
+    ("post",   "/api/v1/concerts/{id}/checkins",                [401, 403, 403, 200, 403, 200]),
+    ("get",    "/api/v1/concerts/{id}/checkins",                [401, 403, 403, 200, 403, 200]),
+    ("get",    "/api/v1/concerts/{id}/checkin/key",             [401, 403, 403, 200, 403, 200]),
+    ("get",    "/api/v1/concerts/{id}/checkin/tickets",         [401, 403, 403, 200, 403, 200]),
+    ("get",    "/api/v1/concerts/{id}/checkin/stats",           [401, 403, 403, 200, 403, 200]),
+    ("post",   "/api/v1/concerts/{id}/checkin/tokens",          [401, 403, 403, 201, 403, 201]),
+    ("get",    "/api/v1/concerts/{id}/checkin/tokens",          [401, 403, 403, 200, 403, 200]),
+    ("delete", "/api/v1/concerts/{id}/checkin/tokens/{tokenId}", [401, 403, 403, 204, 403, 204]),
+    ("get",    "/api/v1/concerts/{id}/attendees.csv",           [401, 403, 403, 200, 403, 200]),
     ("post",   "/api/v1/admin/login",                           [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/admin/users",                           [401, 403, 403, 403, 403, 200]),
     ("put",    "/api/v1/admin/users/{id}",                      [401, 403, 403, 403, 403, 200]),
@@ -216,7 +229,20 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
     };
     let token = token.as_deref();
     let own_email = world.accounts[caller].as_ref().map_or("x@example.com".to_owned(), |(_, e)| e.clone());
-    let path = route
+    let path = if route.contains("{tokenId}") {
+        let admin = app.admin_token().await;
+        let made = app
+            .post(
+                &format!("/api/v1/concerts/{}/checkin/tokens", f.concert),
+                &json!({"name": "gate"}),
+                Some(&admin),
+            )
+            .await;
+        route.replace("{tokenId}", &made.data()["id"].to_string())
+    } else {
+        route.to_owned()
+    };
+    let path = path
         .replace("{reservation_id}", &f.reservation.to_string())
         .replace("{key}", &f.poster_key)
         .replace("{provider}", "stripe")
@@ -235,6 +261,7 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
                 }
                 (_, r) if r.starts_with("/api/v1/admin/users/") => world.other_fan_id,
                 (_, r) if r.starts_with("/api/v1/orders/") => f.order,
+                (_, r) if r.starts_with("/api/v1/tickets/") => f.reservation,
                 ("delete", "/api/v1/concerts/{id}") => f.empty_concert,
                 _ => f.concert,
             }
@@ -269,6 +296,13 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
             Some(json!({"username": "otherfan", "email": "otherfan@example.com", "role": "USER"}))
         }
         ("patch", "/api/v1/admin/auditoriums/{id}/seats") => Some(json!({"horizontal": "C", "vertical": 5})),
+        ("post", "/api/v1/tickets/{id}/transfer") => Some(json!({"username": "otherfan"})),
+        ("post", "/api/v1/concerts/{id}/checkin/tokens") => Some(json!({"name": "North gate"})),
+        ("post", "/api/v1/concerts/{id}/checkins") => {
+            let admin = app.admin_token().await;
+            let ticket = app.get(&format!("/api/v1/tickets/{}", f.reservation), Some(&admin)).await;
+            Some(json!({"code": ticket.data()["code"]}))
+        }
         ("post", "/api/v1/images/upload") => {
             return upload(app, token.unwrap_or_default(), f.concert).await.status.as_u16();
         }

@@ -123,6 +123,11 @@ impl TestApp {
         end_hold(self.dir.path(), order).await;
     }
 
+    /// Runs one statement on the service's database behind its back (see [`run_sql`]).
+    pub async fn run_sql(&self, sql: &str) {
+        run_sql(self.dir.path(), sql).await;
+    }
+
     /// Stops the service gracefully and gives back its data dir.
     pub async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.shutdown.take() {
@@ -321,15 +326,24 @@ impl Deployment {
 /// Ends an order's hold now, as if its time had passed: raw SQL on the database of the
 /// service in `data_dir` (its sweeper then expires the order within a second).
 pub async fn end_hold(data_dir: &Path, order: i64) {
-    let sql = format!("UPDATE orders SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = {order}");
+    run_sql(
+        data_dir,
+        &format!("UPDATE orders SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = {order}"),
+    )
+    .await;
+}
+
+/// Runs one statement on the database of the service in `data_dir`, behind its back: for
+/// moving time on (a hold's end, a concert's start).
+pub async fn run_sql(data_dir: &Path, sql: &str) {
     match crate::backend::database_url_for(data_dir).await {
         DatabaseUrl::Postgres { url, .. } => {
             let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to the test database");
-            sqlx::query(&sql).execute(&mut conn).await.expect("end the hold");
+            sqlx::query(sql).execute(&mut conn).await.expect("run the statement");
         }
         DatabaseUrl::Sqlite(url) => {
             let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the test database");
-            sqlx::query(&sql).execute(&mut conn).await.expect("end the hold");
+            sqlx::query(sql).execute(&mut conn).await.expect("run the statement");
         }
     }
 }

@@ -30,5 +30,6 @@ mod sections;
 pub mod shared_state;
 mod stripe_client;
 mod stripe_payments;
+mod tickets;
 mod upgrade;
 mod web_app;
