@@ -331,7 +331,7 @@ pub struct CancelledView {
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "not the reservation's owner or an administrator", body = ErrorBody),
         (status = 404, description = "no such reservation in this concert", body = ErrorBody),
-        (status = 409, description = "the concert has started (CONCERT_STARTED)", body = ErrorBody),
+        (status = 409, description = "CONCERT_STARTED, or TICKET_TRANSFERRED (the fan gave the ticket away: only an administrator can cancel it)", body = ErrorBody),
     ))]
 async fn cancel(
     State(state): State<AppState>,

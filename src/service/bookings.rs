@@ -165,6 +165,17 @@ impl Bookings {
             (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
         to_completion(async move {
             let is_admin = caller.has(Role::Admin);
+            if !is_admin
+                && let Some(ticket) = store.ticket(reservation_id).await?
+                && ticket.concert_id == concert_id
+                && ticket.version > 1
+            {
+                // The seat is someone else's now: its buyer can no longer take it back.
+                return Err(ServiceError::conflict(
+                    "TICKET_TRANSFERRED",
+                    "this ticket was given to another fan: only an administrator can cancel it now",
+                ));
+            }
             let cancelled = store.cancel(concert_id, reservation_id, caller.user_id, is_admin).await?;
             committed().await;
             let Some(version) = cancelled.version else {

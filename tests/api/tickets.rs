@@ -212,6 +212,10 @@ async fn a_transfer_moves_the_ticket_and_revokes_its_old_code() {
     assert_eq!(theirs.data()[0]["id"], reservation);
     app.get(&format!("/api/v1/tickets/{reservation}"), Some(&giver)).await.assert_error(403, "FORBIDDEN");
 
+    // Its buyer cannot take it back by cancelling.
+    app.delete(&format!("/api/v1/concerts/{id}/reservations/{reservation}"), Some(&giver))
+        .await
+        .assert_error(409, "TICKET_TRANSFERRED");
     app.post(&checkins(id), &json!({"code": old_code}), Some(&promoter))
         .await
         .assert_error(409, "TICKET_REVOKED");
