@@ -119,8 +119,8 @@ pub enum Notice<'a> {
 
 impl Notice<'_> {
     pub fn compose(&self) -> (String, String, String) {
-        let link = |order: i64| format!("{PUBLIC_URL}/#/orders/{order}");
-        let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/#/tickets/{ticket}");
+        let link = |order: i64| format!("{PUBLIC_URL}/orders?order={order}");
+        let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/tickets/{ticket}");
         match self {
             Notice::Paid { order, seats, total, currency } => (
                 format!("order-{order}-paid"),

@@ -162,7 +162,7 @@ impl Orders {
                     order.lines.len(),
                     order.id
                 );
-                let return_url = format!("{}/#/orders/{}", self.payments.public_url, order.id);
+                let return_url = format!("{}/orders?order={}", self.payments.public_url, order.id);
                 let charge = Charge {
                     order_id: order.id,
                     amount: minor_units(order.total_cents, &order.currency),

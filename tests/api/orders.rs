@@ -336,5 +336,5 @@ async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
     assert_eq!(with(&format!("Subject: Refund for order {paid_order}")), 1);
     assert_eq!(with(&format!("Subject: Your hold has ended: order {lapsed_order}")), 1);
     assert!(sent.iter().all(|m| m.contains("To: mailed@example.com") && !m.contains("{PUBLIC_URL}")));
-    assert!(sent.iter().any(|m| m.contains(&format!("/#/orders/{paid_order}"))));
+    assert!(sent.iter().any(|m| m.contains(&format!("/orders?order={paid_order}"))));
 }
