@@ -7,7 +7,7 @@ use anyhow::Context;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::HeaderValue;
+use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -80,9 +80,21 @@ impl Connection {
         authorization: Option<HeaderValue>,
         body: Option<Bytes>,
     ) -> anyhow::Result<Answer> {
+        self.send_with(method, path, authorization.map(|value| (AUTHORIZATION, value)), body).await
+    }
+
+    /// Sends one request with one header of the caller's (`Authorization`, a webhook's
+    /// signature) and reads the whole answer; reconnects as [`Self::send`].
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        header: Option<(HeaderName, HeaderValue)>,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Answer> {
         let mut builder = Request::builder().method(method).uri(path).header("host", &self.host);
-        if let Some(authorization) = authorization {
-            builder = builder.header("authorization", authorization);
+        if let Some((name, value)) = header {
+            builder = builder.header(name, value);
         }
         if body.is_some() {
             builder = builder.header("content-type", "application/json");

@@ -16,6 +16,7 @@ use super::client::{Connection, bearer};
 use super::phases::{Kind, Phases};
 use super::report::Tally;
 use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
+use super::webhook::{self, Webhooks};
 use super::{Scenario, arena};
 
 /// Shared state of a run.
@@ -30,10 +31,13 @@ pub struct Run {
     /// Requests per second per connection, for open loop.
     pub per_connection_rate: Option<f64>,
     pub rush_seats: usize,
-    /// The next seat to sell in `spread`.
-    pub next_seat: AtomicUsize,
+    /// `webhook`: the orders to pay and how their events are signed.
+    pub webhooks: Option<Arc<Webhooks>>,
+    /// The next seat to sell (`spread`) or order to pay (`webhook`).
+    pub next: AtomicUsize,
     pub completed: AtomicU64,
-    pub sold_out: AtomicBool,
+    /// The run's work ran out: every seat sold (`spread`) or every order paid (`webhook`).
+    pub ran_out: AtomicBool,
     /// With `--ceiling`: the phases of scenario and `/health` the run alternates between.
     pub phases: Option<Phases>,
 }
@@ -57,6 +61,8 @@ enum Step {
         reservation: i64,
         fan: usize,
     },
+    /// The payment event of the run's order number `i`.
+    Pay(usize),
     Stop,
 }
 
@@ -91,13 +97,21 @@ impl Run {
                 Step::BookStanding { concert: fixture.concerts[0], fan: rng.gen_range(0..fans) }
             }
             Scenario::Spread => {
-                let i = self.next_seat.fetch_add(1, Ordering::Relaxed);
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
                 if i >= fixture.concerts.len() * SEATS_PER_CONCERT {
-                    self.sold_out.store(true, Ordering::Relaxed);
+                    self.ran_out.store(true, Ordering::Relaxed);
                     return Step::Stop;
                 }
                 let (row, column) = seat_at(i % SEATS_PER_CONCERT);
                 Step::Book { concert: fixture.concerts[i / SEATS_PER_CONCERT], row, column, fan: i % fans }
+            }
+            Scenario::Webhook => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                if i >= self.webhooks.as_ref().map_or(0, |w| w.orders.len()) {
+                    self.ran_out.store(true, Ordering::Relaxed);
+                    return Step::Stop;
+                }
+                Step::Pay(i)
             }
             Scenario::Rush => {
                 let (row, column) = seat_at(rng.gen_range(0..self.rush_seats.clamp(1, SEATS_PER_CONCERT)));
@@ -204,6 +218,13 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 let path = format!("/api/v1/concerts/{concert}/reservations/{reservation}");
                 conn.send_as(Method::DELETE, &path, Some(run.fan_auth[*fan].clone()), None).await
             }
+            Step::Pay(i) => match run.webhooks.as_ref().map(|w| w.delivery(*i)) {
+                Some(Ok((body, signature))) => {
+                    conn.send_with(Method::POST, webhook::PATH, Some(signature), Some(body)).await
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(anyhow::anyhow!("a payment step without the run's orders")),
+            },
         };
         match answer {
             Ok(answer) => {
@@ -228,6 +249,10 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                         tally.cancelled.push(reservation);
                         mine.retain(|(_, id, _)| *id != reservation);
                     }
+                    Step::Pay(i) if answer.status == 200 => {
+                        tally.paid.extend(run.webhooks.as_ref().map(|w| w.orders[i].id));
+                    }
+                    Step::Pay(_) => tally.not_taken += 1,
                     _ => {}
                 }
             }

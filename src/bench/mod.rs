@@ -1,7 +1,8 @@
 //! `tickitecking bench`: a load generator for a running instance. It sets up its own data
 //! through the public API, drives one of the on-sale scenarios over a fixed number of
 //! connections, reports throughput and latency percentiles, and then checks through the
-//! API that no seat was sold twice and that every confirmation it received is a booking.
+//! API that no seat was sold twice and that every confirmation it received is a booking
+//! (`webhook`: that every order whose payment event was taken is paid, once).
 
 pub mod arena;
 mod client;
@@ -11,6 +12,7 @@ mod load;
 pub mod phases;
 pub mod report;
 mod setup;
+pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -26,7 +28,7 @@ use self::client::Connection;
 use self::load::Run;
 use self::phases::Phases;
 use self::report::{Report, Tally, Verification};
-use crate::domain::venue::MAX_SEATS_PER_FAN;
+use crate::domain::venue::{MAX_HOLD_MINUTES, MAX_SEATS_PER_FAN};
 
 /// What the load does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,6 +54,10 @@ pub enum Scenario {
     /// map and seat gate, and reports the service's resident memory per seat and how long
     /// each 2,600-seat concert took to create.
     Footprint,
+    /// Stripe's `checkout.session.completed` webhook: every event, signed with
+    /// `--webhook-secret`, pays a distinct pending order held before the run (`PAYMENT`
+    /// concerts, one seat per order; the service needs `PAYMENT_PROVIDER=stripe`).
+    Webhook,
 }
 
 /// Flags of `tickitecking bench`.
@@ -90,13 +96,22 @@ pub struct BenchArgs {
     pub phase: Duration,
     /// How the run's concerts sell: `DIRECT` (confirmed at once) or `PAYMENT` (each booking
     /// holds its seats and makes a pending order; the service needs a payment provider,
-    /// e.g. `PAYMENT_PROVIDER=manual`).
+    /// e.g. `PAYMENT_PROVIDER=manual`). `webhook` always makes `PAYMENT` concerts.
     #[arg(long, default_value = "DIRECT", value_parser = ["DIRECT", "PAYMENT"])]
     pub checkout: String,
+    /// `webhook`: pending orders held before the run, one seat each, each paid by one
+    /// event; default: enough for the warm-up and the run at 4,000 events/s.
+    #[arg(long)]
+    pub orders: Option<usize>,
+    /// `webhook`: the signing secret of the service's Stripe webhook endpoint (`whsec_…`),
+    /// which the events are signed with.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// Fans to create (each signs up and logs in once).
     #[arg(long, default_value_t = 100)]
     pub fans: usize,
-    /// Concerts to create (2,600 seats each); default: 20 for spread and mixed, else 1.
+    /// Concerts to create (2,600 seats each); default: 20 for spread and mixed, as many as
+    /// the orders need for webhook, else 1.
     #[arg(long)]
     pub concerts: Option<usize>,
     /// Seats fought over in `rush`.
@@ -110,6 +125,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The event rate `webhook` holds orders for by default: generous against the target of
+/// 1,000 events/s.
+const DEFAULT_EVENTS_PER_SECOND: f64 = 4_000.0;
 
 /// How hard an open loop pushes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +177,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     print!("{text}");
     match &report {
-        Outcome::Load(load) if load.verification.as_ref().is_some_and(|v| !v.ok) => {
+        Outcome::Load(load)
+            if load.verification.as_ref().is_some_and(|v| !v.ok)
+                || load.payments.as_ref().is_some_and(|p| !p.ok) =>
+        {
             anyhow::bail!("verification failed")
         }
         _ => Ok(()),
@@ -183,9 +205,11 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     // A fan may hold only so many seats of a concert: with too few fans, spread would turn
     // into refusals long before the seats run out.
     let fans_needed = setup::SEATS_PER_CONCERT.div_ceil(MAX_SEATS_PER_FAN as usize);
+    let scenario = format!("{:?}", args.scenario).to_lowercase();
+    let sells_in_order = matches!(args.scenario, Scenario::Spread | Scenario::Webhook);
     anyhow::ensure!(
-        args.scenario != Scenario::Spread || args.fans >= fans_needed,
-        "spread needs --fans {fans_needed} or more: a fan may hold at most {MAX_SEATS_PER_FAN} seats of a concert"
+        !sells_in_order || args.fans >= fans_needed,
+        "{scenario} needs --fans {fans_needed} or more: a fan may hold at most {MAX_SEATS_PER_FAN} seats of a concert"
     );
     anyhow::ensure!(
         !matches!(args.rate, Some(Rate::OfPeak(_))) || !args.peak_for.is_zero(),
@@ -198,16 +222,44 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     );
     let arena_scenario =
         matches!(args.scenario, Scenario::Availability | Scenario::Section | Scenario::Standing);
+    let webhook = args.scenario == Scenario::Webhook;
+    let orders = args.orders.unwrap_or_else(|| {
+        let seconds = (args.warmup + args.duration).as_secs_f64()
+            + if matches!(args.rate, Some(Rate::OfPeak(_))) {
+                (args.warmup + args.peak_for).as_secs_f64()
+            } else {
+                0.0
+            };
+        (seconds * DEFAULT_EVENTS_PER_SECOND).ceil() as usize
+    });
+    anyhow::ensure!(!webhook || orders > 0, "--orders must be at least 1");
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
         Scenario::Footprint => 100,
+        Scenario::Webhook => orders.div_ceil(setup::SEATS_PER_CONCERT),
         // The arena is the one concert.
         _ if arena_scenario => 0,
         _ => 1,
     });
-
     let run_id = format!("{:x}", rand::random::<u32>());
-    let seats_per_fan = setup::SEATS_PER_CONCERT.div_ceil(args.fans);
+    let secret = match (webhook, &args.webhook_secret) {
+        (false, _) => None,
+        (true, Some(secret)) => Some(secret.as_str()),
+        (true, None) => anyhow::bail!(
+            "webhook needs --webhook-secret (or STRIPE_WEBHOOK_SECRET): the service's webhook signing secret"
+        ),
+    };
+    if let Some(secret) = secret {
+        webhook::probe(address, secret, &run_id).await?;
+    }
+
+    let terms = setup::Terms {
+        seats_per_fan: setup::SEATS_PER_CONCERT.div_ceil(args.fans),
+        checkout: if webhook { "PAYMENT".into() } else { args.checkout.clone() },
+        // The shortest hold, so that a run can watch its holds expire; the longest for the
+        // orders a webhook run pays, which must still be pending when their events come.
+        hold_minutes: if webhook { MAX_HOLD_MINUTES } else { 1 },
+    };
     eprintln!("setting up run {run_id}: {concerts} concert(s) of 2,600 seats, {} fans…", args.fans);
     let fixture = setup::prepare(
         address,
@@ -217,8 +269,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         // arena scenarios make theirs below.
         if args.scenario == Scenario::Footprint || arena_scenario { 0 } else { concerts.max(1) },
         args.fans,
-        seats_per_fan,
-        &args.checkout,
+        terms,
     )
     .await?;
     if args.scenario == Scenario::Footprint {
@@ -235,8 +286,16 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         false => None,
     };
     let fixture = Arc::new(fixture);
+    let webhooks = match secret {
+        Some(secret) => {
+            eprintln!("holding {orders} seats, one pending order each…");
+            let held = webhook::hold(address, &fixture, orders, args.connections).await?;
+            Some(Arc::new(webhook::Webhooks::new(&run_id, held, secret)?))
+        }
+        None => None,
+    };
     let fan_auth = load::fan_auth(&fixture)?;
-    let new_run = |rate: Option<f64>, duration: Duration, first_seat: usize, ceiling: bool| {
+    let new_run = |rate: Option<f64>, duration: Duration, first: usize, ceiling: bool| {
         let measured_from = Instant::now() + args.warmup;
         let deadline = measured_from + duration;
         Arc::new(Run {
@@ -247,9 +306,10 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             deadline,
             per_connection_rate: rate.map(|r| r / args.connections as f64),
             rush_seats: args.rush_seats,
-            next_seat: AtomicUsize::new(first_seat),
+            webhooks: webhooks.clone(),
+            next: AtomicUsize::new(first),
             completed: AtomicU64::new(0),
-            sold_out: AtomicBool::new(false),
+            ran_out: AtomicBool::new(false),
             phases: ceiling.then(|| Phases::new(measured_from, deadline, args.phase, args.phase / 10)),
         })
     };
@@ -264,7 +324,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             (Some(share * peak.per_second), Some(peak))
         }
     };
-    let run = new_run(rate, args.duration, peak.as_ref().map_or(0, |p| p.next_seat), args.ceiling);
+    let run = new_run(rate, args.duration, peak.as_ref().map_or(0, |p| p.next), args.ceiling);
     let measured_from = run.measured_from;
     let books =
         matches!(args.scenario, Scenario::Spread | Scenario::Rush | Scenario::Mixed | Scenario::Standing);
@@ -286,7 +346,6 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         (Some(rate), None) => format!("open loop, {rate:.0} req/s offered"),
         (None, _) => "closed loop".into(),
     };
-    let scenario = format!("{:?}", args.scenario).to_lowercase();
     let mut report = Report::new(&scenario, mode, args.connections, run.counted(ended), &tally);
     report.peak_per_second = peak.as_ref().map(|peak| peak.per_second);
     // A booking whose answer was lost may still stand: the peak run's count here too.
@@ -307,15 +366,22 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             report.durability = Some(durability::Durability::between(before.as_ref(), &after));
         }
     }
+    // The peak run's bookings and payments are checked too (the report above is the main
+    // run's).
+    if let Some(peak) = peak {
+        tally.merge(peak.tally)?;
+    }
     if books {
-        // The peak run's bookings are checked too (the report above is the main run's).
-        if let Some(peak) = peak {
-            tally.merge(peak.tally)?;
-        }
         report.verification = Some(verify(address, &run.fixture, &tally).await?);
     }
-    if run.sold_out.load(Ordering::Relaxed) {
-        eprintln!("every seat was sold before the time was up");
+    if let Some(webhooks) = &webhooks {
+        report.payments = Some(webhook::verify(address, &run.fixture, webhooks.orders.len(), &tally).await?);
+    }
+    if run.ran_out.load(Ordering::Relaxed) {
+        match webhooks {
+            Some(_) => eprintln!("every order was paid before the time was up: more --orders"),
+            None => eprintln!("every seat was sold before the time was up"),
+        }
     }
     Ok(Outcome::Load(Box::new(report)))
 }
@@ -324,8 +390,9 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
 struct Peak {
     /// Answers per second over the counted time.
     per_second: f64,
-    /// Where the main run goes on selling (`spread`): the peak run's seats stay sold.
-    next_seat: usize,
+    /// Where the main run goes on (`spread`, `webhook`): the peak run's seats stay sold and
+    /// its orders paid.
+    next: usize,
     /// What the peak run saw (its bookings are verified with the main run's).
     tally: Tally,
 }
@@ -338,11 +405,12 @@ impl Peak {
         let answers: u64 = tally.statuses.values().sum();
         anyhow::ensure!(answers > 0 && seconds > 0.0, "the peak run got no answer to count");
         anyhow::ensure!(
-            !run.sold_out.load(Ordering::Relaxed),
-            "every seat was sold while measuring the peak: more --concerts, or a shorter --peak-for"
+            !run.ran_out.load(Ordering::Relaxed),
+            "the work ran out while measuring the peak (every seat sold, or every order paid): more --concerts \
+             or --orders, or a shorter --peak-for"
         );
-        let next_seat = run.next_seat.load(Ordering::Relaxed);
-        Ok(Self { per_second: answers as f64 / seconds, next_seat, tally })
+        let next = run.next.load(Ordering::Relaxed);
+        Ok(Self { per_second: answers as f64 / seconds, next, tally })
     }
 }
 

@@ -18,6 +18,10 @@ pub struct Tally {
     pub booked: Vec<i64>,
     /// Reservation ids this worker cancelled again (mixed scenario).
     pub cancelled: Vec<i64>,
+    /// Order ids whose payment event was answered 200 (webhook scenario), warm-up included.
+    pub paid: Vec<i64>,
+    /// Payment events answered otherwise (webhook scenario), warm-up included.
+    pub not_taken: u64,
 }
 
 impl Tally {
@@ -28,6 +32,8 @@ impl Tally {
             errors: 0,
             booked: Vec::new(),
             cancelled: Vec::new(),
+            paid: Vec::new(),
+            not_taken: 0,
         })
     }
 
@@ -45,6 +51,8 @@ impl Tally {
         self.errors += other.errors;
         self.booked.extend(other.booked);
         self.cancelled.extend(other.cancelled);
+        self.paid.extend(other.paid);
+        self.not_taken += other.not_taken;
         Ok(())
     }
 }
@@ -69,7 +77,7 @@ pub struct Report {
     pub seconds: f64,
     pub requests: u64,
     pub requests_per_second: f64,
-    /// 2xx answers per second (bookings per second in `spread`).
+    /// 2xx answers per second (bookings per second in `spread`, events taken in `webhook`).
     pub successes_per_second: f64,
     /// 409 answers per second (refusals in `rush`).
     pub refusals_per_second: f64,
@@ -78,6 +86,8 @@ pub struct Report {
     pub latency: Latency,
     /// Result of the after-run check through the API, when the scenario books.
     pub verification: Option<Verification>,
+    /// `webhook`: the after-run check that every order whose event was taken is paid, once.
+    pub payments: Option<super::webhook::Payments>,
     /// With `--rate N%`: the closed-loop peak (answers per second) measured first.
     pub peak_per_second: Option<f64>,
     /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
@@ -130,6 +140,7 @@ impl Report {
                 mean_ms: h.mean() / 1000.0,
             },
             verification: None,
+            payments: None,
             peak_per_second: None,
             ceiling: None,
             durability: None,
@@ -206,6 +217,20 @@ impl Report {
                 v.confirmed_found_active,
                 v.active_reservations,
                 v.seats_sold_twice
+            ));
+        }
+        if let Some(p) = &self.payments {
+            out.push_str(&format!(
+                "verified   {}: {} of {} orders paid by events taken (200), {} events not taken; the service \
+                 lists {} PAID and {} pending; {} of {} read back paid once\n",
+                if p.ok { "OK" } else { "FAILED" },
+                p.taken,
+                p.orders,
+                p.not_taken,
+                p.paid_orders,
+                p.pending_orders,
+                p.sampled_paid_once,
+                p.sampled
             ));
         }
         out

@@ -53,6 +53,16 @@ async fn signup(conn: &mut Connection, username: &str) -> anyhow::Result<i64> {
     body["data"]["id"].as_i64().context("no user id")
 }
 
+/// How the run's concerts sell.
+pub struct Terms {
+    /// Each concert's `maxSeatsPerFan` (clamped to what the service accepts).
+    pub seats_per_fan: usize,
+    /// `DIRECT` or `PAYMENT`.
+    pub checkout: String,
+    /// How long a `PAYMENT` concert holds a booking's seats.
+    pub hold_minutes: i64,
+}
+
 /// Creates everything a run needs. Names carry `run` so runs never collide.
 pub async fn prepare(
     address: SocketAddr,
@@ -60,8 +70,7 @@ pub async fn prepare(
     run: &str,
     concerts: usize,
     fans: usize,
-    seats_per_fan: usize,
-    checkout: &str,
+    terms: Terms,
 ) -> anyhow::Result<Fixture> {
     let mut conn = Connection::new(address);
     let admin_token = login(&mut conn, "/api/v1/admin/login", admin.0, admin.1).await?;
@@ -88,8 +97,7 @@ pub async fn prepare(
     let hall = expect(answer, StatusCode::CREATED, "creating the venue")?["data"]["id"]
         .as_i64()
         .context("venue id")?;
-    let venue =
-        Venue { promoter_token, hall, run: run.to_owned(), seats_per_fan, checkout: checkout.to_owned() };
+    let venue = Venue { promoter_token, hall, run: run.to_owned(), terms };
     let mut concert_ids = Vec::with_capacity(concerts);
     for i in 0..concerts {
         concert_ids.push(venue.create_concert(&mut conn, i).await?);
@@ -124,9 +132,7 @@ pub struct Venue {
     promoter_token: String,
     hall: i64,
     run: String,
-    seats_per_fan: usize,
-    /// `DIRECT` or `PAYMENT`.
-    checkout: String,
+    terms: Terms,
 }
 
 impl Venue {
@@ -152,10 +158,9 @@ impl Venue {
                     "description": "load generator concert",
                     "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
                     "auditoriumId": self.hall,
-                    "maxSeatsPerFan": (self.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
-                    "checkout": self.checkout,
-                    // The shortest hold, so that a run can watch its holds expire.
-                    "holdMinutes": 1,
+                    "maxSeatsPerFan": (self.terms.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
+                    "checkout": self.terms.checkout,
+                    "holdMinutes": self.terms.hold_minutes,
                     "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
                     "seatList": [
                         {"horizontals": rows(b'A', b'E'), "grade": "R"},

@@ -1,10 +1,13 @@
 //! `tickitecking bench` against a running instance: it sets up its own data through the
-//! API, loads the service, and checks afterwards that no seat was sold twice.
+//! API, loads the service, and checks afterwards that no seat was sold twice (`webhook`:
+//! that every order whose payment event was taken is paid, once).
 
 use std::time::Duration;
 
 use tickitecking::bench::{BenchArgs, Outcome, Rate, Scenario, measure};
+use tickitecking::config::{PaymentProvider, StripeSettings};
 
+use crate::fake_stripe::FakeStripe;
 use crate::helpers::{ADMIN_PASSWORD, TestApp};
 
 fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
@@ -24,6 +27,8 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         // Enough seats that the run cannot sell out, so every phase is counted.
         concerts: Some(2),
         rush_seats: 10,
+        orders: None,
+        webhook_secret: None,
         admin_username: "admin".into(),
         admin_password: ADMIN_PASSWORD.into(),
         json: true,
@@ -102,6 +107,77 @@ async fn an_open_loop_at_a_share_of_the_peak_measures_the_peak_first_in_the_same
     assert!(verified.ok && verified.seats_sold_twice == 0, "{verified:?}");
     assert_eq!(report.transport_errors, 0);
     assert_eq!(verified.active_reservations, verified.confirmed, "{verified:?}");
+    app.stop().await;
+}
+
+const STRIPE_KEY: &str = "sk_test_bench";
+const WEBHOOK_SECRET: &str = "whsec_bench";
+
+/// A service paid through Stripe: the local Stripe stands in for its API.
+async fn stripe_service() -> (TestApp, FakeStripe) {
+    let stripe = FakeStripe::start(STRIPE_KEY, WEBHOOK_SECRET).await;
+    let base = stripe.base_url().to_owned();
+    let app = TestApp::spawn_with(move |config| {
+        config.payments.provider = PaymentProvider::Stripe;
+        config.payments.stripe = Some(StripeSettings {
+            secret_key: STRIPE_KEY.into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            api_base: base,
+        });
+    })
+    .await;
+    (app, stripe)
+}
+
+#[tokio::test]
+async fn webhook_events_pay_each_held_order_once() {
+    let (app, stripe) = stripe_service().await;
+    let webhook = BenchArgs {
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        // Over one concert: the run may pay them all before its time is up.
+        orders: Some(3000),
+        concerts: None,
+        ..args(&app, Scenario::Webhook)
+    };
+    let Outcome::Load(report) = measure(webhook).await.expect("bench runs") else { panic!("a load report") };
+
+    let payments = report.payments.as_ref().expect("webhook is verified");
+    assert!(payments.ok, "{payments:?}");
+    assert!(payments.taken > 0 && payments.not_taken == 0, "{payments:?}");
+    assert_eq!(report.transport_errors, 0);
+    assert_eq!(report.statuses.keys().copied().collect::<Vec<_>>(), vec![200], "only events taken");
+    // The service's own count: as many orders paid as events taken, the rest still held.
+    assert_eq!(payments.paid_orders, payments.taken as i64);
+    assert_eq!(payments.pending_orders, 3000 - payments.taken as i64);
+    assert_eq!(payments.sampled, payments.sampled_paid_once);
+    assert!(payments.sampled > 0 && payments.sampled <= 300, "{payments:?}");
+    // Every held seat of a paid order is now the fan's; the amounts matched, so Stripe's
+    // API was never called (no refund, nothing to call off).
+    let admin = app.admin_token().await;
+    let listed = app.get("/api/v1/admin/reservations", Some(&admin)).await;
+    let reservations = listed.data().as_array().unwrap();
+    let confirmed = reservations.iter().filter(|r| r["status"] == "Y").count();
+    let held = reservations.iter().filter(|r| r["status"] == "H").count();
+    assert_eq!((confirmed, held), (payments.taken, 3000 - payments.taken));
+    assert!(stripe.requests().is_empty(), "{:?}", stripe.requests());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_refuses_to_run_without_stripe_or_with_another_secret() {
+    let (app, _stripe) = stripe_service().await;
+    let no_secret = measure(args(&app, Scenario::Webhook)).await.expect_err("refused");
+    assert!(no_secret.to_string().contains("--webhook-secret"), "{no_secret}");
+    let other = BenchArgs { webhook_secret: Some("whsec_other".into()), ..args(&app, Scenario::Webhook) };
+    let other = measure(other).await.expect_err("refused");
+    assert!(other.to_string().contains("refused a signed event"), "{other}");
+    app.stop().await;
+
+    let app = TestApp::spawn().await;
+    let no_stripe =
+        BenchArgs { webhook_secret: Some(WEBHOOK_SECRET.into()), ..args(&app, Scenario::Webhook) };
+    let no_stripe = measure(no_stripe).await.expect_err("refused");
+    assert!(no_stripe.to_string().contains("PAYMENT_PROVIDER=stripe"), "{no_stripe}");
     app.stop().await;
 }
 
