@@ -61,6 +61,9 @@ impl From<OrderError> for ServiceError {
                 format!("the order is {}: only a pending order can be paid for or given up", status.as_str()),
             ),
             OrderError::EventSeen => ServiceError::conflict("EVENT_SEEN", "this event was processed before"),
+            OrderError::Mismatch => {
+                ServiceError::conflict("PAYMENT_MISMATCH", "the payment is not the order's total")
+            }
             OrderError::Store(e) => e.into(),
         }
     }
@@ -226,60 +229,50 @@ impl Orders {
             record(paid.order_id, "AWAITING_PAYMENT").await?;
             return Ok(());
         }
-        let order = match paid.order_id {
-            Some(id) => self.store.order(id).await.map_err(ServiceError::from)?,
-            None => {
-                // Another integration's session on the same account: not ours to act on.
-                record(None, "NOT_OURS").await?;
-                return Ok(());
-            }
-        };
-        let mismatch = match &order {
-            None => Some("UNKNOWN_ORDER"),
-            Some(o)
-                if minor_units(o.total_cents, &o.currency) != paid.amount_total
-                    || !o.currency.eq_ignore_ascii_case(&paid.currency) =>
-            {
-                Some("AMOUNT_MISMATCH")
-            }
-            Some(_) => None,
-        };
-        if let Some(why) = mismatch {
-            // Money moved that no order can keep: it goes back (the event names the refund,
-            // so a redelivery never refunds twice), and the event says why.
-            let outcome = match (&self.provider, &paid.payment_intent) {
-                (Some(provider), Some(intent)) => {
-                    let key = format!("{}-refund", event.id);
-                    let refund = provider.refund(intent, paid.amount_total, &key).await.map_err(|e| {
-                        ServiceError::Other(e.context("refunding a payment no order can keep"))
-                    })?;
-                    format!("{why}: REFUNDED {refund}")
-                }
-                _ => format!("{why}: NOTHING TO REFUND"),
-            };
-            tracing::warn!(event = %event.id, order = ?paid.order_id, outcome, "a payment did not match its order");
-            record(paid.order_id, &outcome).await?;
+        let Some(id) = paid.order_id else {
+            // Another integration's session on the same account: not ours to act on.
+            record(None, "NOT_OURS").await?;
             return Ok(());
-        }
-        let id = order.map_or(0, |o| o.id);
+        };
         let payment = Payment {
             provider: "stripe",
             reference: paid.payment_intent.as_deref(),
             recorded_by: None,
             event: Some((&event.id, &event.kind)),
+            amount: Some((paid.amount_total, &paid.currency)),
         };
-        match self.store.settle(id, payment).await {
+        let why = match self.store.settle(id, payment).await {
             Ok((order, outcome)) => {
                 if outcome != PaymentOutcome::AlreadyPaid {
                     self.views.concert_seats_unknown(order.concert_id).await;
                 }
                 metrics::counter!("orders_total", "outcome" => format!("{outcome:?}")).increment(1);
-                self.send_refunds().await;
-                Ok(())
+                if matches!(outcome, PaymentOutcome::Refund | PaymentOutcome::RefundExpired) {
+                    self.send_refunds().await;
+                }
+                return Ok(());
             }
-            Err(OrderError::EventSeen) => Ok(()),
-            Err(e) => Err(ServiceError::from(e).into()),
-        }
+            Err(OrderError::EventSeen) => return Ok(()),
+            Err(OrderError::NotFound) => "UNKNOWN_ORDER",
+            Err(OrderError::Mismatch) => "AMOUNT_MISMATCH",
+            Err(e) => return Err(ServiceError::from(e).into()),
+        };
+        // Money moved that no order can keep: it goes back (the event names the refund, so
+        // a redelivery never refunds twice), and the event says why.
+        let outcome = match (&self.provider, &paid.payment_intent) {
+            (Some(provider), Some(intent)) => {
+                let key = format!("{}-refund", event.id);
+                let refund = provider
+                    .refund(intent, paid.amount_total, &key)
+                    .await
+                    .map_err(|e| ServiceError::Other(e.context("refunding a payment no order can keep")))?;
+                format!("{why}: REFUNDED {refund}")
+            }
+            _ => format!("{why}: NOTHING TO REFUND"),
+        };
+        tracing::warn!(event = %event.id, order = id, outcome, "a payment did not match its order");
+        record(Some(id), &outcome).await?;
+        Ok(())
     }
 
     /// Sends the refunds recorded for the provider and not sent yet (each named by its own
@@ -336,7 +329,7 @@ impl Orders {
             (self.store.clone(), self.views.clone(), self.audit.clone(), caller.clone());
         to_completion(async move {
             let payment =
-                Payment { provider: "manual", reference: None, recorded_by: Some(caller.user_id), event: None };
+                Payment { provider: "manual", reference: None, recorded_by: Some(caller.user_id), event: None, amount: None };
             let (order, outcome) = store.settle(id, payment).await?;
             committed().await;
             if outcome != PaymentOutcome::AlreadyPaid {

@@ -13,7 +13,9 @@ use super::bookings::{HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
 use super::outbox::QUEUE_EMAIL;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
-use crate::domain::order::{EXPIRED_BEFORE_PAYMENT, Notice, OrderStatus, PaymentOutcome, on_payment};
+use crate::domain::order::{
+    EXPIRED_BEFORE_PAYMENT, Notice, OrderStatus, PaymentOutcome, minor_units, on_payment,
+};
 use crate::domain::venue::Price;
 
 /// One seat or place of an order.
@@ -90,6 +92,10 @@ pub enum OrderError {
     /// The provider's event was processed before: nothing changed.
     #[error("event processed before")]
     EventSeen,
+    /// The money is not what the order costs (amount in the minor unit, or currency):
+    /// nothing changed.
+    #[error("the payment does not match the order")]
+    Mismatch,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -111,6 +117,9 @@ pub struct Payment<'a> {
     /// The provider's event that told of it (`id`, `type`): processed at most once, in the
     /// payment's own transaction.
     pub event: Option<(&'a str, &'a str)>,
+    /// What the provider says it took (in the currency's minor unit, and the currency):
+    /// settled only if it is the order's total.
+    pub amount: Option<(i64, &'a str)>,
 }
 
 /// A refund recorded and not yet sent through its provider.
@@ -352,6 +361,11 @@ where
         let order = locked::<B>(&mut tx, id).await?;
         let status = OrderStatus::parse(&order.3).map_err(corrupt)?;
         let (total, expires_at) = (order.4, order.7);
+        if let Some((amount, currency)) = payment.amount
+            && (minor_units(total, &order.5) != amount || !order.5.eq_ignore_ascii_case(currency))
+        {
+            return Err(OrderError::Mismatch);
+        }
         let mut outcome = on_payment(status, expires_at, now, || true);
         if outcome == PaymentOutcome::Paid && expires_at.is_some_and(|at| at <= now) {
             // The hold is over: expired (if the sweeper has not come by yet), then its seats
@@ -362,6 +376,14 @@ where
             if !retake::<B>(&mut tx, id, now).await? {
                 outcome = PaymentOutcome::RefundExpired;
             }
+        }
+        // The provider's event, once: a repeat (or the same event at another instance, after
+        // this one) changes nothing, whatever the order became since.
+        if let Some(event) = payment.event
+            && !first_time::<B>(&mut tx, payment.provider, event, Some(id), &format!("{outcome:?}"), now)
+                .await?
+        {
+            return Err(OrderError::EventSeen);
         }
         match outcome {
             PaymentOutcome::AlreadyPaid => {}
