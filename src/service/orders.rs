@@ -330,8 +330,9 @@ impl Orders {
         to_completion(async move {
             let payment =
                 Payment { provider: "manual", reference: None, recorded_by: Some(caller.user_id), event: None, amount: None };
-            let (order, outcome) = store.settle(id, payment).await?;
+            let (settled, outcome) = store.settle(id, payment).await?;
             committed().await;
+            let order = store.order(settled.id).await?.ok_or(ServiceError::NotFound("order"))?;
             if outcome != PaymentOutcome::AlreadyPaid {
                 views.concert_seats_unknown(order.concert_id).await;
                 let change = Change {

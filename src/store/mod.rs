@@ -29,7 +29,7 @@ pub use bookings::{
 };
 pub use orders::{
     OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
-    UnsentRefund,
+    Settled, UnsentRefund,
 };
 pub use outbox::{OutboxEmail, OutboxStore};
 pub use tickets::{

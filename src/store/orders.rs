@@ -122,6 +122,13 @@ pub struct Payment<'a> {
     pub amount: Option<(i64, &'a str)>,
 }
 
+/// The order a payment settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub id: i64,
+    pub concert_id: i64,
+}
+
 /// A refund recorded and not yet sent through its provider.
 #[derive(Debug, Clone)]
 pub struct UnsentRefund {
@@ -163,11 +170,7 @@ pub trait OrderStore {
     /// Records that an order was paid, by SPEC's rules: a live hold is confirmed; a hold
     /// that is over takes its seats again if every one is still free, else the money is
     /// refunded (`EXPIRED_BEFORE_PAYMENT`); paid before: nothing changes.
-    async fn settle(
-        &self,
-        id: i64,
-        payment: Payment<'_>,
-    ) -> Result<(OrderRecord, PaymentOutcome), OrderError>;
+    async fn settle(&self, id: i64, payment: Payment<'_>) -> Result<(Settled, PaymentOutcome), OrderError>;
     /// Expires up to `limit` pending orders whose holds ended by `now`; returns `(order,
     /// concert)` of each.
     async fn expire_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<(i64, i64)>, StoreError>;
@@ -351,11 +354,7 @@ where
         Ok(payment)
     }
 
-    async fn settle(
-        &self,
-        id: i64,
-        payment: Payment<'_>,
-    ) -> Result<(OrderRecord, PaymentOutcome), OrderError> {
+    async fn settle(&self, id: i64, payment: Payment<'_>) -> Result<(Settled, PaymentOutcome), OrderError> {
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let order = locked::<B>(&mut tx, id).await?;
@@ -433,20 +432,17 @@ where
                 event::<B>(&mut tx, id, OrderStatus::Refunded, &cause, payment.recorded_by, now).await?;
             }
         }
-        let row = order_row::<B>(&mut tx, id).await?;
-        let record = whole::<B>(&mut tx, row).await?;
-        let total = Price::from_cents(record.total_cents).to_string();
+        let (total, currency) = (Price::from_cents(total).to_string(), &order.5);
         match outcome {
             PaymentOutcome::AlreadyPaid => {}
             PaymentOutcome::Paid => {
-                let seats: Vec<String> = record
-                    .lines
+                let seats: Vec<String> = lines_of::<B>(&mut tx, id)
+                    .await?
                     .iter()
                     .filter(|l| l.status == ReservationStatus::Active)
                     .map(|l| l.seat.to_string())
                     .collect();
-                let notice =
-                    Notice::Paid { order: id, seats: &seats, total: &total, currency: &record.currency };
+                let notice = Notice::Paid { order: id, seats: &seats, total: &total, currency };
                 queue::<B>(&mut tx, id, &notice, now).await?;
             }
             PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {
@@ -456,18 +452,16 @@ where
                     }
                     _ => "the order had been given up before the payment arrived",
                 };
-                let notice = Notice::Refunded {
-                    order: id,
-                    part: record.refunds.len() as i64,
-                    amount: &total,
-                    currency: &record.currency,
-                    reason,
-                };
+                let part: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE order_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let notice = Notice::Refunded { order: id, part, amount: &total, currency, reason };
                 queue::<B>(&mut tx, id, &notice, now).await?;
             }
         }
         tx.commit().await?;
-        Ok((record, outcome))
+        Ok((Settled { id, concert_id: order.1 }, outcome))
     }
 
     async fn record_event(
@@ -611,6 +605,14 @@ where
     DateTime<Utc>: Column<B::DB>,
     Option<DateTime<Utc>>: Column<B::DB>,
 {
+    if !B::ROW_LOCKS {
+        // The write transaction excludes every other writer already.
+        return sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(OrderError::NotFound);
+    }
     let concert: Option<i64> = sqlx::query_scalar("SELECT concert_id FROM orders WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -932,6 +934,36 @@ where
 }
 
 /// An order row with its seats, history, payment and refunds.
+/// The seats and places of an order.
+async fn lines_of<B>(conn: &mut Conn<B>, id: i64) -> Result<Vec<OrderLine>, StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    usize: ColumnIndex<RowOf<B>>,
+    i64: Column<B::DB>,
+    String: Column<B::DB>,
+{
+    let lines: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
+        "SELECT r.id, s.section, s.horizontal, s.vertical, r.status, r.price_cents
+         FROM reservations r JOIN seats s ON s.id = r.seat_id WHERE r.order_id = $1 ORDER BY r.id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    lines
+        .into_iter()
+        .map(|(reservation_id, section, row, number, status, price_cents)| {
+            Ok(OrderLine {
+                reservation_id,
+                seat: seat_ref(&section, &row, number)?,
+                status: ReservationStatus::parse(&status).map_err(corrupt)?,
+                price_cents,
+            })
+        })
+        .collect()
+}
+
 async fn whole<B>(conn: &mut Conn<B>, row: OrderRow) -> Result<OrderRecord, StoreError>
 where
     B: Backend,
@@ -959,24 +991,7 @@ where
         paid,
         refunded,
     ) = row;
-    let lines: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
-        "SELECT r.id, s.section, s.horizontal, s.vertical, r.status, r.price_cents
-         FROM reservations r JOIN seats s ON s.id = r.seat_id WHERE r.order_id = $1 ORDER BY r.id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let lines = lines
-        .into_iter()
-        .map(|(reservation_id, section, row, number, status, price_cents)| {
-            Ok(OrderLine {
-                reservation_id,
-                seat: seat_ref(&section, &row, number)?,
-                status: ReservationStatus::parse(&status).map_err(corrupt)?,
-                price_cents,
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
+    let lines = lines_of::<B>(conn, id).await?;
     let events: Vec<(String, String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT status, cause, actor_id, at FROM order_events WHERE order_id = $1 ORDER BY id",
     )
