@@ -105,8 +105,8 @@ pub const PUBLIC_URL: &str = "{PUBLIC_URL}";
 /// event, so that it is sent once per (event, recipient).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice<'a> {
-    /// Paid: the tickets are the fan's.
-    Paid { order: i64, seats: &'a [String], total: &'a str, currency: &'a str },
+    /// Paid: the tickets are the fan's (`tickets`: each ticket's id and seat).
+    Paid { order: i64, tickets: &'a [(i64, String)], total: &'a str, currency: &'a str },
     /// Money goes back (`part`: which refund of the order this is).
     Refunded { order: i64, part: i64, amount: &'a str, currency: &'a str, reason: &'a str },
     /// The hold ended unpaid.
@@ -122,12 +122,15 @@ impl Notice<'_> {
         let link = |order: i64| format!("{PUBLIC_URL}/orders?order={order}");
         let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/tickets/{ticket}");
         match self {
-            Notice::Paid { order, seats, total, currency } => (
+            Notice::Paid { order, tickets, total, currency } => (
                 format!("order-{order}-paid"),
                 format!("Your tickets: order {order}"),
                 format!(
-                    "Thank you: order {order} is paid ({total} {currency}).\n\nYour seats: {}.\n\nYour tickets: {}\n",
-                    seats.join(", "),
+                    "Thank you: order {order} is paid ({total} {currency}).\n\nYour tickets (show the QR code of each at the door):\n{}\nYour order: {}\n",
+                    tickets
+                        .iter()
+                        .map(|(id, seat)| format!("- {seat}: {}\n", ticket_link(*id)))
+                        .collect::<String>(),
                     link(*order)
                 ),
             ),

@@ -436,13 +436,13 @@ where
         match outcome {
             PaymentOutcome::AlreadyPaid => {}
             PaymentOutcome::Paid => {
-                let seats: Vec<String> = lines_of::<B>(&mut tx, id)
+                let tickets: Vec<(i64, String)> = lines_of::<B>(&mut tx, id)
                     .await?
                     .iter()
                     .filter(|l| l.status == ReservationStatus::Active)
-                    .map(|l| l.seat.to_string())
+                    .map(|l| (l.reservation_id, l.seat.to_string()))
                     .collect();
-                let notice = Notice::Paid { order: id, seats: &seats, total: &total, currency };
+                let notice = Notice::Paid { order: id, tickets: &tickets, total: &total, currency };
                 queue::<B>(&mut tx, id, &notice, now).await?;
             }
             PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {

@@ -337,4 +337,6 @@ async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
     assert_eq!(with(&format!("Subject: Your hold has ended: order {lapsed_order}")), 1);
     assert!(sent.iter().all(|m| m.contains("To: mailed@example.com") && !m.contains("{PUBLIC_URL}")));
     assert!(sent.iter().any(|m| m.contains(&format!("/orders?order={paid_order}"))));
+    // The paid order's e-mail links each ticket's page (its QR code).
+    assert!(sent.iter().any(|m| m.contains(&format!("/tickets/{reservation}"))), "{sent:#?}");
 }
