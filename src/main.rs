@@ -187,7 +187,7 @@ async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         target.database.display(),
         restored.schema_version,
         restored.posters,
-        if restored.secret { ", JWT secret" } else { "" },
+        backup::secrets_named(&restored.secrets),
         restored
             .previous
             .map(|p| format!("; the database it replaced is kept as {}", p.display()))

@@ -43,8 +43,9 @@ const POSTGRES_TOOLS: &str = "backups and restores of PostgreSQL are made with P
      (pg_dump, pg_basebackup, WAL archiving): see docs/operations.md";
 
 impl Source {
-    /// The configured SQLite database with its posters (when in a local folder) and its
-    /// generated JWT secret (when not configured).
+    /// The configured SQLite database with its posters (when in a local folder) and the
+    /// keys generated into its data dir (the JWT secret, the ticket signing key), unless
+    /// configured.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let DatabaseUrl::Sqlite(url) = &config.database else { bail!(POSTGRES_TOOLS) };
         let database = crate::store::sqlite::database_file(url)?;
@@ -58,13 +59,21 @@ impl Source {
                 None
             }
         };
-        let secret = if config.jwt_secret.is_some() {
+        // The keys generated into the data dir (a configured one is kept with the secrets).
+        let mut secrets = Vec::new();
+        if config.jwt_secret.is_some() {
             notes.push("JWT secret: JWT_SECRET from the configuration, kept with your secrets".to_owned());
-            None
         } else {
-            Some(config.data_dir.join("jwt-secret"))
-        };
-        Ok(Self { database, extras: Extras { posters, secret, notes }, staging: config.data_dir.clone() })
+            secrets.push(config.data_dir.join("jwt-secret"));
+        }
+        if config.ticket_signing_key.is_some() {
+            notes.push(
+                "ticket key: TICKET_SIGNING_KEY from the configuration, kept with your secrets".to_owned(),
+            );
+        } else {
+            secrets.push(config.data_dir.join(crate::ticket::key::KEY_FILE));
+        }
+        Ok(Self { database, extras: Extras { posters, secrets, notes }, staging: config.data_dir.clone() })
     }
 }
 
@@ -74,7 +83,7 @@ pub fn restore_target(config: &Config) -> anyhow::Result<RestoreTarget> {
     Ok(RestoreTarget {
         database: source.database,
         posters: source.extras.posters,
-        secret: source.extras.secret,
+        secrets: source.extras.secrets,
     })
 }
 
@@ -86,7 +95,8 @@ pub struct Taken {
     pub bytes: u64,
     pub schema_version: i64,
     pub posters: usize,
-    pub secret: bool,
+    /// The names of the keys it holds.
+    pub secrets: Vec<String>,
     /// The database copy alone (its read transaction).
     pub copy: Duration,
     /// All of it, upload included.
@@ -106,13 +116,18 @@ impl std::fmt::Display for Taken {
             self.copy.as_millis(),
             self.total.as_millis(),
             self.posters,
-            if self.secret { ", JWT secret" } else { "" },
+            secrets_named(&self.secrets),
         )?;
         for note in &self.notes {
             write!(f, "; not included: {note}")?;
         }
         Ok(())
     }
+}
+
+/// `, keys: a, b` for the keys a backup holds, or nothing.
+pub fn secrets_named(secrets: &[String]) -> String {
+    if secrets.is_empty() { String::new() } else { format!(", keys: {}", secrets.join(", ")) }
 }
 
 /// Takes one backup of `source` to `place`.
@@ -129,7 +144,7 @@ pub async fn take(source: &Source, place: &BackupPlace) -> anyhow::Result<Taken>
         bytes: snapshot.bytes,
         schema_version: snapshot.schema_version,
         posters: snapshot.posters,
-        secret: snapshot.secret,
+        secrets: snapshot.secrets,
         copy: snapshot.copy,
         total: started.elapsed(),
         notes: source.extras.notes.clone(),

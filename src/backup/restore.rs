@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
 
 use super::place::{self, BackupPlace};
-use super::snapshot::{self, FILES_TABLE, MANIFEST, POSTERS, SECRET};
+use super::snapshot::{self, FILES_TABLE, MANIFEST, POSTERS};
 use crate::store::sqlite::MIGRATOR;
 use crate::store::sqlite::live_lock::{LiveLock, Use};
 
@@ -22,8 +22,8 @@ pub struct RestoreTarget {
     pub database: PathBuf,
     /// The local poster folder; `None` when posters are in S3 (then left alone).
     pub posters: Option<PathBuf>,
-    /// Where the generated JWT secret goes; `None` when the secret is configured.
-    pub secret: Option<PathBuf>,
+    /// Where the generated keys go (each by its file name); a configured one is not put back.
+    pub secrets: Vec<PathBuf>,
 }
 
 /// What a restore did.
@@ -32,7 +32,8 @@ pub struct Restored {
     pub from: String,
     pub schema_version: i64,
     pub posters: usize,
-    pub secret: bool,
+    /// The names of the keys put back.
+    pub secrets: Vec<String>,
     /// The database that was replaced, kept under this name.
     pub previous: Option<PathBuf>,
 }
@@ -68,16 +69,17 @@ fn swap_in(incoming: &Path, target: &RestoreTarget, from: String) -> anyhow::Res
     let mut conn = Connection::open_with_flags(incoming, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     let files = bundled_files(&conn)?;
     let mut posters = 0;
-    let mut secret = false;
+    let mut secrets = Vec::new();
     for (name, content) in &files {
         if let Some(key) = name.strip_prefix(POSTERS) {
             let Some(dir) = &target.posters else { continue };
             write_file(&dir.join(safe_relative(key)?), content)?;
             posters += 1;
-        } else if name == SECRET {
-            let Some(path) = &target.secret else { continue };
+        } else if let Some(path) =
+            target.secrets.iter().find(|p| p.file_name().is_some_and(|f| f == name.as_str()))
+        {
             write_file(path, content)?;
-            secret = true;
+            secrets.push(name.clone());
         }
     }
     // The service's schema, without the backup's own table.
@@ -91,7 +93,7 @@ fn swap_in(incoming: &Path, target: &RestoreTarget, from: String) -> anyhow::Res
     std::fs::rename(incoming, &target.database)
         .with_context(|| format!("renaming {} to {}", incoming.display(), target.database.display()))?;
     snapshot::sync_parent(&target.database)?;
-    Ok(Restored { from, schema_version: checked, posters, secret, previous })
+    Ok(Restored { from, schema_version: checked, posters, secrets, previous })
 }
 
 /// A sound SQLite file, of tickitecking, with only migrations this binary knows (an older

@@ -24,8 +24,6 @@ use rusqlite::{Connection, OpenFlags};
 pub const FILES_TABLE: &str = "tickitecking_backup_files";
 /// The name, in that table, of the backup's description.
 pub const MANIFEST: &str = "manifest.json";
-/// The name, in that table, of the generated JWT secret.
-pub const SECRET: &str = "jwt-secret";
 /// Posters are kept in that table under this prefix and their key.
 pub const POSTERS: &str = "posters/";
 
@@ -34,8 +32,9 @@ pub const POSTERS: &str = "posters/";
 pub struct Extras {
     /// The local poster folder; `None` when posters live elsewhere (named in `notes`).
     pub posters: Option<PathBuf>,
-    /// The generated JWT secret's file; `None` when the secret is configured.
-    pub secret: Option<PathBuf>,
+    /// The keys generated into the data dir (kept in that table by their file names:
+    /// `jwt-secret`, `ticket-signing.key`); a configured one is not among them.
+    pub secrets: Vec<PathBuf>,
     /// What the backup does not hold, and where it is instead.
     pub notes: Vec<String>,
 }
@@ -48,7 +47,8 @@ pub struct Snapshot {
     /// The newest migration applied to the copied database.
     pub schema_version: i64,
     pub posters: usize,
-    pub secret: bool,
+    /// The names of the keys it holds.
+    pub secrets: Vec<String>,
     /// How long the database copy's read transaction lasted.
     pub copy: Duration,
 }
@@ -128,7 +128,7 @@ fn write_partial(database: &Path, extras: &Extras, partial: &Path) -> anyhow::Re
     drop(source);
     let schema_version = schema_version(&copy)
         .with_context(|| format!("{} is not a tickitecking database", database.display()))?;
-    let (posters, secret) = add_extras(&mut copy, extras, schema_version)?;
+    let (posters, secrets) = add_extras(&mut copy, extras, schema_version)?;
     copy.execute_batch("PRAGMA journal_mode = DELETE;")?;
     drop(copy);
     let file = File::open(partial)?;
@@ -139,7 +139,7 @@ fn write_partial(database: &Path, extras: &Extras, partial: &Path) -> anyhow::Re
         bytes: file.metadata()?.len(),
         schema_version,
         posters,
-        secret,
+        secrets,
         copy: copied,
     })
 }
@@ -176,13 +176,17 @@ pub fn schema_version(conn: &Connection) -> anyhow::Result<i64> {
     version.context("it has no migrations applied")
 }
 
-/// Adds the poster files and the secret to the copy, with a manifest naming what the
+/// Adds the poster files and the keys to the copy, with a manifest naming what the
 /// backup holds and what it does not.
-fn add_extras(copy: &mut Connection, extras: &Extras, schema_version: i64) -> anyhow::Result<(usize, bool)> {
+fn add_extras(
+    copy: &mut Connection,
+    extras: &Extras,
+    schema_version: i64,
+) -> anyhow::Result<(usize, Vec<String>)> {
     let tx = copy.transaction()?;
     tx.execute_batch(&format!("CREATE TABLE {FILES_TABLE} (name TEXT PRIMARY KEY, content BLOB NOT NULL)"))?;
     let mut posters = 0;
-    let mut secret = false;
+    let mut secrets = Vec::new();
     {
         let mut insert = tx.prepare(&format!("INSERT INTO {FILES_TABLE} (name, content) VALUES (?1, ?2)"))?;
         if let Some(dir) = &extras.posters {
@@ -192,11 +196,12 @@ fn add_extras(copy: &mut Connection, extras: &Extras, schema_version: i64) -> an
                 posters += 1;
             }
         }
-        if let Some(path) = &extras.secret {
+        for path in &extras.secrets {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
             match std::fs::read(path) {
                 Ok(content) => {
-                    insert.execute(rusqlite::params![SECRET, content])?;
-                    secret = true;
+                    insert.execute(rusqlite::params![name, content])?;
+                    secrets.push(name.to_owned());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -207,13 +212,14 @@ fn add_extras(copy: &mut Connection, extras: &Extras, schema_version: i64) -> an
             "binaryVersion": env!("CARGO_PKG_VERSION"),
             "schemaVersion": schema_version,
             "posters": posters,
-            "jwtSecret": secret,
+            "jwtSecret": secrets.iter().any(|s| s == "jwt-secret"),
+            "keys": secrets,
             "notIncluded": extras.notes,
         });
         insert.execute(rusqlite::params![MANIFEST, serde_json::to_vec_pretty(&manifest)?])?;
     }
     tx.commit()?;
-    Ok((posters, secret))
+    Ok((posters, secrets))
 }
 
 /// Every file under `dir` with its key (the path below `dir`, `/`-separated).

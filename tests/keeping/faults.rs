@@ -69,6 +69,10 @@ async fn a_restore_refuses_corrupt_truncated_and_unknown_backups_and_a_running_s
     let (_, concerts) = server.api.stage(1).await;
     let fan = server.api.fans("restorefan", 1).await.remove(0);
     let booked = server.api.book(&fan, concerts[0], 7).await;
+    let (_, ticket) =
+        server.api.call(Method::GET, &format!("/api/v1/tickets/{booked}"), Some(&fan), None).await;
+    let code = ticket["data"]["code"].clone();
+    assert!(code.is_string(), "{ticket}");
     std::fs::write(source.path().join("images").join("poster.png"), b"\x89PNG poster").unwrap();
     let backups = tempfile::tempdir().unwrap();
     let good = backups.path().join("good.sqlite");
@@ -137,7 +141,7 @@ async fn a_restore_refuses_corrupt_truncated_and_unknown_backups_and_a_running_s
         assert_eq!(files_now, expected, "{} left files behind", path.display());
     }
 
-    // The good one goes in: the booking, the poster and the secret (tokens stay valid),
+    // The good one goes in: the booking, the poster and the keys (tokens and tickets stay valid),
     // with the replaced database kept beside.
     let said = assert_ok(&run(&["restore", "--from", good.to_str().unwrap()], target.path()));
     assert!(said.contains("kept as"), "{said}");
@@ -147,6 +151,10 @@ async fn a_restore_refuses_corrupt_truncated_and_unknown_backups_and_a_running_s
         restored.api.call(Method::GET, "/api/v1/users/my/reservations", Some(&fan), None).await;
     assert_eq!(status, 200, "the fan's token from before the backup still works: {mine}");
     assert_eq!(mine["data"][0]["id"], booked);
+    // The ticket key came back too: the fan's ticket has the code it had, so it opens the door.
+    let (_, ticket) =
+        restored.api.call(Method::GET, &format!("/api/v1/tickets/{booked}"), Some(&fan), None).await;
+    assert_eq!(ticket["data"]["code"], code, "the ticket signing key was restored");
     assert_eq!(std::fs::read(target.path().join("images").join("poster.png")).unwrap(), b"\x89PNG poster");
     let (status, _) = restored
         .api
