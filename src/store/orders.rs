@@ -705,13 +705,53 @@ where
         seats.entry(order).or_default().push(seat_ref(&section, &row, number)?);
     }
     let mut expired = Vec::with_capacity(pending.len());
+    let mut notices = Vec::with_capacity(pending.len());
     for order in pending {
         let freed = seats.remove(&order).unwrap_or_default();
         let named: Vec<String> = freed.iter().map(ToString::to_string).collect();
-        queue::<B>(conn, order, &Notice::HoldEnded { order, seats: &named }, now).await?;
+        notices.push((order, Notice::HoldEnded { order, seats: &named }.compose()));
         expired.push((order, freed));
     }
+    queue_many::<B>(conn, &notices, now).await?;
     Ok(expired)
+}
+
+/// [`queue`] for many orders in one statement: `(order, (key, subject, text))` each.
+async fn queue_many<B>(
+    conn: &mut Conn<B>,
+    notices: &[(i64, (String, String, String))],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    i64: Column<B::DB>,
+    String: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+{
+    if notices.is_empty() {
+        return Ok(());
+    }
+    // Parameters in their numbers' order (SQLite numbers them as they appear).
+    let rows: Vec<String> = (0..notices.len())
+        .map(|i| format!("(CAST(${} AS BIGINT), ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+        .collect();
+    let at = 4 * notices.len() + 1;
+    let sql = format!(
+        "WITH notice (order_id, event_key, subject, body_text) AS (VALUES {})
+         INSERT INTO outbox (event_key, recipient, subject, body_text, created_at, next_attempt_at)
+         SELECT n.event_key, u.email, n.subject, n.body_text, ${at}, ${at}
+         FROM notice n JOIN orders o ON o.id = n.order_id JOIN users u ON u.id = o.user_id WHERE true
+         ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (order, (key, subject, text)) in notices {
+        query = query.bind(*order).bind(key.clone()).bind(subject.clone()).bind(text.clone());
+    }
+    query.bind(now).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Writes an e-mail about an order to its fan into the outbox, in the change's transaction.
