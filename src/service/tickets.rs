@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{ServiceError, ensure_owner};
 use crate::auth::Principal;
@@ -16,8 +17,8 @@ use crate::domain::ticket::CheckinResult;
 use crate::domain::user::Role;
 use crate::domain::{FieldError, Invalid};
 use crate::store::{
-    Attendee, Checkin, CheckinRecord, CheckinTokenRecord, DoorTicket, GradeCount, Scan, Store, TicketRecord,
-    TransferError,
+    Attendee, Checkin, CheckinRecord, CheckinTokenRecord, DoorTicket, GradeCount, Scan, Store, StoreError,
+    TicketRecord, TransferError,
 };
 use crate::ticket::{TicketClaims, TicketKey, VerifyingKey, decode_and_verify, encode_and_sign, qr_svg};
 
@@ -80,17 +81,28 @@ pub struct DoorStats {
     pub conflicts: i64,
 }
 
+/// A scan waiting for the door's writer, and where its answer goes.
+type Queued = (Scan, oneshot::Sender<Result<Option<Checkin>, StoreError>>);
+
+/// Most scans the door's writer keeps in one transaction.
+const SCANS_PER_BATCH: usize = 256;
+
 /// The use cases of tickets and the door.
 pub struct Tickets {
     store: Arc<dyn Store>,
     key: TicketKey,
     verifying: VerifyingKey,
+    /// The door's writer ([`admit_forever`]).
+    door: mpsc::UnboundedSender<Queued>,
 }
 
 impl Tickets {
+    /// The tickets' use cases; starts the door's writer on the current runtime.
     pub fn new(store: Arc<dyn Store>, key: TicketKey) -> Self {
         let verifying = key.verifying_key();
-        Self { store, key, verifying }
+        let (door, scans) = mpsc::unbounded_channel();
+        tokio::spawn(admit_forever(store.clone(), scans));
+        Self { store, key, verifying, door }
     }
 
     /// The ticket's code of its current version.
@@ -220,15 +232,16 @@ impl Tickets {
             scanned_at,
             received_at: now,
             offline: now - scanned_at > OFFLINE_AFTER,
-            device_id: input.device_id.as_deref(),
-            nonce: input.nonce.as_deref(),
+            device_id: input.device_id,
+            nonce: input.nonce,
             by_user,
             by_token,
         };
-        let checkin = self
-            .store
-            .check_in(&scan)
-            .await?
+        let (reply, answer) = oneshot::channel();
+        self.door.send((scan, reply)).map_err(|_| ServiceError::Other(anyhow::anyhow!("the door has closed")))?;
+        let checkin = answer
+            .await
+            .map_err(|_| ServiceError::Other(anyhow::anyhow!("the door has closed")))??
             .ok_or_else(|| CheckinError::InvalidCode("no such ticket in this concert".into()))?;
         metrics::counter!("checkins_total", "result" => checkin.scan.result.as_str()).increment(1);
         Ok(checkin)
@@ -338,6 +351,30 @@ impl Tickets {
             Door::Staff(caller) => self.owned(caller, concert_id).await,
             Door::Token { concert_id: theirs, .. } if *theirs == concert_id => Ok(()),
             Door::Token { .. } => Err(ServiceError::Forbidden("this check-in token is for another concert")),
+        }
+    }
+}
+
+/// The door's writer: keeps and decides the scans that arrive, those that arrived together
+/// in one go ([`crate::store::TicketStore::check_in_many`]: on SQLite one transaction and
+/// one sync to disk for all of them, as the booking writer does for bookings), until the
+/// service stops. An answer is sent only after its scan is committed.
+async fn admit_forever(store: Arc<dyn Store>, mut scans: mpsc::UnboundedReceiver<Queued>) {
+    let mut batch = Vec::with_capacity(SCANS_PER_BATCH);
+    while scans.recv_many(&mut batch, SCANS_PER_BATCH).await > 0 {
+        let (kept, replies): (Vec<Scan>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+        match store.check_in_many(&kept).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("keeping {} scans failed: {e}", replies.len());
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!("keeping the scan failed: {e}"))));
+                }
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ pub struct CheckinRecord {
 
 /// A scan of a verified code, as the door reports it.
 #[derive(Debug, Clone)]
-pub struct Scan<'a> {
+pub struct Scan {
     pub concert_id: i64,
     pub ticket_id: i64,
     pub version: i64,
@@ -66,8 +66,8 @@ pub struct Scan<'a> {
     /// Made offline and reported later: the door has let the holder in already, so a
     /// second admission is a conflict to record, not a refusal.
     pub offline: bool,
-    pub device_id: Option<&'a str>,
-    pub nonce: Option<&'a str>,
+    pub device_id: Option<String>,
+    pub nonce: Option<String>,
     /// Who scanned: a user (owner, admin) or a check-in token.
     pub by_user: Option<i64>,
     pub by_token: Option<i64>,
@@ -171,7 +171,11 @@ pub trait TicketStore {
     ) -> Result<TicketRecord, TransferError>;
     /// Keeps a scan and decides it: admitted once, else refused (or a conflict, made
     /// offline). `None`: no such ticket in the concert. A repeated nonce answers as before.
-    async fn check_in(&self, scan: &Scan<'_>) -> Result<Option<Checkin>, StoreError>;
+    async fn check_in(&self, scan: &Scan) -> Result<Option<Checkin>, StoreError>;
+    /// [`TicketStore::check_in`] for many scans, each answered as if alone. Where one
+    /// writer writes at a time (SQLite), all in one transaction: one commit, one sync to
+    /// disk for the lot; elsewhere one transaction each.
+    async fn check_in_many(&self, scans: &[Scan]) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError>;
     /// The concert's scans, in scan order, perhaps of one result only.
     async fn checkins(
         &self,
@@ -420,15 +424,38 @@ where
         Ok(moved)
     }
 
-    async fn check_in(&self, scan: &Scan<'_>) -> Result<Option<Checkin>, StoreError> {
+    async fn check_in(&self, scan: &Scan) -> Result<Option<Checkin>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match check_in_once::<B>(self, scan).await {
+            let mut tx: WriteTx<B::DB> = self.begin().await?;
+            match decide_scan::<B>(&mut tx, scan).await {
                 Err(StoreError::Duplicate(_)) if attempt < CHECKIN_ATTEMPTS => continue,
-                outcome => return outcome,
+                Err(e) => return Err(e),
+                Ok(answer) => {
+                    tx.commit().await?;
+                    return Ok(answer);
+                }
             }
         }
+    }
+
+    async fn check_in_many(&self, scans: &[Scan]) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError> {
+        let mut answers = Vec::with_capacity(scans.len());
+        if B::ROW_LOCKS {
+            for scan in scans {
+                answers.push(self.check_in(scan).await);
+            }
+            return Ok(answers);
+        }
+        // The only writer: no other door's scan can commit in between, and a statement
+        // that fails (a trigger's refusal) undoes itself alone.
+        let mut tx: WriteTx<B::DB> = self.begin().await?;
+        for scan in scans {
+            answers.push(decide_scan::<B>(&mut tx, scan).await);
+        }
+        tx.commit().await?;
+        Ok(answers)
     }
 
     async fn checkins(
@@ -683,8 +710,8 @@ where
     row.map(checkin_record).transpose()
 }
 
-/// One attempt of [`TicketStore::check_in`], in one transaction.
-async fn check_in_once<B>(backend: &B, scan: &Scan<'_>) -> Result<Option<Checkin>, StoreError>
+/// Keeps and decides one scan inside `tx` (committed by the caller).
+async fn decide_scan<B>(tx: &mut WriteTx<B::DB>, scan: &Scan) -> Result<Option<Checkin>, StoreError>
 where
     B: Backend,
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
@@ -699,25 +726,23 @@ where
     DateTime<Utc>: Column<B::DB>,
     Option<DateTime<Utc>>: Column<B::DB>,
 {
-    let mut tx: WriteTx<B::DB> = backend.begin().await?;
-    if let Some(nonce) = scan.nonce {
+    if let Some(nonce) = &scan.nonce {
         let seen: Option<CheckinRow> = sqlx::query_as(&format!(
             "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE concert_id = $1 AND nonce = $2"
         ))
         .bind(scan.concert_id)
-        .bind(nonce)
-        .fetch_optional(&mut *tx)
+        .bind(nonce.clone())
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(seen) = seen {
             let seen = checkin_record(seen)?;
-            let ticket = ticket_in::<B>(&mut tx, seen.ticket_id, "").await?;
-            tx.commit().await?;
+            let ticket = ticket_in::<B>(tx, seen.ticket_id, "").await?;
             return Ok(ticket.map(|ticket| Checkin { scan: seen, ticket }));
         }
     }
     // The reservation is locked (shared) until the scan is kept: a cancellation or a
     // transfer committing meanwhile waits, or was seen.
-    let Some(ticket) = ticket_in::<B>(&mut tx, scan.ticket_id, B::locking(" FOR SHARE OF r")).await? else {
+    let Some(ticket) = ticket_in::<B>(tx, scan.ticket_id, B::locking(" FOR SHARE OF r")).await? else {
         return Ok(None);
     };
     if ticket.concert_id != scan.concert_id {
@@ -728,7 +753,7 @@ where
     } else {
         match &ticket.admitted {
             None => CheckinResult::Admitted,
-            Some(first) if scan.offline && first.device_id.as_deref() != scan.device_id => {
+            Some(first) if scan.offline && first.device_id != scan.device_id => {
                 CheckinResult::Conflict
             }
             Some(_) => CheckinResult::AlreadyCheckedIn,
@@ -745,11 +770,11 @@ where
     .bind(result.as_str())
     .bind(scan.scanned_at)
     .bind(scan.received_at)
-    .bind(scan.device_id.map(str::to_owned))
-    .bind(scan.nonce.map(str::to_owned))
+    .bind(scan.device_id.clone())
+    .bind(scan.nonce.clone())
     .bind(scan.by_user)
     .bind(scan.by_token)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await;
     let id = match inserted {
         Ok(id) => id,
@@ -766,13 +791,12 @@ where
         result,
         scanned_at: scan.scanned_at,
         received_at: scan.received_at,
-        device_id: scan.device_id.map(str::to_owned),
-        nonce: scan.nonce.map(str::to_owned),
+        device_id: scan.device_id.clone(),
+        nonce: scan.nonce.clone(),
     };
     let ticket = match result {
         CheckinResult::Admitted => TicketRecord { admitted: Some(scan_record.clone()), ..ticket },
         _ => ticket,
     };
-    tx.commit().await?;
     Ok(Some(Checkin { scan: scan_record, ticket }))
 }
