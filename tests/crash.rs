@@ -1,9 +1,10 @@
 //! `kill -9` of the real binary in the middle of an on-sale: a booking rush (killed right
 //! after the last answer, and mid-rush), clients retrying with their `Idempotency-Key`
-//! after the crash, and cancellations. Nothing the API confirmed is lost, nothing is
-//! doubled, and the seat map agrees with the reservations afterwards. On SQLite, or on
-//! PostgreSQL when `TICKITECKING_TEST_POSTGRES_URL` is set (the server is not killed: the
-//! service is, and PostgreSQL must hold what it confirmed).
+//! after the crash, and cancellations; payments taken from the provider's webhook;
+//! admissions at the door. Nothing the API confirmed is lost, nothing is doubled, and the
+//! seat map agrees with the reservations afterwards. On SQLite, or on PostgreSQL when
+//! `TICKITECKING_TEST_POSTGRES_URL` is set (the server is not killed: the service is, and
+//! PostgreSQL must hold what it confirmed).
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -618,4 +619,92 @@ async fn an_order_answered_paid_to_the_providers_webhook_is_paid_after_a_kill_9(
         assert_eq!(body["data"]["status"], "PAID", "order {order} answered PAID before the kill");
         assert!(body["data"]["reservations"].as_array().unwrap().iter().all(|r| r["status"] == "Y"));
     }
+}
+
+/// A door token of `concert`, made by the stage's promoter.
+async fn door_token(api: &Api, concert: i64) -> String {
+    let promoter = api.login("/api/v1/users/login", "crash-promoter", PASSWORD).await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/concerts/{concert}/checkin/tokens"),
+            Some(&promoter),
+            Some(&json!({"name": "crash gate"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ticket_answered_admitted_is_still_admitted_after_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (concert, fans) = stage(&server.api, 10).await;
+    let path = format!("/api/v1/concerts/{concert}/reservations");
+    // Ten fans hold four seats each: 40 tickets, each with its code.
+    let mut codes = Vec::new();
+    for (f, fan) in fans.iter().enumerate() {
+        let four = json!({"seats": (4 * f..4 * f + 4).map(seat).collect::<Vec<_>>()});
+        let (status, body) = server.api.call(Method::POST, &path, Some(fan), Some(&four)).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, mine) = server.api.call(Method::GET, "/api/v1/users/my/tickets", Some(fan), None).await;
+        assert_eq!(status, 200, "{mine}");
+        for ticket in mine["data"].as_array().unwrap() {
+            codes.push((ticket["id"].as_i64().unwrap(), ticket["code"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(codes.len(), 40);
+    let door = door_token(&server.api, concert).await;
+    let checkins = format!("/api/v1/concerts/{concert}/checkins");
+    // 30 of them scanned at three gates at once; the service is killed the instant the last
+    // is answered.
+    let (scanned, unscanned) = codes.split_at(30);
+    let scans: Vec<_> = scanned
+        .iter()
+        .enumerate()
+        .map(|(i, (id, code))| {
+            let (api, door, checkins, id) = (server.api.clone(), door.clone(), checkins.clone(), *id);
+            let body = json!({"code": code, "deviceId": format!("gate-{}", i % 3)});
+            tokio::spawn(
+                async move { (id, api.call(Method::POST, &checkins, Some(&door), Some(&body)).await) },
+            )
+        })
+        .collect();
+    let mut admitted = HashMap::new();
+    for scan in scans {
+        let (id, (status, body)) = scan.await.unwrap();
+        assert_eq!((status, body["data"]["result"].as_str()), (200, Some("ADMITTED")), "{body}");
+        assert_eq!(body["data"]["ticket"], id);
+        admitted.insert(id, body["data"]["scan"].clone());
+    }
+    server.kill();
+
+    let server = Server::start(dir.path()).await;
+    let door = door_token(&server.api, concert).await;
+    let stats = format!("/api/v1/concerts/{concert}/checkin/stats");
+    let (status, counted) = server.api.call(Method::GET, &stats, Some(&door), None).await;
+    assert_eq!(status, 200, "{counted}");
+    assert_eq!(
+        (counted["data"]["admitted"].as_i64(), counted["data"]["total"].as_i64()),
+        (Some(30), Some(40))
+    );
+    // Each admission is the one answered before the kill: scanned again, it is refused
+    // with that first scan.
+    for (id, code) in scanned {
+        let (status, again) =
+            server.api.call(Method::POST, &checkins, Some(&door), Some(&json!({"code": code}))).await;
+        assert_eq!((status, again["code"].as_str()), (409, Some("ALREADY_CHECKED_IN")), "{again}");
+        let first = &admitted[id];
+        assert_eq!(again["firstScan"]["id"], first["id"], "ticket {id}");
+        assert_eq!(again["firstScan"]["deviceId"], first["deviceId"], "ticket {id}");
+    }
+    // The ten never scanned were not admitted: they go in now.
+    for (id, code) in unscanned {
+        let (status, body) =
+            server.api.call(Method::POST, &checkins, Some(&door), Some(&json!({"code": code}))).await;
+        assert_eq!((status, body["data"]["result"].as_str()), (200, Some("ADMITTED")), "ticket {id}: {body}");
+    }
+    let (_, counted) = server.api.call(Method::GET, &stats, Some(&door), None).await;
+    assert_eq!(counted["data"]["admitted"], 40);
 }

@@ -3,6 +3,7 @@
 //! `TICKITECKING_TEST_POSTGRES_URL` is set (each test on a database of its own).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -12,7 +13,7 @@ use tickitecking::domain::sections::{Layout, RowLabel, SectionName};
 use tickitecking::domain::user::Role;
 use tickitecking::domain::venue::{AuditoriumSpec, ConcertSpec, Letter, Price};
 use tickitecking::store::DatabaseUrl;
-use tickitecking::store::{BookingRequest, NewUser};
+use tickitecking::store::{BookingRequest, NewUser, Store};
 
 #[path = "backend/mod.rs"]
 mod backend;
@@ -128,30 +129,37 @@ async fn fixture() -> (tempfile::TempDir, Raw, i64, i64) {
         seed: Some((letter('C'), 5)),
     };
     let hall = store.create_auditorium(owner.id, &hall).await.unwrap();
-    let concert = store
-        .create_concert(&ConcertSpec {
-            name: "C".into(),
-            description: String::new(),
-            start_time: chrono::Utc::now() + chrono::Duration::days(1),
-            auditorium_id: hall.id,
-            max_seats_per_fan: 4,
-            sales_open_at: None,
-            sales_close_at: None,
-            checkout: tickitecking::domain::venue::Checkout::Direct,
-            hold_minutes: 10,
-            currency: None,
-            prices: [(letter('R'), Price::from_cents(100))].into(),
-            rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
-        })
-        .await
-        .unwrap();
-    let order = Order::parse(Some((None, Some("A"), Some(1))), None, None).unwrap();
-    store
-        .book(&BookingRequest { user_id: fan.id, concert_id: concert, order: &order, idempotency: None })
-        .await
-        .unwrap();
+    let concert = store.create_concert(&upcoming(hall.id)).await.unwrap();
+    book_a1(&store, concert).await;
     store.close().await;
     (dir, Raw::open(&url).await, hall.id, concert)
+}
+
+/// An upcoming `DIRECT` concert in `hall` selling rows A–B at grade R, four seats a fan.
+fn upcoming(hall: i64) -> ConcertSpec {
+    ConcertSpec {
+        name: "C".into(),
+        description: String::new(),
+        start_time: chrono::Utc::now() + chrono::Duration::days(1),
+        auditorium_id: hall,
+        max_seats_per_fan: 4,
+        sales_open_at: None,
+        sales_close_at: None,
+        checkout: tickitecking::domain::venue::Checkout::Direct,
+        hold_minutes: 10,
+        currency: None,
+        prices: [(letter('R'), Price::from_cents(100))].into(),
+        rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
+    }
+}
+
+/// The fan (user 2) books seat A-1 of `concert` through the store.
+async fn book_a1(store: &Arc<dyn Store>, concert: i64) {
+    let order = Order::parse(Some((None, Some("A"), Some(1))), None, None).unwrap();
+    store
+        .book(&BookingRequest { user_id: 2, concert_id: concert, order: &order, idempotency: None })
+        .await
+        .unwrap();
 }
 
 /// Runs raw SQL and returns the database's refusal message.
@@ -505,4 +513,181 @@ async fn a_held_seat_is_as_taken_as_a_sold_one_for_every_rule_of_the_schema() {
     db.run("UPDATE reservations SET status = 'Y' WHERE status = 'H'").await.unwrap();
     let seat_b3 = format!("concert_id = {concert} AND horizontal = 'B' AND vertical = 3");
     assert_eq!(db.text(&format!("SELECT status FROM seats WHERE {seat_b3}")).await, "RESERVED");
+}
+
+/// [`fixture`] and a second concert in the same hall, where the fan holds A-1 too: `(dir,
+/// raw access, first concert, second concert)`. A ticket is a confirmed reservation.
+async fn door_fixture() -> (tempfile::TempDir, Raw, i64, i64) {
+    let (dir, db, hall, concert) = fixture().await;
+    let store = tickitecking::store::open(&backend::database_url_for(dir.path()).await).await.unwrap();
+    let other = store.create_concert(&upcoming(hall)).await.unwrap();
+    book_a1(&store, other).await;
+    store.close().await;
+    (dir, db, concert, other)
+}
+
+/// The id of the latest reservation of seat `row`-`col` in `concert`.
+async fn reservation(db: &Raw, concert: i64, row: char, col: u8) -> i64 {
+    db.text(&format!(
+        "SELECT CAST(max(id) AS TEXT) FROM reservations WHERE concert_id = {concert}
+           AND seat_id = (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = '{row}'
+                                                  AND vertical = {col})"
+    ))
+    .await
+    .parse()
+    .unwrap()
+}
+
+/// The fan's hold of seat `row`-`col` (booked, not paid yet), as raw SQL.
+fn hold(concert: i64, row: char, col: u8, at: &str) -> String {
+    format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at, expires_at)
+         VALUES (2, {concert}, (SELECT id FROM seats WHERE concert_id = {concert} AND horizontal = '{row}'
+                                AND vertical = {col}), 'H', 100, {at}, '2999-01-01T00:00:00+00:00')"
+    )
+}
+
+/// A scan at `concert`'s door of `ticket`'s code of `version`, answered `result`, as raw SQL.
+fn scan(db: &Raw, concert: i64, ticket: i64, version: i64, result: &str) -> String {
+    format!(
+        "INSERT INTO checkins (concert_id, ticket_id, version, result, scanned_at, received_at)
+         VALUES ({concert}, {ticket}, {version}, '{result}', {now}, {now})",
+        now = db.now()
+    )
+}
+
+/// `ticket` of `concert` handed to user `holder` as its `version`, as raw SQL.
+fn hand_over(db: &Raw, concert: i64, ticket: i64, holder: i64, version: i64) -> String {
+    format!(
+        "INSERT INTO ticket_holders (reservation_id, concert_id, holder_id, version, changed_at)
+         VALUES ({ticket}, {concert}, {holder}, {version}, {})",
+        db.now()
+    )
+}
+
+/// Cancels reservation `id`, as raw SQL.
+fn cancel(db: &Raw, id: i64) -> String {
+    format!("UPDATE reservations SET status = 'N', cancelled_at = {} WHERE id = {id}", db.now())
+}
+
+#[tokio::test]
+async fn a_ticket_is_admitted_once_whatever_else_the_door_keeps_of_it() {
+    let (_dir, db, concert, _) = door_fixture().await;
+    let ticket = reservation(&db, concert, 'A', 1).await;
+    assert_eq!(db.run(&scan(&db, concert, ticket, 1, "ADMITTED")).await, Ok(1));
+    let msg = refused(&db, &scan(&db, concert, ticket, 1, "ADMITTED")).await;
+    assert!(msg.to_lowercase().contains("unique"), "{msg}");
+    // Refusals and offline conflicts of the same ticket are kept beside its admission.
+    for result in ["ALREADY_CHECKED_IN", "CONFLICT", "ALREADY_CHECKED_IN"] {
+        assert_eq!(db.run(&scan(&db, concert, ticket, 1, result)).await, Ok(1), "{result}");
+    }
+    let msg = refused(&db, &scan(&db, concert, ticket, 1, "LET_IN")).await;
+    assert!(msg.to_lowercase().contains("check"), "{msg}");
+    // Behind the admission check's back: the partial unique index still refuses.
+    let drop_check = match db {
+        Raw::Sqlite(_) => "DROP TRIGGER checkins_check_admission",
+        Raw::Postgres(_) => "DROP TRIGGER checkins_check_admission ON checkins",
+    };
+    db.run(drop_check).await.unwrap();
+    let msg = refused(&db, &scan(&db, concert, ticket, 1, "ADMITTED")).await;
+    assert!(msg.to_lowercase().contains("unique"), "{msg}");
+    let kept = format!("SELECT CAST(count(*) AS TEXT) FROM checkins WHERE ticket_id = {ticket}");
+    assert_eq!(db.text(&kept).await, "4");
+    let admitted = format!("{kept} AND result = 'ADMITTED'");
+    assert_eq!(db.text(&admitted).await, "1");
+}
+
+#[tokio::test]
+async fn only_a_confirmed_ticket_of_the_concert_in_its_current_version_is_admitted() {
+    let (_dir, db, concert, other) = door_fixture().await;
+    let ticket = reservation(&db, concert, 'A', 1).await;
+    db.run(&reserve(concert, 'B', 1, db.now())).await.unwrap();
+    let cancelled = reservation(&db, concert, 'B', 1).await;
+    db.run(&cancel(&db, cancelled)).await.unwrap();
+    db.run(&hold(concert, 'B', 2, db.now())).await.unwrap();
+    let held = reservation(&db, concert, 'B', 2).await;
+    for (what, at, id, version) in [
+        ("a cancelled ticket", concert, cancelled, 1),
+        ("a held seat", concert, held, 1),
+        ("another concert's ticket", other, ticket, 1),
+        ("a version the ticket never had", concert, ticket, 2),
+        ("version 0", concert, ticket, 0),
+    ] {
+        let msg = refused(&db, &scan(&db, at, id, version, "ADMITTED")).await;
+        assert!(msg.contains("TICKET_REVOKED"), "{what}: {msg}");
+    }
+    // Refusing them is history like any other scan.
+    assert_eq!(db.run(&scan(&db, concert, cancelled, 1, "TICKET_REVOKED")).await, Ok(1));
+    // Handed to the promoter (user 1) as version 2: its first code no longer admits, its
+    // second does.
+    db.run(&hand_over(&db, concert, ticket, 1, 2)).await.unwrap();
+    let msg = refused(&db, &scan(&db, concert, ticket, 1, "ADMITTED")).await;
+    assert!(msg.contains("TICKET_REVOKED"), "{msg}");
+    assert_eq!(db.run(&scan(&db, concert, ticket, 2, "ADMITTED")).await, Ok(1));
+    // The second concert's own ticket goes in at its own door.
+    let theirs = reservation(&db, other, 'A', 1).await;
+    assert_eq!(db.run(&scan(&db, other, theirs, 1, "ADMITTED")).await, Ok(1));
+    let admitted = "SELECT CAST(count(*) AS TEXT) FROM checkins WHERE result = 'ADMITTED'";
+    assert_eq!(db.text(admitted).await, "2");
+}
+
+#[tokio::test]
+async fn the_doors_scans_are_never_changed_or_deleted() {
+    let (_dir, db, concert, _) = door_fixture().await;
+    let ticket = reservation(&db, concert, 'A', 1).await;
+    db.run(&scan(&db, concert, ticket, 1, "ADMITTED")).await.unwrap();
+    db.run(&scan(&db, concert, ticket, 1, "ALREADY_CHECKED_IN")).await.unwrap();
+    for sql in [
+        "UPDATE checkins SET result = 'CONFLICT' WHERE result = 'ALREADY_CHECKED_IN'".to_owned(),
+        "UPDATE checkins SET device_id = 'gate-9'".to_owned(),
+        format!("UPDATE checkins SET scanned_at = {}", db.now()),
+        "DELETE FROM checkins WHERE result = 'ALREADY_CHECKED_IN'".to_owned(),
+        "DELETE FROM checkins".to_owned(),
+    ] {
+        assert!(refused(&db, &sql).await.contains("CHECKIN_HISTORY_IMMUTABLE"), "{sql}");
+    }
+    let kept = "SELECT CAST(count(*) AS TEXT) FROM checkins WHERE device_id IS NULL";
+    assert_eq!(db.text(kept).await, "2");
+}
+
+#[tokio::test]
+async fn a_ticket_changes_hands_only_while_confirmed_one_version_at_a_time() {
+    let (_dir, db, concert, other) = door_fixture().await;
+    let ticket = reservation(&db, concert, 'A', 1).await;
+    db.run(&reserve(concert, 'B', 1, db.now())).await.unwrap();
+    let cancelled = reservation(&db, concert, 'B', 1).await;
+    db.run(&cancel(&db, cancelled)).await.unwrap();
+    db.run(&hold(concert, 'B', 2, db.now())).await.unwrap();
+    let held = reservation(&db, concert, 'B', 2).await;
+    for (what, sql) in [
+        ("to the fan who booked it", hand_over(&db, concert, ticket, 2, 2)),
+        ("a first move to version 3", hand_over(&db, concert, ticket, 1, 3)),
+        ("under another concert", hand_over(&db, other, ticket, 1, 2)),
+        ("a cancelled ticket", hand_over(&db, concert, cancelled, 1, 2)),
+        ("a held seat", hand_over(&db, concert, held, 1, 2)),
+    ] {
+        assert!(refused(&db, &sql).await.contains("TICKET_NOT_TRANSFERABLE"), "{what}: {sql}");
+    }
+    // To the promoter (user 1) as version 2: the one first move there is.
+    assert_eq!(db.run(&hand_over(&db, concert, ticket, 1, 2)).await, Ok(1));
+    let moved = |set: &str| format!("UPDATE ticket_holders SET {set} WHERE reservation_id = {ticket}");
+    for (what, set) in [
+        ("a jump of two versions", "holder_id = 2, version = 4".to_owned()),
+        ("a move without a new version", "holder_id = 2".to_owned()),
+        ("a new version to the same holder", "version = 3".to_owned()),
+        ("to another concert", format!("holder_id = 2, version = 3, concert_id = {other}")),
+    ] {
+        let msg = refused(&db, &moved(&set)).await;
+        assert!(msg.contains("TICKET_NOT_TRANSFERABLE"), "{what}: {msg}");
+    }
+    // Back to the fan who booked it, one version on.
+    assert_eq!(db.run(&moved("holder_id = 2, version = 3")).await, Ok(1));
+    // Once cancelled, it moves no more.
+    db.run(&cancel(&db, ticket)).await.unwrap();
+    let msg = refused(&db, &moved("holder_id = 1, version = 4")).await;
+    assert!(msg.contains("TICKET_NOT_TRANSFERABLE"), "{msg}");
+    let now = format!(
+        "SELECT CAST(holder_id AS TEXT) || '@' || CAST(version AS TEXT) FROM ticket_holders WHERE reservation_id = {ticket}"
+    );
+    assert_eq!(db.text(&now).await, "2@3");
 }

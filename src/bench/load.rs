@@ -12,6 +12,7 @@ use hyper::header::HeaderValue;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::checkin::{self, Door};
 use super::client::{Connection, bearer};
 use super::phases::{Kind, Phases};
 use super::report::Tally;
@@ -33,10 +34,14 @@ pub struct Run {
     pub rush_seats: usize,
     /// `webhook`: the orders to pay and how their events are signed.
     pub webhooks: Option<Arc<Webhooks>>,
-    /// The next seat to sell (`spread`) or order to pay (`webhook`).
+    /// `checkin`: the tickets to scan and the door's tokens.
+    pub door: Option<Arc<Door>>,
+    /// The next seat to sell (`spread`), order to pay (`webhook`) or ticket to scan
+    /// (`checkin`).
     pub next: AtomicUsize,
     pub completed: AtomicU64,
-    /// The run's work ran out: every seat sold (`spread`) or every order paid (`webhook`).
+    /// The run's work ran out: every seat sold (`spread`), every order paid (`webhook`) or
+    /// every ticket scanned (`checkin`).
     pub ran_out: AtomicBool,
     /// With `--ceiling`: the phases of scenario and `/health` the run alternates between.
     pub phases: Option<Phases>,
@@ -63,6 +68,8 @@ enum Step {
     },
     /// The payment event of the run's order number `i`.
     Pay(usize),
+    /// The scan of the run's ticket number `i`.
+    Scan(usize),
     Stop,
 }
 
@@ -112,6 +119,14 @@ impl Run {
                     return Step::Stop;
                 }
                 Step::Pay(i)
+            }
+            Scenario::Checkin => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                if i >= self.door.as_ref().map_or(0, |d| d.tickets.len()) {
+                    self.ran_out.store(true, Ordering::Relaxed);
+                    return Step::Stop;
+                }
+                Step::Scan(i)
             }
             Scenario::Rush => {
                 let (row, column) = seat_at(rng.gen_range(0..self.rush_seats.clamp(1, SEATS_PER_CONCERT)));
@@ -180,6 +195,8 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
     let mut rng = StdRng::seed_from_u64(seed);
     // (concert, reservation, fan) this worker booked and has not cancelled.
     let mut mine: Vec<(i64, i64, usize)> = Vec::new();
+    // `checkin`: each connection is a scanner of its own.
+    let device = format!("bench-{seed}");
     let interval = run.per_connection_rate.map(|r| Duration::from_secs_f64(1.0 / r.max(1e-6)));
     // Spread connections' first requests over one interval so an open loop is smooth.
     let mut due = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(rng.r#gen::<f64>()));
@@ -225,6 +242,13 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 Some(Err(e)) => Err(e),
                 None => Err(anyhow::anyhow!("a payment step without the run's orders")),
             },
+            Step::Scan(i) => match run.door.as_ref().map(|door| door.scan(*i, &device)) {
+                Some(Ok((path, token, body))) => {
+                    conn.send_as(Method::POST, &path, Some(token), Some(body)).await
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(anyhow::anyhow!("a scan step without the run's tickets")),
+            },
         };
         match answer {
             Ok(answer) => {
@@ -253,6 +277,10 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                         tally.paid.extend(run.webhooks.as_ref().map(|w| w.orders[i].id));
                     }
                     Step::Pay(_) => tally.not_taken += 1,
+                    Step::Scan(i) if answer.status == 200 && checkin::admitted(&answer.body) => {
+                        tally.admitted.extend(run.door.as_ref().map(|d| d.tickets[i].id));
+                    }
+                    Step::Scan(_) => tally.not_admitted += 1,
                     _ => {}
                 }
             }

@@ -2,9 +2,11 @@
 //! through the public API, drives one of the on-sale scenarios over a fixed number of
 //! connections, reports throughput and latency percentiles, and then checks through the
 //! API that no seat was sold twice and that every confirmation it received is a booking
-//! (`webhook`: that every order whose payment event was taken is paid, once).
+//! (`webhook`: that every order whose payment event was taken is paid, once; `checkin`: that
+//! the door counts exactly the admissions it answered, and admits none of them twice).
 
 pub mod arena;
+pub mod checkin;
 mod client;
 pub mod durability;
 pub mod footprint;
@@ -58,6 +60,9 @@ pub enum Scenario {
     /// `--webhook-secret`, pays a distinct pending order held before the run (`PAYMENT`
     /// concerts, one seat per order; the service needs `PAYMENT_PROVIDER=stripe`).
     Webhook,
+    /// The door: every scan admits a distinct ticket booked before the run, with its
+    /// concert's check-in token (`POST /concerts/{id}/checkins`).
+    Checkin,
 }
 
 /// Flags of `tickitecking bench`.
@@ -103,6 +108,10 @@ pub struct BenchArgs {
     /// event; default: enough for the warm-up and the run at 4,000 events/s.
     #[arg(long)]
     pub orders: Option<usize>,
+    /// `checkin`: tickets booked before the run, each scanned once; default: enough for the
+    /// warm-up and the run at 10,000 scans/s.
+    #[arg(long)]
+    pub tickets: Option<usize>,
     /// `webhook`: the signing secret of the service's Stripe webhook endpoint (`whsec_…`),
     /// which the events are signed with.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
@@ -111,7 +120,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     pub fans: usize,
     /// Concerts to create (2,600 seats each); default: 20 for spread and mixed, as many as
-    /// the orders need for webhook, else 1.
+    /// the orders need for webhook (the tickets for checkin), else 1.
     #[arg(long)]
     pub concerts: Option<usize>,
     /// Seats fought over in `rush`.
@@ -129,6 +138,9 @@ pub struct BenchArgs {
 /// The event rate `webhook` holds orders for by default: generous against the target of
 /// 1,000 events/s.
 const DEFAULT_EVENTS_PER_SECOND: f64 = 4_000.0;
+
+/// The scan rate `checkin` books tickets for by default: twice the target of 5,000 scans/s.
+const DEFAULT_SCANS_PER_SECOND: f64 = 10_000.0;
 
 /// How hard an open loop pushes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,7 +191,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match &report {
         Outcome::Load(load)
             if load.verification.as_ref().is_some_and(|v| !v.ok)
-                || load.payments.as_ref().is_some_and(|p| !p.ok) =>
+                || load.payments.as_ref().is_some_and(|p| !p.ok)
+                || load.admissions.as_ref().is_some_and(|a| !a.ok) =>
         {
             anyhow::bail!("verification failed")
         }
@@ -206,7 +219,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     // into refusals long before the seats run out.
     let fans_needed = setup::SEATS_PER_CONCERT.div_ceil(MAX_SEATS_PER_FAN as usize);
     let scenario = format!("{:?}", args.scenario).to_lowercase();
-    let sells_in_order = matches!(args.scenario, Scenario::Spread | Scenario::Webhook);
+    let sells_in_order = matches!(args.scenario, Scenario::Spread | Scenario::Webhook | Scenario::Checkin);
     anyhow::ensure!(
         !sells_in_order || args.fans >= fans_needed,
         "{scenario} needs --fans {fans_needed} or more: a fan may hold at most {MAX_SEATS_PER_FAN} seats of a concert"
@@ -223,20 +236,26 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     let arena_scenario =
         matches!(args.scenario, Scenario::Availability | Scenario::Section | Scenario::Standing);
     let webhook = args.scenario == Scenario::Webhook;
-    let orders = args.orders.unwrap_or_else(|| {
+    let checkin = args.scenario == Scenario::Checkin;
+    // What a run at `per_second` uses up: its warm-up and time, and the peak run's.
+    let sized_to_run = |per_second: f64| {
         let seconds = (args.warmup + args.duration).as_secs_f64()
             + if matches!(args.rate, Some(Rate::OfPeak(_))) {
                 (args.warmup + args.peak_for).as_secs_f64()
             } else {
                 0.0
             };
-        (seconds * DEFAULT_EVENTS_PER_SECOND).ceil() as usize
-    });
+        (seconds * per_second).ceil() as usize
+    };
+    let orders = args.orders.unwrap_or_else(|| sized_to_run(DEFAULT_EVENTS_PER_SECOND));
     anyhow::ensure!(!webhook || orders > 0, "--orders must be at least 1");
+    let tickets = args.tickets.unwrap_or_else(|| sized_to_run(DEFAULT_SCANS_PER_SECOND));
+    anyhow::ensure!(!checkin || tickets > 0, "--tickets must be at least 1");
     let concerts = args.concerts.unwrap_or(match args.scenario {
         Scenario::Spread | Scenario::Mixed => 20,
         Scenario::Footprint => 100,
         Scenario::Webhook => orders.div_ceil(setup::SEATS_PER_CONCERT),
+        Scenario::Checkin => tickets.div_ceil(setup::SEATS_PER_CONCERT),
         // The arena is the one concert.
         _ if arena_scenario => 0,
         _ => 1,
@@ -254,8 +273,18 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     }
 
     let terms = setup::Terms {
-        seats_per_fan: setup::SEATS_PER_CONCERT.div_ceil(args.fans),
-        checkout: if webhook { "PAYMENT".into() } else { args.checkout.clone() },
+        // `checkin` books a whole row for one fan at a time.
+        seats_per_fan: if checkin {
+            MAX_SEATS_PER_FAN as usize
+        } else {
+            setup::SEATS_PER_CONCERT.div_ceil(args.fans)
+        },
+        // Tickets are confirmed bookings.
+        checkout: match args.scenario {
+            Scenario::Webhook => "PAYMENT".into(),
+            Scenario::Checkin => "DIRECT".into(),
+            _ => args.checkout.clone(),
+        },
         // The shortest hold, so that a run can watch its holds expire; the longest for the
         // orders a webhook run pays, which must still be pending when their events come.
         hold_minutes: if webhook { MAX_HOLD_MINUTES } else { 1 },
@@ -294,6 +323,13 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
+    let door = match checkin {
+        true => {
+            eprintln!("booking {tickets} tickets, reading their codes, making a check-in token per concert…");
+            Some(Arc::new(checkin::prepare(address, &fixture, tickets, args.connections).await?))
+        }
+        false => None,
+    };
     let fan_auth = load::fan_auth(&fixture)?;
     let new_run = |rate: Option<f64>, duration: Duration, first: usize, ceiling: bool| {
         let measured_from = Instant::now() + args.warmup;
@@ -307,6 +343,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             per_connection_rate: rate.map(|r| r / args.connections as f64),
             rush_seats: args.rush_seats,
             webhooks: webhooks.clone(),
+            door: door.clone(),
             next: AtomicUsize::new(first),
             completed: AtomicU64::new(0),
             ran_out: AtomicBool::new(false),
@@ -366,8 +403,8 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             report.durability = Some(durability::Durability::between(before.as_ref(), &after));
         }
     }
-    // The peak run's bookings and payments are checked too (the report above is the main
-    // run's).
+    // The peak run's bookings, payments and admissions are checked too (the report above is
+    // the main run's).
     if let Some(peak) = peak {
         tally.merge(peak.tally)?;
     }
@@ -377,10 +414,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     if let Some(webhooks) = &webhooks {
         report.payments = Some(webhook::verify(address, &run.fixture, webhooks.orders.len(), &tally).await?);
     }
+    if let Some(door) = &door {
+        report.admissions = Some(checkin::verify(address, door, &tally).await?);
+    }
     if run.ran_out.load(Ordering::Relaxed) {
-        match webhooks {
-            Some(_) => eprintln!("every order was paid before the time was up: more --orders"),
-            None => eprintln!("every seat was sold before the time was up"),
+        match args.scenario {
+            Scenario::Webhook => eprintln!("every order was paid before the time was up: more --orders"),
+            Scenario::Checkin => eprintln!("every ticket was scanned before the time was up: more --tickets"),
+            _ => eprintln!("every seat was sold before the time was up"),
         }
     }
     Ok(Outcome::Load(Box::new(report)))
@@ -390,8 +431,8 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
 struct Peak {
     /// Answers per second over the counted time.
     per_second: f64,
-    /// Where the main run goes on (`spread`, `webhook`): the peak run's seats stay sold and
-    /// its orders paid.
+    /// Where the main run goes on (`spread`, `webhook`, `checkin`): the peak run's seats stay
+    /// sold, its orders paid and its tickets admitted.
     next: usize,
     /// What the peak run saw (its bookings are verified with the main run's).
     tally: Tally,
@@ -406,8 +447,8 @@ impl Peak {
         anyhow::ensure!(answers > 0 && seconds > 0.0, "the peak run got no answer to count");
         anyhow::ensure!(
             !run.ran_out.load(Ordering::Relaxed),
-            "the work ran out while measuring the peak (every seat sold, or every order paid): more --concerts \
-             or --orders, or a shorter --peak-for"
+            "the work ran out while measuring the peak (every seat sold, every order paid or every ticket \
+             scanned): more --concerts, --orders or --tickets, or a shorter --peak-for"
         );
         let next = run.next.load(Ordering::Relaxed);
         Ok(Self { per_second: answers as f64 / seconds, next, tally })

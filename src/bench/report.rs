@@ -22,6 +22,11 @@ pub struct Tally {
     pub paid: Vec<i64>,
     /// Payment events answered otherwise (webhook scenario), warm-up included.
     pub not_taken: u64,
+    /// Ticket ids whose scan was answered 200 `ADMITTED` (checkin scenario), warm-up
+    /// included.
+    pub admitted: Vec<i64>,
+    /// Scans answered otherwise (checkin scenario), warm-up included.
+    pub not_admitted: u64,
 }
 
 impl Tally {
@@ -34,6 +39,8 @@ impl Tally {
             cancelled: Vec::new(),
             paid: Vec::new(),
             not_taken: 0,
+            admitted: Vec::new(),
+            not_admitted: 0,
         })
     }
 
@@ -53,6 +60,8 @@ impl Tally {
         self.cancelled.extend(other.cancelled);
         self.paid.extend(other.paid);
         self.not_taken += other.not_taken;
+        self.admitted.extend(other.admitted);
+        self.not_admitted += other.not_admitted;
         Ok(())
     }
 }
@@ -77,7 +86,8 @@ pub struct Report {
     pub seconds: f64,
     pub requests: u64,
     pub requests_per_second: f64,
-    /// 2xx answers per second (bookings per second in `spread`, events taken in `webhook`).
+    /// 2xx answers per second (bookings per second in `spread`, events taken in `webhook`,
+    /// admissions in `checkin`).
     pub successes_per_second: f64,
     /// 409 answers per second (refusals in `rush`).
     pub refusals_per_second: f64,
@@ -88,6 +98,9 @@ pub struct Report {
     pub verification: Option<Verification>,
     /// `webhook`: the after-run check that every order whose event was taken is paid, once.
     pub payments: Option<super::webhook::Payments>,
+    /// `checkin`: the after-run check that the door counts exactly the admissions answered
+    /// and admits none of them twice.
+    pub admissions: Option<super::checkin::Admissions>,
     /// With `--rate N%`: the closed-loop peak (answers per second) measured first.
     pub peak_per_second: Option<f64>,
     /// With `--ceiling`: `/health` measured in the same run, and the scenario's share.
@@ -141,6 +154,7 @@ impl Report {
             },
             verification: None,
             payments: None,
+            admissions: None,
             peak_per_second: None,
             ceiling: None,
             durability: None,
@@ -231,6 +245,21 @@ impl Report {
                 p.pending_orders,
                 p.sampled_paid_once,
                 p.sampled
+            ));
+        }
+        if let Some(a) = &self.admissions {
+            out.push_str(&format!(
+                "verified   {}: {} of {} tickets admitted (200 ADMITTED), {} scans answered otherwise; the \
+                 door's stats count {} admitted of {}; {} of {} admitted tickets scanned again refused (409 \
+                 ALREADY_CHECKED_IN)\n",
+                if a.ok { "OK" } else { "FAILED" },
+                a.admitted,
+                a.tickets,
+                a.not_admitted,
+                a.door_admitted,
+                a.door_total,
+                a.sampled_refused,
+                a.sampled
             ));
         }
         out

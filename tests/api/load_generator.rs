@@ -1,6 +1,7 @@
 //! `tickitecking bench` against a running instance: it sets up its own data through the
 //! API, loads the service, and checks afterwards that no seat was sold twice (`webhook`:
-//! that every order whose payment event was taken is paid, once).
+//! that every order whose payment event was taken is paid, once; `checkin`: that every
+//! ticket it was answered admitted is admitted, once).
 
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         concerts: Some(2),
         rush_seats: 10,
         orders: None,
+        tickets: None,
         webhook_secret: None,
         admin_username: "admin".into(),
         admin_password: ADMIN_PASSWORD.into(),
@@ -181,6 +183,52 @@ async fn webhook_refuses_to_run_without_stripe_or_with_another_secret() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn checkin_scans_admit_each_ticket_once_and_the_door_counts_exactly_those() {
+    let app = TestApp::spawn().await;
+    // Over two concerts (a row and a few tickets more than one holds): the run may scan
+    // them all before its time is up.
+    let checkin =
+        BenchArgs { tickets: Some(2_700), concerts: None, ceiling: true, ..args(&app, Scenario::Checkin) };
+    let Outcome::Load(report) = measure(checkin).await.expect("bench runs") else { panic!("a load report") };
+
+    let admissions = report.admissions.as_ref().expect("checkin is verified");
+    assert!(admissions.ok, "{admissions:?}");
+    assert_eq!((admissions.tickets, admissions.door_total), (2_700, 2_700));
+    assert!(admissions.admitted > 0 && admissions.not_admitted == 0, "{admissions:?}");
+    assert_eq!(report.transport_errors, 0);
+    assert_eq!(admissions.door_admitted, admissions.admitted as i64);
+    assert!(admissions.sampled > 0 && admissions.sampled <= 300, "{admissions:?}");
+    assert_eq!(admissions.sampled_refused, admissions.sampled);
+    assert_eq!(report.statuses.keys().copied().collect::<Vec<_>>(), vec![200], "only admissions");
+    assert!(report.ceiling.as_ref().is_some_and(|c| c.requests_per_second > 0.0), "{:?}", report.ceiling);
+    // The door's own records: one admission per ticket answered, by the run's four
+    // scanners (one per connection), and the sample's second scans refused.
+    let admin = app.admin_token().await;
+    let concerts = app.get("/api/v1/concerts?size=100", None).await;
+    let concerts: Vec<i64> =
+        concerts.data()["content"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(concerts.len(), 2, "{concerts:?}");
+    let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+    for concert in concerts {
+        for (result, scans) in [("ADMITTED", &mut admitted), ("ALREADY_CHECKED_IN", &mut refused)] {
+            let listed =
+                app.get(&format!("/api/v1/concerts/{concert}/checkins?result={result}"), Some(&admin)).await;
+            listed.assert_status(200);
+            scans.extend(listed.data().as_array().unwrap().clone());
+        }
+    }
+    assert_eq!(admitted.len(), admissions.admitted);
+    let tickets: std::collections::HashSet<_> = admitted.iter().map(|s| s["ticketId"].as_i64()).collect();
+    assert_eq!(tickets.len(), admitted.len(), "a ticket admitted twice");
+    let devices: std::collections::BTreeSet<_> =
+        admitted.iter().map(|s| s["deviceId"].as_str().unwrap()).collect();
+    assert_eq!(devices.into_iter().collect::<Vec<_>>(), ["bench-1", "bench-2", "bench-3", "bench-4"]);
+    assert_eq!(refused.len(), admissions.sampled);
+    assert!(refused.iter().all(|s| s["deviceId"] == "bench-verify"), "{refused:?}");
+    app.stop().await;
+}
+
 #[test]
 fn a_rate_is_requests_per_second_or_a_share_of_the_peak() {
     assert_eq!(Rate::parse("5000"), Ok(Rate::PerSecond(5000.0)));
@@ -205,6 +253,10 @@ async fn runs_that_cannot_measure_what_they_claim_are_refused() {
     assert!(err.to_string().contains("two phases"), "{err}");
     // Four fans could buy 400 of a concert's 2,600 seats: spread would be refusals.
     let err = measure(BenchArgs { fans: 4, ..args(&app, Scenario::Spread) }).await.expect_err("refused");
+    assert!(err.to_string().contains("--fans 26"), "{err}");
+    // Checkin books each row of a concert for one fan: 26 rows need 26 fans.
+    let few = BenchArgs { fans: 10, tickets: Some(100), ..args(&app, Scenario::Checkin) };
+    let err = measure(few).await.expect_err("refused");
     assert!(err.to_string().contains("--fans 26"), "{err}");
     app.stop().await;
 }
