@@ -26,6 +26,17 @@ CREATE TABLE ticket_transfers (
     UNIQUE (reservation_id, version)
 );
 
+-- Where tickets went is kept: a holder is replaced by the next transfer, never removed
+-- (that would give a moved ticket back its old code), and a transfer is never rewritten.
+CREATE TRIGGER ticket_holders_no_delete BEFORE DELETE ON ticket_holders
+    FOR EACH ROW EXECUTE FUNCTION refuse('TICKET_HISTORY_IMMUTABLE');
+CREATE TRIGGER ticket_holders_no_truncate BEFORE TRUNCATE ON ticket_holders
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse('TICKET_HISTORY_IMMUTABLE');
+CREATE TRIGGER ticket_transfers_no_change BEFORE UPDATE OR DELETE ON ticket_transfers
+    FOR EACH ROW EXECUTE FUNCTION refuse('TICKET_HISTORY_IMMUTABLE');
+CREATE TRIGGER ticket_transfers_no_truncate BEFORE TRUNCATE ON ticket_transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse('TICKET_HISTORY_IMMUTABLE');
+
 -- A ticket moves only while it is confirmed, one version at a time, within its concert.
 CREATE FUNCTION ticket_holders_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -87,3 +98,5 @@ CREATE TRIGGER checkins_check_admission BEFORE INSERT ON checkins
     FOR EACH ROW EXECUTE FUNCTION checkins_check_admission();
 CREATE TRIGGER checkins_no_change BEFORE UPDATE OR DELETE ON checkins
     FOR EACH ROW EXECUTE FUNCTION refuse('CHECKIN_HISTORY_IMMUTABLE');
+CREATE TRIGGER checkins_no_truncate BEFORE TRUNCATE ON checkins
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse('CHECKIN_HISTORY_IMMUTABLE');

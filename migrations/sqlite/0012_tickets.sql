@@ -26,6 +26,21 @@ CREATE TABLE ticket_transfers (
     UNIQUE (reservation_id, version)
 );
 
+-- Where tickets went is kept: a holder is replaced by the next transfer, never removed
+-- (that would give a moved ticket back its old code), and a transfer is never rewritten.
+CREATE TRIGGER ticket_holders_no_delete BEFORE DELETE ON ticket_holders
+BEGIN
+    SELECT RAISE(ABORT, 'TICKET_HISTORY_IMMUTABLE');
+END;
+CREATE TRIGGER ticket_transfers_no_change BEFORE UPDATE ON ticket_transfers
+BEGIN
+    SELECT RAISE(ABORT, 'TICKET_HISTORY_IMMUTABLE');
+END;
+CREATE TRIGGER ticket_transfers_no_delete BEFORE DELETE ON ticket_transfers
+BEGIN
+    SELECT RAISE(ABORT, 'TICKET_HISTORY_IMMUTABLE');
+END;
+
 -- A ticket moves only while it is confirmed, one version at a time, within its concert.
 CREATE TRIGGER ticket_holders_check_insert
 BEFORE INSERT ON ticket_holders

@@ -238,7 +238,9 @@ impl Tickets {
             by_token,
         };
         let (reply, answer) = oneshot::channel();
-        self.door.send((scan, reply)).map_err(|_| ServiceError::Other(anyhow::anyhow!("the door has closed")))?;
+        self.door
+            .send((scan, reply))
+            .map_err(|_| ServiceError::Other(anyhow::anyhow!("the door has closed")))?;
         let checkin = answer
             .await
             .map_err(|_| ServiceError::Other(anyhow::anyhow!("the door has closed")))??
@@ -269,8 +271,7 @@ impl Tickets {
     /// Admitted and sold per grade, and the conflicts reported.
     pub async fn stats(&self, door: &Door, concert_id: i64) -> Result<DoorStats, ServiceError> {
         self.may_scan(door, concert_id).await?;
-        let grades = self.store.checkin_stats(concert_id).await?;
-        let conflicts = self.store.checkins(concert_id, Some(CheckinResult::Conflict)).await?.len() as i64;
+        let (grades, conflicts) = self.store.checkin_stats(concert_id).await?;
         Ok(DoorStats { grades, conflicts })
     }
 
@@ -372,7 +373,8 @@ async fn admit_forever(store: Arc<dyn Store>, mut scans: mpsc::UnboundedReceiver
             Err(e) => {
                 tracing::warn!("keeping {} scans failed: {e}", replies.len());
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!("keeping the scan failed: {e}"))));
+                    let _ =
+                        reply.send(Err(StoreError::Other(anyhow::anyhow!("keeping the scan failed: {e}"))));
                 }
             }
         }

@@ -175,15 +175,18 @@ pub trait TicketStore {
     /// [`TicketStore::check_in`] for many scans, each answered as if alone. Where one
     /// writer writes at a time (SQLite), all in one transaction: one commit, one sync to
     /// disk for the lot; elsewhere one transaction each.
-    async fn check_in_many(&self, scans: &[Scan]) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError>;
+    async fn check_in_many(
+        &self,
+        scans: &[Scan],
+    ) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError>;
     /// The concert's scans, in scan order, perhaps of one result only.
     async fn checkins(
         &self,
         concert_id: i64,
         result: Option<CheckinResult>,
     ) -> Result<Vec<CheckinRecord>, StoreError>;
-    /// Admitted and sold per grade.
-    async fn checkin_stats(&self, concert_id: i64) -> Result<Vec<GradeCount>, StoreError>;
+    /// Admitted and sold per grade, and the conflicts reported.
+    async fn checkin_stats(&self, concert_id: i64) -> Result<(Vec<GradeCount>, i64), StoreError>;
     /// The concert's tickets changed at or after `since` (every one: `None`), as an
     /// offline scanner keeps them.
     async fn door_tickets(
@@ -219,14 +222,17 @@ const TICKET_SELECT: &str =
     "SELECT r.id, r.concert_id, c.name AS concert_name, c.start_time, a.name AS venue,
         c.owner_id, s.section, s.horizontal, s.vertical, s.grade, r.price_cents, r.status,
         coalesce(h.holder_id, r.user_id) AS holder_id, u.username AS holder_username,
-        u.nickname AS holder_nickname, coalesce(h.version, 1) AS version, r.order_id
+        u.nickname AS holder_nickname, coalesce(h.version, 1) AS version, r.order_id,
+        k.id AS admitted_id, k.version AS admitted_version, k.scanned_at AS admitted_at,
+        k.received_at AS admitted_received, k.device_id AS admitted_device, k.nonce AS admitted_nonce
      FROM reservations r
      JOIN concerts c ON c.id = r.concert_id
      JOIN auditoriums a ON a.id = c.auditorium_id
      JOIN seats s ON s.id = r.seat_id
      LEFT JOIN ticket_holders h ON h.reservation_id = r.id
      JOIN users u ON u.id = coalesce(h.holder_id, r.user_id)
-     LEFT JOIN orders o ON o.id = r.order_id";
+     LEFT JOIN orders o ON o.id = r.order_id
+     LEFT JOIN checkins k ON k.ticket_id = r.id AND k.result = 'ADMITTED'";
 
 /// A reservation that is or was a ticket: confirmed, or cancelled after it was (a hold
 /// given up or expired never was one).
@@ -253,10 +259,30 @@ struct TicketRow {
     holder_nickname: Option<String>,
     version: i64,
     order_id: Option<i64>,
+    admitted_id: Option<i64>,
+    admitted_version: Option<i64>,
+    admitted_at: Option<DateTime<Utc>>,
+    admitted_received: Option<DateTime<Utc>>,
+    admitted_device: Option<String>,
+    admitted_nonce: Option<String>,
 }
 
 impl TicketRow {
-    fn record(self, admitted: Option<CheckinRecord>) -> Result<TicketRecord, StoreError> {
+    fn record(self) -> Result<TicketRecord, StoreError> {
+        let admitted =
+            match (self.admitted_id, self.admitted_version, self.admitted_at, self.admitted_received) {
+                (Some(id), Some(version), Some(scanned_at), Some(received_at)) => Some(CheckinRecord {
+                    id,
+                    ticket_id: self.id,
+                    version,
+                    result: CheckinResult::Admitted,
+                    scanned_at,
+                    received_at,
+                    device_id: self.admitted_device,
+                    nonce: self.admitted_nonce,
+                }),
+                _ => None,
+            };
         Ok(TicketRecord {
             id: self.id,
             concert_id: self.concert_id,
@@ -336,13 +362,8 @@ where
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await?;
-        let mut tickets = Vec::with_capacity(rows.len());
-        for row in rows {
-            let admitted = admission::<B>(&mut tx, row.id).await?;
-            tickets.push(row.record(admitted)?);
-        }
         tx.commit().await?;
-        Ok(tickets)
+        rows.into_iter().map(TicketRow::record).collect()
     }
 
     async fn transfer(
@@ -440,7 +461,10 @@ where
         }
     }
 
-    async fn check_in_many(&self, scans: &[Scan]) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError> {
+    async fn check_in_many(
+        &self,
+        scans: &[Scan],
+    ) -> Result<Vec<Result<Option<Checkin>, StoreError>>, StoreError> {
         let mut answers = Vec::with_capacity(scans.len());
         if B::ROW_LOCKS {
             for scan in scans {
@@ -474,7 +498,7 @@ where
         rows.into_iter().map(checkin_record).collect()
     }
 
-    async fn checkin_stats(&self, concert_id: i64) -> Result<Vec<GradeCount>, StoreError> {
+    async fn checkin_stats(&self, concert_id: i64) -> Result<(Vec<GradeCount>, i64), StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT s.grade, count(k.id), count(*)
              FROM reservations r JOIN seats s ON s.id = r.seat_id
@@ -485,9 +509,16 @@ where
         .bind(concert_id)
         .fetch_all(self.fresh())
         .await?;
-        rows.into_iter()
+        let conflicts: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM checkins WHERE concert_id = $1 AND result = 'CONFLICT'")
+                .bind(concert_id)
+                .fetch_one(self.fresh())
+                .await?;
+        let grades = rows
+            .into_iter()
             .map(|(grade, admitted, total)| Ok(GradeCount { grade: letter(&grade)?, admitted, total }))
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        Ok((grades, conflicts))
     }
 
     async fn door_tickets(
@@ -680,34 +711,7 @@ where
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-    match row {
-        Some(row) => {
-            let admitted = admission::<B>(conn, row.id).await?;
-            Ok(Some(row.record(admitted)?))
-        }
-        None => Ok(None),
-    }
-}
-
-/// The ticket's admission, if it was admitted.
-async fn admission<B>(conn: &mut Conn<B>, ticket_id: i64) -> Result<Option<CheckinRecord>, StoreError>
-where
-    B: Backend,
-    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
-    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
-    usize: ColumnIndex<RowOf<B>>,
-    i64: Column<B::DB>,
-    String: Column<B::DB>,
-    Option<String>: Column<B::DB>,
-    DateTime<Utc>: Column<B::DB>,
-{
-    let row: Option<CheckinRow> = sqlx::query_as(&format!(
-        "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE ticket_id = $1 AND result = 'ADMITTED'"
-    ))
-    .bind(ticket_id)
-    .fetch_optional(conn)
-    .await?;
-    row.map(checkin_record).transpose()
+    row.map(TicketRow::record).transpose()
 }
 
 /// Keeps and decides one scan inside `tx` (committed by the caller).
@@ -753,9 +757,7 @@ where
     } else {
         match &ticket.admitted {
             None => CheckinResult::Admitted,
-            Some(first) if scan.offline && first.device_id != scan.device_id => {
-                CheckinResult::Conflict
-            }
+            Some(first) if scan.offline && first.device_id != scan.device_id => CheckinResult::Conflict,
             Some(_) => CheckinResult::AlreadyCheckedIn,
         }
     };
