@@ -52,6 +52,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/checkout.js", "text/javascript; charset=utf-8"),
     asset!("js/orders.js", "text/javascript; charset=utf-8"),
     asset!("js/ticket_code.js", "text/javascript; charset=utf-8"),
+    asset!("js/tickets.js", "text/javascript; charset=utf-8"),
     // Loaded by ticket_code.js only where WebCrypto cannot verify Ed25519 (see vendor/README.md).
     asset!("js/vendor/noble-ed25519.js", "text/javascript; charset=utf-8"),
     asset!("js/vendor/noble-hashes/sha2.js", "text/javascript; charset=utf-8"),
@@ -68,6 +69,7 @@ const PAGES: &[&str] = &[
     "/signup",
     "/profile",
     "/tickets",
+    "/tickets/{id}",
     "/orders",
     "/concerts/{id}",
     "/promoter",

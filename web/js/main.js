@@ -6,7 +6,8 @@ import { currentUser, hasRole, logout, onSession } from './api.js';
 import { h, heading } from './ui.js';
 import { catalogView } from './catalog.js';
 import { concertView } from './concert.js';
-import { loginView, signupView, profileView, ticketsView } from './account.js';
+import { loginView, signupView, profileView } from './account.js';
+import { ticketsView, ticketView } from './tickets.js';
 import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/signup$/, signupView, null],
   [/^\/profile$/, profileView, 'USER'],
   [/^\/tickets$/, ticketsView, 'USER'],
+  [/^\/tickets\/(\d+)$/, ticketView, 'USER'],
   [/^\/orders$/, myOrdersView, 'USER'],
   [/^\/promoter$/, promoterView, 'COMPANY_USER'],
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
