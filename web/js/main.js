@@ -8,6 +8,7 @@ import { catalogView } from './catalog.js';
 import { concertView } from './concert.js';
 import { loginView, signupView, profileView } from './account.js';
 import { ticketsView, ticketView } from './tickets.js';
+import { doorView } from './door.js';
 import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
@@ -23,6 +24,8 @@ const ROUTES = [
   [/^\/profile$/, profileView, 'USER'],
   [/^\/tickets$/, ticketsView, 'USER'],
   [/^\/tickets\/(\d+)$/, ticketView, 'USER'],
+  // Door staff sign in with a check-in token of the concert, not an account.
+  [/^\/door$/, doorView, null],
   [/^\/orders$/, myOrdersView, 'USER'],
   [/^\/promoter$/, promoterView, 'COMPANY_USER'],
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
