@@ -55,6 +55,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/tickets.js", "text/javascript; charset=utf-8"),
     asset!("js/scanner.js", "text/javascript; charset=utf-8"),
     asset!("js/door.js", "text/javascript; charset=utf-8"),
+    asset!("js/door_panel.js", "text/javascript; charset=utf-8"),
     // The door scanner's service worker: the scanner page reloads offline.
     asset!("js/door_sw.js", "text/javascript; charset=utf-8"),
     // Loaded by ticket_code.js only where WebCrypto cannot verify Ed25519 (see vendor/README.md).

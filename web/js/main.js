@@ -9,6 +9,7 @@ import { concertView } from './concert.js';
 import { loginView, signupView, profileView } from './account.js';
 import { ticketsView, ticketView } from './tickets.js';
 import { doorView } from './door.js';
+import { doorPanelView } from './door_panel.js';
 import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
@@ -31,6 +32,7 @@ const ROUTES = [
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(new|\d+)$/, concertFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(\d+)\/orders$/, concertOrdersView, 'COMPANY_USER'],
+  [/^\/promoter\/concerts\/(\d+)\/door$/, doorPanelView, 'COMPANY_USER'],
   [/^\/admin$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/users$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/reservations$/, adminReservationsView, 'ADMIN'],
