@@ -52,6 +52,12 @@ const ASSETS: &[Asset] = &[
     asset!("js/checkout.js", "text/javascript; charset=utf-8"),
     asset!("js/orders.js", "text/javascript; charset=utf-8"),
     asset!("js/ticket_code.js", "text/javascript; charset=utf-8"),
+    asset!("js/tickets.js", "text/javascript; charset=utf-8"),
+    asset!("js/scanner.js", "text/javascript; charset=utf-8"),
+    asset!("js/door.js", "text/javascript; charset=utf-8"),
+    asset!("js/door_panel.js", "text/javascript; charset=utf-8"),
+    // The door scanner's service worker: the scanner page reloads offline.
+    asset!("js/door_sw.js", "text/javascript; charset=utf-8"),
     // Loaded by ticket_code.js only where WebCrypto cannot verify Ed25519 (see vendor/README.md).
     asset!("js/vendor/noble-ed25519.js", "text/javascript; charset=utf-8"),
     asset!("js/vendor/noble-hashes/sha2.js", "text/javascript; charset=utf-8"),
@@ -68,6 +74,8 @@ const PAGES: &[&str] = &[
     "/signup",
     "/profile",
     "/tickets",
+    "/tickets/{id}",
+    "/door",
     "/orders",
     "/concerts/{id}",
     "/promoter",
@@ -104,11 +112,19 @@ pub(super) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Re
     ApiError::NotFound("route").into_response()
 }
 
+/// The door scanner's service worker, and the pages it may serve: its file lives under
+/// `/assets/`, its scope is the scanner page.
+const DOOR_WORKER: (&str, &str) = ("js/door_sw.js", "/door");
+
 async fn serve_asset(ApiPath(path): ApiPath<String>, headers: HeaderMap) -> Response {
-    match ASSETS.iter().position(|a| a.path == path) {
-        Some(i) => file(&ASSETS[i], &etags()[i], StatusCode::OK, &headers),
-        None => ApiError::NotFound("asset").into_response(),
+    let Some(i) = ASSETS.iter().position(|a| a.path == path) else {
+        return ApiError::NotFound("asset").into_response();
+    };
+    let mut response = file(&ASSETS[i], &etags()[i], StatusCode::OK, &headers);
+    if path == DOOR_WORKER.0 {
+        response.headers_mut().insert("service-worker-allowed", HeaderValue::from_static(DOOR_WORKER.1));
     }
+    response
 }
 
 fn page(status: StatusCode, headers: &HeaderMap) -> Response {

@@ -154,7 +154,7 @@ async fn the_live_stream_sends_the_map_at_once_and_again_after_each_booking_and_
 async fn pages_come_with_security_headers_and_api_routes_keep_their_json_404() {
     let app = TestApp::spawn().await;
     let html = |path: &str| app.client.get(app.url(path)).header("accept", "text/html,*/*").send();
-    for path in ["/", "/concerts/7", "/tickets", "/promoter/venues", "/admin/users"] {
+    for path in ["/", "/concerts/7", "/tickets", "/tickets/7", "/door", "/promoter/venues", "/admin/users"] {
         let page = TestApp::reply(html(path).await.unwrap()).await;
         page.assert_status(200);
         assert!(page.text.contains("<script type=\"module\" src=\"/assets/js/main.js\">"), "{path}");
@@ -180,4 +180,10 @@ async fn pages_come_with_security_headers_and_api_routes_keep_their_json_404() {
         app.client.get(app.url("/assets/js/main.js")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(cached.status(), 304);
     app.get("/assets/nope.js", None).await.assert_error(404, "NOT_FOUND");
+
+    // The door scanner's service worker may serve the scanner page, and nothing else.
+    let worker = app.get("/assets/js/door_sw.js", None).await;
+    worker.assert_status(200);
+    assert_eq!(worker.headers["service-worker-allowed"], "/door");
+    assert!(!script.headers.contains_key("service-worker-allowed"));
 }

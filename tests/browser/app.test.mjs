@@ -13,7 +13,13 @@
 // overview, one section drawn at a time, standing places booked by number; and on a touch
 // phone seats of at least 24×24 px in a row that scrolls inside its own box. Last, a
 // concert fans pay for: a hold with its countdown, paying, the promoter marking the order
-// paid, giving a hold up, a hold whose time runs out, and a late payment given back.
+// paid, giving a hold up, a hold whose time runs out, and a late payment given back. Then
+// tickets and the door: a ticket's page with its QR code (and in print), a ticket given to
+// another fan; the promoter's scanner link opened on a door phone that admits a typed code
+// (green), refuses it the second time and the given-away code (red); offline the phone
+// admits by itself, reloads from its service worker, uploads when back online, and the
+// promoter's door panel counts it, shows a conflict, exports the attendees and revokes
+// the link; signed out, the phone signs in again with a pasted link.
 //
 // One thing only the harness (tests/browser.rs) can do: end a hold now, as if its time had
 // passed. The story prints `@end-hold ORDER` and waits for `done` on its input.
@@ -82,7 +88,8 @@ async function context(viewport = DESKTOP) {
   // Any script error or CSP violation fails the run.
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 4\d\d|net::ERR_FAILED/.test(m.text())) problems.push(`console: ${m.text()}`);
+    // Refusals (4xx) and, for the door scanner taken offline, requests that cannot go out.
+    if (m.type() === 'error' && !/status of 4\d\d|net::ERR_FAILED|net::ERR_INTERNET_DISCONNECTED/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   return { ctx, page };
 }
@@ -674,6 +681,163 @@ try {
   assert.ok(await pp.evaluate(() => document.documentElement.scrollWidth) <= PHONE.width, 'orders list: no sideways scrolling');
   assert.ok(await pp.locator('.orders-table').evaluate((t) => t.scrollWidth <= t.parentElement.clientWidth), 'each order is one block');
   await shot(pp, 'phone-promoter-orders');
+
+  // ------------------------------------------------------------ tickets and the door
+  step('the fan opens a ticket from "My tickets": a QR code big enough to scan, the seat, the code; it prints alone');
+  const minaToken = await token('mina', PASSWORD);
+  const neonTickets = (await call('GET', '/users/my/tickets', null, minaToken)).json.data.filter((t) => t.concert.id === concertId);
+  const gift = neonTickets.find((t) => t.seat.horizontal === 'C');
+  const kept = neonTickets.find((t) => t.seat.horizontal === 'A');
+  assert.ok(gift && kept, JSON.stringify(neonTickets));
+  const fp = fan.page;
+  await fp.locator('#nav').getByRole('link', { name: 'My tickets' }).click();
+  await fp.getByRole('link', { name: 'Show ticket: Row C seat 2, Neon Harbour Live' }).click();
+  await fp.waitForURL(`**/tickets/${gift.id}`);
+  const qr = fp.locator('.qr-box svg.qr');
+  await qr.waitFor();
+  const qrSize = await qr.boundingBox();
+  assert.ok(qrSize.width >= 250 && Math.abs(qrSize.width - qrSize.height) < 1, `a square QR code of 250 px or more (${qrSize.width}×${qrSize.height})`);
+  assert.equal((await fp.locator('.ticket-code code').innerText()).replace(/\s/g, ''), gift.code, 'the code in words too');
+  assert.match(await fp.locator('.ticket-sheet').innerText(), /Neon Harbour Live[\s\S]*Row C seat 2[\s\S]*Show this code at the door/);
+  await fp.getByRole('heading', { name: 'Give this ticket to…' }).waitFor();
+  await shot(fp, 'ticket');
+  await fp.emulateMedia({ media: 'print' });
+  assert.equal(await fp.locator('.topbar').isVisible(), false, 'printed: no menu');
+  assert.equal(await fp.locator('form.transfer').isVisible(), false, 'printed: the ticket alone');
+  assert.equal(await qr.isVisible(), true, 'printed: the QR code');
+  await fp.emulateMedia({ media: 'screen' });
+
+  step('the fan gives the ticket to another fan: an unknown name is said in words, then it moves');
+  const transfer = fp.locator('form.transfer');
+  await transfer.getByLabel('Their username').fill('nobody-at-all');
+  await transfer.getByRole('button', { name: 'Give ticket' }).click();
+  await transfer.getByRole('button', { name: 'Yes, give it to nobody-at-all' }).click();
+  await transfer.getByText('No fan is called “nobody-at-all”.').waitFor();
+  await transfer.getByLabel('Their username').fill('faster');
+  await transfer.getByRole('button', { name: 'Give ticket' }).click();
+  await transfer.getByRole('button', { name: 'Yes, give it to faster' }).click();
+  await fp.getByText('Row C seat 2 for Neon Harbour Live is now faster\'s.').waitFor();
+  const fasterToken = await token('faster', PASSWORD);
+  const moved = (await call('GET', `/tickets/${gift.id}`, null, fasterToken)).json.data;
+  assert.equal(moved.version, 2);
+  assert.notEqual(moved.code, gift.code, 'a new code');
+  assert.equal((await call('GET', `/tickets/${gift.id}`, null, minaToken)).status, 403, 'no longer the giver\'s');
+  await fp.getByRole('link', { name: 'Back to my tickets' }).click();
+  await fp.getByText('Given to other fans (1)').waitFor();
+
+  step('the promoter makes a scanner link for the door in the concert\'s door panel');
+  await pp.setViewportSize(DESKTOP);
+  await pp.goto(`${base}/promoter`);
+  await pp.getByRole('link', { name: 'Door of Neon Harbour Live' }).click();
+  await pp.waitForURL(`**/promoter/concerts/${concertId}/door`);
+  await pp.getByText('0 of 3 admitted').waitFor();
+  await pp.getByLabel('Name', { exact: true }).fill('North gate');
+  await pp.getByRole('button', { name: 'Create scanner link' }).click();
+  const link = await pp.getByLabel('Scanner link for North gate').inputValue();
+  assert.match(link, new RegExp(`/door\\?concert=${concertId}#token=ct_`));
+  await pp.locator('.door-tokens').getByText('North gate').waitFor();
+
+  step('a door phone opens the link: signed in, the list downloaded; a typed code is admitted, in green');
+  const door = await context(PHONE);
+  const dp = door.page;
+  await dp.goto(link);
+  await dp.getByRole('heading', { name: 'Door: Neon Harbour Live' }).waitFor();
+  assert.equal(new URL(dp.url()).hash, '', 'the token leaves the address');
+  await dp.locator('.door-sync', { hasText: 'Last sync' }).waitFor();
+  await dp.getByText('3 tickets on this device', { exact: false }).waitFor();
+  const answer = dp.locator('.door-answer');
+  /** Types a code and waits for the door's next answer. */
+  async function checkIn(code) {
+    const before = Number(await answer.getAttribute('data-scan')) || 0;
+    await dp.getByLabel('Ticket code').fill(code);
+    await dp.getByRole('button', { name: 'Check in' }).click();
+    await dp.locator(`.door-answer[data-scan="${before + 1}"]`).waitFor();
+    const seen = { kind: await answer.getAttribute('class'), verdict: await answer.locator('.door-verdict').textContent(), text: await answer.innerText() };
+    assert.doesNotMatch(seen.text, /null|undefined|NaN/, 'nothing left out shows as a word');
+    return seen;
+  }
+  let seen = await checkIn(`  ${moved.code}\n`);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer ok', 'Admitted'], seen.text);
+  assert.match(seen.text, /Row C seat 2\s+faster/);
+  await shot(dp, 'door-admitted');
+
+  step('the same code again is refused in red, with when and by which device it went in; the given-away code is revoked');
+  seen = await checkIn(moved.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Already checked in'], seen.text);
+  assert.match(seen.text, /already checked in at \d\d:\d\d:\d\d UTC by door-[0-9a-f]{8}/);
+  seen = await checkIn(gift.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Revoked'], seen.text);
+  assert.match(seen.text, /changed hands/);
+  seen = await checkIn('NOT-A-TICKET');
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Not a valid ticket'], seen.text);
+
+  step('offline the phone checks codes itself: admits at once and queues the scan, refuses what it admitted');
+  // The page's files are kept by its service worker, for a reload without the network.
+  await dp.waitForFunction(async () => !!(await caches.match('/door')) && !!(await caches.match('/assets/js/scanner.js')));
+  await door.ctx.setOffline(true);
+  await dp.locator('.door-chip.offline').waitFor();
+  seen = await checkIn(kept.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer ok', 'Admitted'], seen.text);
+  assert.match(seen.text, /Row A seat \d+\s+mina[\s\S]*offline/);
+  await dp.getByText('1 scan waiting to upload').waitFor();
+  seen = await checkIn(moved.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Already checked in'], seen.text);
+  seen = await checkIn(gift.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Revoked'], seen.text);
+  await shot(dp, 'door-offline');
+  await dp.reload();
+  await dp.getByRole('heading', { name: 'Door: Neon Harbour Live' }).waitFor();
+  await dp.getByText('1 scan waiting to upload').waitFor();
+  assert.equal((await call('GET', `/concerts/${concertId}/checkin/stats`, null, promoterToken)).json.data.admitted, 1, 'nothing uploaded yet');
+
+  step('back online the queued scan is uploaded, and the promoter\'s panel counts it');
+  await door.ctx.setOffline(false);
+  await dp.getByText('No scans waiting to upload').waitFor();
+  await pp.getByText('2 of 3 admitted').waitFor();
+  const scans = (await call('GET', `/concerts/${concertId}/checkins?result=ADMITTED`, null, promoterToken)).json.data;
+  assert.equal(scans.length, 2);
+  const uploaded = scans.find((c) => c.ticketId === kept.id);
+  assert.ok(new Date(uploaded.scannedAt) < new Date(uploaded.receivedAt), 'kept with the time it was scanned');
+
+  step('a second admission made at another door while it was offline shows as a conflict');
+  const late = await call('POST', `/concerts/${concertId}/checkins`, {
+    code: moved.code, deviceId: 'south-gate', nonce: 'south-1', scannedAt: new Date(Date.now() - 3600e3).toISOString(),
+  }, promoterToken);
+  assert.equal(late.json.result, 'CONFLICT', JSON.stringify(late.json));
+  await pp.getByText('2 of 3 admitted · 1 conflict').waitFor();
+  await pp.locator('.door-conflicts').getByText(`Ticket ${gift.id}`).waitFor();
+  assert.match(await pp.locator('.door-conflicts').innerText(), /by south-gate/);
+  await shot(pp, 'promoter-door', { fullPage: true });
+
+  step('the promoter downloads the attendees as a CSV file');
+  const [download] = await Promise.all([
+    pp.waitForEvent('download'),
+    pp.getByRole('button', { name: 'Download attendees (CSV)' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), `concert-${concertId}-attendees.csv`);
+  const csvLines = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+  assert.equal(csvLines[0], 'ticket,section,row,seat,grade,username,nickname,email,checked_in_at,device');
+  assert.equal(csvLines.length, 4, csvLines.join('\n'));
+  assert.match(csvLines.find((l) => l.startsWith(`${gift.id},`)), /,C,2,S,faster,,faster@example\.com,\d{4}-.*,door-[0-9a-f]{8}$/);
+
+  step('the promoter revokes the link: the phone checks no one in any more');
+  await pp.getByRole('button', { name: 'Revoke North gate' }).click();
+  await pp.getByRole('button', { name: 'Yes, revoke North gate' }).click();
+  await pp.getByText('North gate is revoked').waitFor();
+  seen = await checkIn(kept.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'This scanner cannot check in'], seen.text);
+  assert.match(seen.text, /revoked/);
+
+  step('signed out, the phone signs in again with a new link pasted into the form');
+  await dp.getByRole('button', { name: 'Sign this device out' }).click();
+  await dp.getByRole('button', { name: 'Yes, sign out' }).click();
+  const south = (await call('POST', `/concerts/${concertId}/checkin/tokens`, { name: 'South gate' }, promoterToken)).json.data;
+  await dp.getByLabel('Scanner link or check-in token').fill(`${base}/door?concert=${concertId}#token=${south.token}`);
+  await dp.getByRole('button', { name: 'Sign in to the door' }).click();
+  await dp.locator('.door-sync', { hasText: 'Last sync' }).waitFor();
+  seen = await checkIn(kept.code);
+  assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Already checked in'], seen.text);
+  await door.ctx.close();
 
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
   console.log('browser tests passed');

@@ -1,9 +1,8 @@
-// Accounts: log in, sign up, the profile, and the fan's tickets.
+// Accounts: log in, sign up, the profile (the fan's tickets are in tickets.js).
 
-import { api, login, reloadUser, currentUser } from './api.js';
-import { h, heading, field, price, time, showFormError, noticeBox, errorBox, busy, toast } from './ui.js';
+import { api, login, reloadUser } from './api.js';
+import { h, heading, field, showFormError, noticeBox, busy, toast } from './ui.js';
 import { navigate } from './main.js';
-import { placeName } from './sections.js';
 
 function nextPath() {
   const next = new URLSearchParams(location.search).get('next');
@@ -94,68 +93,4 @@ export async function profileView(root) {
     });
   });
   root.append(heading('Your profile'), form);
-}
-
-export async function ticketsView(root) {
-  root.append(heading('My tickets'));
-  const box = h('div', { 'aria-live': 'polite' });
-  const list = h('div');
-  root.append(box, list);
-  async function load() {
-    const all = await api('/users/my/reservations');
-    const now = new Date();
-    const active = all.filter((r) => r.status === 'Y');
-    // Held seats wait for their payment; they are paid for or given up in "My orders".
-    const held = all.filter((r) => r.status === 'H');
-    const cancelled = all.filter((r) => r.status !== 'Y' && r.status !== 'H');
-    list.replaceChildren(...[
-      held.length ? h('section', { class: 'held-tickets', 'aria-labelledby': 'held-title' },
-        h('h2', { id: 'held-title' }, 'Held, waiting for payment'),
-        h('p', {}, 'These seats become tickets once paid. Pay or give them up in ', h('a', { href: '/orders' }, 'My orders'), '.'),
-        h('ul', { class: 'tickets' }, held.map((r) => ticket(r, false)))) : null,
-      active.length ? h('ul', { class: 'tickets' }, active.map((r) => ticket(r, new Date(r.concert.startTime) > now)))
-        : h('p', { class: 'empty' }, 'No tickets yet. ', h('a', { href: '/' }, 'Find a concert'), '.'),
-      cancelled.length ? h('details', { class: 'cancelled' },
-        h('summary', {}, `${cancelled.some((r) => r.status === 'E') ? 'Cancelled or released' : 'Cancelled'} (${cancelled.length})`),
-        h('ul', { class: 'tickets' }, cancelled.map((r) => ticket(r, false)))) : null,
-    ].filter(Boolean));
-  }
-  function ticket(r, cancellable) {
-    const seat = placeName(r.seat);
-    const actions = h('div', { class: 'actions' });
-    const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel ticket');
-    cancel.addEventListener('click', () => {
-      // Two steps: a cancelled seat may be gone to someone else a second later.
-      const yes = h('button', { type: 'button', class: 'danger', 'aria-label': `Yes, cancel ${seat} for ${r.concert.name}` }, 'Yes, cancel');
-      const keep = h('button', { type: 'button' }, 'Keep it');
-      keep.addEventListener('click', () => { actions.replaceChildren(cancel); cancel.focus(); });
-      yes.addEventListener('click', () => busy(yes, async () => {
-        try {
-          await api(`/concerts/${r.concert.id}/reservations/${r.id}`, { method: 'DELETE' });
-          await load();
-          box.replaceChildren(noticeBox('success', `Cancelled ${seat} for ${r.concert.name}.`));
-        } catch (error) {
-          box.replaceChildren(errorBox(error));
-        }
-      }));
-      actions.replaceChildren(h('span', {}, 'Cancel this ticket?'), yes, keep);
-      yes.focus();
-    });
-    if (cancellable) actions.append(cancel);
-    const state = r.status === 'Y' ? ['Booked ', time(r.createdAt)]
-      : r.status === 'H' ? ['On hold since ', time(r.createdAt)]
-        : r.status === 'E' ? ['Released: not paid in time']
-          : ['Cancelled ', time(r.cancelledAt)];
-    return h('li', { class: ['ticket', r.status === 'H' && 'is-held', r.status !== 'Y' && r.status !== 'H' && 'is-cancelled'] },
-      h('div', {},
-        h('h2', {}, h('a', { href: `/concerts/${r.concert.id}` }, r.concert.name)),
-        h('p', { class: 'when' }, time(r.concert.startTime)),
-        h('p', { class: 'where' }, `${r.auditorium.name} · ${r.auditorium.address}`)),
-      h('div', { class: 'ticket-seat' },
-        h('strong', {}, seat), h('span', {}, `Grade ${r.seat.grade} · ${price(r.price)}`),
-        h('span', { class: 'muted' }, state)),
-      actions);
-  }
-  await load();
-  if (!currentUser()) navigate('/login?next=/tickets');
 }

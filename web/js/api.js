@@ -12,6 +12,8 @@ export class ApiError extends Error {
     this.code = (body && body.code) || 'HTTP_' + status;
     this.errors = (body && Array.isArray(body.errors)) ? body.errors : [];
     this.retryAfter = retryAfter;
+    /** The whole answer: a door's 409 carries the seat, the holder and the first scan. */
+    this.body = body || null;
   }
 }
 
@@ -77,7 +79,7 @@ function refreshTokens() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function request(path, options = {}) {
-  const { method = 'GET', body, form, headers = {}, auth = true } = options;
+  const { method = 'GET', body, form, headers = {}, auth = true, as = 'json' } = options;
   // Only requests that are safe to repeat are retried when the service is busy: reads,
   // and writes carrying an Idempotency-Key.
   const repeatable = method === 'GET' || 'Idempotency-Key' in headers;
@@ -108,6 +110,7 @@ async function request(path, options = {}) {
     }
     if (response.status === 204 || response.status === 304) return null;
     const text = await response.text();
+    if (response.ok && as === 'text') return text;
     let json = null;
     try {
       json = text ? JSON.parse(text) : null;
@@ -129,7 +132,10 @@ async function request(path, options = {}) {
   }
 }
 
-/** Calls the API; resolves to the `data` of the answer, rejects with an {@link ApiError}. */
+/**
+ * Calls the API; resolves to the `data` of the answer (its text with `{as: 'text'}`: a QR
+ * code, a CSV file), rejects with an {@link ApiError}.
+ */
 export function api(path, options) {
   return request(path, options);
 }

@@ -362,7 +362,9 @@ function posterSection(detail) {
 async function salesSection(id) {
   const section = h('section', { class: 'card wide', 'aria-labelledby': 'sales-title' }, h('h2', { id: 'sales-title' }, 'Sales'),
     h('p', {}, h('a', { class: 'button', href: `/promoter/concerts/${id}/orders` }, 'Orders'),
-      ' Every booking, its payment and refunds; record money taken at the box office.'));
+      ' Every booking, its payment and refunds; record money taken at the box office.'),
+    h('p', {}, h('a', { class: 'button', href: `/promoter/concerts/${id}/door` }, 'Door'),
+      ' Scanner links for door staff, who is in, conflicts, the attendee list.'));
   try {
     const s = await api(`/concerts/${id}/sales`);
     section.append(

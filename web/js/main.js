@@ -6,7 +6,10 @@ import { currentUser, hasRole, logout, onSession } from './api.js';
 import { h, heading } from './ui.js';
 import { catalogView } from './catalog.js';
 import { concertView } from './concert.js';
-import { loginView, signupView, profileView, ticketsView } from './account.js';
+import { loginView, signupView, profileView } from './account.js';
+import { ticketsView, ticketView } from './tickets.js';
+import { doorView } from './door.js';
+import { doorPanelView } from './door_panel.js';
 import { promoterView } from './promoter.js';
 import { venueFormView } from './venue_form.js';
 import { concertFormView } from './concert_form.js';
@@ -21,11 +24,15 @@ const ROUTES = [
   [/^\/signup$/, signupView, null],
   [/^\/profile$/, profileView, 'USER'],
   [/^\/tickets$/, ticketsView, 'USER'],
+  [/^\/tickets\/(\d+)$/, ticketView, 'USER'],
+  // Door staff sign in with a check-in token of the concert, not an account.
+  [/^\/door$/, doorView, null],
   [/^\/orders$/, myOrdersView, 'USER'],
   [/^\/promoter$/, promoterView, 'COMPANY_USER'],
   [/^\/promoter\/venues\/(new|\d+)$/, venueFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(new|\d+)$/, concertFormView, 'COMPANY_USER'],
   [/^\/promoter\/concerts\/(\d+)\/orders$/, concertOrdersView, 'COMPANY_USER'],
+  [/^\/promoter\/concerts\/(\d+)\/door$/, doorPanelView, 'COMPANY_USER'],
   [/^\/admin$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/users$/, adminUsersView, 'ADMIN'],
   [/^\/admin\/reservations$/, adminReservationsView, 'ADMIN'],

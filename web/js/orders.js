@@ -61,6 +61,7 @@ export async function concertOrdersView(root, id) {
   root.append(heading(`Orders: ${detail.name}`),
     h('div', { class: 'toolbar' },
       h('a', { class: 'button', href: `/promoter/concerts/${id}` }, 'Edit & sales'),
+      h('a', { class: 'button', href: `/promoter/concerts/${id}/door` }, 'Door'),
       h('a', { class: 'button', href: `/concerts/${id}` }, 'Concert page')),
     h('p', { class: 'hint' }, detail.checkout === 'PAYMENT'
       ? `Fans pay to confirm: a booking holds its seats for ${detail.holdMinutes} minutes. ` +

@@ -32,6 +32,7 @@ export async function promoterView(root) {
       h('div', { class: 'actions' },
         h('a', { class: 'button', href: `/promoter/concerts/${c.id}` }, 'Edit & sales'),
         h('a', { class: 'button', href: `/promoter/concerts/${c.id}/orders`, 'aria-label': `Orders of ${c.name}` }, 'Orders'),
+        h('a', { class: 'button', href: `/promoter/concerts/${c.id}/door`, 'aria-label': `Door of ${c.name}` }, 'Door'),
         h('a', { class: 'button', href: `/concerts/${c.id}` }, 'View'))));
     api(`/concerts/${c.id}/sales`).then((s) => sales.replaceChildren(
       h('progress', { max: String(s.totalSeats || 1), value: String(s.soldSeats), 'aria-label': `Seats sold of ${c.name}` }),
