@@ -690,4 +690,9 @@ async fn a_ticket_changes_hands_only_while_confirmed_one_version_at_a_time() {
         "SELECT CAST(holder_id AS TEXT) || '@' || CAST(version AS TEXT) FROM ticket_holders WHERE reservation_id = {ticket}"
     );
     assert_eq!(db.text(&now).await, "2@3");
+    // Where it went is never undone: removing the holder would give the ticket back its
+    // first code.
+    let msg = refused(&db, &format!("DELETE FROM ticket_holders WHERE reservation_id = {ticket}")).await;
+    assert!(msg.contains("TICKET_HISTORY_IMMUTABLE"), "{msg}");
+    assert_eq!(db.text(&now).await, "2@3");
 }
