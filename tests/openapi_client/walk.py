@@ -54,7 +54,19 @@ from tickitecking_client.api.concerts import (
     update_concert,
     upload_poster,
 )
+from tickitecking_client.api.door import (
+    attendees_csv,
+    check_in,
+    checkins,
+    create_token,
+    door_key,
+    door_stats,
+    door_tickets,
+    revoke_token,
+    tokens,
+)
 from tickitecking_client.api.ops import health, ready, render_metrics
+from tickitecking_client.api.tickets import my_tickets, ticket, ticket_qr, transfer
 from tickitecking_client.api.seats import book, cancel, reservation_map, seat_map
 from tickitecking_client.api.users import (
     delete_my,
@@ -72,6 +84,7 @@ from tickitecking_client.models import (
     ConcertRequest,
     ErrorBody,
     LoginRequest,
+    NewTokenRequest,
     PosterUpload,
     PriceRequest,
     ProfileRequest,
@@ -81,10 +94,12 @@ from tickitecking_client.models import (
     ReservationView,
     Role,
     RowsRequest,
+    ScanRequest,
     SeatListRequest,
     SeatPositionRequest,
     SeatStatus,
     SignupRequest,
+    TransferRequest,
 )
 from tickitecking_client.types import File, Unset
 
@@ -400,6 +415,42 @@ def main() -> None:
     assert {"user.update", "auditorium.create", "concert.create", "concert.poster", "seat.lock_toggle"} <= actions
     refused(delete_concert, 409, "CONCERT_HAS_RESERVATIONS", id=concert.id, client=promoter_client)
     refused(delete_auditorium, 409, "AUDITORIUM_IN_USE", id=hall.id, client=promoter_client)
+
+    # Tickets and the door: the fan's tickets and their codes; door staff with a token of
+    # the concert admit a ticket once.
+    held, _ = data(my_tickets, 200, m.DataVecTicketView, list, client=fan_client)
+    mine_now = {t.id: t for t in held}[several.reservations[0].id]
+    assert (mine_now.status, mine_now.version, mine_now.seat.horizontal, mine_now.holder.id) == ("VALID", 1, "B", fan.id)
+    shown, _ = data(ticket, 200, m.DataTicketView, m.TicketView, id=mine_now.id, client=promoter_client)
+    assert shown.code == mine_now.code
+    qr, _ = call(ticket_qr, 200, bytes, id=mine_now.id, client=fan_client)
+    assert b"<svg" in qr
+    refused(transfer, 400, "VALIDATION_FAILED", id=mine_now.id, client=fan_client, body=TransferRequest(username=fan_name))
+    door, _ = data(create_token, 201, m.DataTokenView, m.TokenView, id=concert.id, client=promoter_client,
+                   body=NewTokenRequest(name="North gate"))
+    assert isinstance(door.token, str) and door.token.startswith("ct_")
+    listed, _ = data(tokens, 200, m.DataVecTokenView, list, id=concert.id, client=promoter_client)
+    assert [t.name for t in listed] == ["North gate"]
+    staff = as_user(door.token)
+    key, _ = data(door_key, 200, m.DataDoorKey, m.DoorKey, id=concert.id, client=staff)
+    assert key.algorithm == "Ed25519" and len(key.public_key) == 43
+    offline, _ = data(door_tickets, 200, m.DataDoorList, m.DoorList, id=concert.id, client=staff)
+    assert {t.id for t in offline.tickets} >= {r.id for r in several.reservations}
+    assert [(r.ticket, r.version) for r in offline.revoked] == [(one.id, 1)], "the cancelled seat's code is revoked"
+    admitted, _ = data(check_in, 200, m.DataCheckinView, m.CheckinView, id=concert.id, client=staff,
+                       body=ScanRequest(code=mine_now.code, device_id="gate-1", nonce=f"walk-{RUN}"))
+    assert admitted.result == "ADMITTED" and admitted.ticket == mine_now.id and admitted.seat.vertical == 2
+    again_scan, _ = call(check_in, 409, m.CheckinView, id=concert.id, client=staff, body=ScanRequest(code=mine_now.code))
+    assert again_scan.code == "ALREADY_CHECKED_IN" and again_scan.first_scan.device_id == "gate-1"
+    refused(check_in, 400, "INVALID_CODE", id=concert.id, client=staff, body=ScanRequest(code="NOT" + mine_now.code[3:]))
+    scans, _ = data(checkins, 200, m.DataVecScanView, list, id=concert.id, client=promoter_client)
+    assert [x.result for x in scans] == ["ADMITTED", "ALREADY_CHECKED_IN"]
+    stats, _ = data(door_stats, 200, m.DataDoorStats, m.DoorStats, id=concert.id, client=staff)
+    assert (stats.admitted, stats.total, stats.conflicts) == (1, 2, 0)
+    sheet, _ = call(attendees_csv, 200, str, id=concert.id, client=promoter_client)
+    assert sheet.splitlines()[0].startswith("ticket,section,row,seat") and len(sheet.splitlines()) == 3
+    call(revoke_token, 204, None, id=concert.id, token_id=door.id, client=promoter_client)
+    refused(door_key, 401, "TOKEN_INVALID", id=concert.id, client=staff)
 
     # Leaving: logout ends the session; a deleted account cannot log in.
     call(logout, 204, None, client=fan_client)
