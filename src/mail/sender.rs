@@ -56,6 +56,10 @@ pub struct SendPolicy {
     pub poll_every: Duration,
     /// How many e-mails are claimed at once.
     pub batch: u32,
+    /// The least time between two full batches: a backlog (an on-sale's expired holds)
+    /// drains at up to `batch` e-mails per `pace`, leaving the database's writes to the
+    /// bookings meanwhile (each e-mail is marked sent in a write of its own).
+    pub pace: Duration,
     /// The wait after the first failure; it doubles with each further failure…
     pub first_retry: Duration,
     /// …up to this.
@@ -67,12 +71,13 @@ pub struct SendPolicy {
 }
 
 impl Default for SendPolicy {
-    /// Polls every 5 s, 10 e-mails at a time; retries after 10 s, doubling up to 15 min,
-    /// for at most a day or 100 attempts.
+    /// Polls every 5 s, 10 e-mails at a time, at most 200 a second; retries after 10 s,
+    /// doubling up to 15 min, for at most a day or 100 attempts.
     fn default() -> Self {
         SendPolicy {
             poll_every: Duration::from_secs(5),
             batch: 10,
+            pace: Duration::from_millis(50),
             first_retry: Duration::from_secs(10),
             max_retry_delay: Duration::from_secs(15 * 60),
             give_up_after: Duration::from_secs(24 * 60 * 60),
@@ -153,7 +158,11 @@ pub fn spawn_sender(
                 }
             }
             if full && unavailable.is_none() {
-                continue;
+                tokio::select! {
+                    biased;
+                    () = shutdown.as_mut() => return,
+                    () = tokio::time::sleep(sender.policy.pace) => continue,
+                }
             }
             tokio::select! {
                 biased;
