@@ -105,8 +105,6 @@ pub const PUBLIC_URL: &str = "{PUBLIC_URL}";
 /// event, so that it is sent once per (event, recipient).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice<'a> {
-    /// Booked for a `DIRECT` concert: confirmed at once, the tickets are the fan's.
-    Confirmed { order: i64, tickets: &'a [(i64, String)] },
     /// Paid: the tickets are the fan's (`tickets`: each ticket's id and seat).
     Paid { order: i64, tickets: &'a [(i64, String)], total: &'a str, currency: &'a str },
     /// Money goes back (`part`: which refund of the order this is).
@@ -124,18 +122,6 @@ impl Notice<'_> {
         let link = |order: i64| format!("{PUBLIC_URL}/orders?order={order}");
         let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/tickets/{ticket}");
         match self {
-            Notice::Confirmed { order, tickets } => (
-                format!("order-{order}-confirmed"),
-                format!("Your tickets: order {order}"),
-                format!(
-                    "Order {order} is confirmed.\n\nYour tickets (show the QR code of each at the door):\n{}\nYour order: {}\n",
-                    tickets
-                        .iter()
-                        .map(|(id, seat)| format!("- {seat}: {}\n", ticket_link(*id)))
-                        .collect::<String>(),
-                    link(*order)
-                ),
-            ),
             Notice::Paid { order, tickets, total, currency } => (
                 format!("order-{order}-paid"),
                 format!("Your tickets: order {order}"),

@@ -123,29 +123,6 @@ impl TestApp {
         end_hold(self.dir.path(), order).await;
     }
 
-    /// The `.eml` files the service wrote (no `SMTP_URL`), waited for until `count` are
-    /// there (the sender looks every few seconds).
-    pub async fn emails(&self, count: usize) -> Vec<String> {
-        let dir = self.dir.path().join("outbox");
-        for _ in 0..100 {
-            let mut found: Vec<String> = std::fs::read_dir(&dir)
-                .map(|entries| {
-                    entries
-                        .filter_map(Result::ok)
-                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if found.len() >= count {
-                found.sort();
-                return found;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("fewer than {count} e-mails in {}", dir.display());
-    }
-
     /// Runs one statement on the service's database behind its back (see [`run_sql`]).
     pub async fn run_sql(&self, sql: &str) {
         run_sql(self.dir.path(), sql).await;

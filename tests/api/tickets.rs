@@ -126,36 +126,6 @@ async fn a_confirmed_booking_is_a_ticket_whose_code_opens_the_door_once() {
 }
 
 #[tokio::test]
-async fn a_direct_booking_is_confirmed_by_e_mail_with_a_link_to_each_ticket() {
-    let app = TestApp::spawn().await;
-    let (_, promoter) = app.promoter("mail-promoter").await;
-    let id = concert(&app, &promoter, "Mailed").await;
-    let (_, fan) = app.fan("mail-fan").await;
-    let one = book(&app, id, &fan, "A", 1).await;
-    let pair = app
-        .post(
-            &format!("/api/v1/concerts/{id}/reservations"),
-            &json!({"seats": [{"horizontal": "B", "vertical": 1}, {"horizontal": "B", "vertical": 2}]}),
-            Some(&fan),
-        )
-        .await;
-    pair.assert_status(201);
-    let pair: Vec<i64> =
-        pair.data()["reservations"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
-    let sent = app.emails(2).await;
-    assert_eq!(sent.len(), 2, "one e-mail per booking");
-    assert!(
-        sent.iter()
-            .all(|m| m.contains("Subject: Your tickets: order") && m.contains("To: mail-fan@example.com"))
-    );
-    let of = |ticket: i64| sent.iter().filter(|m| m.contains(&format!("/tickets/{ticket}"))).count();
-    assert_eq!((of(one), of(pair[0]), of(pair[1])), (1, 1, 1), "{sent:#?}");
-    assert!(sent.iter().any(
-        |m| m.contains(&format!("/tickets/{}", pair[0])) && m.contains(&format!("/tickets/{}", pair[1]))
-    ));
-}
-
-#[tokio::test]
 async fn forged_truncated_and_other_concert_codes_are_invalid_and_change_nothing() {
     let app = TestApp::spawn().await;
     let (_, promoter) = app.promoter("forge-promoter").await;

@@ -388,42 +388,9 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
             return Ok(None);
         }
     }
-    if status == ReservationStatus::Active {
-        let tickets: Vec<(i64, String)> =
-            reservations.iter().zip(seats.iter()).map(|(r, seat)| (r.id, seat.to_string())).collect();
-        let notice = Notice::Confirmed { order: order_id, tickets: &tickets }.compose();
-        queue_emails(&mut tx, &[(order_id, notice)], now).await?;
-    }
     let version = version(&mut tx, request.concert_id).await?;
     tx.commit().await?;
     Ok(Some(Booked { reservations, version, replayed: false, seats: seats.clone(), released }))
-}
-
-/// Writes e-mails about orders to their fans into the outbox, in one statement:
-/// `(order, (key, subject, text))` each.
-pub(super) async fn queue_emails(
-    tx: &mut PgConnection,
-    notices: &[(i64, (String, String, String))],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if notices.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO outbox (event_key, recipient, subject, body_text, created_at, next_attempt_at)
-         SELECT t.event_key, u.email, t.subject, t.body_text, $5, $5
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(order_id, event_key, subject, body_text)
-         JOIN orders o ON o.id = t.order_id JOIN users u ON u.id = o.user_id
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(notices.iter().map(|(order, _)| *order).collect::<Vec<_>>())
-    .bind(notices.iter().map(|(_, (key, _, _))| key.as_str()).collect::<Vec<_>>())
-    .bind(notices.iter().map(|(_, (_, subject, _))| subject.as_str()).collect::<Vec<_>>())
-    .bind(notices.iter().map(|(_, (_, _, text))| text.as_str()).collect::<Vec<_>>())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 async fn cancel_once(

@@ -22,9 +22,8 @@ use futures_util::future::BoxFuture;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::bookings::{expire_due_in, insert_orders, queue_emails, refund_seat, terms_of};
+use super::bookings::{expire_due_in, insert_orders, refund_seat, terms_of};
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
-use crate::domain::order::Notice;
 use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{
@@ -722,19 +721,6 @@ async fn insert(
         let record = ReservationRecord::try_from(row)?;
         by_seat.insert(record.seat_id, record);
     }
-    // The confirmation e-mails of the orders confirmed at once (`DIRECT`), with their tickets.
-    let mut notices = Vec::new();
-    for ((_, taken), (order, order_id)) in accepted.iter().zip(orders.iter().zip(&order_ids)) {
-        if order.2 != ReservationStatus::Active {
-            continue;
-        }
-        let tickets: Vec<(i64, String)> = taken
-            .iter()
-            .filter_map(|(seat, row)| by_seat.get(&row.id).map(|r| (r.id, seat.to_string())))
-            .collect();
-        notices.push((*order_id, Notice::Confirmed { order: *order_id, tickets: &tickets }.compose()));
-    }
-    queue_emails(tx, &notices, now).await?;
     decisions
         .iter()
         .filter_map(|decision| decision.as_ref().ok())

@@ -168,16 +168,13 @@ fn book_one(
     let (status, expires_at) = booked_as(checkout, hold_minutes, now);
     let order_id = insert_order(conn, request, status, price, expires_at, now)?;
     match insert_reservation(conn, request, seat_id, price, now, (status, expires_at, order_id)) {
-        Ok(record) => {
-            confirm(conn, order_id, std::slice::from_ref(&record), &[seat], now)?;
-            Ok(Booked {
-                reservations: vec![record],
-                version: 0,
-                replayed: false,
-                seats: vec![seat],
-                released: Vec::new(),
-            })
-        }
+        Ok(record) => Ok(Booked {
+            reservations: vec![record],
+            version: 0,
+            replayed: false,
+            seats: vec![seat],
+            released: Vec::new(),
+        }),
         Err(refused) => {
             conn.prepare_cached("DELETE FROM orders WHERE id = ?1")?.execute([order_id])?;
             let held: Option<String> = conn
@@ -460,7 +457,6 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
             booked.push(seat);
         }
     }
-    confirm(conn, order_id, &reservations, &booked, now)?;
     if let Some((key, fingerprint)) = &request.idempotency {
         let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
         conn.prepare_cached(
@@ -570,23 +566,6 @@ fn refund_seat(
     let notice =
         Notice::Refunded { order, part, amount: &amount, currency: &currency, reason: SEAT_REFUND_REASON };
     queue(conn, order, &notice, now)
-}
-
-/// The confirmation e-mail of a booking confirmed at once (`DIRECT`), with its tickets, in
-/// the booking's transaction; nothing for held seats (their e-mail comes with the payment).
-fn confirm(
-    conn: &Connection,
-    order: i64,
-    reservations: &[ReservationRecord],
-    seats: &[SeatRef],
-    now: DateTime<Utc>,
-) -> Result<(), BookingError> {
-    if reservations.first().is_none_or(|r| r.status != ReservationStatus::Active) {
-        return Ok(());
-    }
-    let tickets: Vec<(i64, String)> =
-        reservations.iter().zip(seats).map(|(r, seat)| (r.id, seat.to_string())).collect();
-    queue(conn, order, &Notice::Confirmed { order, tickets: &tickets }, now)
 }
 
 /// Writes an e-mail about an order to its fan into the outbox, in the batch's transaction.
