@@ -47,15 +47,23 @@ pub struct ConcertSales {
     pub sold_seats: u64,
     pub locked_seats: u64,
     pub available_seats: u64,
+    /// Sold seats at their grades' current prices.
     #[schema(value_type = f64, example = 450000)]
     pub revenue: Price,
+    /// Money taken through payments (`PAYMENT` concerts: the orders paid, late payments
+    /// refunded at once included; `DIRECT` ones take none).
+    #[schema(value_type = f64, example = 450000)]
+    pub paid: Price,
+    /// Money given back of it (cancelled paid seats, late payments).
+    #[schema(value_type = f64, example = 0)]
+    pub refunded: Price,
     /// Grades in letter order.
     pub grades: Vec<GradeSales>,
 }
 
 impl ConcertSales {
     /// Sums a seat map row by row.
-    fn of(concert_id: i64, rows: &[SeatRow]) -> Self {
+    fn of(concert_id: i64, rows: &[SeatRow], (paid, refunded): (i64, i64)) -> Self {
         let mut grades: BTreeMap<Letter, GradeSales> = BTreeMap::new();
         for row in rows {
             let sales = grades.entry(row.grade).or_insert_with(|| GradeSales {
@@ -93,13 +101,15 @@ impl ConcertSales {
             locked_seats,
             available_seats: total_seats - sold_seats - locked_seats,
             revenue: Price::from_cents(grades.iter().map(|g| g.revenue.cents()).fold(0, i64::saturating_add)),
+            paid: Price::from_cents(paid),
+            refunded: Price::from_cents(refunded),
             grades,
         }
     }
 }
 
-/// Seats sold out of the total and revenue, by grade, from the live seat map. For the
-/// concert's promoter and administrators.
+/// Seats sold out of the total and revenue, by grade, from the live seat map, and the money
+/// its orders took and gave back. For the concert's promoter and administrators.
 #[utoipa::path(get, path = "/concerts/{id}/sales", tag = "concerts", security(("bearer" = [])),
     params(("id" = i64, Path, description = "concert id")),
     responses(
@@ -114,7 +124,7 @@ async fn concert_sales(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Data<ConcertSales>>, ApiError> {
-    let map = state.bookings.sales(&principal, id).await?;
+    let (map, takings) = state.bookings.sales(&principal, id).await?;
     let rows: Vec<SeatRow> = map.sections.into_iter().flat_map(|s| s.rows).collect();
-    Ok(Json(Data::new(ConcertSales::of(id, &rows))))
+    Ok(Json(Data::new(ConcertSales::of(id, &rows, takings))))
 }

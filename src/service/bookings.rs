@@ -256,11 +256,17 @@ impl Bookings {
         Ok((concert, map))
     }
 
-    /// The seat map a concert's sales are counted from, for its promoter and admins.
-    pub async fn sales(&self, caller: &Principal, concert_id: i64) -> Result<SeatMapRecord, ServiceError> {
+    /// The seat map a concert's sales are counted from, and the money its orders took and
+    /// gave back (`(paid, refunded)`), for its promoter and admins.
+    pub async fn sales(
+        &self,
+        caller: &Principal,
+        concert_id: i64,
+    ) -> Result<(SeatMapRecord, (i64, i64)), ServiceError> {
         let concert = self.store.concert(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
         ensure_owner(caller, concert.owner_id)?;
-        self.store.seat_map(concert_id).await?.ok_or(ServiceError::NotFound("concert"))
+        let map = self.store.seat_map(concert_id).await?.ok_or(ServiceError::NotFound("concert"))?;
+        Ok((map, self.store.takings(concert_id).await?))
     }
 
     /// News of the concert's seat-map changes, for a live page.

@@ -155,6 +155,9 @@ pub trait OrderStore {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<OrderRecord>, i64), StoreError>;
+    /// The money a concert's orders took and gave back, in the minor unit of hundredths
+    /// the prices are kept in: `(paid, refunded)`.
+    async fn takings(&self, concert_id: i64) -> Result<(i64, i64), StoreError>;
     /// Gives up a pending order: its seats are free at once.
     async fn cancel_order(&self, id: i64, actor_id: i64) -> Result<OrderRecord, OrderError>;
     /// Starts paying for a pending order with `provider` (the one payment of the order:
@@ -288,6 +291,16 @@ where
         }
         tx.commit().await?;
         Ok((orders, total))
+    }
+
+    async fn takings(&self, concert_id: i64) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT CAST(coalesce(sum(paid_cents), 0) AS BIGINT), CAST(coalesce(sum(refunded_cents), 0) AS BIGINT)
+             FROM orders WHERE {OF_CONCERT}"
+        ))
+        .bind(concert_id)
+        .fetch_one(self.fresh())
+        .await?)
     }
 
     async fn cancel_order(&self, id: i64, actor_id: i64) -> Result<OrderRecord, OrderError> {

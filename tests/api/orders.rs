@@ -130,6 +130,10 @@ async fn a_payment_concert_holds_seats_until_the_promoter_records_the_payment() 
     assert_eq!(order.data()["status"], "PARTIALLY_REFUNDED");
     assert_eq!(order.data()["refunded"], 100);
     assert_eq!(order.data()["refunds"][0]["reservationId"], seat);
+    // The concert's sales count the money: taken, and given back.
+    let sales = app.get(&format!("/api/v1/concerts/{id}/sales"), Some(&promoter)).await;
+    assert_eq!((&sales.data()["paid"], &sales.data()["refunded"]), (&json!(200), &json!(100)));
+    assert_eq!((&sales.data()["soldSeats"], &sales.data()["revenue"]), (&json!(1), &json!(100)));
 }
 
 #[tokio::test]
