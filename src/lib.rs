@@ -11,7 +11,8 @@
 //!   [`gate`] (the seat gate), [`cache`] and [`seat_news`] (catalog and seat-map views, live
 //!   news), [`throttle`] (rate limits), [`posters`] (poster files), [`shared_state`] (Redis),
 //!   [`payment`] (the payment providers), [`mail`] (e-mail delivery and the outbox's
-//!   background sender), [`ticket`] (tickets' signed codes, their key, their QR codes).
+//!   background sender), [`ticket`] (tickets' signed codes, their key, their QR codes),
+//!   [`key_file`] (keys generated once into the data dir).
 //! - [`domain`]: the rules and validation; no I/O, no HTTP.
 //!
 //! [`config`] is plain data read by the others; [`app`] wires everything together from a
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod domain;
 pub mod gate;
 pub mod http;
+pub mod key_file;
 pub mod mail;
 pub mod payment;
 pub mod posters;

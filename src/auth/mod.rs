@@ -211,31 +211,13 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
         anyhow::ensure!(secret.len() >= 32, "JWT_SECRET must be at least 32 bytes long");
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = data_dir.join("jwt-secret");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .with_context(|| format!("reading {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = vec![0u8; 64];
-            rand::rngs::OsRng.fill_bytes(&mut secret);
-            std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-            write_private(&path, base64::engine::general_purpose::STANDARD.encode(&secret).as_bytes())?;
-            Ok(secret)
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    let text = crate::key_file::load_or_create(data_dir, "jwt-secret", || {
+        let mut secret = vec![0u8; 64];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        base64::engine::general_purpose::STANDARD.encode(&secret)
+    })?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("reading {}", data_dir.join("jwt-secret").display()))
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    Ok(())
-}

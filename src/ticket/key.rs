@@ -3,10 +3,9 @@
 //! same key (scanners hold one public key per concert), as they share `JWT_SECRET`.
 
 use std::fmt;
-use std::io::ErrorKind;
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -50,33 +49,10 @@ impl TicketKey {
     /// unreadable is an error, never replaced: the tickets signed with it would stop
     /// passing the door.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join(KEY_FILE);
-        if let Some(key) = read(&path)? {
-            return Ok(key);
-        }
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let key = Self::generate();
-        // Written whole under a name of its own, then linked into place. A link never
-        // replaces a file: when two instances race, one link succeeds and the other reads
-        // the winner's key. (A rename would replace the file, and the first instance
-        // would go on signing with a key no longer on disk.) Nobody ever sees the file
-        // half written.
-        let temp = data_dir.join(format!(".{KEY_FILE}.{:016x}", rand::random::<u64>()));
-        write_private(&temp, format!("{}\n", URL_SAFE_NO_PAD.encode(key.signing.as_bytes())).as_bytes())?;
-        let linked = std::fs::hard_link(&temp, &path);
-        let _ = std::fs::remove_file(&temp);
-        match linked {
-            Ok(()) => {
-                sync_dir(data_dir)?;
-                Ok(key)
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                read(&path)?.with_context(|| format!("{} vanished while being read", path.display()))
-            }
-            Err(e) => Err(e).with_context(|| {
-                format!("linking {} (the data dir's file system must allow hard links)", path.display())
-            }),
-        }
+        let text = crate::key_file::load_or_create(data_dir, KEY_FILE, || {
+            format!("{}\n", URL_SAFE_NO_PAD.encode(Self::generate().signing.as_bytes()))
+        })?;
+        parse_seed(&text).map_err(|e| anyhow!("{}: the key {e}", data_dir.join(KEY_FILE).display()))
     }
 
     /// The public key scanners verify codes with.
@@ -114,39 +90,6 @@ fn parse_seed(text: &str) -> Result<TicketKey, String> {
         )
     })?;
     Ok(TicketKey { signing: SigningKey::from_bytes(&seed) })
-}
-
-/// The key in `path`, or `None` when there is no such file.
-fn read(path: &Path) -> anyhow::Result<Option<TicketKey>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_seed(&text).map(Some).map_err(|e| anyhow!("{}: the key {e}", path.display())),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Writes a new file only its owner can read, through to the disk.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Makes a new name in `dir` survive a crash.
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {}", dir.display()))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
