@@ -665,6 +665,10 @@ async fn a_ticket_changes_hands_only_while_confirmed_one_version_at_a_time() {
         ("under another concert", hand_over(&db, other, ticket, 1, 2)),
         ("a cancelled ticket", hand_over(&db, concert, cancelled, 1, 2)),
         ("a held seat", hand_over(&db, concert, held, 1, 2)),
+        (
+            "once the concert started",
+            hand_over(&db, concert, ticket, 1, 2).replace(db.now(), "'2999-01-01T00:00:00+00:00'"),
+        ),
     ] {
         assert!(refused(&db, &sql).await.contains("TICKET_NOT_TRANSFERABLE"), "{what}: {sql}");
     }
@@ -676,6 +680,10 @@ async fn a_ticket_changes_hands_only_while_confirmed_one_version_at_a_time() {
         ("a move without a new version", "holder_id = 2".to_owned()),
         ("a new version to the same holder", "version = 3".to_owned()),
         ("to another concert", format!("holder_id = 2, version = 3, concert_id = {other}")),
+        (
+            "once the concert started",
+            "holder_id = 2, version = 3, changed_at = '2999-01-01T00:00:00+00:00'".to_owned(),
+        ),
     ] {
         let msg = refused(&db, &moved(&set)).await;
         assert!(msg.contains("TICKET_NOT_TRANSFERABLE"), "{what}: {msg}");

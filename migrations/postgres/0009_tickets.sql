@@ -37,16 +37,17 @@ CREATE TRIGGER ticket_transfers_no_change BEFORE UPDATE OR DELETE ON ticket_tran
 CREATE TRIGGER ticket_transfers_no_truncate BEFORE TRUNCATE ON ticket_transfers
     FOR EACH STATEMENT EXECUTE FUNCTION refuse('TICKET_HISTORY_IMMUTABLE');
 
--- A ticket moves only while it is confirmed, one version at a time, within its concert.
+-- A ticket moves only while it is confirmed, before its concert starts, one version at a
+-- time, within its concert.
 CREATE FUNCTION ticket_holders_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (TG_OP = 'INSERT' AND NEW.version <> 2)
        OR (TG_OP = 'UPDATE' AND (NEW.version <> OLD.version + 1 OR NEW.reservation_id <> OLD.reservation_id
                                  OR NEW.concert_id <> OLD.concert_id OR NEW.holder_id = OLD.holder_id))
-       OR NOT EXISTS (SELECT 1 FROM reservations r
+       OR NOT EXISTS (SELECT 1 FROM reservations r JOIN concerts c ON c.id = r.concert_id
                       WHERE r.id = NEW.reservation_id AND r.status = 'Y' AND r.concert_id = NEW.concert_id
-                        AND (TG_OP = 'UPDATE' OR r.user_id <> NEW.holder_id)
-                      FOR SHARE) THEN
+                        AND (TG_OP = 'UPDATE' OR r.user_id <> NEW.holder_id) AND c.start_time > NEW.changed_at
+                      FOR SHARE OF r) THEN
         RAISE EXCEPTION 'TICKET_NOT_TRANSFERABLE';
     END IF;
     RETURN NEW;

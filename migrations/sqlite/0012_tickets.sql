@@ -41,12 +41,14 @@ BEGIN
     SELECT RAISE(ABORT, 'TICKET_HISTORY_IMMUTABLE');
 END;
 
--- A ticket moves only while it is confirmed, one version at a time, within its concert.
+-- A ticket moves only while it is confirmed, before its concert starts, one version at a
+-- time, within its concert.
 CREATE TRIGGER ticket_holders_check_insert
 BEFORE INSERT ON ticket_holders
 WHEN NEW.version <> 2 OR NOT EXISTS (
-    SELECT 1 FROM reservations r WHERE r.id = NEW.reservation_id AND r.status = 'Y'
-                                   AND r.concert_id = NEW.concert_id AND r.user_id <> NEW.holder_id)
+    SELECT 1 FROM reservations r JOIN concerts c ON c.id = r.concert_id
+    WHERE r.id = NEW.reservation_id AND r.status = 'Y' AND r.concert_id = NEW.concert_id
+      AND r.user_id <> NEW.holder_id AND c.start_time > NEW.changed_at)
 BEGIN
     SELECT RAISE(ABORT, 'TICKET_NOT_TRANSFERABLE');
 END;
@@ -54,7 +56,8 @@ CREATE TRIGGER ticket_holders_check_update
 BEFORE UPDATE ON ticket_holders
 WHEN NEW.version <> OLD.version + 1 OR NEW.reservation_id IS NOT OLD.reservation_id
      OR NEW.concert_id IS NOT OLD.concert_id OR NEW.holder_id = OLD.holder_id
-     OR NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = NEW.reservation_id AND r.status = 'Y')
+     OR NOT EXISTS (SELECT 1 FROM reservations r JOIN concerts c ON c.id = r.concert_id
+                    WHERE r.id = NEW.reservation_id AND r.status = 'Y' AND c.start_time > NEW.changed_at)
 BEGIN
     SELECT RAISE(ABORT, 'TICKET_NOT_TRANSFERABLE');
 END;
