@@ -30,8 +30,9 @@ pub fn load_or_create(data_dir: &Path, name: &str, make: impl FnOnce() -> String
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             read(&path)?.with_context(|| format!("{} vanished while being read", path.display()))
         }
-        Err(e) => Err(e)
-            .with_context(|| format!("linking {} (the data dir's file system must allow hard links)", path.display())),
+        Err(e) => Err(e).with_context(|| {
+            format!("linking {} (the data dir's file system must allow hard links)", path.display())
+        }),
     }
 }
 

@@ -220,4 +220,3 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
         .decode(text.trim())
         .with_context(|| format!("reading {}", data_dir.join("jwt-secret").display()))
 }
-

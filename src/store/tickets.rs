@@ -169,12 +169,11 @@ pub trait TicketStore {
         to: &str,
         now: DateTime<Utc>,
     ) -> Result<TicketRecord, TransferError>;
-    /// Keeps a scan and decides it: admitted once, else refused (or a conflict, made
-    /// offline). `None`: no such ticket in the concert. A repeated nonce answers as before.
-    async fn check_in(&self, scan: &Scan) -> Result<Option<Checkin>, StoreError>;
-    /// [`TicketStore::check_in`] for many scans, each answered as if alone. Where one
-    /// writer writes at a time (SQLite), all in one transaction: one commit, one sync to
-    /// disk for the lot; elsewhere one transaction each.
+    /// Keeps scans and decides each as if alone: admitted once, else refused (or a
+    /// conflict, made offline); `None`: no such ticket in the concert; a repeated nonce
+    /// answers as before. Where one writer writes at a time (SQLite), all in one
+    /// transaction: one commit, one sync to disk for the lot; elsewhere one transaction
+    /// each.
     async fn check_in_many(
         &self,
         scans: &[Scan],
@@ -445,22 +444,6 @@ where
         Ok(moved)
     }
 
-    async fn check_in(&self, scan: &Scan) -> Result<Option<Checkin>, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx: WriteTx<B::DB> = self.begin().await?;
-            match decide_scan::<B>(&mut tx, scan).await {
-                Err(StoreError::Duplicate(_)) if attempt < CHECKIN_ATTEMPTS => continue,
-                Err(e) => return Err(e),
-                Ok(answer) => {
-                    tx.commit().await?;
-                    return Ok(answer);
-                }
-            }
-        }
-    }
-
     async fn check_in_many(
         &self,
         scans: &[Scan],
@@ -468,7 +451,7 @@ where
         let mut answers = Vec::with_capacity(scans.len());
         if B::ROW_LOCKS {
             for scan in scans {
-                answers.push(self.check_in(scan).await);
+                answers.push(check_in_alone(self, scan).await);
             }
             return Ok(answers);
         }
@@ -712,6 +695,38 @@ where
             .fetch_optional(&mut *conn)
             .await?;
     row.map(TicketRow::record).transpose()
+}
+
+/// One scan in a transaction of its own, started over when another door's scan of the same
+/// ticket (or the same upload) committed first: the next attempt sees it.
+async fn check_in_alone<B>(backend: &B, scan: &Scan) -> Result<Option<Checkin>, StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    Option<String>: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx: WriteTx<B::DB> = backend.begin().await?;
+        match decide_scan::<B>(&mut tx, scan).await {
+            Err(StoreError::Duplicate(_)) if attempt < CHECKIN_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+            Ok(answer) => {
+                tx.commit().await?;
+                return Ok(answer);
+            }
+        }
+    }
 }
 
 /// Keeps and decides one scan inside `tx` (committed by the caller).
