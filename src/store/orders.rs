@@ -10,7 +10,6 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
 use super::bookings::{HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
-use super::outbox::QUEUE_EMAIL;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
 use crate::domain::order::{
@@ -463,7 +462,7 @@ where
                     .map(|l| (l.reservation_id, l.seat.to_string()))
                     .collect();
                 let notice = Notice::Paid { order: id, tickets: &tickets, total: &total, currency };
-                queue::<B>(&mut tx, id, &notice, now).await?;
+                queue_many::<B>(&mut tx, &[(id, notice.compose())], now).await?;
             }
             PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {
                 let reason = match outcome {
@@ -477,7 +476,7 @@ where
                     .fetch_one(&mut *tx)
                     .await?;
                 let notice = Notice::Refunded { order: id, part, amount: &total, currency, reason };
-                queue::<B>(&mut tx, id, &notice, now).await?;
+                queue_many::<B>(&mut tx, &[(id, notice.compose())], now).await?;
             }
         }
         tx.commit().await?;
@@ -736,8 +735,9 @@ where
     Ok(expired)
 }
 
-/// [`queue`] for many orders in one statement: `(order, (key, subject, text))` each.
-async fn queue_many<B>(
+/// Writes e-mails about orders to their fans into the outbox, in the change's transaction
+/// and in one statement: `(order, (key, subject, text))` each.
+pub(in crate::store) async fn queue_many<B>(
     conn: &mut Conn<B>,
     notices: &[(i64, (String, String, String))],
     now: DateTime<Utc>,
@@ -771,33 +771,6 @@ where
         query = query.bind(*order).bind(key.clone()).bind(subject.clone()).bind(text.clone());
     }
     query.bind(now).execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Writes an e-mail about an order to its fan into the outbox, in the change's transaction.
-pub(in crate::store) async fn queue<B>(
-    conn: &mut Conn<B>,
-    order: i64,
-    notice: &Notice<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError>
-where
-    B: Backend,
-    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
-    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
-    i64: Column<B::DB>,
-    String: Column<B::DB>,
-    DateTime<Utc>: Column<B::DB>,
-{
-    let (key, subject, text) = notice.compose();
-    sqlx::query(QUEUE_EMAIL)
-        .bind(key)
-        .bind(subject)
-        .bind(text)
-        .bind(now)
-        .bind(order)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use crate::store::bookings::{
     SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
     cancellable, corrupt, history, place, saved_ids, seat_ref,
 };
-use crate::store::orders::{expire_many, queue};
+use crate::store::orders::{expire_many, queue_many};
 use crate::store::sql::FOR_UPDATE;
 use crate::store::{
     Booked, BookingError, BookingRequest, BookingStore, Cancelled, ReservationHistory, ReservationRecord,
@@ -114,7 +114,7 @@ pub(super) async fn refund_seat(
     let amount = Price::from_cents(price).to_string();
     let notice =
         Notice::Refunded { order, part, amount: &amount, currency: &currency, reason: SEAT_REFUND_REASON };
-    queue::<PostgresStore>(conn, order, &notice, now).await
+    queue_many::<PostgresStore>(conn, &[(order, notice.compose())], now).await
 }
 
 /// A new order: `(fan, concert, status of its reservations, total, held until)`.
