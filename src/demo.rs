@@ -85,6 +85,7 @@ async fn arena(store: &dyn Store, promoter_id: i64, existing: &[AuditoriumRecord
         checkout: Checkout::Direct,
         hold_minutes: DEFAULT_HOLD_MINUTES,
         currency: None,
+        waiting_room: None,
         prices: BTreeMap::from([
             (letter('G')?, price(110000.0)?),
             (letter('R')?, price(154000.0)?),
@@ -195,6 +196,7 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<String> {
             checkout,
             hold_minutes: DEFAULT_HOLD_MINUTES,
             currency: None,
+            waiting_room: None,
             prices: prices
                 .iter()
                 .map(|&(g, p)| Ok((letter(g)?, Price::parse(p).map_err(|e| anyhow::anyhow!(e))?)))

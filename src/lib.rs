@@ -33,6 +33,7 @@ pub mod key_file;
 pub mod mail;
 pub mod payment;
 pub mod posters;
+pub mod queue;
 pub mod seat_news;
 pub mod service;
 pub mod shared_state;

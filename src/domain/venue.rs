@@ -172,6 +172,28 @@ pub const DEFAULT_CURRENCY: &str = "KRW";
 /// `holdMinutes` when a concert does not say, and its largest value.
 pub const DEFAULT_HOLD_MINUTES: i64 = 10;
 pub const MAX_HOLD_MINUTES: i64 = 60;
+/// Most fans a waiting room admits a minute.
+pub const MAX_ADMIT_PER_MINUTE: i64 = 1_000_000;
+/// Longest an admitted fan's pass is valid, in minutes.
+pub const MAX_PASS_MINUTES: i64 = 240;
+
+/// A waiting room in front of a concert's sale: fans join from `opens_at` (before sales
+/// open), are admitted `admit_per_minute` a minute, and book with a pass valid
+/// `pass_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingRoom {
+    pub opens_at: DateTime<Utc>,
+    pub admit_per_minute: i64,
+    pub pass_minutes: i64,
+}
+
+/// A concert's `waitingRoom` as sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WaitingRoomInput<'a> {
+    pub opens_at: Option<&'a str>,
+    pub admit_per_minute: Option<i64>,
+    pub pass_minutes: Option<i64>,
+}
 
 /// An ISO 4217 currency code: three capital letters (`KRW`, `EUR`).
 pub fn currency(raw: &str) -> Result<String, String> {
@@ -268,6 +290,8 @@ pub struct ConcertSpec {
     pub hold_minutes: i64,
     /// ISO 4217 code of the prices (`None`: the service's default currency).
     pub currency: Option<String>,
+    /// The waiting room in front of the sale, if any.
+    pub waiting_room: Option<WaitingRoom>,
     /// Price of each grade, by grade.
     pub prices: BTreeMap<Letter, Price>,
     /// Grade of each row on sale, by section and row; a standing section on sale is its
@@ -294,6 +318,7 @@ pub struct ConcertInput<'a> {
     pub checkout: Option<&'a str>,
     pub hold_minutes: Option<i64>,
     pub currency: Option<&'a str>,
+    pub waiting_room: Option<WaitingRoomInput<'a>>,
     pub auditorium_id: Option<i64>,
     pub max_seats_per_fan: Option<i64>,
     pub prices: Option<Vec<(Option<&'a str>, Option<f64>)>>,
@@ -345,6 +370,31 @@ impl ConcertSpec {
             v.reject("holdMinutes", format!("must be 1 to {MAX_HOLD_MINUTES}"));
         }
         let currency = input.currency.and_then(|raw| v.check("currency", currency(raw)));
+        let waiting_room = input.waiting_room.and_then(|room| {
+            let opens_at = v.require("waitingRoom.opensAt", room.opens_at, time);
+            match (opens_at, sales_open_at) {
+                (Some(opens), Some(sales)) if opens >= sales => {
+                    v.reject("waitingRoom.opensAt", "must be before salesOpenAt")
+                }
+                (Some(_), None) if input.sales_open_at.is_none() => {
+                    v.reject("salesOpenAt", "is required with a waiting room: the room opens before sales do")
+                }
+                _ => {}
+            }
+            let admit_per_minute = v.check(
+                "waitingRoom.admitPerMinute",
+                room.admit_per_minute
+                    .filter(|n| (1..=MAX_ADMIT_PER_MINUTE).contains(n))
+                    .ok_or_else(|| format!("must be 1 to {MAX_ADMIT_PER_MINUTE}")),
+            );
+            let pass_minutes = v.check(
+                "waitingRoom.passMinutes",
+                room.pass_minutes
+                    .filter(|n| (1..=MAX_PASS_MINUTES).contains(n))
+                    .ok_or_else(|| format!("must be 1 to {MAX_PASS_MINUTES}")),
+            );
+            Some(WaitingRoom { opens_at: opens_at?, admit_per_minute: admit_per_minute?, pass_minutes: pass_minutes? })
+        });
         let auditorium_id = v.check("auditoriumId", input.auditorium_id.ok_or_else(|| "is required".into()));
         let max_seats_per_fan = input.max_seats_per_fan.unwrap_or(DEFAULT_SEATS_PER_FAN);
         if !(1..=MAX_SEATS_PER_FAN).contains(&max_seats_per_fan) {
@@ -480,6 +530,7 @@ impl ConcertSpec {
             checkout,
             hold_minutes,
             currency,
+            waiting_room,
             prices,
             rows,
         })
@@ -537,6 +588,7 @@ mod tests {
             checkout: None,
             hold_minutes: None,
             currency: None,
+            waiting_room: None,
             auditorium_id: Some(1),
             max_seats_per_fan: None,
             prices: Some(vec![(Some("R"), Some(100.0)), (Some("S"), Some(50.0))]),

@@ -21,7 +21,9 @@ use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::cache::{Derived, EncodedSeatMap, MapLayout};
 use crate::domain::sections::{Layout, RowLabel, SectionName};
-use crate::domain::venue::{ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, row_statuses};
+use crate::domain::venue::{
+    ConcertInput, ConcertSpec, Letter, Price, RowsInput, SeatStatus, WaitingRoomInput, row_statuses,
+};
 use crate::domain::{FieldError, Invalid};
 use crate::posters;
 use crate::store::{ConcertRecord, SeatMapRecord, SeatRow};
@@ -92,6 +94,9 @@ pub struct ConcertRequest {
     /// ISO 4217 code of the prices (absent or null: the service's default currency).
     #[schema(example = "KRW", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
+    /// A waiting room in front of the sale (absent or null: none): fans join from its
+    /// `opensAt`, are put in a random order when sales open, and book with a pass.
+    pub waiting_room: Option<WaitingRoomRequest>,
     /// The price of every grade `seatList` uses.
     #[schema(required, nullable = false, min_items = 1)]
     pub seat_prices: Option<Vec<PriceRequest>>,
@@ -100,6 +105,30 @@ pub struct ConcertRequest {
     pub seat_list: Option<Vec<RowsRequest>>,
     /// The standing sections on sale, each at one grade: all of its places.
     pub standing: Option<Vec<StandingRequest>>,
+}
+
+/// A concert's waiting room, as sent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoomRequest {
+    /// When fans may start to join, RFC 3339; before `salesOpenAt` (which is required).
+    #[schema(value_type = String, format = DateTime, example = "2027-04-01T09:30:00Z", required, nullable = false)]
+    pub opens_at: Option<String>,
+    /// How many waiting fans are let in a minute once sales open.
+    #[schema(minimum = 1, maximum = 1_000_000, example = 600, required, nullable = false)]
+    pub admit_per_minute: Option<i64>,
+    /// How long an admitted fan's pass is valid, in minutes.
+    #[schema(minimum = 1, maximum = 240, example = 15, required, nullable = false)]
+    pub pass_minutes: Option<i64>,
+}
+
+/// A concert's waiting room.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoomView {
+    pub opens_at: DateTime<Utc>,
+    pub admit_per_minute: i64,
+    pub pass_minutes: i64,
 }
 
 /// A standing section put on sale at one grade.
@@ -123,6 +152,11 @@ impl ConcertRequest {
             checkout: self.checkout.as_deref(),
             hold_minutes: self.hold_minutes,
             currency: self.currency.as_deref(),
+            waiting_room: self.waiting_room.as_ref().map(|room| WaitingRoomInput {
+                opens_at: room.opens_at.as_deref(),
+                admit_per_minute: room.admit_per_minute,
+                pass_minutes: room.pass_minutes,
+            }),
             auditorium_id: self.auditorium_id,
             max_seats_per_fan: self.max_seats_per_fan,
             prices: self
@@ -189,6 +223,9 @@ pub struct ConcertDetail {
     /// ISO 4217 code of the prices.
     #[schema(example = "KRW")]
     pub currency: String,
+    /// The waiting room in front of the sale; null without one.
+    #[schema(required)]
+    pub waiting_room: Option<WaitingRoomView>,
 }
 
 impl From<ConcertRecord> for ConcertDetail {
@@ -212,6 +249,11 @@ impl From<ConcertRecord> for ConcertDetail {
             checkout: c.checkout.as_str(),
             hold_minutes: c.hold_minutes,
             currency: c.currency,
+            waiting_room: c.waiting_room.map(|r| WaitingRoomView {
+                opens_at: r.opens_at,
+                admit_per_minute: r.admit_per_minute,
+                pass_minutes: r.pass_minutes,
+            }),
         }
     }
 }

@@ -137,6 +137,11 @@ impl Snapshot for ConcertRecord {
             "maxSeatsPerFan": self.max_seats_per_fan,
             "salesOpenAt": self.sales_open_at,
             "salesCloseAt": self.sales_close_at,
+            "waitingRoom": self.waiting_room.map(|r| json!({
+                "opensAt": r.opens_at,
+                "admitPerMinute": r.admit_per_minute,
+                "passMinutes": r.pass_minutes,
+            })),
             "seatPrices": prices,
         })
     }

@@ -109,6 +109,7 @@ fn concert_spec(name: &str, auditorium_id: i64, venue: Option<&Layout>) -> Conce
         checkout: None,
         hold_minutes: None,
         currency: None,
+        waiting_room: None,
         auditorium_id: Some(auditorium_id),
         max_seats_per_fan: Some(4),
         prices: Some(vec![(Some("R"), Some(100.0))]),

@@ -10,6 +10,7 @@ mod bookings;
 mod orders;
 mod outbox;
 pub mod postgres;
+mod queue;
 mod sql;
 pub mod sqlite;
 mod tickets;
@@ -32,6 +33,9 @@ pub use orders::{
     Settled, UnsentRefund,
 };
 pub use outbox::{OutboxEmail, OutboxStore};
+pub use queue::{
+    ENDED_BY_OWNER, ENDED_BY_SELLING_OUT, EntryRecord, QueueStore, RoomChange, RoomRecord, Tick,
+};
 pub use tickets::{
     Attendee, Checkin, CheckinRecord, CheckinTokenRecord, DoorTicket, GradeCount, Scan, TicketRecord,
     TicketStore, TransferError,
@@ -67,6 +71,7 @@ pub trait Store:
     + OrderStore
     + OutboxStore
     + TicketStore
+    + QueueStore
     + AuditStore
     + Send
     + Sync

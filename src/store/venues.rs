@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{StoreError, letter, row_label};
 use crate::domain::booking::SeatRef;
 use crate::domain::sections::{Layout, RowLabel, Section, SectionKind, SectionName};
-use crate::domain::venue::{AuditoriumSpec, Checkout, ConcertSpec, Letter, Price, SeatStatus};
+use crate::domain::venue::{AuditoriumSpec, Checkout, ConcertSpec, Letter, Price, SeatStatus, WaitingRoom};
 
 /// A live auditorium with its owner's names.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct ConcertRecord {
     pub checkout: Checkout,
     pub hold_minutes: i64,
     pub currency: String,
+    /// The waiting room in front of the sale, if any.
+    pub waiting_room: Option<WaitingRoom>,
     pub auditorium: AuditoriumRecord,
     /// By grade.
     pub prices: Vec<(Letter, Price)>,
@@ -211,6 +213,9 @@ struct ConcertRow {
     checkout: String,
     hold_minutes: i64,
     currency: String,
+    room_opens_at: Option<DateTime<Utc>>,
+    room_admit_per_minute: Option<i64>,
+    room_pass_minutes: Option<i64>,
 }
 
 impl ConcertRow {
@@ -232,6 +237,12 @@ impl ConcertRow {
             checkout: Checkout::parse(&self.checkout).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?,
             hold_minutes: self.hold_minutes,
             currency: self.currency,
+            waiting_room: match (self.room_opens_at, self.room_admit_per_minute, self.room_pass_minutes) {
+                (Some(opens_at), Some(admit_per_minute), Some(pass_minutes)) => {
+                    Some(WaitingRoom { opens_at, admit_per_minute, pass_minutes })
+                }
+                _ => None,
+            },
             auditorium,
             prices,
             created_at: self.created_at,

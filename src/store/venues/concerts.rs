@@ -60,8 +60,9 @@ where
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO concerts (name, description, start_time, auditorium_id, owner_id, max_seats_per_fan,
                                    created_at, updated_at, sales_open_at, sales_close_at,
-                                   checkout, hold_minutes, currency)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) RETURNING id",
+                                   checkout, hold_minutes, currency,
+                                   room_opens_at, room_admit_per_minute, room_pass_minutes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(&spec.name)
         .bind(&spec.description)
@@ -75,6 +76,9 @@ where
         .bind(spec.checkout.as_str())
         .bind(spec.hold_minutes)
         .bind(spec.currency.as_deref().unwrap_or(DEFAULT_CURRENCY))
+        .bind(spec.waiting_room.map(|r| r.opens_at))
+        .bind(spec.waiting_room.map(|r| r.admit_per_minute))
+        .bind(spec.waiting_room.map(|r| r.pass_minutes))
         .fetch_one(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;
@@ -145,7 +149,8 @@ where
             "UPDATE concerts SET name = $2, description = $3, start_time = $4, max_seats_per_fan = $5,
                                  updated_at = $6, seat_version = seat_version + 1,
                                  sales_open_at = $7, sales_close_at = $8,
-                                 checkout = $9, hold_minutes = $10, currency = coalesce($11, currency)
+                                 checkout = $9, hold_minutes = $10, currency = coalesce($11, currency),
+                                 room_opens_at = $12, room_admit_per_minute = $13, room_pass_minutes = $14
              WHERE id = $1",
         )
         .bind(id)
@@ -159,6 +164,9 @@ where
         .bind(spec.checkout.as_str())
         .bind(spec.hold_minutes)
         .bind(spec.currency.clone())
+        .bind(spec.waiting_room.map(|r| r.opens_at))
+        .bind(spec.waiting_room.map(|r| r.admit_per_minute))
+        .bind(spec.waiting_room.map(|r| r.pass_minutes))
         .execute(&mut *tx)
         .await?;
         Self::upsert_prices(&mut tx, id, spec).await?;

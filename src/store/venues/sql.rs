@@ -121,7 +121,8 @@ where
         let mut tx = B::snapshot(self.fresh()).await?;
         let row: Option<ConcertRow> = sqlx::query_as(
             "SELECT id, name, description, start_time, owner_id, max_seats_per_fan, poster_key, auditorium_id,
-                    created_at, sales_open_at, sales_close_at, checkout, hold_minutes, currency
+                    created_at, sales_open_at, sales_close_at, checkout, hold_minutes, currency,
+                    room_opens_at, room_admit_per_minute, room_pass_minutes
              FROM concerts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)

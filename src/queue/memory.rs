@@ -1,0 +1,217 @@
+//! The lines of one process: each a vector of places (sorted once sales open, then only
+//! appended to) and a map from fan to place, about 50 bytes a fan.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{ARRIVALS, Counts, Joined, LineError, LineKey, Lines, Standing, admitted_at, loaded_order};
+use crate::store::EntryRecord;
+
+/// Every room's line, in this process.
+#[derive(Default)]
+pub struct MemoryLines {
+    lines: Mutex<HashMap<i64, Line>>,
+}
+
+#[derive(Default)]
+struct Line {
+    /// `(place, fan)`: in any order before sales open, in the line's order after.
+    order: Vec<(u64, i64)>,
+    /// Whether `order` is in the line's order.
+    settled: bool,
+    /// Fan → `(place, joined at in ms)`.
+    fans: HashMap<i64, (u64, i64)>,
+    /// Fans let in: the first `admitted` of `order`.
+    admitted: u64,
+    /// `(fans let in after the tick, when)`.
+    ticks: Vec<(u64, i64)>,
+    /// The last arrival number given.
+    arrivals: u64,
+}
+
+impl Line {
+    /// Puts the line in order once sales opened.
+    fn settle(&mut self, key: LineKey, now_ms: i64) {
+        if !self.settled && now_ms >= key.sales_open_ms {
+            self.order.sort_unstable();
+            self.settled = true;
+        }
+    }
+
+    fn index(&self, place: u64, user_id: i64) -> Option<u64> {
+        if !self.settled {
+            return None;
+        }
+        let found = match self.order.binary_search(&(place, user_id)) {
+            Ok(i) => Some(i),
+            // A line loaded with fans let in out of place order.
+            Err(_) => self.order.iter().position(|e| *e == (place, user_id)),
+        };
+        found.map(|i| i as u64)
+    }
+
+    fn standing(&self, user_id: i64) -> Option<Standing> {
+        let (place, joined_at_ms) = *self.fans.get(&user_id)?;
+        let index = self.index(place, user_id);
+        let admitted_at_ms = index.filter(|i| *i < self.admitted).and_then(|i| admitted_at(&self.ticks, i));
+        Some(Standing { place, joined_at_ms, index, admitted_at_ms })
+    }
+}
+
+#[async_trait]
+impl Lines for MemoryLines {
+    async fn join(
+        &self,
+        key: LineKey,
+        user_id: i64,
+        prequeue_place: u64,
+        now_ms: i64,
+    ) -> Result<Joined, LineError> {
+        let mut lines = self.lines.lock().expect("lines lock");
+        let line = lines.get_mut(&key.concert_id).ok_or(LineError::Unloaded)?;
+        line.settle(key, now_ms);
+        if let Some(standing) = line.standing(user_id) {
+            return Ok(Joined { standing, new: false });
+        }
+        let place = if now_ms < key.sales_open_ms {
+            prequeue_place
+        } else {
+            line.arrivals += 1;
+            ARRIVALS + line.arrivals
+        };
+        line.order.push((place, user_id));
+        line.fans.insert(user_id, (place, now_ms));
+        let standing = line.standing(user_id).expect("just placed");
+        Ok(Joined { standing, new: true })
+    }
+
+    async fn standing(&self, key: LineKey, user_id: i64, now_ms: i64) -> Result<Option<Standing>, LineError> {
+        let mut lines = self.lines.lock().expect("lines lock");
+        let line = lines.get_mut(&key.concert_id).ok_or(LineError::Unloaded)?;
+        line.settle(key, now_ms);
+        Ok(line.standing(user_id))
+    }
+
+    async fn admit(&self, key: LineKey, n: u64, now_ms: i64) -> Result<Vec<i64>, LineError> {
+        let mut lines = self.lines.lock().expect("lines lock");
+        let line = lines.get_mut(&key.concert_id).ok_or(LineError::Unloaded)?;
+        line.settle(key, now_ms);
+        if !line.settled || n == 0 {
+            return Ok(Vec::new());
+        }
+        let from = line.admitted as usize;
+        let to = (from + n as usize).min(line.order.len());
+        let admitted: Vec<i64> = line.order[from..to].iter().map(|(_, user)| *user).collect();
+        if !admitted.is_empty() {
+            line.admitted = to as u64;
+            line.ticks.push((line.admitted, now_ms));
+        }
+        Ok(admitted)
+    }
+
+    async fn counts(&self, key: LineKey) -> Result<Counts, LineError> {
+        let lines = self.lines.lock().expect("lines lock");
+        let line = lines.get(&key.concert_id).ok_or(LineError::Unloaded)?;
+        Ok(Counts { joined: line.order.len() as u64, admitted: line.admitted })
+    }
+
+    async fn load(&self, key: LineKey, entries: Vec<EntryRecord>) -> anyhow::Result<()> {
+        let (entries, ticks, arrivals) = loaded_order(entries);
+        let admitted = ticks.last().map_or(0, |(count, _)| *count);
+        let mut line = Line {
+            order: Vec::with_capacity(entries.len()),
+            settled: admitted > 0,
+            fans: HashMap::with_capacity(entries.len()),
+            admitted,
+            ticks,
+            arrivals,
+        };
+        for entry in entries {
+            let place = u64::try_from(entry.place)?;
+            line.order.push((place, entry.user_id));
+            line.fans.insert(entry.user_id, (place, entry.joined_at.timestamp_millis()));
+        }
+        let mut lines = self.lines.lock().expect("lines lock");
+        // A line loaded meanwhile (by a request that raced this one) is as good.
+        lines.entry(key.concert_id).or_insert(line);
+        Ok(())
+    }
+
+    async fn forget(&self, concert_id: i64) -> anyhow::Result<()> {
+        self.lines.lock().expect("lines lock").remove(&concert_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: i64 = 1_000_000;
+
+    fn key() -> LineKey {
+        LineKey { concert_id: 1, sales_open_ms: OPEN }
+    }
+
+    #[tokio::test]
+    async fn the_prequeue_is_ordered_by_place_then_arrivals_follow() {
+        let lines = MemoryLines::default();
+        assert!(matches!(lines.join(key(), 1, 5, 0).await, Err(LineError::Unloaded)));
+        lines.load(key(), Vec::new()).await.unwrap();
+        // Before sales open: places from the hash, no index yet.
+        let early = lines.join(key(), 10, 300, OPEN - 10).await.unwrap();
+        assert!(early.new);
+        assert_eq!(early.standing.index, None);
+        lines.join(key(), 11, 100, OPEN - 5).await.unwrap();
+        lines.join(key(), 12, 200, OPEN - 1).await.unwrap();
+        let again = lines.join(key(), 10, 999, OPEN - 1).await.unwrap();
+        assert!(!again.new);
+        assert_eq!(again.standing.place, 300);
+        // After: the pre-queue by place, then arrivals.
+        let late = lines.join(key(), 13, 1, OPEN + 1).await.unwrap();
+        assert_eq!(late.standing.place, ARRIVALS + 1);
+        assert_eq!(late.standing.index, Some(3));
+        for (user, index) in [(11, 0), (12, 1), (10, 2)] {
+            assert_eq!(lines.standing(key(), user, OPEN + 2).await.unwrap().unwrap().index, Some(index));
+        }
+        assert_eq!(lines.admit(key(), 2, OPEN + 100).await.unwrap(), vec![11, 12]);
+        let first = lines.standing(key(), 11, OPEN + 200).await.unwrap().unwrap();
+        assert_eq!(first.admitted_at_ms, Some(OPEN + 100));
+        assert_eq!(lines.standing(key(), 10, OPEN + 200).await.unwrap().unwrap().admitted_at_ms, None);
+        assert_eq!(lines.counts(key()).await.unwrap(), Counts { joined: 4, admitted: 2 });
+        assert_eq!(lines.admit(key(), 5, OPEN + 300).await.unwrap(), vec![10, 13]);
+        assert!(lines.admit(key(), 5, OPEN + 400).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_loaded_line_keeps_who_was_let_in_and_the_next_arrival() {
+        let lines = MemoryLines::default();
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        let entry = |user_id, place, admitted: Option<i64>| EntryRecord {
+            user_id,
+            place,
+            joined_at: at(5),
+            admitted_at: admitted.map(at),
+        };
+        lines
+            .load(
+                key(),
+                vec![
+                    entry(3, (ARRIVALS + 2) as i64, None),
+                    entry(1, 50, Some(OPEN + 10)),
+                    entry(2, 70, Some(OPEN + 20)),
+                    entry(4, 60, None),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(lines.counts(key()).await.unwrap(), Counts { joined: 4, admitted: 2 });
+        let s = lines.standing(key(), 2, OPEN + 30).await.unwrap().unwrap();
+        assert_eq!((s.index, s.admitted_at_ms), (Some(1), Some(OPEN + 20)));
+        assert_eq!(lines.standing(key(), 4, OPEN + 30).await.unwrap().unwrap().index, Some(2));
+        assert_eq!(lines.join(key(), 9, 1, OPEN + 40).await.unwrap().standing.place, ARRIVALS + 3);
+        assert_eq!(lines.admit(key(), 1, OPEN + 50).await.unwrap(), vec![4]);
+    }
+}
