@@ -19,6 +19,7 @@ use crate::domain::user::{Email, Password, Role, Username};
 use crate::gate::{MemoryGate, RedisGate, SeatGate};
 use crate::http::{self, AppState};
 use crate::posters::PosterStore;
+use crate::queue::{Lines, MemoryLines, RedisLines};
 use crate::seat_news::{self, SeatMapNews, SeatNews};
 use crate::service::{self, Parts, Services};
 use crate::shared_state::SharedState;
@@ -42,6 +43,8 @@ pub struct Service {
     pub backups: Option<(backup::Source, backup::BackupSchedule)>,
     /// The orders, whose holds the sweeper expires.
     pub orders: Arc<service::Orders>,
+    /// The waiting rooms, whose ticker runs beside the server.
+    pub queue: Arc<service::Queue>,
     /// Where e-mails from the outbox go: the settings, the data dir (for `.eml` files) and
     /// the public address their links point at.
     pub mail: (crate::config::MailSettings, std::path::PathBuf, String),
@@ -51,6 +54,7 @@ pub struct Service {
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let (services, assembled) = assemble(config).await?;
     let orders = services.orders.clone();
+    let queue = services.queue.clone();
     let state = AppState::new(services, http::ops::metrics_handle()?, config.edge.clone());
     let backups = match &config.backups {
         Some(schedule) => {
@@ -73,6 +77,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         metrics,
         backups,
         orders,
+        queue,
         mail: (config.mail.clone(), config.data_dir.clone(), config.payments.public_url.clone()),
     })
 }
@@ -142,6 +147,8 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         shared_state: shared,
         payments: config.payments.clone(),
         ticket_key,
+        lines: fast.lines,
+        passes: crate::queue::PassKey::new(&secret),
     })?;
     Ok((services, Assembled { store, backends, seat_news }))
 }
@@ -153,6 +160,7 @@ struct FastViews {
     catalog: Arc<dyn Catalog>,
     seat_maps: Arc<dyn SeatMapCache>,
     limiter: Box<dyn RateLimiter>,
+    lines: Arc<dyn Lines>,
 }
 
 impl FastViews {
@@ -179,7 +187,8 @@ impl FastViews {
                     Arc::downgrade(seat_news),
                 ));
                 let limiter = Box::new(RedisLimiter::new(redis.clone()));
-                Self { revocations, gate, catalog, seat_maps, limiter }
+                let lines = Arc::new(RedisLines::new(redis.clone()));
+                Self { revocations, gate, catalog, seat_maps, limiter, lines }
             }
             None => Self {
                 revocations: Arc::new(MemoryRevocations::default()),
@@ -187,6 +196,7 @@ impl FastViews {
                 catalog: Arc::new(MemoryCatalog::default()),
                 seat_maps: Arc::new(SeatMaps::default()),
                 limiter: Box::new(MemoryLimiter::default()),
+                lines: Arc::new(MemoryLines::default()),
             },
         })
     }
@@ -262,6 +272,7 @@ pub async fn run(
     tracing::info!("tickitecking listening on http://{address} ({})", service.backends);
     let maintenance = tokio::spawn(maintain(service.store.clone()));
     let sweeper = tokio::spawn(service::orders::sweep_forever(service.orders.clone()));
+    let queue = tokio::spawn(service::queue::run_forever(service.queue.clone()));
     let (mail_settings, data_dir, public_url) = service.mail;
     let mailer = crate::mail::Mailer::new(mail_settings.smtp_url.as_deref(), &mail_settings.from, &data_dir)?;
     let outbox = Arc::new(service::mail::StoreOutbox::new(service.store.clone(), public_url));
@@ -278,8 +289,10 @@ pub async fn run(
     let backups =
         service.backups.map(|(source, schedule)| tokio::spawn(backup::run_schedule(source, schedule)));
     let seat_news = service.seat_news.clone();
+    let rooms = service.queue.clone();
     let shutdown = async move {
         shutdown.await;
+        rooms.close();
         // Live seat-map streams never finish by themselves; the graceful shutdown waits
         // for every open response.
         seat_news.close();
@@ -287,6 +300,7 @@ pub async fn run(
     http::server::serve(listener, service.router, service.limits, shutdown).await?;
     maintenance.abort();
     sweeper.abort();
+    queue.abort();
     // The e-mail in flight is finished and marked before the store closes.
     let _ = stop_mail.send(());
     let _ = sender.await;

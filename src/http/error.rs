@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 403.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 with a code saying what is missing (e.g. `QUEUE_PASS_REQUIRED`).
+    #[error("{message}")]
+    Denied { code: &'static str, message: &'static str },
     /// 404 for a thing, or for an unknown route.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "MALFORMED_BODY"),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            ApiError::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::NotFoundDetail { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
@@ -222,6 +226,7 @@ impl From<ServiceError> for ApiError {
         match err {
             ServiceError::Invalid(invalid) => invalid.into(),
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),
+            ServiceError::Denied { code, message } => ApiError::Denied { code, message },
             ServiceError::NotFound(what) => ApiError::NotFound(what),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
             ServiceError::Booking(e) => e.into(),

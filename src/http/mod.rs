@@ -13,6 +13,7 @@ mod images;
 mod live;
 pub mod ops;
 mod orders;
+mod queue;
 mod reservations;
 mod sales;
 pub mod server;
@@ -112,6 +113,7 @@ impl<T> Data<T> {
         (name = "orders", description = "Orders, holds and payment"),
         (name = "tickets", description = "Tickets: codes, QR codes, transfers"),
         (name = "door", description = "Check-in at the door, online and offline"),
+        (name = "queue", description = "The on-sale waiting room"),
         (name = "admin", description = "Operators only"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
@@ -148,6 +150,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(reservations::router())
                 .merge(orders::router())
                 .merge(tickets::router())
+                .merge(queue::router())
                 .merge(live::router())
                 .merge(sales::router()),
         )

@@ -147,15 +147,18 @@ enum Booked {
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The raw `Idempotency-Key` header, taken from the request in place (the `HeaderMap`
-/// extractor would copy every header of every booking); checked by [`idempotency_key`].
-struct IdempotencyHeader(Option<HeaderValue>);
+const QUEUE_PASS: &str = "queue-pass";
+
+/// The raw `Idempotency-Key` and `Queue-Pass` headers, taken from the request in place
+/// (the `HeaderMap` extractor would copy every header of every booking); the key is
+/// checked by [`idempotency_key`].
+struct IdempotencyHeader(Option<HeaderValue>, Option<HeaderValue>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.headers.get(IDEMPOTENCY_KEY).cloned()))
+        Ok(Self(parts.headers.get(IDEMPOTENCY_KEY).cloned(), parts.headers.get(QUEUE_PASS).cloned()))
     }
 }
 
@@ -276,12 +279,14 @@ impl From<BookingError> for ApiError {
     params(
         ("id" = i64, Path, description = "concert id"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "makes a retry return the first answer"),
+        ("Queue-Pass" = Option<String>, Header, nullable = false, description = "the pass the concert's waiting room gave the caller (required while the room is on)"),
     ),
     request_body = BookRequestSchema,
     responses(
         (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<Booked>),
         (status = 400, description = "missing, malformed, out-of-range or duplicate seats, or an empty or oversized list", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "the concert's waiting room is on and no valid pass of the caller's was sent (QUEUE_PASS_REQUIRED)", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
         (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, CONCERT_STARTED, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 429, description = "too many booking attempts by this user (RATE_LIMITED; see Retry-After)", body = ErrorBody),
@@ -296,7 +301,8 @@ async fn book(
     let order = body.parse()?;
     let key = idempotency_key(&idempotency)?.map(str::to_owned);
     let shape = order.shape;
-    let booked = state.bookings.book(&principal, concert_id, order, key).await?;
+    let pass = idempotency.1.as_ref().and_then(|v| v.to_str().ok());
+    let booked = state.bookings.book(&principal, concert_id, order, key, pass).await?;
     let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
     Ok(match shape {
         OrderShape::Single => match views.into_iter().next() {

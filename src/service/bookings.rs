@@ -31,6 +31,8 @@ pub struct Bookings {
     throttle: Arc<Throttle>,
     views: Arc<Views>,
     audit: Arc<AuditLog>,
+    /// The waiting rooms, whose passes a booking may need.
+    queue: Arc<super::Queue>,
 }
 
 impl Bookings {
@@ -39,20 +41,24 @@ impl Bookings {
         throttle: Arc<Throttle>,
         views: Arc<Views>,
         audit: Arc<AuditLog>,
+        queue: Arc<super::Queue>,
     ) -> Self {
-        Self { store, throttle, views, audit }
+        Self { store, throttle, views, audit, queue }
     }
 
     /// Books an order's seats and standing places, all or none. With an idempotency key a
     /// retry answers what the first request answered. A seat named without its section is
     /// in the seed's section `""`; in a venue of one named section it means that one.
+    /// While the concert's waiting room is on, `pass` must be the caller's pass.
     pub async fn book(
         &self,
         caller: &Principal,
         concert_id: i64,
         order: Order,
         key: Option<String>,
+        pass: Option<&str>,
     ) -> Result<Booked, ServiceError> {
+        self.queue.check_pass(caller, concert_id, pass).await?;
         // Before the gate: a bot hammering taken seats is slowed down too, not only one
         // that reaches the database.
         self.throttle.booking(caller.user_id).await?;

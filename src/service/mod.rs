@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod completion;
 pub mod mail;
 pub mod orders;
+pub mod queue;
 pub mod tickets;
 pub mod views;
 
@@ -35,6 +36,7 @@ pub use self::audit::AuditLog;
 pub use self::bookings::Bookings;
 pub use self::catalog::Catalog;
 pub use self::orders::Orders;
+pub use self::queue::Queue;
 pub use self::tickets::Tickets;
 pub use self::views::Views;
 
@@ -45,6 +47,7 @@ pub struct Services {
     pub bookings: Bookings,
     pub orders: Arc<Orders>,
     pub tickets: Tickets,
+    pub queue: Arc<Queue>,
     pub audit: Arc<AuditLog>,
     pub health: Health,
     /// The views, for tests that check the after-commit work.
@@ -64,19 +67,25 @@ pub struct Parts {
     pub payments: crate::config::PaymentSettings,
     /// What ticket codes are signed with.
     pub ticket_key: crate::ticket::TicketKey,
+    /// The waiting rooms' lines, and what their passes are signed with.
+    pub lines: Arc<dyn crate::queue::Lines>,
+    pub passes: crate::queue::PassKey,
 }
 
 impl Services {
     pub fn new(parts: Parts) -> anyhow::Result<Self> {
-        let Parts { store, auth, views, posters, throttle, shared_state, payments, ticket_key } = parts;
+        let Parts { store, auth, views, posters, throttle, shared_state, payments, ticket_key, lines, passes } =
+            parts;
         let views = Arc::new(views);
         let audit = Arc::new(AuditLog::new(store.clone()));
+        let queue = Arc::new(Queue::new(store.clone(), lines, passes));
         Ok(Self {
             accounts: Accounts::new(store.clone(), auth, throttle.clone(), views.clone(), audit.clone()),
             catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
-            bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone()),
+            bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone(), queue.clone()),
             orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)?),
             tickets: Tickets::new(store.clone(), ticket_key),
+            queue,
             audit,
             health: Health { store, shared_state },
             #[cfg(test)]
@@ -125,6 +134,9 @@ pub enum ServiceError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The caller may not do this without something they can get; `code` says what.
+    #[error("{message}")]
+    Denied { code: &'static str, message: &'static str },
     /// No such (live) thing.
     #[error("{0} not found")]
     NotFound(&'static str),
