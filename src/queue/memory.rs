@@ -214,4 +214,27 @@ mod tests {
         assert_eq!(lines.join(key(), 9, 1, OPEN + 40).await.unwrap().standing.place, ARRIVALS + 3);
         assert_eq!(lines.admit(key(), 1, OPEN + 50).await.unwrap(), vec![4]);
     }
+
+    /// Fairness: where a fan stands when sales open does not depend on when they joined.
+    /// 5,000 fans join one after another; the rank correlation between join order and
+    /// position is near zero (its spread for a random order is 1/sqrt(n-1), about 0.014).
+    #[tokio::test]
+    async fn positions_at_opening_do_not_depend_on_join_order() {
+        let lines = MemoryLines::default();
+        lines.load(key(), Vec::new()).await.unwrap();
+        let n = 5_000_i64;
+        for user in 0..n {
+            let place = super::super::prequeue_place("a room's seed", user);
+            lines.join(key(), user, place, user).await.unwrap();
+        }
+        let mut sum = 0.0;
+        for user in 0..n {
+            let index = lines.standing(key(), user, OPEN).await.unwrap().unwrap().index.unwrap() as f64;
+            let d = index - user as f64;
+            sum += d * d;
+        }
+        let n = n as f64;
+        let rho = 1.0 - 6.0 * sum / (n * (n * n - 1.0));
+        assert!(rho.abs() < 0.06, "rank correlation {rho}");
+    }
 }

@@ -74,8 +74,18 @@ pub struct Parts {
 
 impl Services {
     pub fn new(parts: Parts) -> anyhow::Result<Self> {
-        let Parts { store, auth, views, posters, throttle, shared_state, payments, ticket_key, lines, passes } =
-            parts;
+        let Parts {
+            store,
+            auth,
+            views,
+            posters,
+            throttle,
+            shared_state,
+            payments,
+            ticket_key,
+            lines,
+            passes,
+        } = parts;
         let views = Arc::new(views);
         let audit = Arc::new(AuditLog::new(store.clone()));
         let queue = Arc::new(Queue::new(store.clone(), lines, passes));

@@ -8,7 +8,7 @@
 //! instance then tells its own live streams the room's counts, one message per room and
 //! tick, from which each stream works out its fan's position.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 const LEASE: Duration = Duration::from_secs(5);
 /// Places kept by one transaction at most.
 const JOINS_PER_BATCH: usize = 2048;
+/// The longest time one tick lets fans in for.
+const MAX_PACED_MS: i64 = 5_000;
 /// The ticker looks whether a room's concert sold out every this many ticks.
 const SOLD_OUT_EVERY: u64 = 5;
 
@@ -130,6 +132,9 @@ pub struct Queue {
     holder: String,
     /// Set at shutdown: live streams end and no new one starts.
     closed: std::sync::atomic::AtomicBool,
+    /// Fans this instance's ticker let in during the last minute, per room: `(when in
+    /// ms, how many)`; read from the database when this instance took over the ticker.
+    recent: std::sync::Mutex<HashMap<i64, VecDeque<(i64, u64)>>>,
 }
 
 /// A fan's live stream of their place: where they stood when it was last read.
@@ -154,6 +159,7 @@ impl Queue {
             joins,
             holder,
             closed: std::sync::atomic::AtomicBool::new(false),
+            recent: std::sync::Mutex::default(),
         }
     }
 
@@ -166,10 +172,22 @@ impl Queue {
     /// A live concert's room, from the rooms the last tick read (or the database before
     /// the first tick).
     async fn room(&self, concert_id: i64) -> Result<Option<RoomRecord>, ServiceError> {
-        if let Some(rooms) = self.rooms.read().expect("rooms lock").as_ref() {
-            return Ok(rooms.get(&concert_id).cloned());
+        if let Some(Some(room)) = self.known_room(concert_id) {
+            return Ok(Some(room));
         }
-        Ok(self.store.room(concert_id).await?)
+        // Before the first tick, or a concert put up since the last one.
+        let room = self.store.room(concert_id).await?;
+        if let Some(room) = &room {
+            self.remember(room.clone());
+        }
+        Ok(room)
+    }
+
+    /// A concert's room as the last tick read the rooms (`Some(None)`: it had none),
+    /// `None` before the first tick.
+    fn known_room(&self, concert_id: i64) -> Option<Option<RoomRecord>> {
+        let rooms = self.rooms.read().expect("rooms lock");
+        rooms.as_ref().map(|rooms| rooms.get(&concert_id).cloned())
     }
 
     fn remember(&self, room: RoomRecord) {
@@ -273,7 +291,14 @@ impl Queue {
     }
 
     /// What a fan who stands at `standing` is told, the line's counts being `counts`.
-    fn place(&self, room: &RoomRecord, user_id: i64, standing: &Standing, counts: Counts, now: DateTime<Utc>) -> Place {
+    fn place(
+        &self,
+        room: &RoomRecord,
+        user_id: i64,
+        standing: &Standing,
+        counts: Counts,
+        now: DateTime<Utc>,
+    ) -> Place {
         let joined_at = DateTime::from_timestamp_millis(standing.joined_at_ms).unwrap_or(now);
         let waiting = |position: Option<u64>, estimate: Option<u64>| Place {
             state: FanState::Waiting,
@@ -320,7 +345,12 @@ impl Queue {
         concert_id: i64,
         pass: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let Some(room) = self.room(concert_id).await? else { return Ok(()) };
+        // A room put up less than a tick ago is not asked for yet: its sales open later.
+        let room = match self.known_room(concert_id) {
+            Some(known) => known,
+            None => self.room(concert_id).await?,
+        };
+        let Some(room) = room else { return Ok(()) };
         let now = Utc::now();
         if room.ended.is_some() || now < room.sales_open_at {
             return Ok(());
@@ -393,11 +423,7 @@ impl Queue {
             self.store.start_room(concert_id, &seed).await?;
         }
         let now = Utc::now();
-        let change = RoomChange {
-            admit_per_minute,
-            paused,
-            end: end.then_some((now, ENDED_BY_OWNER)),
-        };
+        let change = RoomChange { admit_per_minute, paused, end: end.then_some((now, ENDED_BY_OWNER)) };
         self.store.change_room(concert_id, &change).await.map_err(not_found("waiting room"))?;
         let room = self.store.room(concert_id).await?.ok_or(ServiceError::NotFound("waiting room"))?;
         self.remember(room.clone());
@@ -483,19 +509,24 @@ impl Queue {
             return Ok(());
         }
         let since = room.ticked_at.unwrap_or(room.sales_open_at).max(room.sales_open_at);
-        // At most a minute's worth at once, however long no instance ticked.
-        let elapsed = (now - since).num_milliseconds().clamp(0, 60_000) as f64 / 1000.0;
         let (admitted, carry) = if room.paused {
             (Vec::new(), room.carry)
         } else {
-            let allowance = room.carry + elapsed * room.settings.admit_per_minute as f64 / 60.0;
-            let n = allowance.floor() as u64;
-            let lines = &self.lines;
+            let (n, owed) = pace(room.carry, now - since, room.settings.admit_per_minute);
             let now_ms = now.timestamp_millis();
+            let room_left =
+                self.room_this_minute(room.concert_id, now, room.settings.admit_per_minute).await?;
+            // Held back by the last minute's admissions: what is owed waits for the next tick.
+            let owed = if n > room_left { 0.999_999 } else { owed };
+            let n = n.min(room_left);
+            let lines = &self.lines;
             let admitted = self.on_line(room, |key| lines.admit(key, n, now_ms)).await?;
+            if !admitted.is_empty() {
+                let mut recent = self.recent.lock().expect("recent lock");
+                recent.entry(room.concert_id).or_default().push_back((now_ms, admitted.len() as u64));
+            }
             // Nobody left to let in: what was owed is not saved up for a burst later.
-            let carry = if (admitted.len() as u64) < n { 0.0 } else { allowance - n as f64 };
-            (admitted, carry.clamp(0.0, 0.999_999))
+            (admitted.clone(), if (admitted.len() as u64) < n { 0.0 } else { owed })
         };
         let lines = &self.lines;
         let counts = self.on_line(room, |key| lines.counts(key)).await?;
@@ -510,6 +541,26 @@ impl Queue {
             .await?;
         metrics::counter!("queue_admitted_total").increment(admitted.len() as u64);
         Ok(())
+    }
+
+    /// How many more fans the room may let in at `now` without more than `per_minute` in
+    /// the minute before.
+    async fn room_this_minute(
+        &self,
+        concert_id: i64,
+        now: DateTime<Utc>,
+        per_minute: i64,
+    ) -> Result<u64, ServiceError> {
+        let known = self.recent.lock().expect("recent lock").contains_key(&concert_id);
+        if !known {
+            let since = now - chrono::Duration::minutes(1);
+            let admitted = self.store.admitted_since(concert_id, since).await?;
+            let window = admitted.into_iter().map(|(at, n)| (at.timestamp_millis(), n as u64)).collect();
+            self.recent.lock().expect("recent lock").entry(concert_id).or_insert(window);
+        }
+        let mut recent = self.recent.lock().expect("recent lock");
+        let window = recent.entry(concert_id).or_default();
+        Ok(room_left(window, now.timestamp_millis(), per_minute))
     }
 
     /// Sends each room's counts to the streams that watch it (one message per room and
@@ -531,6 +582,30 @@ impl Queue {
             }
         }
     }
+}
+
+/// How many fans a tick lets in after `elapsed` since the last one at `per_minute`, the
+/// last tick having owed `carry` (< 1) of a fan: `(fans, what this tick owes the next)`.
+/// Fans let in up to any time are at most the rate's share of the time since sales
+/// opened, plus less than one. A gap longer than a few seconds (no instance ticked)
+/// counts as a few seconds: the time nobody ticked is lost rather than let in at once.
+/// (Ticks jitter, so a tick may also be held back: see [`room_left`].)
+fn pace(carry: f64, elapsed: chrono::Duration, per_minute: i64) -> (u64, f64) {
+    let elapsed = elapsed.num_milliseconds().clamp(0, MAX_PACED_MS) as f64 / 1000.0;
+    let allowance = carry + elapsed * per_minute as f64 / 60.0;
+    let n = allowance.floor();
+    (n as u64, (allowance - n).clamp(0.0, 0.999_999))
+}
+
+/// How many more fans may be let in at `now_ms` so that no minute lets in more than
+/// `per_minute`, the window holding what was let in before (`(when, how many)`, older
+/// than a minute dropped here).
+fn room_left(window: &mut VecDeque<(i64, u64)>, now_ms: i64, per_minute: i64) -> u64 {
+    while window.front().is_some_and(|(at, _)| now_ms - at >= 60_000) {
+        window.pop_front();
+    }
+    let used: u64 = window.iter().map(|(_, n)| n).sum();
+    (per_minute.max(0) as u64).saturating_sub(used)
 }
 
 /// The line's key of a room.
@@ -582,11 +657,72 @@ async fn keep_forever(store: Arc<dyn Store>, mut queued: mpsc::UnboundedReceiver
                     tracing::warn!("keeping {} places failed: {e}", replies.len());
                     let message = e.to_string();
                     for reply in replies {
-                        let _ = reply
-                            .send(Err(StoreError::Other(anyhow::anyhow!("keeping the place failed: {message}"))));
+                        let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!(
+                            "keeping the place failed: {message}"
+                        ))));
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::{pace, room_left};
+    use rand::Rng;
+
+    /// Over three hours of ticks a second apart, jittered, with gaps (an instance died and
+    /// another took over) and rate changes, no minute lets in more than the rate, and the
+    /// fans let in add up to the rate's share of the time.
+    #[test]
+    fn no_minute_lets_in_more_than_the_rate() {
+        let mut rng = rand::thread_rng();
+        for per_minute in [1, 7, 60, 600, 6_000, 1_000_000] {
+            let (mut carry, mut now_ms, mut admissions) = (0.0, 0_i64, Vec::new());
+            let mut window = VecDeque::new();
+            let mut owed_total = 0.0;
+            while now_ms < 3 * 3600 * 1000 {
+                let step = if rng.gen_ratio(1, 500) {
+                    rng.gen_range(2_000..90_000)
+                } else {
+                    rng.gen_range(900..1_100)
+                };
+                now_ms += step;
+                owed_total += step.min(super::MAX_PACED_MS) as f64 / 60_000.0 * per_minute as f64;
+                let (n, owed) = pace(carry, chrono::Duration::milliseconds(step), per_minute);
+                let left = room_left(&mut window, now_ms, per_minute);
+                let owed = if n > left { 0.999_999 } else { owed };
+                let n = n.min(left);
+                window.push_back((now_ms, n));
+                carry = owed;
+                admissions.push((now_ms, n));
+            }
+            let total: u64 = admissions.iter().map(|(_, n)| n).sum();
+            assert!(
+                total as f64 >= 0.97 * owed_total - 2.0,
+                "{total} let in of {owed_total} at {per_minute}/min"
+            );
+            let mut in_window = 0_u64;
+            let mut first = 0;
+            for i in 0..admissions.len() {
+                in_window += admissions[i].1;
+                while admissions[i].0 - admissions[first].0 >= 60_000 {
+                    in_window -= admissions[first].1;
+                    first += 1;
+                }
+                assert!(in_window <= per_minute as u64, "{in_window} in a minute at {per_minute}/min");
+            }
+        }
+        // Steady ticks let in the rate exactly.
+        let (mut carry, mut total) = (0.0, 0);
+        for _ in 0..60 {
+            let (n, owed) = pace(carry, chrono::Duration::seconds(1), 100);
+            carry = owed;
+            total += n;
+        }
+        assert!((99..=100).contains(&total), "{total}");
     }
 }

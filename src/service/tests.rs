@@ -195,7 +195,11 @@ impl World {
     /// Books A1 for the fan and waits until the gate's board of the concert is loaded
     /// (it loads in the background), so that the gate answers from what it is told.
     async fn warm_gate(&self) {
-        self.services.bookings.book(&self.fan, self.concert_id, order("A", 1), None, None).await.expect("booked");
+        self.services
+            .bookings
+            .book(&self.fan, self.concert_id, order("A", 1), None, None)
+            .await
+            .expect("booked");
         eventually("the gate loads the concert", || self.gate_refuses(seat("A", 1))).await;
     }
 
@@ -249,8 +253,14 @@ async fn a_booking_reaches_the_gate_and_the_seat_map() {
     let world = World::new().await;
     world.warm_gate().await;
     let before = world.map_version().await;
-    hang_up_after_commit(world.services.bookings.book(&world.fan, world.concert_id, order("A", 2), None, None))
-        .await;
+    hang_up_after_commit(world.services.bookings.book(
+        &world.fan,
+        world.concert_id,
+        order("A", 2),
+        None,
+        None,
+    ))
+    .await;
     eventually("the gate refuses the booked seat", || world.gate_refuses(seat("A", 2))).await;
     eventually("the seat map is rebuilt", || async { world.map_version().await > before }).await;
 }

@@ -87,6 +87,12 @@ pub trait QueueStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// The fans let in since `since`, by when: `(when, how many)`.
+    async fn admitted_since(
+        &self,
+        concert_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError>;
     /// Whether a concert has no seat or standing place left to sell.
     async fn sold_out(&self, concert_id: i64) -> Result<bool, StoreError>;
 }
@@ -202,7 +208,8 @@ where
             );
             let mut query = sqlx::query(&sql).bind(concert_id);
             for entry in chunk {
-                query = query.bind(entry.user_id).bind(entry.place).bind(entry.joined_at).bind(entry.admitted_at);
+                query =
+                    query.bind(entry.user_id).bind(entry.place).bind(entry.joined_at).bind(entry.admitted_at);
             }
             query.execute(&mut *tx).await?;
         }
@@ -219,7 +226,12 @@ where
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(user_id, place, joined_at, admitted_at)| EntryRecord { user_id, place, joined_at, admitted_at })
+            .map(|(user_id, place, joined_at, admitted_at)| EntryRecord {
+                user_id,
+                place,
+                joined_at,
+                admitted_at,
+            })
             .collect())
     }
 
@@ -297,6 +309,21 @@ where
         .fetch_optional(&*self.write().await?)
         .await?;
         Ok(taken.is_some())
+    }
+
+    async fn admitted_since(
+        &self,
+        concert_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT admitted_at, count(*) FROM queue_entries WHERE concert_id = $1 AND admitted_at > $2
+             GROUP BY admitted_at ORDER BY admitted_at",
+        )
+        .bind(concert_id)
+        .bind(since)
+        .fetch_all(self.fresh())
+        .await?)
     }
 
     async fn sold_out(&self, concert_id: i64) -> Result<bool, StoreError> {
