@@ -92,8 +92,20 @@ impl Connection {
         header: Option<(HeaderName, HeaderValue)>,
         body: Option<Bytes>,
     ) -> anyhow::Result<Answer> {
+        self.send_with_all(method, path, header.into_iter(), body).await
+    }
+
+    /// Sends one request with the caller's headers (a booking's `Authorization` and
+    /// `Queue-Pass`) and reads the whole answer; reconnects as [`Self::send`].
+    pub async fn send_with_all(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: impl Iterator<Item = (HeaderName, HeaderValue)>,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Answer> {
         let mut builder = Request::builder().method(method).uri(path).header("host", &self.host);
-        if let Some((name, value)) = header {
+        for (name, value) in headers {
             builder = builder.header(name, value);
         }
         if body.is_some() {

@@ -50,6 +50,11 @@ pub struct Run {
 /// What to send next.
 enum Step {
     Get(String),
+    /// A read as fan number `fan`.
+    GetAs {
+        path: String,
+        fan: usize,
+    },
     Book {
         concert: i64,
         row: String,
@@ -100,6 +105,10 @@ impl Run {
                 fixture.concerts[0],
                 arena::READ_SECTION
             )),
+            Scenario::Queue => Step::GetAs {
+                path: format!("/api/v1/concerts/{}/queue/me", fixture.concerts[0]),
+                fan: rng.gen_range(0..fans),
+            },
             Scenario::Standing => {
                 Step::BookStanding { concert: fixture.concerts[0], fan: rng.gen_range(0..fans) }
             }
@@ -218,6 +227,9 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 break;
             }
             Step::Get(path) => conn.send(Method::GET, path, None, None).await,
+            Step::GetAs { path, fan } => {
+                conn.send_as(Method::GET, path, Some(run.fan_auth[*fan].clone()), None).await
+            }
             Step::Book { concert, row, column, fan } => {
                 let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
                 let path = format!("/api/v1/concerts/{concert}/reservations");

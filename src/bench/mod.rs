@@ -3,7 +3,9 @@
 //! connections, reports throughput and latency percentiles, and then checks through the
 //! API that no seat was sold twice and that every confirmation it received is a booking
 //! (`webhook`: that every order whose payment event was taken is paid, once; `checkin`: that
-//! the door counts exactly the admissions it answered, and admits none of them twice).
+//! the door counts exactly the admissions it answered, and admits none of them twice;
+//! `queue`: that every fan got a place, admission kept the room's rate, and only fans
+//! with a pass booked).
 
 pub mod arena;
 pub mod checkin;
@@ -12,6 +14,7 @@ pub mod durability;
 pub mod footprint;
 mod load;
 pub mod phases;
+pub mod queue;
 pub mod report;
 mod setup;
 pub mod webhook;
@@ -63,6 +66,10 @@ pub enum Scenario {
     /// The door: every scan admits a distinct ticket booked before the run, with its
     /// concert's check-in token (`POST /concerts/{id}/checkins`).
     Checkin,
+    /// The waiting room of one concert: every fan (`--fans`) joins before sales open,
+    /// then `GET /concerts/{id}/queue/me` as the load; once sales open, admission at
+    /// `--admit-per-minute` for `--admit-for` and the admitted fans booking with their pass.
+    Queue,
 }
 
 /// Flags of `tickitecking bench`.
@@ -116,6 +123,12 @@ pub struct BenchArgs {
     /// which the events are signed with.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// `queue`: the room's rate (fans let in a minute once sales open).
+    #[arg(long, default_value_t = 6000)]
+    pub admit_per_minute: i64,
+    /// `queue`: how long admission and the bookings behind the room are watched.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub admit_for: Duration,
     /// Fans to create (each signs up and logs in once).
     #[arg(long, default_value_t = 100)]
     pub fans: usize,
@@ -192,7 +205,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Outcome::Load(load)
             if load.verification.as_ref().is_some_and(|v| !v.ok)
                 || load.payments.as_ref().is_some_and(|p| !p.ok)
-                || load.admissions.as_ref().is_some_and(|a| !a.ok) =>
+                || load.admissions.as_ref().is_some_and(|a| !a.ok)
+                || load.queue.as_ref().is_some_and(|q| !q.ok()) =>
         {
             anyhow::bail!("verification failed")
         }
@@ -237,6 +251,7 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         matches!(args.scenario, Scenario::Availability | Scenario::Section | Scenario::Standing);
     let webhook = args.scenario == Scenario::Webhook;
     let checkin = args.scenario == Scenario::Checkin;
+    let queue_scenario = args.scenario == Scenario::Queue;
     // What a run at `per_second` uses up: its warm-up and time, and the peak run's.
     let sized_to_run = |per_second: f64| {
         let seconds = (args.warmup + args.duration).as_secs_f64()
@@ -256,8 +271,8 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         Scenario::Footprint => 100,
         Scenario::Webhook => orders.div_ceil(setup::SEATS_PER_CONCERT),
         Scenario::Checkin => tickets.div_ceil(setup::SEATS_PER_CONCERT),
-        // The arena is the one concert.
-        _ if arena_scenario => 0,
+        // The arena (the room's concert) is the one concert.
+        _ if arena_scenario || queue_scenario => 0,
         _ => 1,
     });
     let run_id = format!("{:x}", rand::random::<u32>());
@@ -296,7 +311,11 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         &run_id,
         // The footprint makes its concerts itself, timing each, once the fans exist; the
         // arena scenarios make theirs below.
-        if args.scenario == Scenario::Footprint || arena_scenario { 0 } else { concerts.max(1) },
+        if args.scenario == Scenario::Footprint || arena_scenario || queue_scenario {
+            0
+        } else {
+            concerts.max(1)
+        },
         args.fans,
         terms,
     )
@@ -311,6 +330,21 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
             let arena = arena::prepare(address, &fixture.venue).await?;
             fixture.concerts = vec![arena.concert];
             Some(arena)
+        }
+        false => None,
+    };
+    let room = match queue_scenario {
+        true => {
+            let reads = args.warmup
+                + args.duration
+                + match args.rate {
+                    Some(Rate::OfPeak(_)) => args.warmup + args.peak_for,
+                    _ => Duration::ZERO,
+                };
+            let room =
+                queue::prepare(address, &fixture.venue, args.fans, args.admit_per_minute, reads).await?;
+            fixture.concerts = vec![room.concert];
+            Some(room)
         }
         false => None,
     };
@@ -331,6 +365,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
         false => None,
     };
     let fan_auth = load::fan_auth(&fixture)?;
+    let joins = match room {
+        Some(room) => {
+            eprintln!("{} fans join the waiting room…", args.fans);
+            let auth = Arc::new(fan_auth.clone());
+            Some(queue::join_all(address, &fixture, &auth, room, args.connections).await?)
+        }
+        None => None,
+    };
     let new_run = |rate: Option<f64>, duration: Duration, first: usize, ceiling: bool| {
         let measured_from = Instant::now() + args.warmup;
         let deadline = measured_from + duration;
@@ -416,6 +458,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(door) = &door {
         report.admissions = Some(checkin::verify(address, door, &tally).await?);
+    }
+    if let (Some(room), Some(joins)) = (room, joins) {
+        eprintln!("waiting for sales to open, then admission for {:?}…", args.admit_for);
+        let auth = Arc::new(fan_auth.clone());
+        let admission =
+            queue::admit_and_book(address, &run.fixture, &auth, room, args.connections, args.admit_for)
+                .await?;
+        report.queue = Some(queue::QueueRun { joins, admission });
     }
     if run.ran_out.load(Ordering::Relaxed) {
         match args.scenario {

@@ -77,6 +77,21 @@ pub struct Latency {
     pub mean_ms: f64,
 }
 
+impl Latency {
+    /// The percentiles of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p90_ms: ms(h.value_at_quantile(0.9)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1000.0,
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -112,6 +127,9 @@ pub struct Report {
     pub arena: Option<super::arena::ArenaSetup>,
     /// `standing`: places the floor sold in all (it has [`super::arena::FLOOR`]).
     pub floor_sold: Option<u64>,
+    /// `queue`: the joins, the memory per waiting fan, admission and the bookings behind
+    /// the room (the report's own figures are the status reads).
+    pub queue: Option<super::queue::QueueRun>,
 }
 
 /// The after-run check: nothing sold twice, every confirmation still a booking.
@@ -131,8 +149,6 @@ impl Report {
         let count = |pred: &dyn Fn(u16) -> bool| {
             tally.statuses.iter().filter(|(s, _)| pred(**s)).map(|(_, n)| n).sum::<u64>()
         };
-        let ms = |us: u64| us as f64 / 1000.0;
-        let h = &tally.latency_us;
         Self {
             scenario: scenario.to_owned(),
             mode,
@@ -144,14 +160,7 @@ impl Report {
             refusals_per_second: count(&|s| s == 409) as f64 / seconds,
             transport_errors: tally.errors,
             statuses: tally.statuses.clone(),
-            latency: Latency {
-                p50_ms: ms(h.value_at_quantile(0.5)),
-                p90_ms: ms(h.value_at_quantile(0.9)),
-                p99_ms: ms(h.value_at_quantile(0.99)),
-                p999_ms: ms(h.value_at_quantile(0.999)),
-                max_ms: ms(h.max()),
-                mean_ms: h.mean() / 1000.0,
-            },
+            latency: Latency::of(&tally.latency_us),
             verification: None,
             payments: None,
             admissions: None,
@@ -160,6 +169,7 @@ impl Report {
             durability: None,
             arena: None,
             floor_sold: None,
+            queue: None,
         }
     }
 
@@ -193,6 +203,9 @@ impl Report {
         }
         if let Some(sold) = self.floor_sold {
             out.push_str(&format!("floor      {sold} of {} places sold\n", super::arena::FLOOR));
+        }
+        if let Some(queue) = &self.queue {
+            out.push_str(&queue.text());
         }
         if let Some(c) = &self.ceiling {
             let (low, high) =

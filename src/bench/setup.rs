@@ -147,29 +147,38 @@ impl Venue {
 
     /// Creates the run's concert number `i`: all 2,600 seats on sale in three grades.
     pub async fn create_concert(&self, conn: &mut Connection, i: usize) -> anyhow::Result<i64> {
+        self.create_concert_with(conn, i, json!({})).await
+    }
+
+    /// As [`Self::create_concert`], with `extra` fields of the request added (a waiting
+    /// room and its `salesOpenAt`).
+    pub async fn create_concert_with(
+        &self,
+        conn: &mut Connection,
+        i: usize,
+        extra: serde_json::Value,
+    ) -> anyhow::Result<i64> {
         let rows = |from: u8, to: u8| (from..=to).map(|b| char::from(b).to_string()).collect::<Vec<_>>();
-        let answer = conn
-            .send_json(
-                Method::POST,
-                "/api/v1/concerts",
-                Some(&self.promoter_token),
-                &json!({
-                    "name": format!("Bench {} #{i}", self.run),
-                    "description": "load generator concert",
-                    "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-                    "auditoriumId": self.hall,
-                    "maxSeatsPerFan": (self.terms.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
-                    "checkout": self.terms.checkout,
-                    "holdMinutes": self.terms.hold_minutes,
-                    "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
-                    "seatList": [
-                        {"horizontals": rows(b'A', b'E'), "grade": "R"},
-                        {"horizontals": rows(b'F', b'P'), "grade": "S"},
-                        {"horizontals": rows(b'Q', b'Z'), "grade": "A"},
-                    ],
-                }),
-            )
-            .await?;
+        let mut body = json!({
+            "name": format!("Bench {} #{i}", self.run),
+            "description": "load generator concert",
+            "startTime": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "auditoriumId": self.hall,
+            "maxSeatsPerFan": (self.terms.seats_per_fan as i64).clamp(1, MAX_SEATS_PER_FAN),
+            "checkout": self.terms.checkout,
+            "holdMinutes": self.terms.hold_minutes,
+            "seatPrices": [{"grade": "R", "price": 150000}, {"grade": "S", "price": 120000}, {"grade": "A", "price": 90000}],
+            "seatList": [
+                {"horizontals": rows(b'A', b'E'), "grade": "R"},
+                {"horizontals": rows(b'F', b'P'), "grade": "S"},
+                {"horizontals": rows(b'Q', b'Z'), "grade": "A"},
+            ],
+        });
+        if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        let answer =
+            conn.send_json(Method::POST, "/api/v1/concerts", Some(&self.promoter_token), &body).await?;
         expect(answer, StatusCode::CREATED, "creating a concert")?["data"]["id"]
             .as_i64()
             .context("concert id")

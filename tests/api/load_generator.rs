@@ -1,7 +1,8 @@
 //! `tickitecking bench` against a running instance: it sets up its own data through the
 //! API, loads the service, and checks afterwards that no seat was sold twice (`webhook`:
 //! that every order whose payment event was taken is paid, once; `checkin`: that every
-//! ticket it was answered admitted is admitted, once).
+//! ticket it was answered admitted is admitted, once; `queue`: that every fan got a place,
+//! admission kept the room's rate, and only fans with a pass booked).
 
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         orders: None,
         tickets: None,
         webhook_secret: None,
+        admit_per_minute: 6000,
+        admit_for: Duration::from_secs(20),
         admin_username: "admin".into(),
         admin_password: ADMIN_PASSWORD.into(),
         json: true,
@@ -226,6 +229,41 @@ async fn checkin_scans_admit_each_ticket_once_and_the_door_counts_exactly_those(
     assert_eq!(devices.into_iter().collect::<Vec<_>>(), ["bench-1", "bench-2", "bench-3", "bench-4"]);
     assert_eq!(refused.len(), admissions.sampled);
     assert!(refused.iter().all(|s| s["deviceId"] == "bench-verify"), "{refused:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queue_places_every_fan_once_admits_at_the_rate_and_only_passes_book() {
+    let app = TestApp::spawn().await;
+    let queue = BenchArgs {
+        fans: 120,
+        ceiling: true,
+        // A second's ticks let every fan in: 1,000 a second.
+        admit_per_minute: 60_000,
+        admit_for: Duration::from_secs(2),
+        concerts: None,
+        ..args(&app, Scenario::Queue)
+    };
+    let Outcome::Load(report) = measure(queue).await.expect("bench runs") else { panic!("a load report") };
+
+    let run = report.queue.as_ref().expect("queue reports its phases");
+    assert!(run.ok(), "{run:#?}");
+    let joins = &run.joins;
+    assert_eq!((joins.created, joins.room_joined), (120, 120), "{joins:?}");
+    assert!(joins.joins_per_second > 0.0 && joins.transport_errors == 0, "{joins:?}");
+    assert!(joins.sampled > 0 && joins.sampled_same == joins.sampled, "{joins:?}");
+    assert!(joins.spare_seconds > 0.0, "the joins ran into the opening of sales: {joins:?}");
+    assert!(joins.resident_after_bytes > 0, "{joins:?}");
+    // The status reads are the run's load: every one answered 200, beside /health.
+    assert_eq!(report.statuses.keys().copied().collect::<Vec<_>>(), vec![200], "only places read");
+    assert!(report.ceiling.as_ref().is_some_and(|c| c.ratio > 0.0), "{:?}", report.ceiling);
+    let admission = &run.admission;
+    assert_eq!(admission.admitted, 120, "{admission:?}");
+    assert!((admission.accuracy_percent - 100.0).abs() < 1e-9, "{admission:?}");
+    assert_eq!((admission.bookings, admission.bookings_refused), (120, 0), "{admission:?}");
+    assert_eq!((admission.passless_status, admission.passless_code.as_str()), (403, "QUEUE_PASS_REQUIRED"));
+    assert_eq!(admission.verification.active_reservations, 120, "{admission:?}");
+    assert_eq!(admission.verification.seats_sold_twice, 0);
     app.stop().await;
 }
 
