@@ -61,6 +61,7 @@ async fn full_concert(store: &dyn Store) -> i64 {
         checkout: tickitecking::domain::venue::Checkout::Direct,
         hold_minutes: tickitecking::domain::venue::DEFAULT_HOLD_MINUTES,
         currency: None,
+        waiting_room: None,
         prices: BTreeMap::from([(letter('R'), Price::from_cents(10_000))]),
         rows: letter('Z')
             .up_to()
