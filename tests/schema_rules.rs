@@ -150,6 +150,7 @@ fn upcoming(hall: i64) -> ConcertSpec {
         currency: None,
         prices: [(letter('R'), Price::from_cents(100))].into(),
         rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
+        waiting_room: None,
     }
 }
 

@@ -393,7 +393,11 @@ impl ConcertSpec {
                     .filter(|n| (1..=MAX_PASS_MINUTES).contains(n))
                     .ok_or_else(|| format!("must be 1 to {MAX_PASS_MINUTES}")),
             );
-            Some(WaitingRoom { opens_at: opens_at?, admit_per_minute: admit_per_minute?, pass_minutes: pass_minutes? })
+            Some(WaitingRoom {
+                opens_at: opens_at?,
+                admit_per_minute: admit_per_minute?,
+                pass_minutes: pass_minutes?,
+            })
         });
         let auditorium_id = v.check("auditoriumId", input.auditorium_id.ok_or_else(|| "is required".into()));
         let max_seats_per_fan = input.max_seats_per_fan.unwrap_or(DEFAULT_SEATS_PER_FAN);

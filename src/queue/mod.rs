@@ -92,8 +92,13 @@ pub enum LineError {
 pub trait Lines: Send + Sync {
     /// Places `user` in the line, unless they are in it: at `prequeue_place` before sales
     /// open (`now_ms`), else behind everyone who came before.
-    async fn join(&self, key: LineKey, user_id: i64, prequeue_place: u64, now_ms: i64)
-    -> Result<Joined, LineError>;
+    async fn join(
+        &self,
+        key: LineKey,
+        user_id: i64,
+        prequeue_place: u64,
+        now_ms: i64,
+    ) -> Result<Joined, LineError>;
     /// Where `user` stands, if in the line.
     async fn standing(&self, key: LineKey, user_id: i64, now_ms: i64) -> Result<Option<Standing>, LineError>;
     /// Lets in up to `n` fans from the front of the line (only once sales opened): the

@@ -202,7 +202,8 @@ where
             );
             let mut query = sqlx::query(&sql).bind(concert_id);
             for entry in chunk {
-                query = query.bind(entry.user_id).bind(entry.place).bind(entry.joined_at).bind(entry.admitted_at);
+                query =
+                    query.bind(entry.user_id).bind(entry.place).bind(entry.joined_at).bind(entry.admitted_at);
             }
             query.execute(&mut *tx).await?;
         }
@@ -219,7 +220,12 @@ where
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(user_id, place, joined_at, admitted_at)| EntryRecord { user_id, place, joined_at, admitted_at })
+            .map(|(user_id, place, joined_at, admitted_at)| EntryRecord {
+                user_id,
+                place,
+                joined_at,
+                admitted_at,
+            })
             .collect())
     }
 
