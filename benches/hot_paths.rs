@@ -67,7 +67,6 @@ async fn full_concert(store: &dyn Store) -> i64 {
             .up_to()
             .map(|row| ((SectionName::SEED, RowLabel::from(row)), letter('R')))
             .collect(),
-        waiting_room: None,
     };
     store.create_concert(&spec).await.expect("concert")
 }

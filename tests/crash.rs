@@ -708,3 +708,101 @@ async fn every_ticket_answered_admitted_is_still_admitted_after_a_kill_9() {
     let (_, counted) = server.api.call(Method::GET, &stats, Some(&door), None).await;
     assert_eq!(counted["data"]["admitted"], 40);
 }
+
+/// A waiting room on two instances of one deployment (one PostgreSQL database, one
+/// Redis): one order for both, one ticker; when the ticking instance is killed with
+/// `kill -9`, the other takes over within seconds. PostgreSQL pass only (two processes
+/// cannot share an embedded database), and it needs Redis for the shared line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_ticking_instance_is_killed_another_lets_the_room_in() {
+    if backend::postgres_server().is_none() {
+        eprintln!("NOTE: needs PostgreSQL: runs in scripts/test's PostgreSQL pass");
+        return;
+    }
+    let Ok(redis) = std::env::var("TICKITECKING_TEST_REDIS_URL") else {
+        assert!(std::env::var_os("TEST_RUN_DIR").is_none(), "scripts/test sets TICKITECKING_TEST_REDIS_URL");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("crash-{}:", uuid::Uuid::new_v4().simple());
+    let env = [("REDIS_URL", redis.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str())];
+    // The first instance ticks a few times alone, so it holds the ticker's lease.
+    let first = Server::start_with(dir.path(), &env).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = Server::start_with(dir.path(), &env).await;
+    let (concert, _) = stage(&first.api, 0).await;
+    let promoter = first.api.login("/api/v1/users/login", "crash-promoter", PASSWORD).await;
+    // The stage's concert gets a room: sales open in 4 s, two fans a second.
+    let (status, mut detail) =
+        first.api.call(Method::GET, &format!("/api/v1/concerts/{concert}"), None, None).await;
+    assert_eq!(status, 200);
+    let now = chrono::Utc::now();
+    let opens = now + chrono::Duration::seconds(4);
+    let update = json!({
+        "name": detail["data"]["name"], "startTime": detail["data"]["startTime"],
+        "auditoriumId": detail["data"]["auditoriumId"], "maxSeatsPerFan": LIMIT,
+        "seatPrices": [{"grade": "R", "price": 100}],
+        "seatList": [{"horizontals": ["A", "B", "C", "D", "E"], "grade": "R"}],
+        "salesOpenAt": opens.to_rfc3339(),
+        "waitingRoom": {"opensAt": (now - chrono::Duration::minutes(1)).to_rfc3339(), "admitPerMinute": 120, "passMinutes": 5},
+    });
+    let (status, body) = first
+        .api
+        .call(Method::PUT, &format!("/api/v1/concerts/{concert}"), Some(&promoter), Some(&update))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    detail = body;
+    assert_eq!(detail["data"]["waitingRoom"]["admitPerMinute"], 120);
+    // 40 fans join, every other one through the second instance: one line for both.
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        let api = if i % 2 == 0 { &first.api } else { &second.api };
+        let name = format!("roomfan{i}");
+        api.signup(&name).await;
+        let token = api.login("/api/v1/users/login", &name, PASSWORD).await;
+        let (status, body) =
+            api.call(Method::POST, &format!("/api/v1/concerts/{concert}/queue"), Some(&token), None).await;
+        assert_eq!(status, 201, "{body}");
+        tokens.push(token);
+    }
+    let room = format!("/api/v1/concerts/{concert}/queue");
+    let admitted = |api: Api| {
+        let (room, promoter) = (room.clone(), promoter.clone());
+        async move {
+            let (status, body) = api.call(Method::GET, &room, Some(&promoter), None).await;
+            assert_eq!(status, 200, "{body}");
+            body["data"]["admitted"].as_u64().unwrap()
+        }
+    };
+    // Both instances give every fan one position, the same through either.
+    while chrono::Utc::now() < opens + chrono::Duration::milliseconds(200) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut positions = HashSet::new();
+    for token in &tokens {
+        let path = format!("{room}/me");
+        let (_, a) = first.api.call(Method::GET, &path, Some(token), None).await;
+        let (_, b) = second.api.call(Method::GET, &path, Some(token), None).await;
+        assert_eq!(a["data"]["joinedAt"], b["data"]["joinedAt"]);
+        if a["data"]["state"] == "WAITING" && a["data"]["position"] == b["data"]["position"] {
+            positions.insert(a["data"]["position"].as_u64().unwrap());
+        }
+    }
+    assert!(positions.len() >= 30, "distinct positions: {positions:?}");
+    // One ticker: two fans a second, not four.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let elapsed = (chrono::Utc::now() - opens).num_milliseconds() as f64 / 1000.0;
+    let before_kill = admitted(first.api.clone()).await;
+    assert!(before_kill >= 2 && (before_kill as f64) <= 2.0 * elapsed + 2.0, "{before_kill} in {elapsed} s");
+    first.kill();
+    // The other instance takes the lease over when it runs out (5 s) and goes on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = admitted(second.api.clone()).await;
+        if now >= before_kill + 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no fan let in since the kill: {now}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

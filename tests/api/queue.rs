@@ -319,3 +319,52 @@ async fn a_fans_place_streams_live_until_they_are_let_in() {
         "the stream ends once let in: {states:?}"
     );
 }
+
+/// Scaled out, the line lives in Redis; flushed, it is rebuilt from the database with
+/// every place as it was. (PostgreSQL pass: two instances on one database and one Redis.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_redis_loses_no_place() {
+    let Some((a, b, _dir)) = crate::scale_out::two_instances().await else { return };
+    let (promoter, concert) =
+        concert_with_room(&a, 5, Duration::from_secs(2), json!({"admitPerMinute": 60})).await;
+    let mut fans = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (_, token) = app.fan(&format!("flush-fan-{i}")).await;
+        app.post(&queue(concert), &json!({}), Some(&token)).await.assert_status(201);
+        fans.push(token);
+    }
+    stats_until(&a, concert, &promoter, |s| s["admitted"].as_u64() >= Some(2)).await;
+    let before: Vec<Value> = {
+        let mut places = Vec::new();
+        for token in &fans {
+            places.push(a.get(&format!("{}/me", queue(concert)), Some(token)).await.data().clone());
+        }
+        places
+    };
+    // Every key of the deployment's room goes, as in a FLUSHALL (other tests share this Redis).
+    let redis_url = crate::shared_state::redis_url().unwrap();
+    let mut redis = redis::Client::open(redis_url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    // Deployments of tests have prefixes `test-<uuid>:`; this test's concert is the only
+    // room of its number whose line is in Redis.
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("test-*:queue:{concert}:*")).query_async(&mut redis).await.unwrap();
+    assert!(!keys.is_empty(), "the line was in Redis");
+    redis::cmd("DEL").arg(&keys).query_async::<()>(&mut redis).await.unwrap();
+    for (token, was) in fans.iter().zip(&before) {
+        let now = b.get(&format!("{}/me", queue(concert)), Some(token)).await;
+        now.assert_status(200);
+        assert_eq!(now.data()["joinedAt"], was["joinedAt"]);
+        if was["state"] == "ADMITTED" {
+            assert_eq!(now.data()["state"], "ADMITTED", "{} then {}", was, now.data());
+            assert_eq!(now.data()["pass"], was["pass"]);
+        } else if now.data()["state"] == "WAITING" {
+            assert!(
+                now.data()["position"].as_u64() <= was["position"].as_u64(),
+                "{} then {}",
+                was,
+                now.data()
+            );
+        }
+    }
+}
