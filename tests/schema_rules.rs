@@ -148,6 +148,7 @@ fn upcoming(hall: i64) -> ConcertSpec {
         checkout: tickitecking::domain::venue::Checkout::Direct,
         hold_minutes: 10,
         currency: None,
+        waiting_room: None,
         prices: [(letter('R'), Price::from_cents(100))].into(),
         rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
     }
