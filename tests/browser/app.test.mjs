@@ -842,6 +842,95 @@ try {
   assert.deepEqual([seen.kind, seen.verdict], ['door-answer bad', 'Already checked in'], seen.text);
   await door.ctx.close();
 
+  // ------------------------------------------------------------------ the waiting room
+  step('the promoter makes a concert that sells through a waiting room, sales opening in a few seconds');
+  // The pages' zone is UTC: a `datetime-local` value is the UTC time, to the second.
+  const localTime = (ms) => new Date(ms).toISOString().slice(0, 19).replace(/:00$/, '');
+  await pp.goto(`${base}/promoter/concerts/new`);
+  await pp.locator('select[name="auditoriumId"]').selectOption({ label: 'Harbour Arena (A–H × 16)' });
+  await pp.getByLabel('Name', { exact: true }).fill('Harbour Rush');
+  await pp.getByRole('button', { name: 'Paint every row' }).click();
+  assert.equal(await pp.getByLabel('Admit per minute').isVisible(), false, 'no room settings unless asked for');
+  await pp.getByLabel(/^Put a waiting room in front of the sale/).check();
+  await pp.getByLabel('Waiting room opens').fill(localTime(Date.now() - 60000));
+  await pp.getByLabel('Admit per minute').fill('600');
+  await pp.getByLabel('Pass valid for (minutes)').fill('10');
+  await pp.getByRole('button', { name: 'Create concert' }).click();
+  await pp.locator('.field', { has: pp.getByLabel('Sales open', { exact: true }) }).getByText(/is required with a waiting room/).waitFor();
+  const salesOpenAt = Date.now() + 10000;
+  await pp.getByLabel('Sales open', { exact: true }).fill(localTime(salesOpenAt));
+  await pp.getByRole('button', { name: 'Create concert' }).click();
+  await pp.waitForURL(/\/promoter\/concerts\/\d+$/);
+  const rushId = Number(pp.url().split('/').pop());
+  const rush = (await call('GET', `/concerts/${rushId}`)).json.data;
+  assert.deepEqual([rush.waitingRoom.admitPerMinute, rush.waitingRoom.passMinutes], [600, 10]);
+  assert.ok(Math.abs(new Date(rush.salesOpenAt) - salesOpenAt) < 1000, rush.salesOpenAt);
+  const roomStat = (name) => pp.locator(`.room-stats [data-stat="${name}"] dd`);
+  await pp.getByRole('heading', { name: 'Waiting room', exact: true }).waitFor();
+  await roomStat('state').getByText(/^Open: fans are joining/).waitFor();
+
+  step('a fan joins the room before sales open: the waiting view says so, calmly and aloud');
+  await fp.goto(`${base}/concerts/${rushId}`);
+  assert.equal(await fp.getByRole('button', { name: /^Book/ }).count(), 0, 'no booking past the room');
+  await fp.getByRole('button', { name: 'Join the waiting room' }).click();
+  await fp.waitForURL(`**/concerts/${rushId}/queue`);
+  const place = fp.locator('.queue-status');
+  assert.equal(await place.getAttribute('aria-live'), 'polite');
+  await place.getByText(/^You are in the waiting room\. When sales open at \d\d:\d\d, everyone who joined before then/).waitFor();
+  const before = await fp.locator('.queue-wait .countdown').textContent();
+  assert.match(before, /^00:00:\d\d$/, before);
+  await shot(fp, 'queue-waiting');
+  await roomStat('joined').getByText('1', { exact: true }).waitFor();
+
+  step('sales open: the fan is let in at the next tick and lands on the seat map with a pass');
+  await fp.waitForURL(`**/concerts/${rushId}`, { timeout: 30000 });
+  await fp.getByText(/^Your turn! Your waiting-room pass lets you book until \d\d:\d\d\./).waitFor();
+  assert.ok(await fp.evaluate((id) => !!JSON.parse(sessionStorage.getItem(`tickitecking.queue.${id}`)).pass, rushId), 'the pass is kept');
+  const sent = fp.waitForRequest((r) => r.url().endsWith(`/concerts/${rushId}/reservations`) && r.method() === 'POST');
+  await fp.getByRole('button', { name: 'Row B seat 3, grade R, 150,000', exact: true }).click();
+  await fp.getByRole('button', { name: 'Book 1 seat' }).click();
+  await fp.getByText('Booked!').waitFor();
+  assert.ok((await sent).headers()['queue-pass'], 'the booking carried the pass');
+
+  step('another fan without a pass is sent to the room; a booking refused for want of a pass lands there too');
+  await pay.goto(`${base}/concerts/${rushId}`);
+  await pay.getByRole('button', { name: 'Join the waiting room' }).waitFor();
+  assert.equal(await pay.getByRole('button', { name: /^Book/ }).count(), 0);
+  const leoToken = await token('leo', PASSWORD);
+  const refused = await call('POST', `/concerts/${rushId}/reservations`, { seats: [{ horizontal: 'B', vertical: 4 }] }, leoToken);
+  assert.deepEqual([refused.status, refused.json.code], [403, 'QUEUE_PASS_REQUIRED']);
+  await pay.evaluate((id) => sessionStorage.setItem(`tickitecking.queue.${id}`,
+    JSON.stringify({ pass: 'not-a-pass', passExpiresAt: new Date(Date.now() + 60000).toISOString() })), rushId);
+  await pay.reload();
+  await pay.getByRole('button', { name: 'Row B seat 4, grade R, 150,000', exact: true }).click();
+  await pay.getByRole('button', { name: 'Book 1 seat' }).click();
+  await pay.waitForURL(`**/concerts/${rushId}/queue`);
+  await pay.getByText('You are not in this waiting room yet.').waitFor();
+
+  step('the promoter\'s panel counts the fan let in; the promoter changes the rate, pauses, resumes and ends the room');
+  await pp.waitForFunction(() => Number(document.querySelector('.room-stats [data-stat="admitted"] dd')?.textContent) >= 1);
+  await roomStat('state').getByText('Letting fans in').waitFor();
+  await shot(pp, 'promoter-waiting-room', { scrollTo: '.room-panel' });
+  await pp.getByLabel('New rate (fans a minute)').fill('120');
+  await pp.getByRole('button', { name: 'Change rate' }).click();
+  await pp.getByText('Now letting in 120 fans a minute.').waitFor();
+  await roomStat('rate').getByText('120 a minute').waitFor();
+  await pp.getByRole('button', { name: 'Pause', exact: true }).click();
+  await roomStat('state').getByText(/^Paused/).waitFor();
+  await pp.getByRole('button', { name: 'Resume', exact: true }).click();
+  await roomStat('state').getByText('Letting fans in').waitFor();
+  await pp.getByRole('button', { name: 'End the waiting room' }).click();
+  await pp.getByRole('button', { name: 'Yes, end the waiting room' }).click();
+  await roomStat('state').getByText(/^Ended/).waitFor();
+  assert.equal((await call('GET', `/concerts/${rushId}/queue`, null, promoterToken)).json.data.endedBy, 'OWNER');
+
+  step('with the room ended, the fan who never joined books directly');
+  await pay.getByRole('button', { name: 'Join the waiting room' }).click();
+  await pay.waitForURL(`**/concerts/${rushId}`);
+  await pay.getByRole('button', { name: 'Row B seat 4, grade R, 150,000', exact: true }).click();
+  await pay.getByRole('button', { name: 'Book 1 seat' }).click();
+  await pay.getByText('Booked!').waitFor();
+
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
   console.log('browser tests passed');
 } finally {

@@ -140,6 +140,60 @@ export function api(path, options) {
   return request(path, options);
 }
 
+/**
+ * Follows a stream of server-sent events that needs the session (an EventSource cannot
+ * send the Authorization header): `onEvent(name, data)` for each event. Resolves when the
+ * stream ends or `signal` aborts it; rejects with an {@link ApiError} when it cannot open.
+ */
+export async function apiEvents(path, onEvent, signal) {
+  let refreshed = false;
+  let response;
+  for (;;) {
+    const token = session && session.accessToken;
+    const headers = { Accept: 'text/event-stream' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    try {
+      response = await fetch(BASE + path, { headers, signal });
+    } catch {
+      if (signal && signal.aborted) return;
+      throw new ApiError(0, { message: 'Cannot reach the service.', code: 'NETWORK' });
+    }
+    if (response.status === 401 && token && !refreshed) {
+      refreshed = true;
+      if (await refreshTokens()) continue;
+    }
+    break;
+  }
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, '\n');
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = 'message';
+        const data = [];
+        for (const line of block.split('\n')) {
+          const colon = line.indexOf(':');
+          if (colon === 0) continue; // a comment: the keep-alive
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'event') name = text;
+          else if (field === 'data') data.push(text);
+        }
+        if (data.length) onEvent(name, data.join('\n'));
+      }
+    }
+  } catch {
+    if (signal && signal.aborted) return;
+    throw new ApiError(0, { message: 'The live stream broke off.', code: 'NETWORK' });
+  }
+}
+
 /** Logs in (as an admin through `/admin/login` when `admin` is set) and loads the account. */
 export async function login(username, password) {
   const pair = await request('/users/login', { method: 'POST', body: { username, password }, auth: false });

@@ -4,6 +4,7 @@
 
 import { api, newKey } from './api.js';
 import { h, heading, time, clock } from './ui.js';
+import { passHeaders, passRefused, roomBox } from './queue.js';
 
 export const POLL_EVERY = 5000;
 
@@ -21,6 +22,7 @@ export function concertHead(detail, started, ...extra) {
       h('p', { class: 'limit' }, `Up to ${detail.maxSeatsPerFan} seats per fan.`),
       checkoutLine(detail),
       salesLine(detail, started),
+      started ? null : roomBox(detail),
       ...extra));
 }
 
@@ -136,7 +138,9 @@ export function liveFeed({ id, stream, onMap, refetch, onGone }) {
 /**
  * Sends orders for one concert. A retry of the same order (after a busy answer or a lost
  * connection) keeps its `Idempotency-Key`, so an order that did go through is answered
- * again, not made twice; a refused order (409) or a new one gets a new key.
+ * again, not made twice; a refused order (409) or a new one gets a new key. While the
+ * concert's waiting room is on, the order carries the fan's pass; refused for want of
+ * one, the fan goes to the waiting room.
  */
 export function orders(id) {
   let attempt = null;
@@ -144,12 +148,13 @@ export function orders(id) {
     if (!attempt || attempt.signature !== signature) attempt = { signature, key: newKey() };
     try {
       const answer = await api(`/concerts/${id}/reservations`, {
-        method: 'POST', headers: { 'Idempotency-Key': attempt.key }, body,
+        method: 'POST', headers: { 'Idempotency-Key': attempt.key, ...passHeaders(id) }, body,
       });
       attempt = null;
       return answer;
     } catch (error) {
       if (error.status === 409) attempt = null;
+      if (error.code === 'QUEUE_PASS_REQUIRED') passRefused(id);
       throw error;
     }
   };

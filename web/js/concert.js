@@ -10,6 +10,7 @@ import { concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js'
 import { seatName as nameOf, seatsInError } from './sections.js';
 import { sectionsView } from './concert_sections.js';
 import { heldOrderId, holds } from './checkout.js';
+import { gated } from './queue.js';
 
 export async function concertView(root, id) {
   const detail = await api(`/concerts/${id}`);
@@ -49,6 +50,8 @@ async function oneMapView(root, detail) {
   const selection = h('ul', { class: 'selection-list' });
   const total = h('p', { class: 'total' });
   const bookButton = h('button', { type: 'button', class: 'primary', onclick: () => book() });
+  // While the waiting room is on, a fan without a pass books after their turn in it.
+  const gateNote = h('p', { class: 'hint' }, 'Booking opens to you when your turn in the waiting room comes: join it above.');
   const held = holds({ concertId: id, onChange: () => refetch() });
 
   const grid = seatGrid({
@@ -115,6 +118,8 @@ async function oneMapView(root, detail) {
     bookButton.textContent = !currentUser() ? 'Log in to book'
       : `Book ${seats.length || ''} seat${seats.length === 1 ? '' : 's'}`.replace('  ', ' ');
     bookButton.disabled = started || (!!currentUser() && !seats.length);
+    bookButton.hidden = gated(detail);
+    gateNote.hidden = !bookButton.hidden;
   }
 
   /** Takes a newer map; seats someone else just took leave the selection, with a word why. */
@@ -200,7 +205,7 @@ async function oneMapView(root, detail) {
         grid.el,
         info),
       h('aside', { class: 'selection', 'aria-label': 'Your selection' },
-        h('h2', {}, 'Your selection'), selection, total, bookButton, result, held.el)));
+        h('h2', {}, 'Your selection'), selection, total, bookButton, gateNote, result, held.el)));
   redraw();
   if (detail.checkout === 'PAYMENT') held.load();
   return live.stop;

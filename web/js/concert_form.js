@@ -7,14 +7,23 @@ import { h, heading, field, price, showFormError, errorBox, noticeBox, busy, row
 import { navigate } from './main.js';
 import { myVenues } from './promoter.js';
 import { SEATED, STANDING, sectionTitle, venueSummary } from './sections.js';
+import { roomPanel } from './queue_panel.js';
 
 const NOT_ON_SALE = '';
 
-/** "2027-05-01T19:00:00Z" → the `datetime-local` value in the reader's zone. */
+/** "2027-05-01T19:00:00Z" → the `datetime-local` value in the reader's zone (seconds only when set). */
 function localInput(iso) {
   const d = new Date(iso);
   const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const seconds = d.getSeconds() ? `:${pad(d.getSeconds())}` : '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`;
+}
+
+/** A `datetime-local` value → RFC 3339; empty → null, unreadable → '' (the API names it). */
+function isoOf(local) {
+  if (!local) return null;
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? '' : t.toISOString();
 }
 
 /** A venue's sections; a seed venue's are one unnamed section of rows A..maxRow. */
@@ -96,6 +105,22 @@ export async function concertFormView(root, which) {
       holdField,
       field('Currency', { name: 'currency', value: detail ? detail.currency : '', maxlength: '3', autocapitalize: 'characters', spellcheck: false },
         'Three letters, such as KRW, EUR or USD. Empty: the service\'s usual currency.')));
+  const room = detail && detail.waitingRoom;
+  const roomFields = h('div', { class: 'field-pair' },
+    field('Waiting room opens', { name: 'waitingRoom.opensAt', type: 'datetime-local', step: '1',
+      value: room ? localInput(room.opensAt) : '' }, 'Fans join from then; before sales open.'),
+    field('Admit per minute', { name: 'waitingRoom.admitPerMinute', type: 'number', min: '1', max: '1000000',
+      value: String(room ? room.admitPerMinute : 300) }),
+    field('Pass valid for (minutes)', { name: 'waitingRoom.passMinutes', type: 'number', min: '1', max: '240',
+      value: String(room ? room.passMinutes : 15) }, 'How long an admitted fan has to book.'));
+  roomFields.hidden = !room;
+  const saleFields = h('fieldset', {}, h('legend', {}, 'Sales and waiting room'),
+    field('Sales open', { name: 'salesOpenAt', type: 'datetime-local', step: '1',
+      value: detail ? localInput(detail.salesOpenAt) : '' }, 'Empty: at once. A waiting room needs a time.'),
+    h('label', { class: 'choice' }, h('input', { type: 'checkbox', name: 'hasWaitingRoom', checked: !!room,
+      onchange: (e) => { roomFields.hidden = !e.target.checked; } }),
+    'Put a waiting room in front of the sale: fans who join before sales open get a random place in line, then are let in at a steady rate'),
+    roomFields);
   const tomorrow = new Date(Date.now() + 7 * 86400000);
   tomorrow.setHours(19, 0, 0, 0);
 
@@ -109,6 +134,7 @@ export async function concertFormView(root, which) {
           value: localInput(detail ? detail.startTime : tomorrow.toISOString()) }),
         field('Seats per fan', { name: 'maxSeatsPerFan', type: 'number', min: '1', value: String(detail ? detail.maxSeatsPerFan : 4) }))),
     checkoutFields,
+    saleFields,
     h('fieldset', {}, h('legend', {}, 'Grades and prices'), priceList,
       h('button', { type: 'button', onclick: addGrade }, 'Add grade')),
     h('fieldset', {}, h('legend', {}, 'Rows on sale'),
@@ -305,6 +331,12 @@ export async function concertFormView(root, which) {
       currency: value('currency').trim().toUpperCase() || null,
       seatPrices: sentPrices.map((p) => ({ grade: p.grade, price: p.price })),
       seatList,
+      salesOpenAt: isoOf(value('salesOpenAt')),
+      waitingRoom: form.elements.namedItem('hasWaitingRoom').checked ? {
+        opensAt: isoOf(value('waitingRoom.opensAt')),
+        admitPerMinute: Number(value('waitingRoom.admitPerMinute')),
+        passMinutes: Number(value('waitingRoom.passMinutes')),
+      } : null,
     };
     if (standing.length) body.standing = standing;
     await busy(form.querySelector('button[type=submit]'), async () => {
@@ -321,9 +353,11 @@ export async function concertFormView(root, which) {
   drawPrices();
   drawPainter();
   root.append(heading(editing ? `Edit ${detail.name}` : 'New concert'), form);
-  if (editing) {
-    root.append(posterSection(detail), await salesSection(detail.id));
-  }
+  if (!editing) return undefined;
+  const panel = detail.waitingRoom ? roomPanel(detail.id) : null;
+  if (panel) root.append(panel.el);
+  root.append(posterSection(detail), await salesSection(detail.id));
+  return panel ? panel.stop : undefined;
 }
 
 function posterSection(detail) {

@@ -6,6 +6,7 @@ import { currentUser, hasRole, logout, onSession } from './api.js';
 import { h, heading } from './ui.js';
 import { catalogView } from './catalog.js';
 import { concertView } from './concert.js';
+import { queueView } from './queue.js';
 import { loginView, signupView, profileView } from './account.js';
 import { ticketsView, ticketView } from './tickets.js';
 import { doorView } from './door.js';
@@ -20,6 +21,7 @@ import { myOrdersView, concertOrdersView } from './orders.js';
 const ROUTES = [
   [/^\/$/, catalogView, null],
   [/^\/concerts\/(\d+)$/, concertView, null],
+  [/^\/concerts\/(\d+)\/queue$/, queueView, 'USER'],
   [/^\/login$/, loginView, null],
   [/^\/signup$/, signupView, null],
   [/^\/profile$/, profileView, 'USER'],
