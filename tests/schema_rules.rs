@@ -151,7 +151,6 @@ fn upcoming(hall: i64) -> ConcertSpec {
         waiting_room: None,
         prices: [(letter('R'), Price::from_cents(100))].into(),
         rows: [(row('A'), letter('R')), (row('B'), letter('R'))].into(),
-        waiting_room: None,
     }
 }
 

@@ -114,8 +114,10 @@ pub struct Pulse {
     pub at: DateTime<Utc>,
 }
 
+/// Who waits for a place to be kept.
+type Kept = oneshot::Sender<Result<(), StoreError>>;
 /// A place waiting to be kept, and who waits for it.
-type JoinQueued = (i64, EntryRecord, oneshot::Sender<Result<(), StoreError>>);
+type JoinQueued = (i64, EntryRecord, Kept);
 
 /// The waiting room's use cases.
 pub struct Queue {
@@ -502,7 +504,7 @@ impl Queue {
         if now < room.sales_open_at {
             return Ok(());
         }
-        if tick % SOLD_OUT_EVERY == 0 && self.store.sold_out(room.concert_id).await? {
+        if tick.is_multiple_of(SOLD_OUT_EVERY) && self.store.sold_out(room.concert_id).await? {
             let change = RoomChange { end: Some((now, ENDED_BY_SELLING_OUT)), ..RoomChange::default() };
             self.store.change_room(room.concert_id, &change).await?;
             metrics::counter!("queue_rooms_sold_out_total").increment(1);
@@ -639,8 +641,7 @@ pub async fn run_forever(queue: Arc<Queue>) {
 async fn keep_forever(store: Arc<dyn Store>, mut queued: mpsc::UnboundedReceiver<JoinQueued>) {
     let mut batch = Vec::with_capacity(JOINS_PER_BATCH);
     while queued.recv_many(&mut batch, JOINS_PER_BATCH).await > 0 {
-        let mut by_room: HashMap<i64, (Vec<EntryRecord>, Vec<oneshot::Sender<Result<(), StoreError>>>)> =
-            HashMap::new();
+        let mut by_room: HashMap<i64, (Vec<EntryRecord>, Vec<Kept>)> = HashMap::new();
         for (concert_id, entry, reply) in batch.drain(..) {
             let (entries, replies) = by_room.entry(concert_id).or_default();
             entries.push(entry);
