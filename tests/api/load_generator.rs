@@ -25,6 +25,7 @@ fn args(app: &TestApp, scenario: Scenario) -> BenchArgs {
         phase: Duration::from_millis(200),
         // A fan may hold 100 seats of a concert: 26 fans can buy all 2,600.
         fans: 26,
+        mint_fans_in: None,
         checkout: "DIRECT".into(),
         // Enough seats that the run cannot sell out, so every phase is counted.
         concerts: Some(2),
@@ -235,8 +236,12 @@ async fn checkin_scans_admit_each_ticket_once_and_the_door_counts_exactly_those(
 #[tokio::test]
 async fn queue_places_every_fan_once_admits_at_the_rate_and_only_passes_book() {
     let app = TestApp::spawn().await;
+    // On SQLite the fans are written straight into the database (as `--mint-fans` does for
+    // rooms of 100,000); their tokens must work like signed-in ones.
+    let sqlite = app.dir.path().join("tickitecking.db").exists();
     let queue = BenchArgs {
         fans: 120,
+        mint_fans_in: sqlite.then(|| app.dir.path().to_path_buf()),
         ceiling: true,
         // A second's ticks let every fan in: 1,000 a second.
         admit_per_minute: 60_000,
