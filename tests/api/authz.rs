@@ -67,6 +67,12 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("get",    "/api/v1/concerts/{id}/checkin/tokens",          [401, 403, 403, 200, 403, 200]),
     ("delete", "/api/v1/concerts/{id}/checkin/tokens/{tokenId}", [401, 403, 403, 204, 403, 204]),
     ("get",    "/api/v1/concerts/{id}/attendees.csv",           [401, 403, 403, 200, 403, 200]),
+    // A concert whose waiting room is open, which the fan has joined.
+    ("post",   "/api/v1/concerts/{id}/queue",                   [401, 200, 201, 201, 201, 201]),
+    ("get",    "/api/v1/concerts/{id}/queue/me",                [401, 200, 404, 404, 404, 404]),
+    ("get",    "/api/v1/concerts/{id}/queue/events",            [401, 200, 404, 404, 404, 404]),
+    ("get",    "/api/v1/concerts/{id}/queue",                   [401, 403, 403, 200, 403, 200]),
+    ("patch",  "/api/v1/concerts/{id}/queue",                   [401, 403, 403, 200, 403, 200]),
     ("post",   "/api/v1/admin/login",                           [200, 200, 200, 200, 200, 200]),
     ("get",    "/api/v1/admin/users",                           [401, 403, 403, 403, 403, 200]),
     ("put",    "/api/v1/admin/users/{id}",                      [401, 403, 403, 403, 403, 200]),
@@ -97,13 +103,14 @@ struct World {
     accounts: Vec<Option<(String, String)>>,
     other_fan_id: i64,
 }
-
 /// What one call acts on, made fresh for it.
 struct Fixture {
     hall: i64,
     empty_hall: i64,
     concert: i64,
     empty_concert: i64,
+    /// A concert whose waiting room is open (its sales open tomorrow), which the fan joined.
+    room_concert: i64,
     reservation: i64,
     /// The fan's pending order of a `PAYMENT` concert of the promoter's.
     order: i64,
@@ -179,6 +186,16 @@ async fn fixture(app: &TestApp) -> Fixture {
     let path = format!("/api/v1/concerts/{}/reservations", payment_concert.data()["id"]);
     let held = app.post(&path, &json!({"horizontal": "A", "vertical": 1}), Some(&fan)).await;
     held.assert_status(201);
+    let mut roomed = concert_body(ids[0]);
+    let now = chrono::Utc::now();
+    roomed["salesOpenAt"] = json!((now + chrono::Duration::days(1)).to_rfc3339());
+    roomed["waitingRoom"] = json!({"opensAt": (now - chrono::Duration::hours(1)).to_rfc3339(), "admitPerMinute": 60, "passMinutes": 5});
+    let room_concert = app.post("/api/v1/concerts", &roomed, Some(&promoter)).await;
+    room_concert.assert_status(201);
+    let room_concert = room_concert.data()["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/concerts/{room_concert}/queue"), &json!({}), Some(&fan))
+        .await
+        .assert_status(201);
     let poster = upload(app, &promoter, concerts[0]).await;
     poster.assert_status(201);
     let poster_key = poster.data()["imagePath"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
@@ -187,6 +204,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         empty_hall: ids[1],
         concert: concerts[0],
         empty_concert: concerts[1],
+        room_concert,
         reservation: booked.data()["id"].as_i64().unwrap(),
         order: held.data()["orderId"].as_i64().unwrap(),
         poster_key,
@@ -263,11 +281,12 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
                 (_, r) if r.starts_with("/api/v1/orders/") => f.order,
                 (_, r) if r.starts_with("/api/v1/tickets/") => f.reservation,
                 ("delete", "/api/v1/concerts/{id}") => f.empty_concert,
+                (_, r) if r.starts_with("/api/v1/concerts/{id}/queue") => f.room_concert,
                 _ => f.concert,
             }
             .to_string(),
         );
-    if route == "/api/v1/concerts/{id}/seats/events" {
+    if route == "/api/v1/concerts/{id}/seats/events" || route == "/api/v1/concerts/{id}/queue/events" {
         // A live stream never ends by itself: its status is all there is to check.
         let request = app.client.get(app.url(&path));
         let request = match token {
@@ -298,6 +317,8 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
         ("patch", "/api/v1/admin/auditoriums/{id}/seats") => Some(json!({"horizontal": "C", "vertical": 5})),
         ("post", "/api/v1/tickets/{id}/transfer") => Some(json!({"username": "otherfan"})),
         ("post", "/api/v1/concerts/{id}/checkin/tokens") => Some(json!({"name": "North gate"})),
+        ("post", "/api/v1/concerts/{id}/queue") => Some(json!({})),
+        ("patch", "/api/v1/concerts/{id}/queue") => Some(json!({"paused": true})),
         ("post", "/api/v1/concerts/{id}/checkins") => {
             let admin = app.admin_token().await;
             let ticket = app.get(&format!("/api/v1/tickets/{}", f.reservation), Some(&admin)).await;
