@@ -66,6 +66,7 @@ from tickitecking_client.api.door import (
     tokens,
 )
 from tickitecking_client.api.ops import health, ready, render_metrics
+from tickitecking_client.api.queue import change_room, join, my_place, room_stats
 from tickitecking_client.api.tickets import my_tickets, ticket, ticket_qr, transfer
 from tickitecking_client.api.seats import book, cancel, reservation_map, seat_map
 from tickitecking_client.api.users import (
@@ -100,6 +101,8 @@ from tickitecking_client.models import (
     SeatStatus,
     SignupRequest,
     TransferRequest,
+    RoomChangeRequest,
+    WaitingRoomRequest,
 )
 from tickitecking_client.types import File, Unset
 
@@ -451,6 +454,32 @@ def main() -> None:
     assert sheet.splitlines()[0].startswith("ticket,section,row,seat") and len(sheet.splitlines()) == 3
     call(revoke_token, 204, None, id=concert.id, token_id=door.id, client=promoter_client)
     refused(door_key, 401, "TOKEN_INVALID", id=concert.id, client=staff)
+
+    # The waiting room: a concert whose room is open and whose sales open tomorrow; the
+    # fan joins once, reads their place; the promoter reads and pauses the room.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    roomed_body = ConcertRequest(
+        name=f"Rush {RUN}", start_time=start, auditorium_id=hall.id,
+        sales_open_at=now + datetime.timedelta(days=1),
+        waiting_room=WaitingRoomRequest(opens_at=now - datetime.timedelta(hours=1), admit_per_minute=600, pass_minutes=15),
+        seat_prices=[PriceRequest(grade="R", price=10)], seat_list=[RowsRequest(horizontals=["A"], grade="R")],
+    )
+    roomed, _ = data(create_concert, 201, m.DataConcertDetail, m.ConcertDetail, client=promoter_client, body=roomed_body)
+    assert roomed.waiting_room.admit_per_minute == 600
+    place, _ = data(join, 201, m.DataQueueView, m.QueueView, id=roomed.id, client=fan_client)
+    assert place.state == "WAITING" and place.position is None and place.pass_ is None
+    again, _ = data(join, 200, m.DataQueueView, m.QueueView, id=roomed.id, client=fan_client)
+    assert again.joined_at == place.joined_at
+    mine, _ = data(my_place, 200, m.DataQueueView, m.QueueView, id=roomed.id, client=fan_client)
+    assert mine.joined_at == place.joined_at
+    refused(room_stats, 403, "FORBIDDEN", id=roomed.id, client=fan_client)
+    room, _ = data(room_stats, 200, m.DataRoomView, m.RoomView, id=roomed.id, client=promoter_client)
+    assert (room.state, room.joined, room.waiting, room.admitted) == ("OPEN", 1, 1, 0)
+    room, _ = data(
+        change_room, 200, m.DataRoomView, m.RoomView, id=roomed.id, client=promoter_client,
+        body=RoomChangeRequest(admit_per_minute=1200),
+    )
+    assert room.admit_per_minute == 1200 and room.ended_by is None
 
     # Leaving: logout ends the session; a deleted account cannot log in.
     call(logout, 204, None, client=fan_client)
