@@ -157,7 +157,13 @@ fn upcoming(hall: i64) -> ConcertSpec {
 async fn book_a1(store: &Arc<dyn Store>, concert: i64) {
     let order = Order::parse(Some((None, Some("A"), Some(1))), None, None).unwrap();
     store
-        .book(&BookingRequest { user_id: 2, concert_id: concert, order: &order, idempotency: None })
+        .book(&BookingRequest {
+            user_id: 2,
+            concert_id: concert,
+            order: &order,
+            idempotency: None,
+            access_code: None,
+        })
         .await
         .unwrap();
 }

@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 403.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 with a code saying what the caller lacks (e.g. `ACCESS_CODE_INVALID`).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     /// 404 for a thing, or for an unknown route.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "MALFORMED_BODY"),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            ApiError::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::NotFoundDetail { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
