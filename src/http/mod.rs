@@ -13,6 +13,7 @@ mod images;
 mod live;
 pub mod ops;
 mod orders;
+mod presales;
 mod reservations;
 mod sales;
 pub mod server;
@@ -110,6 +111,7 @@ impl<T> Data<T> {
         (name = "concerts", description = "Concerts and posters"),
         (name = "seats", description = "Seat maps"),
         (name = "orders", description = "Orders, holds and payment"),
+        (name = "presales", description = "Presales: access codes that open a concert's seats before its general sale"),
         (name = "tickets", description = "Tickets: codes, QR codes, transfers"),
         (name = "door", description = "Check-in at the door, online and offline"),
         (name = "admin", description = "Operators only"),
@@ -147,6 +149,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(images::router())
                 .merge(reservations::router())
                 .merge(orders::router())
+                .merge(presales::router())
                 .merge(tickets::router())
                 .merge(live::router())
                 .merge(sales::router()),

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod completion;
 pub mod mail;
 pub mod orders;
+pub mod presales;
 pub mod tickets;
 pub mod views;
 
@@ -35,6 +36,7 @@ pub use self::audit::AuditLog;
 pub use self::bookings::Bookings;
 pub use self::catalog::Catalog;
 pub use self::orders::Orders;
+pub use self::presales::Presales;
 pub use self::tickets::Tickets;
 pub use self::views::Views;
 
@@ -44,6 +46,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub bookings: Bookings,
     pub orders: Arc<Orders>,
+    pub presales: Presales,
     pub tickets: Tickets,
     pub audit: Arc<AuditLog>,
     pub health: Health,
@@ -76,6 +79,7 @@ impl Services {
             catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
             bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone()),
             orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)?),
+            presales: Presales::new(store.clone(), audit.clone()),
             tickets: Tickets::new(store.clone(), ticket_key),
             audit,
             health: Health { store, shared_state },

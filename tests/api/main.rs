@@ -20,6 +20,7 @@ mod load_generator;
 mod ops;
 mod orders;
 mod overload;
+mod presales;
 mod replica;
 mod reservation_rules;
 pub mod rush;
