@@ -3,19 +3,13 @@
 // floor, then the poster and the sales of a saved concert.
 
 import { api } from './api.js';
-import { h, heading, field, price, showFormError, errorBox, noticeBox, busy, rowsUpTo, gradeClasses, toast } from './ui.js';
+import { h, heading, field, price, showFormError, errorBox, noticeBox, busy, rowsUpTo, gradeClasses, toast, localInput } from './ui.js';
 import { navigate } from './main.js';
 import { myVenues } from './promoter.js';
 import { SEATED, STANDING, sectionTitle, venueSummary } from './sections.js';
+import { presaleSection } from './presale_panel.js';
 
 const NOT_ON_SALE = '';
-
-/** "2027-05-01T19:00:00Z" → the `datetime-local` value in the reader's zone. */
-function localInput(iso) {
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
 
 /** A venue's sections; a seed venue's are one unnamed section of rows A..maxRow. */
 function sectionsOf(venue) {
@@ -107,7 +101,11 @@ export async function concertFormView(root, which) {
       h('div', { class: 'field-pair' },
         field('Starts', { name: 'startTime', type: 'datetime-local', required: true,
           value: localInput(detail ? detail.startTime : tomorrow.toISOString()) }),
-        field('Seats per fan', { name: 'maxSeatsPerFan', type: 'number', min: '1', value: String(detail ? detail.maxSeatsPerFan : 4) }))),
+        field('Seats per fan', { name: 'maxSeatsPerFan', type: 'number', min: '1', value: String(detail ? detail.maxSeatsPerFan : 4) })),
+      // Shown only while it is ahead: a concert on sale already leaves it empty.
+      field('Sales open', { name: 'salesOpenAt', type: 'datetime-local',
+        value: detail && new Date(detail.salesOpenAt) > new Date() ? localInput(detail.salesOpenAt) : '' },
+      'Empty: on sale at once. Presales, with access codes, can run before this.')),
     checkoutFields,
     h('fieldset', {}, h('legend', {}, 'Grades and prices'), priceList,
       h('button', { type: 'button', onclick: addGrade }, 'Add grade')),
@@ -293,10 +291,12 @@ export async function concertFormView(root, which) {
       form.querySelector(`[data-price-index="${i}"]`).name = k >= 0 ? `seatPrices[${k}].price` : `price-${i}`;
     });
     const start = value('startTime') ? new Date(value('startTime')) : null;
+    const opens = value('salesOpenAt') ? new Date(value('salesOpenAt')) : null;
     const body = {
       name: value('name'),
       description: value('description'),
       startTime: start && !Number.isNaN(start.getTime()) ? start.toISOString() : '',
+      salesOpenAt: opens && !Number.isNaN(opens.getTime()) ? opens.toISOString() : null,
       auditoriumId: editing ? detail.auditoriumId : Number(value('auditoriumId')),
       maxSeatsPerFan: Number(value('maxSeatsPerFan')),
       checkout: value('checkout'),
@@ -322,7 +322,7 @@ export async function concertFormView(root, which) {
   drawPainter();
   root.append(heading(editing ? `Edit ${detail.name}` : 'New concert'), form);
   if (editing) {
-    root.append(posterSection(detail), await salesSection(detail.id));
+    root.append(posterSection(detail), await salesSection(detail.id), await presaleSection(detail));
   }
 }
 
