@@ -213,6 +213,14 @@ async fn before_the_general_sale_a_booking_needs_a_code_of_an_open_presale() {
     assert_eq!(uses(&app, &token, id).await, [("FAN-CLUB-1".into(), 2), ("FAN-CLUB-2".into(), 0)]);
     let map = app.get(&format!("/api/v1/concerts/{id}/seats"), None).await;
     assert_eq!(map.data()["rows"][0]["statuses"], "RRAAAAAAAA");
+    // The promoter's orders say which presale and code each came through.
+    let orders = app.get(&format!("/api/v1/concerts/{id}/orders"), Some(&token)).await;
+    orders.assert_status(200);
+    let content = orders.data()["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2);
+    for order in content {
+        assert_eq!(order["presale"], json!({"name": "Fan club", "accessCode": "FAN-CLUB-1"}));
+    }
 }
 
 #[tokio::test]
@@ -273,6 +281,11 @@ async fn once_the_general_sale_opens_a_code_is_ignored() {
         .await
         .assert_status(201);
     assert_eq!(uses(&app, &promoter, id).await, [("EARLY-BIRD".into(), 1)]);
+    let orders = app.get(&format!("/api/v1/concerts/{id}/orders"), Some(&promoter)).await;
+    let content = orders.data()["content"].as_array().unwrap();
+    assert_eq!(content.len(), 4);
+    let presale_orders = content.iter().filter(|o| !o["presale"].is_null()).count();
+    assert_eq!(presale_orders, 1, "only the order of the presale: {content:?}");
 }
 
 #[tokio::test]

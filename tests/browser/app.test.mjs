@@ -553,6 +553,8 @@ try {
   await pre.reload();
   await presalePanel.getByText('1 code · 1 booking made').waitFor();
   assert.equal(await presalePanel.getByRole('button', { name: 'Delete presale Fan club' }).count(), 0, 'a used presale is kept');
+  await pre.goto(`${base}/promoter/concerts/${presaleId}/orders`);
+  await pre.getByText('presale Fan club: FAN-CLUB-7').waitFor();
   await insider.ctx.close();
 
   // ---------------------------------------------- pay to confirm: holds and orders
