@@ -539,6 +539,9 @@ try {
   await presalePanel.getByText('Presale Fan club is open.').waitFor();
   assert.equal(await presalePanel.locator('.alert .presale-codes').innerText(), 'FAN-CLUB-7');
   await presalePanel.getByText('1 code · 0 bookings made').waitFor();
+  await pre.getByRole('button', { name: 'Save concert' }).click();
+  await pre.getByText('Concert saved.').waitFor();
+  assert.equal((await call('GET', `/concerts/${presaleId}`)).json.data.salesOpenAt, '2099-04-01T10:00:00Z', 'saving keeps the opening');
   assert.equal((await call('POST', '/users/signup', { username: 'juno', password: PASSWORD, email: 'juno@example.com' })).status, 201);
   const insider = await context();
   await logIn(insider.page, 'juno', PASSWORD);

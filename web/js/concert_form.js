@@ -296,7 +296,9 @@ export async function concertFormView(root, which) {
       name: value('name'),
       description: value('description'),
       startTime: start && !Number.isNaN(start.getTime()) ? start.toISOString() : '',
-      salesOpenAt: opens && !Number.isNaN(opens.getTime()) ? opens.toISOString() : null,
+      // Unchanged, the saved time to the second (the field shows minutes only).
+      salesOpenAt: detail && value('salesOpenAt') === localInput(detail.salesOpenAt) ? detail.salesOpenAt
+        : opens && !Number.isNaN(opens.getTime()) ? opens.toISOString() : null,
       auditoriumId: editing ? detail.auditoriumId : Number(value('auditoriumId')),
       maxSeatsPerFan: Number(value('maxSeatsPerFan')),
       checkout: value('checkout'),
