@@ -336,7 +336,7 @@ impl From<BookingError> for ApiError {
     request_body = BookRequestSchema,
     responses(
         (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<Booked>),
-        (status = 400, description = "missing, malformed, out-of-range or duplicate seats, or an empty or oversized list", body = ErrorBody),
+        (status = 400, description = "missing, malformed, out-of-range or duplicate seats, an empty or oversized list, or an accessCode that cannot be a code", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "before the general sale, an access code that is not one of the concert's presales (ACCESS_CODE_INVALID)", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
