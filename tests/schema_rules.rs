@@ -158,7 +158,13 @@ fn upcoming(hall: i64) -> ConcertSpec {
 async fn book_a1(store: &Arc<dyn Store>, concert: i64) {
     let order = Order::parse(Some((None, Some("A"), Some(1))), None, None).unwrap();
     store
-        .book(&BookingRequest { user_id: 2, concert_id: concert, order: &order, idempotency: None })
+        .book(&BookingRequest {
+            user_id: 2,
+            concert_id: concert,
+            order: &order,
+            idempotency: None,
+            access_code: None,
+        })
         .await
         .unwrap();
 }
@@ -704,4 +710,164 @@ async fn a_ticket_changes_hands_only_while_confirmed_one_version_at_a_time() {
     let msg = refused(&db, &format!("DELETE FROM ticket_holders WHERE reservation_id = {ticket}")).await;
     assert!(msg.contains("TICKET_HISTORY_IMMUTABLE"), "{msg}");
     assert_eq!(db.text(&now).await, "2@3");
+}
+
+/// [`fixture`] with the concert's general sale in 2098 and a presale of it open from 2001
+/// until then, with code `ALPHA` good for `max_uses` bookings: `(dir, raw access, concert,
+/// code id)`.
+async fn presale_fixture(max_uses: i64) -> (tempfile::TempDir, Raw, i64, i64) {
+    let (dir, db, _, concert) = fixture().await;
+    db.run(&format!(
+        "UPDATE concerts SET start_time = '2099-06-01T00:00:00+00:00', sales_open_at = '2098-06-01T00:00:00+00:00'
+         WHERE id = {concert}"
+    ))
+    .await
+    .unwrap();
+    db.run(&presale(concert, 1, "'2001-01-01T00:00:00+00:00'", "'2098-06-01T00:00:00+00:00'", max_uses))
+        .await
+        .unwrap();
+    db.run(&format!(
+        "INSERT INTO presale_codes (id, presale_id, concert_id, code, max_uses) VALUES (1, 1, {concert}, 'ALPHA', {max_uses})"
+    ))
+    .await
+    .unwrap();
+    (dir, db, concert, 1)
+}
+
+/// Presale `id` of `concert` open from `opens` until `closes`, as raw SQL.
+fn presale(concert: i64, id: i64, opens: &str, closes: &str, max_uses: i64) -> String {
+    format!(
+        "INSERT INTO presales (id, concert_id, name, opens_at, closes_at, max_uses_per_code, created_at)
+         VALUES ({id}, {concert}, 'P', {opens}, {closes}, {max_uses}, '2001-01-01T00:00:00+00:00')"
+    )
+}
+
+/// Order `id` of the fan (user 2) in `concert`, made now, and its use of code `code`.
+fn order_using(db: &Raw, concert: i64, id: i64, code: i64) -> [String; 2] {
+    [
+        format!(
+            "INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at)
+             VALUES ({id}, {concert}, 2, 'CONFIRMED', 100, 'KRW', {})",
+            db.now()
+        ),
+        format!("INSERT INTO presale_uses (order_id, code_id) VALUES ({id}, {code})"),
+    ]
+}
+
+#[tokio::test]
+async fn before_the_general_sale_only_a_reservation_whose_order_used_an_open_presales_code_is_taken() {
+    let (_dir, db, concert, code) = presale_fixture(2).await;
+    // No code: not yet on sale, even with an order.
+    let msg = refused(&db, &reserve(concert, 'A', 2, db.now())).await;
+    assert!(msg.contains("SALES_NOT_OPEN"), "{msg}");
+    let [order, used] = order_using(&db, concert, 1000, code);
+    db.run(&order).await.unwrap();
+    let in_order = |row: char, col: u8, order: i64| {
+        reserve(concert, row, col, db.now())
+            .replace("price_cents, created_at)", "price_cents, created_at, order_id)")
+            .replace(&format!("{})", db.now()), &format!("{}, {order})", db.now()))
+    };
+    let msg = refused(&db, &in_order('A', 2, 1000)).await;
+    assert!(msg.contains("SALES_NOT_OPEN"), "an order that used no code: {msg}");
+    db.run(&used).await.unwrap();
+    db.run(&in_order('A', 2, 1000)).await.unwrap();
+    assert_eq!(db.text("SELECT CAST(uses AS TEXT) FROM presale_codes WHERE id = 1").await, "1");
+    // The order's use lets in its own fan only, and not after its presale closed.
+    let someone_else = in_order('A', 3, 1000).replace("VALUES (2,", "VALUES (1,");
+    assert!(refused(&db, &someone_else).await.contains("SALES_NOT_OPEN"));
+    let later = in_order('A', 3, 1000).replace(db.now(), "'2098-05-31T23:59:59+00:00'");
+    db.run(&later).await.unwrap();
+    let too_late = in_order('A', 4, 1000).replace(db.now(), "'2098-06-01T00:00:00+00:00'");
+    db.run(&format!("UPDATE concerts SET max_seats_per_fan = 10 WHERE id = {concert}")).await.unwrap();
+    db.run(&too_late).await.expect("at the general sale itself, on sale for everyone");
+}
+
+#[tokio::test]
+async fn a_code_is_never_used_more_often_than_it_allows_whatever_writes_its_uses() {
+    let (_dir, db, concert, code) = presale_fixture(1).await;
+    for statement in order_using(&db, concert, 1000, code) {
+        db.run(&statement).await.unwrap();
+    }
+    let [order, used] = order_using(&db, concert, 1001, code);
+    db.run(&order).await.unwrap();
+    assert!(refused(&db, &used).await.contains("ACCESS_CODE_USED_UP"));
+    // The count is the uses, and never above the most.
+    for uses in [0, 2] {
+        let msg = refused(&db, &format!("UPDATE presale_codes SET uses = {uses} WHERE id = {code}")).await;
+        assert!(
+            msg.contains("presale_codes_uses_within_max") || msg.contains("PRESALE_USES_MISMATCH"),
+            "{msg}"
+        );
+    }
+    assert!(
+        refused(&db, &format!("UPDATE presale_codes SET max_uses = 5 WHERE id = {code}"))
+            .await
+            .contains("PRESALE_IMMUTABLE")
+    );
+    // Uses are history, and a used code stays.
+    assert!(refused(&db, "DELETE FROM presale_uses").await.contains("PRESALE_USE_IMMUTABLE"));
+    assert!(refused(&db, "DELETE FROM presale_codes").await.contains("PRESALE_USED"));
+    assert_eq!(db.text("SELECT CAST(uses AS TEXT) FROM presale_codes WHERE id = 1").await, "1");
+}
+
+#[tokio::test]
+async fn two_uses_racing_for_a_codes_last_use_are_not_both_counted() {
+    let (_dir, db, concert, code) = presale_fixture(1).await;
+    let [first_order, first_use] = order_using(&db, concert, 1000, code);
+    let [second_order, second_use] = order_using(&db, concert, 1001, code);
+    db.run(&first_order).await.unwrap();
+    db.run(&second_order).await.unwrap();
+    // The first use is written but not committed while the second arrives: the second
+    // waits for it, then finds the code used up (PostgreSQL: its count, re-read after the
+    // wait, passes the most, which the CHECK refuses).
+    let msg = race(&db, &first_use, second_use).await.expect_err("used twice");
+    assert!(msg.contains("ACCESS_CODE_USED_UP") || msg.contains("presale_codes_uses_within_max"), "{msg}");
+    assert_eq!(db.text("SELECT CAST(uses AS TEXT) FROM presale_codes WHERE id = 1").await, "1");
+    assert_eq!(db.text("SELECT CAST(count(*) AS TEXT) FROM presale_uses").await, "1");
+}
+
+#[tokio::test]
+async fn a_use_needs_a_code_of_its_orders_concert_made_while_the_presale_was_open() {
+    let (_dir, db, concert, code) = presale_fixture(5).await;
+    let [order, _] = order_using(&db, concert, 1000, code);
+    db.run(&order).await.unwrap();
+    // A presale opening later, with a code of its own.
+    db.run(&presale(concert, 2, "'2098-01-01T00:00:00+00:00'", "'2098-02-01T00:00:00+00:00'", 5))
+        .await
+        .unwrap();
+    db.run(&format!("INSERT INTO presale_codes (id, presale_id, concert_id, code, max_uses) VALUES (2, 2, {concert}, 'LATER', 5)"))
+        .await
+        .unwrap();
+    let msg = refused(&db, "INSERT INTO presale_uses (order_id, code_id) VALUES (1000, 2)").await;
+    assert!(msg.contains("PRESALE_NOT_OPEN"), "{msg}");
+    // A code whose most uses is not its presale's, or of another concert than its presale.
+    let msg = refused(&db, &format!("INSERT INTO presale_codes (id, presale_id, concert_id, code, max_uses) VALUES (10, 1, {concert}, 'BRAVO', 9)")).await;
+    assert!(msg.to_lowercase().contains("foreign key"), "{msg}");
+    // Codes are unique in the concert and stored upper case.
+    let msg = refused(&db, &format!("INSERT INTO presale_codes (id, presale_id, concert_id, code, max_uses) VALUES (11, 2, {concert}, 'ALPHA', 5)")).await;
+    assert!(msg.to_lowercase().contains("unique"), "{msg}");
+    let msg = refused(&db, &format!("INSERT INTO presale_codes (id, presale_id, concert_id, code, max_uses) VALUES (12, 2, {concert}, 'lower', 5)")).await;
+    assert!(msg.to_lowercase().contains("check"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_presale_closes_by_the_general_sale_and_the_general_sale_cannot_move_before_it() {
+    let (_dir, db, concert, _) = presale_fixture(1).await;
+    let late = presale(concert, 2, "'2001-01-01T00:00:00+00:00'", "'2098-06-01T00:00:01+00:00'", 1);
+    assert!(refused(&db, &late).await.contains("PRESALE_AFTER_SALES_OPEN"));
+    let backwards = presale(concert, 2, "'2098-01-02T00:00:00+00:00'", "'2098-01-01T00:00:00+00:00'", 1);
+    assert!(refused(&db, &backwards).await.contains("presales_open_before_close"));
+    let no_uses = presale(concert, 2, "'2098-01-01T00:00:00+00:00'", "'2098-01-02T00:00:00+00:00'", 0);
+    assert!(refused(&db, &no_uses).await.to_lowercase().contains("check"));
+    for earlier in ["'2098-05-31T00:00:00+00:00'", "NULL"] {
+        let msg =
+            refused(&db, &format!("UPDATE concerts SET sales_open_at = {earlier} WHERE id = {concert}"))
+                .await;
+        assert!(msg.contains("PRESALE_AFTER_SALES_OPEN"), "{earlier}: {msg}");
+    }
+    db.run(&format!("UPDATE concerts SET sales_open_at = '2098-07-01T00:00:00+00:00' WHERE id = {concert}"))
+        .await
+        .unwrap();
+    let msg = refused(&db, "UPDATE presales SET closes_at = '2098-06-30T00:00:00+00:00'").await;
+    assert!(msg.contains("PRESALE_IMMUTABLE"), "{msg}");
 }

@@ -224,10 +224,12 @@ mod tests {
             keys.sign(&claims(7, Role::User, 0, TokenKind::Refresh, "fam", Duration::from_secs(60)));
         assert_eq!(keys.verify_access(&refresh.unwrap()), Err(TokenError::Invalid));
         // A remembered token whose time is up is checked again, and refused.
-        let mut expired = claims(7, Role::User, 0, TokenKind::Access, "fam", Duration::from_secs(60));
+        let family = uuid::Uuid::new_v4().to_string();
+        let mut expired = claims(7, Role::User, 0, TokenKind::Access, &family, Duration::from_secs(60));
         expired.exp = Utc::now().timestamp() - 5;
         let expired_token = keys.sign(&expired).unwrap();
-        keys.verified.lock().unwrap().insert(expired_token.as_str().into(), expired);
+        let remembered = Verified::of(&expired).expect("UUID ids are remembered");
+        keys.verified.lock().unwrap().insert(cache_key(&expired_token), remembered);
         assert_eq!(keys.verify_access(&expired_token), Err(TokenError::Expired));
         // One changed character of the signature is another text: verified afresh, and
         // refused (a character inside the signature carries six bits of it).

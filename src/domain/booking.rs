@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::presale::{Access, Admission};
 use super::sections::{MAX_ROW_SEATS, RowLabel, SectionName};
 use super::venue::{Checkout, SeatStatus};
 use super::{Invalid, Validator};
@@ -308,14 +309,30 @@ pub fn order_status_of(status: ReservationStatus) -> super::order::OrderStatus {
 }
 
 impl Terms {
-    /// Whether the concert sells at `now`: `Err` says why not (its sales have not opened,
-    /// or have closed).
-    pub fn on_sale(&self, now: DateTime<Utc>) -> Result<(), Refusal> {
+    /// Whether the concert sells at `now` to a booking that brings `access`: at the general
+    /// sale, or before it through a presale whose window is open and whose code has a use
+    /// left. `Err` says why not. Once the general sale is open a code is not looked at.
+    pub fn on_sale(&self, now: DateTime<Utc>, access: Access) -> Result<Admission, Refusal> {
         match (self.sales_open_at, self.sales_close_at) {
-            (Some(opens), _) if now < opens => Err(Refusal::SalesNotOpen(opens)),
+            (Some(opens), _) if now < opens => match access {
+                Access::None => Err(Refusal::SalesNotOpen(opens)),
+                Access::Code(None) => Err(Refusal::AccessCodeInvalid),
+                Access::Code(Some(code)) if now < code.opens_at => {
+                    Err(Refusal::PresaleNotOpen(code.opens_at))
+                }
+                Access::Code(Some(code)) if now >= code.closes_at => Err(Refusal::PresaleClosed(opens)),
+                Access::Code(Some(code)) if code.uses >= code.max_uses => Err(Refusal::AccessCodeUsedUp),
+                Access::Code(Some(code)) => Ok(Admission::Presale { code_id: code.id }),
+            },
             (_, Some(closes)) if now >= closes => Err(Refusal::SalesClosed),
-            _ => Ok(()),
+            _ => Ok(Admission::General),
         }
+    }
+
+    /// Whether a booking at `now` comes before the general sale, when an access code it
+    /// brings is looked at.
+    pub fn before_general_sale(&self, now: DateTime<Utc>) -> bool {
+        self.sales_open_at.is_some_and(|opens| now < opens)
     }
 }
 
@@ -327,6 +344,14 @@ pub enum Refusal {
     /// Sales open at this time.
     SalesNotOpen(DateTime<Utc>),
     SalesClosed,
+    /// Before the general sale, an access code the concert does not have.
+    AccessCodeInvalid,
+    /// The code's presale opens at this time.
+    PresaleNotOpen(DateTime<Utc>),
+    /// The code's presale has closed; the general sale opens at this time.
+    PresaleClosed(DateTime<Utc>),
+    /// The code has made all the bookings it may.
+    AccessCodeUsedUp,
     /// Seats that do not exist in the concert.
     SeatsNotFound(Vec<SeatRef>),
     /// Seats that are reserved or locked, with their status.
@@ -339,20 +364,22 @@ pub enum Refusal {
 }
 
 /// Decides an order at `now`: the concert (`None` when there is no live one) has not
-/// started, every seat exists (`None` status: it does not) and is available, and the fan,
-/// holding `held` seats of the concert, stays within its limit. The first rule broken is
-/// the answer, naming every seat that breaks it. Allocates only to refuse.
+/// started and sells to a booking with `access` ([`Terms::on_sale`]), every seat exists
+/// (`None` status: it does not) and is available, and the fan, holding `held` seats of
+/// the concert, stays within its limit. The first rule broken is the answer, naming every
+/// seat that breaks it; else how the booking was let in. Allocates only to refuse.
 pub fn decide(
     concert: Option<Terms>,
     now: DateTime<Utc>,
+    access: Access,
     seats: impl IntoIterator<Item = (SeatRef, Option<SeatStatus>)>,
     held: i64,
-) -> Result<(), Refusal> {
+) -> Result<Admission, Refusal> {
     let terms = concert.ok_or(Refusal::ConcertNotFound)?;
     if terms.start_time <= now {
         return Err(Refusal::ConcertStarted);
     }
-    terms.on_sale(now)?;
+    let admission = terms.on_sale(now, access)?;
     let (mut ordered, mut missing, mut unavailable) = (0_i64, Vec::new(), Vec::new());
     for (seat, status) in seats {
         ordered += 1;
@@ -371,7 +398,7 @@ pub fn decide(
     if held.saturating_add(ordered) > terms.max_seats_per_fan {
         return Err(Refusal::FanLimit { limit: terms.max_seats_per_fan, held });
     }
-    Ok(())
+    Ok(admission)
 }
 
 #[cfg(test)]
@@ -499,16 +526,16 @@ mod tests {
     fn an_order_of_free_seats_within_the_limit_is_booked() {
         let (concert, now) = terms(1, 4);
         let seats = [(seat("A-1"), Some(SeatStatus::Available)), (seat("A-2"), Some(SeatStatus::Available))];
-        assert_eq!(decide(concert, now, seats, 2), Ok(()));
+        assert_eq!(decide(concert, now, Access::None, seats, 2), Ok(Admission::General));
     }
 
     #[test]
     fn the_concert_is_checked_before_its_seats() {
         let (_, now) = terms(1, 4);
         let missing = [(seat("A-1"), None)];
-        assert_eq!(decide(None, now, missing, 0), Err(Refusal::ConcertNotFound));
+        assert_eq!(decide(None, now, Access::None, missing, 0), Err(Refusal::ConcertNotFound));
         let (started, now) = terms(0, 4);
-        assert_eq!(decide(started, now, missing, 0), Err(Refusal::ConcertStarted));
+        assert_eq!(decide(started, now, Access::None, missing, 0), Err(Refusal::ConcertStarted));
     }
 
     #[test]
@@ -521,12 +548,12 @@ mod tests {
             (seat("A-4"), None),
         ];
         assert_eq!(
-            decide(concert, now, seats, 0),
+            decide(concert, now, Access::None, seats, 0),
             Err(Refusal::SeatsNotFound(vec![seat("A-2"), seat("A-4")]))
         );
         let seats = [(seat("A-1"), Some(SeatStatus::Reserved)), (seat("A-3"), Some(SeatStatus::Locked))];
         assert_eq!(
-            decide(concert, now, seats, 0),
+            decide(concert, now, Access::None, seats, 0),
             Err(Refusal::SeatsUnavailable(vec![
                 (seat("A-1"), SeatStatus::Reserved),
                 (seat("A-3"), SeatStatus::Locked)
@@ -541,26 +568,64 @@ mod tests {
         let free = [(seat("A-1"), Some(SeatStatus::Available))];
         terms.sales_open_at = Some(now + chrono::Duration::hours(1));
         assert_eq!(
-            decide(Some(terms), now, free, 0),
+            decide(Some(terms), now, Access::None, free, 0),
             Err(Refusal::SalesNotOpen(now + chrono::Duration::hours(1)))
         );
         terms.sales_open_at = Some(now);
-        assert_eq!(decide(Some(terms), now, free, 0), Ok(()), "open from that instant");
+        assert_eq!(
+            decide(Some(terms), now, Access::None, free, 0),
+            Ok(Admission::General),
+            "open from that instant"
+        );
         terms.sales_close_at = Some(now);
-        assert_eq!(decide(Some(terms), now, free, 0), Err(Refusal::SalesClosed), "closed from that instant");
+        assert_eq!(
+            decide(Some(terms), now, Access::None, free, 0),
+            Err(Refusal::SalesClosed),
+            "closed from that instant"
+        );
         terms.start_time = now;
         assert_eq!(
-            decide(Some(terms), now, free, 0),
+            decide(Some(terms), now, Access::None, free, 0),
             Err(Refusal::ConcertStarted),
             "a started concert says so"
         );
     }
 
     #[test]
+    fn before_the_general_sale_only_a_code_of_an_open_presale_with_a_use_left_books() {
+        use crate::domain::presale::PresaleCode;
+        let (concert, now) = terms(48, 4);
+        let hours = chrono::Duration::hours;
+        let general = now + hours(1);
+        let terms = Terms { sales_open_at: Some(general), ..concert.unwrap() };
+        let free = [(seat("A-1"), Some(SeatStatus::Available))];
+        let code = PresaleCode { id: 7, opens_at: now - hours(1), closes_at: general, uses: 1, max_uses: 2 };
+        let with = |code| decide(Some(terms), now, Access::Code(code), free, 0);
+        assert_eq!(with(Some(code)), Ok(Admission::Presale { code_id: 7 }));
+        assert_eq!(decide(Some(terms), now, Access::None, free, 0), Err(Refusal::SalesNotOpen(general)));
+        assert_eq!(with(None), Err(Refusal::AccessCodeInvalid));
+        let later = PresaleCode { opens_at: now + hours(1) / 2, ..code };
+        assert_eq!(with(Some(later)), Err(Refusal::PresaleNotOpen(later.opens_at)));
+        let over = PresaleCode { closes_at: now, ..code };
+        assert_eq!(with(Some(over)), Err(Refusal::PresaleClosed(general)));
+        assert_eq!(with(Some(PresaleCode { uses: 2, ..code })), Err(Refusal::AccessCodeUsedUp));
+        // The seats and the fan's limit still hold for a presale booking.
+        let taken = [(seat("A-1"), Some(SeatStatus::Reserved))];
+        assert!(matches!(
+            decide(Some(terms), now, Access::Code(Some(code)), taken, 0),
+            Err(Refusal::SeatsUnavailable(_))
+        ));
+        // Once the general sale is open, a code is not looked at: even an unknown one.
+        let open = Terms { sales_open_at: Some(now), ..terms };
+        assert_eq!(decide(Some(open), now, Access::Code(None), free, 0), Ok(Admission::General));
+        assert!(!open.before_general_sale(now) && terms.before_general_sale(now));
+    }
+
+    #[test]
     fn the_fan_limit_counts_the_seats_held_and_ordered() {
         let (concert, now) = terms(1, 4);
         let two = [(seat("A-1"), Some(SeatStatus::Available)), (seat("A-2"), Some(SeatStatus::Available))];
-        assert_eq!(decide(concert, now, two, 2), Ok(()));
-        assert_eq!(decide(concert, now, two, 3), Err(Refusal::FanLimit { limit: 4, held: 3 }));
+        assert_eq!(decide(concert, now, Access::None, two, 2), Ok(Admission::General));
+        assert_eq!(decide(concert, now, Access::None, two, 3), Err(Refusal::FanLimit { limit: 4, held: 3 }));
     }
 }

@@ -4,6 +4,7 @@
 pub mod booking;
 pub mod order;
 pub mod poster;
+pub mod presale;
 pub mod sections;
 pub mod ticket;
 pub mod user;

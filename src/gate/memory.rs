@@ -284,8 +284,13 @@ mod tests {
             .await
             .unwrap();
         let order = Order { shape: OrderShape::Single, seats: vec![seat("A", 1)], standing: Vec::new() };
-        let request =
-            BookingRequest { user_id: fan.id, concert_id: concert, order: &order, idempotency: None };
+        let request = BookingRequest {
+            user_id: fan.id,
+            concert_id: concert,
+            order: &order,
+            idempotency: None,
+            access_code: None,
+        };
         store.book(&request).await.unwrap();
         (store, concert, dir)
     }

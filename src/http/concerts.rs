@@ -409,7 +409,7 @@ async fn get_concert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "not the owner or an administrator", body = ErrorBody),
         (status = 404, description = "no such concert", body = ErrorBody),
-        (status = 409, description = "started already, another venue, or removing rows on sale", body = ErrorBody),
+        (status = 409, description = "started already, another venue, removing rows on sale, or opening the general sale before a presale of the concert closes (PRESALE_AFTER_SALES_OPEN)", body = ErrorBody),
     ))]
 async fn update_concert(
     State(state): State<AppState>,

@@ -45,9 +45,9 @@ pub enum ApiError {
     /// 403.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// 403 with a code saying what is missing (e.g. `QUEUE_PASS_REQUIRED`).
+    /// 403 with a code saying what the caller lacks (e.g. `ACCESS_CODE_INVALID`).
     #[error("{message}")]
-    Denied { code: &'static str, message: &'static str },
+    Denied { code: &'static str, message: String },
     /// 404 for a thing, or for an unknown route.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -226,7 +226,7 @@ impl From<ServiceError> for ApiError {
         match err {
             ServiceError::Invalid(invalid) => invalid.into(),
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),
-            ServiceError::Denied { code, message } => ApiError::Denied { code, message },
+            ServiceError::Denied { code, message } => ApiError::Denied { code, message: message.to_owned() },
             ServiceError::NotFound(what) => ApiError::NotFound(what),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
             ServiceError::Booking(e) => e.into(),

@@ -13,6 +13,7 @@ mod images;
 mod live;
 pub mod ops;
 mod orders;
+mod presales;
 mod queue;
 mod reservations;
 mod sales;
@@ -111,6 +112,7 @@ impl<T> Data<T> {
         (name = "concerts", description = "Concerts and posters"),
         (name = "seats", description = "Seat maps"),
         (name = "orders", description = "Orders, holds and payment"),
+        (name = "presales", description = "Presales: access codes that open a concert's seats before its general sale"),
         (name = "tickets", description = "Tickets: codes, QR codes, transfers"),
         (name = "door", description = "Check-in at the door, online and offline"),
         (name = "queue", description = "The on-sale waiting room"),
@@ -149,6 +151,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(images::router())
                 .merge(reservations::router())
                 .merge(orders::router())
+                .merge(presales::router())
                 .merge(tickets::router())
                 .merge(queue::router())
                 .merge(live::router())

@@ -184,6 +184,20 @@ pub struct OrderView {
     pub refunds: Vec<RefundView>,
     /// Every change after it was made, oldest first.
     pub history: Vec<OrderEventView>,
+    /// The presale it was booked in, with the access code used; null for an order of
+    /// the general sale.
+    #[schema(required)]
+    pub presale: Option<OrderPresaleView>,
+}
+
+/// The presale an order was booked in.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPresaleView {
+    #[schema(example = "Fan club")]
+    pub name: String,
+    #[schema(example = "FANCLUB-2027")]
+    pub access_code: String,
 }
 
 impl From<OrderRecord> for OrderView {
@@ -229,6 +243,7 @@ impl From<OrderRecord> for OrderView {
                 .into_iter()
                 .map(|e| OrderEventView { status: e.status, cause: e.cause, actor_id: e.actor_id, at: e.at })
                 .collect(),
+            presale: o.presale.map(|(name, access_code)| OrderPresaleView { name, access_code }),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{AppState, Data};
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::domain::booking::{Order, OrderShape, ReservationStatus, SeatRef};
+use crate::domain::presale::AccessCode;
 use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 use crate::store::{BookingError, ReservationHistory, ReservationRecord};
@@ -40,6 +41,8 @@ pub struct BookRequest {
     pub vertical: Option<i64>,
     pub seats: Option<Vec<SeatPositionRequest>>,
     pub standing: Option<Vec<StandingPlacesRequest>>,
+    #[serde(rename = "accessCode")]
+    pub access_code: Option<String>,
 }
 
 /// Standing places of one section, booked by quantity: the first free ones.
@@ -59,13 +62,33 @@ pub struct StandingPlacesRequest {
 #[schema(as = BookRequest)]
 #[allow(dead_code)]
 enum BookRequestSchema {
-    One(SeatPositionRequest),
+    One(SeatBookingRequest),
     Several(SeatListRequest),
+}
+
+/// One seat, booked on its own.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SeatBookingRequest {
+    /// The seat's section; required when the venue has more than one.
+    #[schema(example = "101")]
+    section: Option<String>,
+    #[schema(example = "B", required, nullable = false, pattern = "^[A-Z0-9]{1,4}$")]
+    horizontal: Option<String>,
+    #[schema(example = 1, required, nullable = false, minimum = 1, maximum = 200)]
+    vertical: Option<i64>,
+    /// A presale access code (4–32 letters, digits or `-`, any case): before the concert's
+    /// `salesOpenAt` a booking needs one of its presales' codes, and each booking counts
+    /// one use of it; from `salesOpenAt` on, a code sent is ignored.
+    #[schema(example = "FANCLUB-2027", nullable = false, min_length = 4, max_length = 32)]
+    access_code: Option<String>,
 }
 
 /// Several seats and standing places, booked all together or none: `seats`, `standing`
 /// or both.
 #[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 struct SeatListRequest {
     /// Distinct seats; with the standing places, at most 100.
@@ -74,9 +97,21 @@ struct SeatListRequest {
     /// Standing places by section.
     #[schema(max_items = 100)]
     standing: Option<Vec<StandingPlacesRequest>>,
+    /// A presale access code, as for one seat: needed before `salesOpenAt`, one use per
+    /// booking (however many seats), ignored from then on.
+    #[schema(example = "FANCLUB-2027", nullable = false, min_length = 4, max_length = 32)]
+    access_code: Option<String>,
 }
 
 impl BookRequest {
+    /// The presale access code sent, if any: 400 for one that cannot be a code.
+    fn access_code(&self) -> Result<Option<AccessCode>, ApiError> {
+        let Some(raw) = self.access_code.as_deref() else { return Ok(None) };
+        AccessCode::parse(raw)
+            .map(Some)
+            .map_err(|message| ApiError::Invalid(vec![FieldError { field: "accessCode".into(), message }]))
+    }
+
     fn parse(&self) -> Result<Order, ApiError> {
         let single = (self.horizontal.is_some() || self.vertical.is_some()).then_some((
             self.section.as_deref(),
@@ -220,6 +255,27 @@ impl From<BookingError> for ApiError {
             BookingError::SalesClosed => {
                 ApiError::conflict("SALES_CLOSED", "sales for this concert have closed")
             }
+            BookingError::AccessCodeInvalid => ApiError::Denied {
+                code: "ACCESS_CODE_INVALID",
+                message: "this access code is not one of this concert's presales".into(),
+            },
+            BookingError::PresaleNotOpen(at) => ApiError::conflict(
+                "PRESALE_NOT_OPEN",
+                format!(
+                    "the presale of this access code opens at {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ),
+            BookingError::PresaleClosed(general) => ApiError::conflict(
+                "PRESALE_CLOSED",
+                format!(
+                    "the presale of this access code has closed; sales open at {}",
+                    general.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ),
+            BookingError::AccessCodeUsedUp => {
+                ApiError::conflict("ACCESS_CODE_USED_UP", "this access code has made all the bookings it may")
+            }
             BookingError::SeatsNotFound(seats) => ApiError::NotFoundDetail {
                 code: "SEAT_NOT_FOUND",
                 message: format!(
@@ -284,11 +340,11 @@ impl From<BookingError> for ApiError {
     request_body = BookRequestSchema,
     responses(
         (status = 201, description = "booked: one reservation, or `{reservations}` for the list form", body = Data<Booked>),
-        (status = 400, description = "missing, malformed, out-of-range or duplicate seats, or an empty or oversized list", body = ErrorBody),
+        (status = 400, description = "missing, malformed, out-of-range or duplicate seats, an empty or oversized list, or an accessCode that cannot be a code", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
-        (status = 403, description = "the concert's waiting room is on and no valid pass of the caller's was sent (QUEUE_PASS_REQUIRED)", body = ErrorBody),
+        (status = 403, description = "QUEUE_PASS_REQUIRED: the concert's waiting room is on and no valid pass of the caller's was sent; ACCESS_CODE_INVALID: before the general sale, an access code that is not one of the concert's presales", body = ErrorBody),
         (status = 404, description = "no such concert or seat (SEAT_NOT_FOUND)", body = ErrorBody),
-        (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, CONCERT_STARTED, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 409, description = "SEAT_TAKEN, SEAT_LOCKED, SOLD_OUT, CONCERT_STARTED, SALES_NOT_OPEN (no access code before the general sale), SALES_CLOSED, PRESALE_NOT_OPEN or PRESALE_CLOSED (outside the code's presale), ACCESS_CODE_USED_UP, SEAT_LIMIT or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 429, description = "too many booking attempts by this user (RATE_LIMITED; see Retry-After)", body = ErrorBody),
     ))]
 async fn book(
@@ -299,10 +355,11 @@ async fn book(
     ApiJson(body): ApiJson<BookRequest>,
 ) -> Result<Response, ApiError> {
     let order = body.parse()?;
+    let access_code = body.access_code()?;
     let key = idempotency_key(&idempotency)?.map(str::to_owned);
     let shape = order.shape;
     let pass = idempotency.1.as_ref().and_then(|v| v.to_str().ok());
-    let booked = state.bookings.book(&principal, concert_id, order, key, pass).await?;
+    let booked = state.bookings.book(&principal, concert_id, order, key, access_code, pass).await?;
     let views: Vec<ReservationView> = booked.reservations.iter().map(Into::into).collect();
     Ok(match shape {
         OrderShape::Single => match views.into_iter().next() {

@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/promoter.js", "text/javascript; charset=utf-8"),
     asset!("js/venue_form.js", "text/javascript; charset=utf-8"),
     asset!("js/concert_form.js", "text/javascript; charset=utf-8"),
+    asset!("js/presale_panel.js", "text/javascript; charset=utf-8"),
     asset!("js/admin.js", "text/javascript; charset=utf-8"),
     asset!("js/checkout.js", "text/javascript; charset=utf-8"),
     asset!("js/queue.js", "text/javascript; charset=utf-8"),

@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::cache::{EncodedSeatMap, Lookup};
 use crate::domain::Validator;
 use crate::domain::booking::{Order, OrderShape, SeatRef};
+use crate::domain::presale::AccessCode;
 use crate::domain::sections::Layout;
 use crate::domain::user::Role;
 use crate::domain::venue::Letter;
@@ -49,6 +50,8 @@ impl Bookings {
     /// Books an order's seats and standing places, all or none. With an idempotency key a
     /// retry answers what the first request answered. A seat named without its section is
     /// in the seed's section `""`; in a venue of one named section it means that one.
+    /// Before the concert's general sale, `access_code` lets the order in through a
+    /// presale (counting one use of the code with the booking); after it, it is ignored.
     /// While the concert's waiting room is on, `pass` must be the caller's pass.
     pub async fn book(
         &self,
@@ -56,6 +59,7 @@ impl Bookings {
         concert_id: i64,
         order: Order,
         key: Option<String>,
+        access_code: Option<AccessCode>,
         pass: Option<&str>,
     ) -> Result<Booked, ServiceError> {
         self.queue.check_pass(caller, concert_id, pass).await?;
@@ -64,7 +68,8 @@ impl Bookings {
         self.throttle.booking(caller.user_id).await?;
         // The order as sent is what a retry with the same key sends again.
         let key = key.map(|key| (key, order.fingerprint(concert_id)));
-        match self.book_as_named(caller, concert_id, order.clone(), key.clone()).await {
+        let code = access_code.as_ref();
+        match self.book_as_named(caller, concert_id, order.clone(), key.clone(), code).await {
             // Only a seat without its section can be missing for that reason: the venue
             // says what it meant, on this path of refusals only.
             Err(ServiceError::Booking(BookingError::SeatsNotFound(missing)))
@@ -80,7 +85,7 @@ impl Bookings {
                             seat.section = only;
                         }
                         named_once(&named)?;
-                        self.book_as_named(caller, concert_id, named, key).await
+                        self.book_as_named(caller, concert_id, named, key, code).await
                     }
                     _ => Err(unnamed_seats(&order, layout, missing)),
                 }
@@ -97,6 +102,7 @@ impl Bookings {
         concert_id: i64,
         order: Order,
         key: Option<(String, String)>,
+        access_code: Option<&AccessCode>,
     ) -> Result<Booked, ServiceError> {
         // A retry must reach the store to find its saved answer; anything else asking for
         // a seat the gate knows is gone, or for more standing places than are surely left,
@@ -119,6 +125,7 @@ impl Bookings {
             }
         }
         let (store, views, user_id) = (self.store.clone(), self.views.clone(), caller.user_id);
+        let access_code = access_code.cloned();
         // Once handed to the store, the booking may commit even if the caller goes away:
         // the news of it reaches the gate and the seat map either way.
         to_completion(async move {
@@ -127,6 +134,7 @@ impl Bookings {
                 concert_id,
                 order: &order,
                 idempotency: key.as_ref().map(|(k, fingerprint)| (k.as_str(), fingerprint.clone())),
+                access_code: access_code.as_ref(),
             };
             let booked = match store.book(&request).await {
                 Ok(booked) => booked,

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod completion;
 pub mod mail;
 pub mod orders;
+pub mod presales;
 pub mod queue;
 pub mod tickets;
 pub mod views;
@@ -36,6 +37,7 @@ pub use self::audit::AuditLog;
 pub use self::bookings::Bookings;
 pub use self::catalog::Catalog;
 pub use self::orders::Orders;
+pub use self::presales::Presales;
 pub use self::queue::Queue;
 pub use self::tickets::Tickets;
 pub use self::views::Views;
@@ -46,6 +48,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub bookings: Bookings,
     pub orders: Arc<Orders>,
+    pub presales: Presales,
     pub tickets: Tickets,
     pub queue: Arc<Queue>,
     pub audit: Arc<AuditLog>,
@@ -94,6 +97,7 @@ impl Services {
             catalog: Catalog::new(store.clone(), posters, views.clone(), audit.clone(), payments.clone()),
             bookings: Bookings::new(store.clone(), throttle, views.clone(), audit.clone(), queue.clone()),
             orders: Arc::new(Orders::new(store.clone(), views.clone(), audit.clone(), payments)?),
+            presales: Presales::new(store.clone(), audit.clone()),
             tickets: Tickets::new(store.clone(), ticket_key),
             queue,
             audit,

@@ -197,7 +197,7 @@ impl World {
     async fn warm_gate(&self) {
         self.services
             .bookings
-            .book(&self.fan, self.concert_id, order("A", 1), None, None)
+            .book(&self.fan, self.concert_id, order("A", 1), None, None, None)
             .await
             .expect("booked");
         eventually("the gate loads the concert", || self.gate_refuses(seat("A", 1))).await;
@@ -259,6 +259,7 @@ async fn a_booking_reaches_the_gate_and_the_seat_map() {
         order("A", 2),
         None,
         None,
+        None,
     ))
     .await;
     eventually("the gate refuses the booked seat", || world.gate_refuses(seat("A", 2))).await;
@@ -274,8 +275,8 @@ async fn bookings_and_cancellations_patch_the_cached_map_as_a_rebuild_would_draw
     let (bookings, concert) = (&world.services.bookings, world.concert_id);
     let pair = Order::parse(None, Some(vec![(None, Some("A"), Some(4)), (None, Some("B"), Some(10))]), None)
         .expect("an order");
-    bookings.book(&world.fan, concert, pair, None, None).await.expect("booked");
-    let single = bookings.book(&world.fan, concert, order("B", 1), None, None).await.expect("booked");
+    bookings.book(&world.fan, concert, pair, None, None, None).await.expect("booked");
+    let single = bookings.book(&world.fan, concert, order("B", 1), None, None, None).await.expect("booked");
     bookings.cancel(&world.fan, concert, single.reservations[0].id).await.expect("cancelled");
     let cached = match world.services.views.seat_maps.lookup(concert).await {
         Lookup::Serve(map) => map,
@@ -294,8 +295,12 @@ async fn bookings_and_cancellations_patch_the_cached_map_as_a_rebuild_would_draw
 async fn a_cancellation_frees_the_seat_in_the_gate_and_is_audited() {
     let world = World::new().await;
     world.warm_gate().await;
-    let booked =
-        world.services.bookings.book(&world.fan, world.concert_id, order("A", 3), None, None).await.unwrap();
+    let booked = world
+        .services
+        .bookings
+        .book(&world.fan, world.concert_id, order("A", 3), None, None, None)
+        .await
+        .unwrap();
     eventually("the gate refuses the booked seat", || world.gate_refuses(seat("A", 3))).await;
     let before = world.map_version().await;
     let reservation = booked.reservations[0].id;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{StoreError, row_label};
 use crate::domain::booking::{Order, Refusal, ReservationStatus, SeatRef};
+use crate::domain::presale::AccessCode;
 use crate::domain::sections::{RowLabel, SectionName};
 use crate::domain::venue::{Letter, Price, SeatStatus};
 
@@ -36,6 +37,8 @@ pub struct BookingRequest<'a> {
     pub order: &'a Order,
     /// `(key, fingerprint of the order)`.
     pub idempotency: Option<(&'a str, String)>,
+    /// The presale access code sent with it, if any.
+    pub access_code: Option<&'a AccessCode>,
 }
 
 /// A booking as a writer holds it while it waits for its batch.
@@ -46,6 +49,7 @@ pub(in crate::store) struct OwnedBooking {
     pub order: Order,
     /// `(key, fingerprint)`.
     pub idempotency: Option<(String, String)>,
+    pub access_code: Option<AccessCode>,
 }
 
 impl From<&BookingRequest<'_>> for OwnedBooking {
@@ -55,6 +59,7 @@ impl From<&BookingRequest<'_>> for OwnedBooking {
             concert_id: r.concert_id,
             order: r.order.clone(),
             idempotency: r.idempotency.as_ref().map(|(k, f)| ((*k).to_owned(), f.clone())),
+            access_code: r.access_code.cloned(),
         }
     }
 }
@@ -67,6 +72,7 @@ impl OwnedBooking {
             concert_id: self.concert_id,
             order: &self.order,
             idempotency: self.idempotency.as_ref().map(|(k, f)| (k.as_str(), f.clone())),
+            access_code: self.access_code.as_ref(),
         }
     }
 }
@@ -115,6 +121,18 @@ pub enum BookingError {
     SalesNotOpen(DateTime<Utc>),
     #[error("sales have closed")]
     SalesClosed,
+    /// Before the general sale, an access code the concert does not have.
+    #[error("unknown access code")]
+    AccessCodeInvalid,
+    /// The code's presale opens at this time.
+    #[error("the presale has not opened")]
+    PresaleNotOpen(DateTime<Utc>),
+    /// The code's presale has closed; the general sale opens at this time.
+    #[error("the presale has closed")]
+    PresaleClosed(DateTime<Utc>),
+    /// The code has made all the bookings it may.
+    #[error("access code used up")]
+    AccessCodeUsedUp,
     /// Seats that do not exist in this concert.
     #[error("no such seat")]
     SeatsNotFound(Vec<SeatRef>),
@@ -157,6 +175,10 @@ impl From<Refusal> for BookingError {
             Refusal::ConcertStarted => BookingError::ConcertStarted,
             Refusal::SalesNotOpen(at) => BookingError::SalesNotOpen(at),
             Refusal::SalesClosed => BookingError::SalesClosed,
+            Refusal::AccessCodeInvalid => BookingError::AccessCodeInvalid,
+            Refusal::PresaleNotOpen(at) => BookingError::PresaleNotOpen(at),
+            Refusal::PresaleClosed(at) => BookingError::PresaleClosed(at),
+            Refusal::AccessCodeUsedUp => BookingError::AccessCodeUsedUp,
             Refusal::SeatsNotFound(seats) => BookingError::SeatsNotFound(seats),
             Refusal::SeatsUnavailable(seats) => BookingError::SeatsUnavailable(seats),
             Refusal::FanLimit { limit, held } => BookingError::FanLimit { limit, held },
@@ -206,6 +228,28 @@ pub(in crate::store) const RESERVATION_IN_CONCERT: &str =
 pub(in crate::store) const CONCERT_TERMS: &str =
     "SELECT start_time, max_seats_per_fan, sales_open_at, sales_close_at, checkout, hold_minutes
      FROM concerts WHERE id = $1 AND deleted_at IS NULL";
+
+/// The code (`$2`, as stored) of a concert (`$1`), with its presale's window and its uses:
+/// `(id, opens at, closes at, uses, most uses)`, a
+/// [`crate::domain::presale::PresaleCode`].
+pub(in crate::store) const PRESALE_CODE: &str = "SELECT c.id, p.opens_at, p.closes_at, c.uses, c.max_uses
+     FROM presale_codes c JOIN presales p ON p.id = c.presale_id WHERE c.concert_id = $1 AND c.code = $2";
+
+/// Records that an order (`$1`) used a presale code (`$2`): the schema checks the use and
+/// counts it in the code's `uses`.
+pub(in crate::store) const USE_CODE: &str = "INSERT INTO presale_uses (order_id, code_id) VALUES ($1, $2)";
+
+/// The refusal a failed [`USE_CODE`] stands for, named by the schema's messages (a use one
+/// too many is refused by the trigger, or, racing another, by the CHECK on `uses`).
+pub(in crate::store) fn code_refusal(message: &str) -> Option<BookingError> {
+    if message.contains("ACCESS_CODE_USED_UP") || message.contains("presale_codes_uses_within_max") {
+        Some(BookingError::AccessCodeUsedUp)
+    } else if message.contains("ACCESS_CODE_INVALID") {
+        Some(BookingError::AccessCodeInvalid)
+    } else {
+        None
+    }
+}
 
 /// A new order of a fan (`$2`) in a concert (`$1`), in the concert's currency: status `$3`,
 /// total `$4`, made at `$5`, held until `$6`. Inserts nothing when there is no such concert.
@@ -510,6 +554,18 @@ mod tests {
         assert!(matches!(of("SALES_NOT_OPEN", false), Some(SchemaRefusal::SalesNotOpen)));
         assert!(matches!(of("SALES_CLOSED", false), Some(SchemaRefusal::SalesClosed)));
         assert!(of("SEAT_MISMATCH", false).is_none());
+    }
+
+    #[test]
+    fn a_refused_use_of_a_code_is_read_from_either_backends_messages() {
+        use super::{BookingError, code_refusal};
+        let sqlite = "CHECK constraint failed: presale_codes_uses_within_max";
+        let postgres = "new row for relation \"presale_codes\" violates check constraint \"presale_codes_uses_within_max\"";
+        for message in [sqlite, postgres, "ACCESS_CODE_USED_UP"] {
+            assert!(matches!(code_refusal(message), Some(BookingError::AccessCodeUsedUp)), "{message}");
+        }
+        assert!(matches!(code_refusal("ACCESS_CODE_INVALID"), Some(BookingError::AccessCodeInvalid)));
+        assert!(code_refusal("FOREIGN KEY constraint failed").is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod bookings;
 mod orders;
 mod outbox;
 pub mod postgres;
+mod presales;
 mod queue;
 mod sql;
 pub mod sqlite;
@@ -33,6 +34,7 @@ pub use orders::{
     Settled, UnsentRefund,
 };
 pub use outbox::{OutboxEmail, OutboxStore};
+pub use presales::{CodeRecord, PresaleRecord, PresaleStore};
 pub use queue::{
     ENDED_BY_OWNER, ENDED_BY_SELLING_OUT, EntryRecord, QueueStore, RoomChange, RoomRecord, Tick,
 };
@@ -72,6 +74,7 @@ pub trait Store:
     + OutboxStore
     + TicketStore
     + QueueStore
+    + PresaleStore
     + AuditStore
     + Send
     + Sync
@@ -157,9 +160,27 @@ impl From<sqlx::Error> for StoreError {
                     None => StoreError::Other(anyhow::Error::new(err)),
                 }
             }
+            sqlx::Error::Database(db) => match trigger_refusal(db.message()) {
+                Some((code, message)) => StoreError::conflict(code, message),
+                None => StoreError::Other(anyhow::Error::new(err)),
+            },
             _ => StoreError::Other(anyhow::Error::new(err)),
         }
     }
+}
+
+/// A change the schema's triggers refused that the client can act on: `(code, message)`,
+/// by the trigger's message (the same on both backends).
+fn trigger_refusal(message: &str) -> Option<(&'static str, &'static str)> {
+    const REFUSALS: [(&str, &str); 2] = [
+        (
+            "PRESALE_AFTER_SALES_OPEN",
+            "a presale of this concert would close after its sales open (salesOpenAt): keep salesOpenAt at or \
+             after the end of every presale, or delete the presale first",
+        ),
+        ("PRESALE_USED", "codes of this presale were used to book: it is kept"),
+    ];
+    REFUSALS.into_iter().find(|(code, _)| message.contains(code))
 }
 
 /// Names the field behind a unique violation. PostgreSQL names the violated index; SQLite
@@ -197,6 +218,14 @@ pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
 #[cfg(test)]
 mod tests {
     use super::duplicate_field;
+
+    #[test]
+    fn the_triggers_refusals_a_client_can_act_on_are_named() {
+        assert_eq!(super::trigger_refusal("PRESALE_USED").map(|(code, _)| code), Some("PRESALE_USED"));
+        let postgres = "PRESALE_AFTER_SALES_OPEN";
+        assert_eq!(super::trigger_refusal(postgres).map(|(code, _)| code), Some("PRESALE_AFTER_SALES_OPEN"));
+        assert_eq!(super::trigger_refusal("SEAT_TAKEN"), None);
+    }
 
     #[test]
     fn duplicate_field_is_found_in_sqlite_messages() {

@@ -78,6 +78,8 @@ pub struct OrderRecord {
     pub events: Vec<OrderEvent>,
     pub payment: Option<PaymentRecord>,
     pub refunds: Vec<RefundRecord>,
+    /// The presale it was booked in, if any: `(presale's name, access code used)`.
+    pub presale: Option<(String, String)>,
 }
 
 /// Why an order could not be changed.
@@ -1053,6 +1055,14 @@ where
         })
         .collect();
     let payment = payment_of::<B>(conn, id).await?;
+    let presale: Option<(String, String)> = sqlx::query_as(
+        "SELECT p.name, c.code FROM presale_uses u
+         JOIN presale_codes c ON c.id = u.code_id JOIN presales p ON p.id = c.presale_id
+         WHERE u.order_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(OrderRecord {
         id,
         concert_id,
@@ -1069,5 +1079,6 @@ where
         events,
         payment,
         refunds,
+        presale,
     })
 }

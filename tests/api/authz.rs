@@ -52,6 +52,9 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("delete", "/api/v1/orders/{id}",                           [401, 200, 403, 403, 403, 200]),
     ("post",   "/api/v1/orders/{id}/payment",                   [401, 200, 403, 403, 403, 403]),
     ("post",   "/api/v1/orders/{id}/mark-paid",                 [401, 403, 403, 200, 403, 200]),
+    ("post",   "/api/v1/concerts/{id}/presales",                [401, 403, 403, 201, 403, 201]),
+    ("get",    "/api/v1/concerts/{id}/presales",                [401, 403, 403, 200, 403, 200]),
+    ("delete", "/api/v1/concerts/{id}/presales/{presaleId}",    [401, 403, 403, 204, 403, 204]),
     // Signed by the provider, not a caller; this service has no Stripe set up, so none.
     ("post",   "/api/v1/payments/{provider}/webhook",           [404, 404, 404, 404, 404, 404]),
     ("get",    "/api/v1/users/my/tickets",                      [401, 200, 200, 200, 200, 200]),
@@ -114,6 +117,10 @@ struct Fixture {
     reservation: i64,
     /// The fan's pending order of a `PAYMENT` concert of the promoter's.
     order: i64,
+    /// A concert of the promoter's whose general sale opens in 2098, with an unused
+    /// presale.
+    presale_concert: i64,
+    presale: i64,
     poster_key: String,
 }
 
@@ -196,6 +203,15 @@ async fn fixture(app: &TestApp) -> Fixture {
     app.post(&format!("/api/v1/concerts/{room_concert}/queue"), &json!({}), Some(&fan))
         .await
         .assert_status(201);
+    let mut later = concert_body(ids[0]);
+    later["salesOpenAt"] = json!("2098-06-01T10:00:00Z");
+    let presale_concert = app.post("/api/v1/concerts", &later, Some(&promoter)).await;
+    presale_concert.assert_status(201);
+    let presale_concert = presale_concert.data()["id"].as_i64().unwrap();
+    let presale = app
+        .post(&format!("/api/v1/concerts/{presale_concert}/presales"), &presale_body(), Some(&promoter))
+        .await;
+    presale.assert_status(201);
     let poster = upload(app, &promoter, concerts[0]).await;
     poster.assert_status(201);
     let poster_key = poster.data()["imagePath"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
@@ -207,6 +223,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         room_concert,
         reservation: booked.data()["id"].as_i64().unwrap(),
         order: held.data()["orderId"].as_i64().unwrap(),
+        presale_concert,
+        presale: presale.data()["id"].as_i64().unwrap(),
         poster_key,
     }
 }
@@ -216,6 +234,11 @@ fn concert_body(hall: i64) -> Value {
         "name": "Live", "description": "", "startTime": "2099-01-01T19:00:00Z", "auditoriumId": hall,
         "seatPrices": [{"grade": "R", "price": 10}], "seatList": [{"horizontals": ["A", "B"], "grade": "R"}],
     })
+}
+
+fn presale_body() -> Value {
+    json!({"name": "Fan club", "opensAt": "2001-01-01T00:00:00Z", "closesAt": "2098-06-01T10:00:00Z",
+           "count": 2, "maxUsesPerCode": 1})
 }
 
 async fn upload(app: &TestApp, token: &str, concert: i64) -> Reply {
@@ -262,6 +285,7 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
     };
     let path = path
         .replace("{reservation_id}", &f.reservation.to_string())
+        .replace("{presaleId}", &f.presale.to_string())
         .replace("{key}", &f.poster_key)
         .replace("{provider}", "stripe")
         .replace(
@@ -280,6 +304,7 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
                 (_, r) if r.starts_with("/api/v1/admin/users/") => world.other_fan_id,
                 (_, r) if r.starts_with("/api/v1/orders/") => f.order,
                 (_, r) if r.starts_with("/api/v1/tickets/") => f.reservation,
+                (_, r) if r.contains("/presales") => f.presale_concert,
                 ("delete", "/api/v1/concerts/{id}") => f.empty_concert,
                 (_, r) if r.starts_with("/api/v1/concerts/{id}/queue") => f.room_concert,
                 _ => f.concert,
@@ -319,6 +344,7 @@ async fn call(app: &TestApp, world: &World, caller: usize, method: &str, route: 
         ("post", "/api/v1/concerts/{id}/checkin/tokens") => Some(json!({"name": "North gate"})),
         ("post", "/api/v1/concerts/{id}/queue") => Some(json!({})),
         ("patch", "/api/v1/concerts/{id}/queue") => Some(json!({"paused": true})),
+        ("post", "/api/v1/concerts/{id}/presales") => Some(presale_body()),
         ("post", "/api/v1/concerts/{id}/checkins") => {
             let admin = app.admin_token().await;
             let ticket = app.get(&format!("/api/v1/tickets/{}", f.reservation), Some(&admin)).await;

@@ -466,10 +466,14 @@ fn both_booking_answers_and_the_upload_fields_are_documented() {
     assert_eq!(
         schemas["BookRequest"]["oneOf"],
         json!([
-            {"$ref": "#/components/schemas/SeatPositionRequest"},
+            {"$ref": "#/components/schemas/SeatBookingRequest"},
             {"$ref": "#/components/schemas/SeatListRequest"}
         ])
     );
+    // Either form may carry a presale access code.
+    for form in ["SeatBookingRequest", "SeatListRequest"] {
+        assert_eq!(schemas[form]["properties"]["accessCode"]["type"], "string", "{form}");
+    }
     let upload = &doc["paths"]["/api/v1/images/upload"]["post"]["requestBody"]["content"];
     assert_eq!(upload["multipart/form-data"]["schema"]["$ref"], "#/components/schemas/PosterUpload");
     let fields: Vec<&String> = schemas["PosterUpload"]["properties"].as_object().unwrap().keys().collect();

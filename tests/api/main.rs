@@ -20,6 +20,7 @@ mod load_generator;
 mod ops;
 mod orders;
 mod overload;
+mod presales;
 mod queue;
 mod replica;
 mod reservation_rules;

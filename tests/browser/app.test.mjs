@@ -11,7 +11,9 @@
 // venues: a venue made in sections in the editor from pasted row lists; an arena (a
 // standing floor, two seated sections of irregular rows) priced per section; its page's
 // overview, one section drawn at a time, standing places booked by number; and on a touch
-// phone seats of at least 24×24 px in a row that scrolls inside its own box. Last, a
+// phone seats of at least 24×24 px in a row that scrolls inside its own box. A concert
+// whose sales open later counts down to the opening; its promoter opens a presale on its
+// page, and a fan who types the code books before sales open. Last, a
 // concert fans pay for: a hold with its countdown, paying, the promoter marking the order
 // paid, giving a hold up, a hold whose time runs out, and a late payment given back. Then
 // tickets and the door: a ticket's page with its QR code (and in print), a ticket given to
@@ -518,6 +520,45 @@ try {
   assert.match(first, /^\d+ d \d\d:\d\d:\d\d$/, first);
   await earlyPage.waitForFunction((was) => document.querySelector('.countdown').textContent !== was, first);
   await early.close();
+
+  step('the promoter opens a presale on the concert\'s page and gets its code; a fan types it and books before sales open');
+  const presaleConcert = await call('POST', '/concerts', {
+    name: 'Fan Club First', startTime: '2099-05-01T19:00:00Z', auditoriumId: edited.auditoriumId,
+    salesOpenAt: '2099-04-01T10:00:00Z',
+    seatPrices: [{ grade: 'R', price: 50000 }], seatList: [{ horizontals: ['A'], grade: 'R' }],
+  }, promoterToken);
+  assert.equal(presaleConcert.status, 201, JSON.stringify(presaleConcert.json));
+  const presaleId = presaleConcert.json.data.id;
+  const pre = promoter.page;
+  await pre.goto(`${base}/promoter/concerts/${presaleId}`);
+  assert.equal(await pre.getByLabel('Sales open').inputValue(), '2099-04-01T10:00', 'the form keeps a later opening');
+  const presalePanel = pre.locator('section', { has: pre.getByRole('heading', { name: 'Presales' }) });
+  await presalePanel.getByLabel('Name', { exact: true }).fill('Fan club');
+  await presalePanel.getByLabel('Codes').fill('fan-club-7');
+  await presalePanel.getByRole('button', { name: 'Open presale' }).click();
+  await presalePanel.getByText('Presale Fan club is open.').waitFor();
+  assert.equal(await presalePanel.locator('.alert .presale-codes').innerText(), 'FAN-CLUB-7');
+  await presalePanel.getByText('1 code · 0 bookings made').waitFor();
+  await pre.getByRole('button', { name: 'Save concert' }).click();
+  await pre.getByText('Concert saved.').waitFor();
+  assert.equal((await call('GET', `/concerts/${presaleId}`)).json.data.salesOpenAt, '2099-04-01T10:00:00Z', 'saving keeps the opening');
+  assert.equal((await call('POST', '/users/signup', { username: 'juno', password: PASSWORD, email: 'juno@example.com' })).status, 201);
+  const insider = await context();
+  await logIn(insider.page, 'juno', PASSWORD);
+  await insider.page.goto(`${base}/concerts/${presaleId}`);
+  await insider.page.locator('.live-state.live').waitFor();
+  await insider.page.getByRole('button', { name: 'Row A seat 1, grade R, 50,000', exact: true }).click();
+  await insider.page.getByRole('button', { name: 'Book 1 seat' }).click();
+  await insider.page.getByText('sales open at 2099-04-01T10:00:00Z').waitFor();
+  await insider.page.getByLabel('Presale access code').fill('fan-club-7');
+  await insider.page.getByRole('button', { name: 'Book 1 seat' }).click();
+  await insider.page.getByText('Booked!').waitFor();
+  await pre.reload();
+  await presalePanel.getByText('1 code · 1 booking made').waitFor();
+  assert.equal(await presalePanel.getByRole('button', { name: 'Delete presale Fan club' }).count(), 0, 'a used presale is kept');
+  await pre.goto(`${base}/promoter/concerts/${presaleId}/orders`);
+  await pre.getByText('presale Fan club: FAN-CLUB-7').waitFor();
+  await insider.ctx.close();
 
   // ---------------------------------------------- pay to confirm: holds and orders
   step('the promoter makes a concert fans pay for; the API\'s errors show beside the new fields');

@@ -67,6 +67,7 @@ from tickitecking_client.api.door import (
 )
 from tickitecking_client.api.ops import health, ready, render_metrics
 from tickitecking_client.api.queue import change_room, join, my_place, room_stats
+from tickitecking_client.api.presales import create_presale, delete_presale, presales
 from tickitecking_client.api.tickets import my_tickets, ticket, ticket_qr, transfer
 from tickitecking_client.api.seats import book, cancel, reservation_map, seat_map
 from tickitecking_client.api.users import (
@@ -87,6 +88,7 @@ from tickitecking_client.models import (
     LoginRequest,
     NewTokenRequest,
     PosterUpload,
+    PresaleRequest,
     PriceRequest,
     ProfileRequest,
     RefreshRequest,
@@ -96,6 +98,7 @@ from tickitecking_client.models import (
     Role,
     RowsRequest,
     ScanRequest,
+    SeatBookingRequest,
     SeatListRequest,
     SeatPositionRequest,
     SeatStatus,
@@ -358,7 +361,7 @@ def main() -> None:
     # Booking: one seat, several at once, a retry, a taken seat; cancelling.
     one, _ = data(
         book, 201, m.DataBooked, ReservationView, id=concert.id, client=fan_client,
-        body=SeatPositionRequest(horizontal="A", vertical=1),
+        body=SeatBookingRequest(horizontal="A", vertical=1),
     )
     assert one.status == ReservationStatus.Y and one.user_id == fan.id and one.concert_id == concert.id
     several_body = SeatListRequest(seats=[SeatPositionRequest(horizontal="B", vertical=2), SeatPositionRequest(horizontal="C", vertical=3)])
@@ -367,8 +370,8 @@ def main() -> None:
     assert len(several.reservations) == 2 and all(r.status == ReservationStatus.Y for r in several.reservations)
     again, _ = data(book, 201, m.DataBooked, ReservationList, id=concert.id, client=fan_client, body=several_body, idempotency_key=key)
     assert [r.id for r in again.reservations] == [r.id for r in several.reservations]
-    refused(book, 409, "SEAT_TAKEN", id=concert.id, client=operator_client, body=SeatPositionRequest(horizontal="A", vertical=1))
-    refused(book, 404, "SEAT_NOT_FOUND", id=concert.id, client=fan_client, body=SeatPositionRequest(horizontal="D", vertical=1))
+    refused(book, 409, "SEAT_TAKEN", id=concert.id, client=operator_client, body=SeatBookingRequest(horizontal="A", vertical=1))
+    refused(book, 404, "SEAT_NOT_FOUND", id=concert.id, client=fan_client, body=SeatBookingRequest(horizontal="D", vertical=1))
     refused(book, 400, "VALIDATION_FAILED", id=concert.id, client=fan_client, body=SeatListRequest(seats=[]))
     seats, _ = data(seat_map, 200, m.DataSeatMapView, m.SeatMapView, id=concert.id, client=anonymous)
     assert [r.statuses for r in seats.rows] == ["RAAA", "ARAA", "AARA"]
@@ -393,7 +396,7 @@ def main() -> None:
         body=SeatPositionRequest(horizontal="A", vertical=4),
     )
     assert [(c.concert_id, c.status, c.changed) for c in locked.concerts] == [(concert.id, SeatStatus.LOCKED, True)]
-    refused(book, 409, "SEAT_LOCKED", id=concert.id, client=fan_client, body=SeatPositionRequest(horizontal="A", vertical=4))
+    refused(book, 409, "SEAT_LOCKED", id=concert.id, client=fan_client, body=SeatBookingRequest(horizontal="A", vertical=4))
     unlocked, _ = data(
         toggle_seat_lock, 200, m.DataLockResult, m.LockResult, id=hall.id, client=operator_client,
         body=SeatPositionRequest(horizontal="A", vertical=4),
@@ -480,6 +483,45 @@ def main() -> None:
         body=RoomChangeRequest(admit_per_minute=1200),
     )
     assert room.admit_per_minute == 1200 and room.ended_by is None
+    # Presales: before a concert's general sale, a fan books with an access code of an
+    # open presale, each code as often as it allows; a promoter deletes an unused presale.
+    early_body = ConcertRequest(
+        name=f"Presale Night {RUN}", start_time=start, auditorium_id=hall.id, sales_open_at=start - datetime.timedelta(days=7),
+        seat_prices=[PriceRequest(grade="R", price=100)], seat_list=[RowsRequest(horizontals=["A"], grade="R")],
+    )
+    early, _ = data(create_concert, 201, m.DataConcertDetail, m.ConcertDetail, client=promoter_client, body=early_body)
+    closes = start - datetime.timedelta(days=7)
+    fan_club_body = PresaleRequest(
+        name="Fan club", opens_at=closes - datetime.timedelta(days=60), closes_at=closes,
+        codes=[f"walk-{RUN}"], max_uses_per_code=1,
+    )
+    fan_club, _ = data(create_presale, 201, m.DataPresaleView, m.PresaleView, id=early.id, client=promoter_client, body=fan_club_body)
+    assert [(c.code, c.uses) for c in fan_club.codes] == [(f"WALK-{RUN}".upper(), 0)] and fan_club.closes_at == closes
+    refused(create_presale, 403, "FORBIDDEN", id=early.id, client=fan_client, body=fan_club_body)
+    refused(create_presale, 409, "ACCESS_CODE_TAKEN", id=early.id, client=promoter_client, body=fan_club_body)
+    fan_club_body.codes, fan_club_body.max_uses_per_code = [], 0
+    refused(create_presale, 400, "VALIDATION_FAILED", id=early.id, client=promoter_client, body=fan_club_body)
+    radio, _ = data(
+        create_presale, 201, m.DataPresaleView, m.PresaleView, id=early.id, client=operator_client,
+        body=PresaleRequest(name="Radio", opens_at=fan_club.opens_at, closes_at=closes, count=2, max_uses_per_code=3),
+    )
+    assert len(radio.codes) == 2 and all(len(c.code) == 10 for c in radio.codes)
+    refused(book, 409, "SALES_NOT_OPEN", id=early.id, client=fan_client, body=SeatBookingRequest(horizontal="A", vertical=1))
+    refused(book, 403, "ACCESS_CODE_INVALID", id=early.id, client=fan_client,
+            body=SeatBookingRequest(horizontal="A", vertical=1, access_code="NOT-A-CODE"))
+    early_one, _ = data(
+        book, 201, m.DataBooked, ReservationView, id=early.id, client=fan_client,
+        body=SeatBookingRequest(horizontal="A", vertical=1, access_code=f"walk-{RUN}"),
+    )
+    assert early_one.status == ReservationStatus.Y
+    refused(book, 409, "ACCESS_CODE_USED_UP", id=early.id, client=fan_client,
+            body=SeatListRequest(seats=[SeatPositionRequest(horizontal="A", vertical=2)], access_code=f"WALK-{RUN}"))
+    listed, _ = data(presales, 200, m.DataVecPresaleView, list, id=early.id, client=promoter_client)
+    assert [(p.name, p.uses) for p in listed] == [("Fan club", 1), ("Radio", 0)]
+    refused(presales, 403, "FORBIDDEN", id=early.id, client=fan_client)
+    refused(delete_presale, 409, "PRESALE_USED", id=early.id, presale_id=fan_club.id, client=promoter_client)
+    call(delete_presale, 204, None, id=early.id, presale_id=radio.id, client=promoter_client)
+    refused(delete_presale, 404, "NOT_FOUND", id=early.id, presale_id=radio.id, client=promoter_client)
 
     # Leaving: logout ends the session; a deleted account cannot log in.
     call(logout, 204, None, client=fan_client)

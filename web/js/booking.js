@@ -136,15 +136,39 @@ export function liveFeed({ id, stream, onMap, refetch, onGone }) {
 }
 
 /**
- * Sends orders for one concert. A retry of the same order (after a busy answer or a lost
- * connection) keeps its `Idempotency-Key`, so an order that did go through is answered
- * again, not made twice; a refused order (409) or a new one gets a new key. While the
- * concert's waiting room is on, the order carries the fan's pass; refused for want of
+ * Before the general sale, a field for a presale access code: the concert's promoter
+ * hands codes out (a fan club, a newsletter), and a code lets its holder book during its
+ * presale. `value()` is the code typed, or null. Nothing once the general sale is open,
+ * when the service ignores codes.
+ */
+export function accessCodeField(detail) {
+  if (!(new Date() < new Date(detail.salesOpenAt))) return { el: null, value: () => null };
+  const input = h('input', {
+    id: 'access-code', name: 'accessCode', autocomplete: 'off', autocapitalize: 'characters',
+    spellcheck: 'false', maxlength: '32', 'aria-describedby': 'access-code-hint',
+  });
+  const el = h('div', { class: 'access-code' },
+    h('label', { for: 'access-code' }, 'Presale access code'),
+    input,
+    h('p', { id: 'access-code-hint', class: 'hint' },
+      'Sales have not opened yet. With a presale code you can book now; each code books a limited number of times.'));
+  return { el, value: () => input.value.trim() || null };
+}
+
+/**
+ * Sends orders for one concert, with the presale access code `accessCode()` gives, if
+ * any. A retry of the same order (after a busy answer or a lost connection) keeps its
+ * `Idempotency-Key`, so an order that did go through is answered again, not made twice
+ * (nor its code counted twice); a refused order (409) or a new one gets a new key. While
+ * the concert's waiting room is on, the order carries the fan's pass; refused for want of
  * one, the fan goes to the waiting room.
  */
-export function orders(id) {
+export function orders(id, accessCode = () => null) {
   let attempt = null;
-  return async function send(signature, body) {
+  return async function send(what, order) {
+    const code = accessCode();
+    const body = code ? { ...order, accessCode: code } : order;
+    const signature = code ? `${what}\n${code}` : what;
     if (!attempt || attempt.signature !== signature) attempt = { signature, key: newKey() };
     try {
       const answer = await api(`/concerts/${id}/reservations`, {

@@ -6,7 +6,7 @@ import { api, currentUser } from './api.js';
 import { h, price, errorBox, noticeBox, gradeClasses, rowsUpTo, busy } from './ui.js';
 import { seatGrid } from './seatmap.js';
 import { navigate } from './main.js';
-import { concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
+import { accessCodeField, concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
 import { seatName as nameOf, seatsInError } from './sections.js';
 import { sectionsView } from './concert_sections.js';
 import { heldOrderId, holds } from './checkout.js';
@@ -30,7 +30,8 @@ async function oneMapView(root, detail) {
   const grades = gradeClasses(detail.seatPrices);
   const selected = new Map();
   const started = new Date(detail.startTime) <= new Date();
-  const send = orders(id);
+  const access = accessCodeField(detail);
+  const send = orders(id, access.value);
 
   const seatAt = (row, col) => {
     const r = byRow.get(row);
@@ -205,7 +206,7 @@ async function oneMapView(root, detail) {
         grid.el,
         info),
       h('aside', { class: 'selection', 'aria-label': 'Your selection' },
-        h('h2', {}, 'Your selection'), selection, total, bookButton, gateNote, result, held.el)));
+        h('h2', {}, 'Your selection'), selection, total, access.el, bookButton, gateNote, result, held.el)));
   redraw();
   if (detail.checkout === 'PAYMENT') held.load();
   return live.stop;

@@ -26,6 +26,8 @@ function isoOf(local) {
   return Number.isNaN(t.getTime()) ? '' : t.toISOString();
 }
 
+import { presaleSection } from './presale_panel.js';
+
 /** A venue's sections; a seed venue's are one unnamed section of rows A..maxRow. */
 function sectionsOf(venue) {
   if (venue.sections && venue.sections.length) return venue.sections;
@@ -116,7 +118,8 @@ export async function concertFormView(root, which) {
   roomFields.hidden = !room;
   const saleFields = h('fieldset', {}, h('legend', {}, 'Sales and waiting room'),
     field('Sales open', { name: 'salesOpenAt', type: 'datetime-local', step: '1',
-      value: detail ? localInput(detail.salesOpenAt) : '' }, 'Empty: at once. A waiting room needs a time.'),
+      value: detail ? localInput(detail.salesOpenAt) : '' },
+      'Empty: at once. A waiting room needs a time; presales, with access codes, run before it.'),
     h('label', { class: 'choice' }, h('input', { type: 'checkbox', name: 'hasWaitingRoom', checked: !!room,
       onchange: (e) => { roomFields.hidden = !e.target.checked; } }),
     'Put a waiting room in front of the sale: fans who join before sales open get a random place in line, then are let in at a steady rate'),
@@ -358,6 +361,8 @@ export async function concertFormView(root, which) {
   if (panel) root.append(panel.el);
   root.append(posterSection(detail), await salesSection(detail.id));
   return panel ? panel.stop : undefined;
+import { presaleSection } from './presale_panel.js';
+
 }
 
 function posterSection(detail) {

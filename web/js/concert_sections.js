@@ -9,7 +9,7 @@ import { api, currentUser } from './api.js';
 import { h, price, errorBox, noticeBox, gradeClasses, busy } from './ui.js';
 import { seatGrid } from './seatmap.js';
 import { navigate } from './main.js';
-import { concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
+import { accessCodeField, concertHead, liveFeed, orders, pickHint, seatInfo } from './booking.js';
 import { SEATED, STANDING, countsOf, sectionTitle, seatName, seatsInError } from './sections.js';
 import { heldOrderId, holds } from './checkout.js';
 
@@ -35,7 +35,8 @@ export async function sectionsView(root, detail, firstCounts) {
   let counts = firstCounts;
   const grades = gradeClasses(detail.seatPrices);
   const started = new Date(detail.startTime) <= new Date();
-  const send = orders(id);
+  const access = accessCodeField(detail);
+  const send = orders(id, access.value);
   /** Picked seats of any section: `section␤row-col` → {section, row, col, grade, price}. */
   const selected = new Map();
   const keyOf = (section, row, col) => `${section}\n${row}-${col}`;
@@ -391,7 +392,7 @@ export async function sectionsView(root, detail, firstCounts) {
         mapBox,
         info),
       h('aside', { class: 'selection', 'aria-label': 'Your selection' },
-        h('h2', {}, 'Your selection'), selection, total, bookButton, result, held.el)));
+        h('h2', {}, 'Your selection'), selection, total, access.el, bookButton, result, held.el)));
     const asked = new URLSearchParams(location.search).get('section');
     const first = seated.find((s) => s.name === asked)
       || (seated.length === 1 && counts.sections.length === 1 ? seated[0] : null);

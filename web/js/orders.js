@@ -114,7 +114,8 @@ export async function concertOrdersView(root, id) {
         : o.status === 'EXPIRED' ? ['ended ', time(o.expiresAt)] : [];
     return h('tr', { dataset: { order: String(o.id) } },
       h('th', { scope: 'row', dataset: { label: 'Order' } },
-        h('span', {}, `No. ${o.id}`, h('span', { class: 'muted order-when' }, time(o.createdAt)))),
+        h('span', {}, `No. ${o.id}`, h('span', { class: 'muted order-when' }, time(o.createdAt)),
+          o.presale ? h('span', { class: 'muted order-presale' }, `presale ${o.presale.name}: ${o.presale.accessCode}`) : null)),
       cell('Fan', `#${o.userId}`),
       cell('Seats', orderPlaces(o).join(', ')),
       cell('Total', money(o.total, o.currency)),

@@ -120,6 +120,13 @@ export function showFormError(form, box, error) {
   if (first) first.focus();
 }
 
+/** "2027-05-01T19:00:00Z" → the `datetime-local` value in the reader's zone. */
+export function localInput(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 /** A labelled input: `field('Email', {name: 'email', type: 'email'})`. */
 export function field(label, attrs, hint) {
   const { tag = 'input', options = [], ...rest } = attrs;

@@ -22,13 +22,14 @@ use super::writer::{CancelJob, Job};
 use super::{ATTEMPTS, PostgresStore, lost_race};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, decide, order_status_of};
 use crate::domain::order::Notice;
+use crate::domain::presale::{Access, PresaleCode};
 use crate::domain::venue::Price;
 use crate::domain::venue::{Checkout, SeatStatus};
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, COUNT_REFUND, FREE_PLACES, HELD_SEATS, ORDER_EVENT, ORDER_STATUS,
-    REFUND_FACTS, REFUND_SEAT, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
-    SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
-    cancellable, corrupt, history, place, saved_ids, seat_ref,
+    PRESALE_CODE, REFUND_FACTS, REFUND_SEAT, RESERVATION_COLUMNS, RESERVATION_IN_CONCERT, ReservationRow,
+    SAVED_ANSWER, SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall,
+    as_first_answered, cancellable, code_refusal, corrupt, history, place, saved_ids, seat_ref,
 };
 use crate::store::orders::{expire_many, queue_many};
 use crate::store::sql::FOR_UPDATE;
@@ -159,6 +160,55 @@ pub(super) async fn insert_orders(
     }
     let ids: Vec<i64> = rows.into_iter().map(|(id, _)| id).collect();
     Ok(ids)
+}
+
+/// Counts the presale codes the new orders used, `(order, code)` each, in the booking's
+/// transaction (the schema checks each use again and counts it in its code's `uses`).
+pub(super) async fn use_codes(conn: &mut PgConnection, uses: &[(i64, i64)]) -> Result<(), BookingError> {
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let used = sqlx::query(
+        "INSERT INTO presale_uses (order_id, code_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+    )
+    .bind(uses.iter().map(|(order, _)| *order).collect::<Vec<_>>())
+    .bind(uses.iter().map(|(_, code)| *code).collect::<Vec<_>>())
+    .execute(conn)
+    .await;
+    match used {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if code_refusal(db.message()).is_some() => {
+            Err(code_refusal(db.message()).unwrap_or(BookingError::AccessCodeUsedUp))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a booking brings to be let in before the general sale: its access code as the
+/// concert has it, looked up only then (after it, a code is ignored).
+async fn access(
+    conn: &mut PgConnection,
+    request: &BookingRequest<'_>,
+    terms: Option<Terms>,
+    now: DateTime<Utc>,
+) -> Result<Access, BookingError> {
+    let (Some(code), Some(terms)) = (request.access_code, terms) else { return Ok(Access::None) };
+    if !terms.before_general_sale(now) {
+        return Ok(Access::None);
+    }
+    type CodeRow = (i64, DateTime<Utc>, DateTime<Utc>, i64, i64);
+    let row: Option<CodeRow> = sqlx::query_as(PRESALE_CODE)
+        .bind(request.concert_id)
+        .bind(code.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(Access::Code(row.map(|(id, opens_at, closes_at, uses, max_uses)| PresaleCode {
+        id,
+        opens_at,
+        closes_at,
+        uses,
+        max_uses,
+    })))
 }
 
 /// The seats of stored reservations, in their order.
@@ -332,8 +382,9 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
         .bind(request.user_id)
         .fetch_one(&mut *tx)
         .await?;
+    let access = access(&mut tx, request, terms, now).await?;
     let statuses = seats.iter().zip(&stored).map(|(seat, s)| (*seat, s.map(|(_, _, status)| status)));
-    decide(terms, now, statuses, held)?;
+    let admission = decide(terms, now, access, statuses, held)?;
     let Some(settled) = terms else { return Err(BookingError::ConcertNotFound) };
     let (status, expires_at) = settled.booked_as(now);
     let found: Vec<(i64, i64)> = stored.iter().flatten().map(|&(id, price, _)| (id, price)).collect();
@@ -341,6 +392,9 @@ async fn book_once(pool: &PgPool, request: &BookingRequest<'_>) -> Result<Option
     let order_id =
         insert_orders(&mut tx, &[(request.user_id, request.concert_id, status, total, expires_at)], now)
             .await?[0];
+    if let Some(code_id) = admission.code_id() {
+        use_codes(&mut tx, &[(order_id, code_id)]).await?;
+    }
     let inserted: Result<Vec<ReservationRow>, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at, order_id, expires_at)
          SELECT $1, $2, t.seat_id, $6, t.price, $3, $7, $8

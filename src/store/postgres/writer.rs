@@ -22,8 +22,9 @@ use futures_util::future::BoxFuture;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::bookings::{expire_due_in, insert_orders, refund_seat, terms_of};
+use super::bookings::{expire_due_in, insert_orders, refund_seat, terms_of, use_codes};
 use crate::domain::booking::{self, ReservationStatus, SeatRef, Terms};
+use crate::domain::presale::{Access, AccessCode, Admission, PresaleCode};
 use crate::domain::sections::SectionName;
 use crate::domain::venue::SeatStatus;
 use crate::store::bookings::{
@@ -325,8 +326,10 @@ async fn write_in(
     let mut seats = seats_of(tx, batch).await?;
     let mut held = holdings(tx, batch).await?;
     let mut floors = free_places(tx, batch).await?;
+    let mut codes = presale_codes(tx, batch, &concerts, now).await?;
 
-    // Each order in turn, seeing what the orders before it took.
+    // Each order in turn, seeing what the orders before it took (seats, places, the
+    // uses of presale codes).
     let mut decisions = Vec::with_capacity(batch.len());
     for job in batch {
         if retried(job) {
@@ -334,14 +337,26 @@ async fn write_in(
             decisions.push(Err(BookingError::KeyReused));
             continue;
         }
-        let decision = decide(job, concerts.get(&job.concert_id).copied(), &seats, &held, &mut floors, now);
-        if let Ok(taken) = &decision {
+        let terms = concerts.get(&job.concert_id).copied();
+        let access = match (&job.access_code, terms) {
+            (Some(code), Some(terms)) if terms.before_general_sale(now) => {
+                Access::Code(codes.get(&(job.concert_id, code.clone())).copied())
+            }
+            _ => Access::None,
+        };
+        let decision = decide(job, terms, access, &seats, &held, &mut floors, now);
+        if let Ok((taken, admission)) = &decision {
             for (seat, _) in taken {
                 if let Some(Some(row)) = seats.get_mut(&(job.concert_id, *seat)) {
                     row.status = SeatStatus::Reserved;
                 }
             }
             *held.entry((job.user_id, job.concert_id)).or_default() += taken.len() as i64;
+            if let (Admission::Presale { .. }, Some(code)) = (admission, &job.access_code)
+                && let Some(found) = codes.get_mut(&(job.concert_id, code.clone()))
+            {
+                found.uses += 1;
+            }
         }
         decisions.push(decision);
     }
@@ -357,7 +372,7 @@ async fn write_in(
             if retried(job) {
                 return None;
             }
-            Some(decision.map(|taken| {
+            Some(decision.map(|(taken, _)| {
                 let released = released.remove(&job.concert_id).unwrap_or_default();
                 Booked {
                     reservations: booked.next().unwrap_or_default(),
@@ -547,21 +562,26 @@ async fn holdings(
     Ok(rows.into_iter().map(|(user, concert, count)| ((user, concert), count)).collect())
 }
 
+/// An order's seats and places as decided, with their ids and prices, and how it was let in.
+type Taken = (Vec<(SeatRef, SeatRow)>, Admission);
+
 /// Whether one order can be booked now, by the one booking rule
-/// ([`crate::domain::booking::decide`]): the seats it takes with their ids and prices, or
-/// why not.
+/// ([`crate::domain::booking::decide`]) with what it brings to be let in before the
+/// general sale: the seats it takes, or why not.
 fn decide(
     job: &Job,
     concert: Option<Terms>,
+    access: Access,
     seats: &HashMap<(i64, SeatRef), Option<SeatRow>>,
     held: &HashMap<(i64, i64), i64>,
     floors: &mut HashMap<(i64, SectionName), Floor>,
     now: DateTime<Utc>,
-) -> Result<Vec<(SeatRef, SeatRow)>, BookingError> {
+) -> Result<Taken, BookingError> {
     let stored = |seat: &SeatRef| seats.get(&(job.concert_id, *seat)).copied().flatten();
     let held = held.get(&(job.user_id, job.concert_id)).copied().unwrap_or(0);
-    // The concert first (no live one, or started), as a single order is decided.
-    booking::decide(concert, now, std::iter::empty(), 0)?;
+    // The concert first (no live one, started, or not selling to this order), as a single
+    // order is decided.
+    booking::decide(concert, now, access, std::iter::empty(), 0)?;
     let places = take_places(job, floors)?;
     let statuses = job
         .order
@@ -569,14 +589,56 @@ fn decide(
         .iter()
         .map(|seat| (*seat, stored(seat).map(|row| row.status)))
         .chain(places.iter().map(|(place, _)| (*place, Some(SeatStatus::Available))));
-    if let Err(refused) = booking::decide(concert, now, statuses, held) {
-        give_back(job, floors, places);
-        return Err(refused.into());
-    }
+    let admission = match booking::decide(concert, now, access, statuses, held) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            give_back(job, floors, places);
+            return Err(refused.into());
+        }
+    };
     let mut taken: Vec<(SeatRef, SeatRow)> =
         job.order.seats.iter().filter_map(|seat| stored(seat).map(|row| (*seat, row))).collect();
     taken.extend(places);
-    Ok(taken)
+    Ok((taken, admission))
+}
+
+/// The presale codes the batch's orders bring before their concerts' general sales, by
+/// `(concert, code)` as stored (a code the concert does not have is absent). One read,
+/// and none when no order brings a code then: the rush after the general sale opens
+/// pays nothing for presales.
+async fn presale_codes(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Job],
+    concerts: &HashMap<i64, Terms>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<(i64, AccessCode), PresaleCode>, StoreError> {
+    let wanted: Vec<(i64, &AccessCode)> = batch
+        .iter()
+        .filter_map(|job| {
+            let code = job.access_code.as_ref()?;
+            concerts.get(&job.concert_id)?.before_general_sale(now).then_some((job.concert_id, code))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    type Row = (i64, String, i64, DateTime<Utc>, DateTime<Utc>, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT q.concert_id, q.code, c.id, p.opens_at, p.closes_at, c.uses, c.max_uses
+         FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[]) AS q(concert_id, code)) q
+         JOIN presale_codes c ON c.concert_id = q.concert_id AND c.code = q.code
+         JOIN presales p ON p.id = c.presale_id",
+    )
+    .bind(wanted.iter().map(|(concert, _)| *concert).collect::<Vec<_>>())
+    .bind(wanted.iter().map(|(_, code)| code.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(concert, code, id, opens_at, closes_at, uses, max_uses)| {
+            ((concert, AccessCode::stored(code)), PresaleCode { id, opens_at, closes_at, uses, max_uses })
+        })
+        .collect())
 }
 
 /// The free places of one standing section as the batch found them, first free first,
@@ -662,19 +724,19 @@ fn give_back(job: &Job, floors: &mut HashMap<(i64, SectionName), Floor>, places:
 async fn insert(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
-    decisions: &[Result<Vec<(SeatRef, SeatRow)>, BookingError>],
+    decisions: &[Result<Taken, BookingError>],
     concerts: &HashMap<i64, Terms>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Vec<ReservationRecord>>, StoreError> {
     // One order per accepted booking, held or confirmed as its concert sells.
-    let accepted: Vec<(&Job, &Vec<(SeatRef, SeatRow)>)> = batch
+    let accepted: Vec<(&Job, &Taken)> = batch
         .iter()
         .zip(decisions)
         .filter_map(|(job, decision)| decision.as_ref().ok().map(|taken| (job, taken)))
         .collect();
     let orders: Vec<_> = accepted
         .iter()
-        .map(|(job, taken)| {
+        .map(|(job, (taken, _))| {
             let (status, expires_at) = concerts
                 .get(&job.concert_id)
                 .map_or((ReservationStatus::Active, None), |terms| terms.booked_as(now));
@@ -683,12 +745,22 @@ async fn insert(
         })
         .collect();
     let order_ids = insert_orders(tx, &orders, now).await?;
+    // The presale codes the orders used, counted before their reservations are checked.
+    let uses: Vec<(i64, i64)> = accepted
+        .iter()
+        .zip(&order_ids)
+        .filter_map(|((_, (_, admission)), order)| admission.code_id().map(|code| (*order, code)))
+        .collect();
+    use_codes(tx, &uses).await.map_err(|e| match e {
+        BookingError::Store(e) => e,
+        refused => StoreError::Other(anyhow::anyhow!("a presale use was refused by the schema: {refused}")),
+    })?;
     // (fan, concert, seat, price, order, status, held until)
     type Row<'a> = (i64, i64, i64, i64, i64, &'a str, Option<DateTime<Utc>>);
     let rows: Vec<Row> = accepted
         .iter()
         .zip(orders.iter().zip(&order_ids))
-        .flat_map(|((job, taken), (order, order_id))| {
+        .flat_map(|((job, (taken, _)), (order, order_id))| {
             taken.iter().map(move |(_, row)| {
                 (job.user_id, job.concert_id, row.id, row.price_cents, *order_id, order.2.code(), order.4)
             })
@@ -724,7 +796,7 @@ async fn insert(
     decisions
         .iter()
         .filter_map(|decision| decision.as_ref().ok())
-        .map(|taken| {
+        .map(|(taken, _)| {
             taken
                 .iter()
                 .map(|(_, row)| {

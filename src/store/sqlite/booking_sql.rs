@@ -11,15 +11,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::layouts::{Layouts, PricedSeat};
 use crate::domain::booking::{ReservationStatus, SeatRef, Terms, booked_as, decide, order_status_of};
 use crate::domain::order::Notice;
+use crate::domain::presale::{Access, AccessCode, PresaleCode};
 use crate::domain::venue::Price;
 use crate::domain::venue::{Checkout, SeatStatus};
 pub(super) use crate::store::bookings::OwnedBooking;
 use crate::store::bookings::{
     CONCERT_START, CONCERT_TERMS, COUNT_REFUND, DUE_ORDER_OF_SEAT, DUE_ORDERS_OF_SECTION, EXPIRE_HOLDS,
     EXPIRE_ORDER, FREE_PLACES, HELD_SEATS, HELD_SEATS_OF_ORDER, HOLD_ENDED, INSERT_ORDER, ORDER_EVENT,
-    ORDER_STATUS, REFUND_FACTS, REFUND_SEAT, RESERVATION_IN_CONCERT, ReservationRow, SAVED_ANSWER,
-    SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
-    cancellable, corrupt, place, saved_ids, seat_ref,
+    ORDER_STATUS, PRESALE_CODE, REFUND_FACTS, REFUND_SEAT, RESERVATION_IN_CONCERT, ReservationRow,
+    SAVED_ANSWER, SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, USE_CODE,
+    as_first_answered, cancellable, code_refusal, corrupt, place, saved_ids, seat_ref,
 };
 use crate::store::outbox::QUEUE_EMAIL;
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
@@ -120,16 +121,21 @@ pub(super) fn book_in(
     request: &OwnedBooking,
     selling: Option<(Checkout, i64)>,
 ) -> Result<Booked, BookingError> {
-    if let ([seat], None, [], Some(selling)) =
-        (&request.order.seats[..], &request.idempotency, &request.order.standing[..], selling)
-    {
+    if let ([seat], None, [], None, Some(selling)) = (
+        &request.order.seats[..],
+        &request.idempotency,
+        &request.order.standing[..],
+        &request.access_code,
+        selling,
+    ) {
         return book_one(conn, layouts, request, *seat, selling);
     }
     book_in_savepoint(conn, request)
 }
 
-/// Several seats, an idempotency key, or a seat held past its time: every check first,
-/// then the writes, all in a savepoint so that a refusal midway leaves nothing behind.
+/// Several seats, an idempotency key, an access code, or a seat held past its time: every
+/// check first, then the writes, all in a savepoint so that a refusal midway leaves
+/// nothing behind.
 fn book_in_savepoint(conn: &Connection, request: &OwnedBooking) -> Result<Booked, BookingError> {
     conn.execute_batch("SAVEPOINT booking")?;
     match book_checked(conn, request) {
@@ -436,12 +442,22 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         let places = standing_places(conn, request, &mut released, now)?;
         stored.extend(places.into_iter().map(|(seat, s)| (seat, Some(s))));
     }
+    // An access code is looked up only before the general sale: after it, it is ignored.
+    let access = match (&request.access_code, terms) {
+        (Some(code), Some(terms)) if terms.before_general_sale(now) => {
+            Access::Code(presale_code(conn, request.concert_id, code)?)
+        }
+        _ => Access::None,
+    };
     let statuses = stored.iter().map(|(seat, s)| (*seat, s.as_ref().map(|s| s.status)));
-    decide(terms, now, statuses, held_seats(conn, request)?)?;
+    let admission = decide(terms, now, access, statuses, held_seats(conn, request)?)?;
     let Some(terms) = terms else { return Err(BookingError::ConcertNotFound) };
     let (status, expires_at) = terms.booked_as(now);
     let total = stored.iter().filter_map(|(_, s)| s.as_ref().map(|s| s.price)).sum();
     let order_id = insert_order(conn, request, status, total, expires_at, now)?;
+    if let Some(code_id) = admission.code_id() {
+        use_code(conn, order_id, code_id)?;
+    }
     let mut reservations = Vec::with_capacity(stored.len());
     let mut booked = Vec::with_capacity(stored.len());
     for (seat, found) in stored {
@@ -466,6 +482,44 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
         .execute(params![request.user_id, key, fingerprint, request.concert_id, ids.join(","), time_text(now)])?;
     }
     Ok(Booked { reservations, version: 0, replayed: false, seats: booked, released })
+}
+
+/// The concert's presale code of this text, as stored.
+fn presale_code(
+    conn: &Connection,
+    concert_id: i64,
+    code: &AccessCode,
+) -> Result<Option<PresaleCode>, BookingError> {
+    let row: Option<(i64, String, String, i64, i64)> = conn
+        .prepare_cached(PRESALE_CODE)?
+        .query_row(params![concert_id, code.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((id, opens, closes, uses, max_uses)) = row else { return Ok(None) };
+    Ok(Some(PresaleCode {
+        id,
+        opens_at: parse_time(&opens)?,
+        closes_at: parse_time(&closes)?,
+        uses,
+        max_uses,
+    }))
+}
+
+/// Counts an order's use of a presale code, in the booking's savepoint (the schema checks
+/// it again and counts it in the code's `uses`).
+fn use_code(conn: &Connection, order_id: i64, code_id: i64) -> Result<(), BookingError> {
+    match conn.prepare_cached(USE_CODE)?.execute(params![order_id, code_id]) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(failure, Some(message)))
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(code_refusal(&message).unwrap_or_else(|| {
+                BookingError::Store(corrupt(format!("a presale use was refused: {message}")))
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The answer saved under an idempotency key, if the key was used before.
