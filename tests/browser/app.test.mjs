@@ -531,7 +531,7 @@ try {
   const presaleId = presaleConcert.json.data.id;
   const pre = promoter.page;
   await pre.goto(`${base}/promoter/concerts/${presaleId}`);
-  assert.equal(await pre.getByLabel('Sales open').inputValue(), '2099-04-01T10:00', 'the form keeps a later opening');
+  assert.equal(await pre.getByLabel('Sales open', { exact: true }).inputValue(), '2099-04-01T10:00', 'the form keeps a later opening');
   const presalePanel = pre.locator('section', { has: pre.getByRole('heading', { name: 'Presales' }) });
   await presalePanel.getByLabel('Name', { exact: true }).fill('Fan club');
   await presalePanel.getByLabel('Codes').fill('fan-club-7');

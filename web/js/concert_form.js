@@ -8,6 +8,7 @@ import { navigate } from './main.js';
 import { myVenues } from './promoter.js';
 import { SEATED, STANDING, sectionTitle, venueSummary } from './sections.js';
 import { roomPanel } from './queue_panel.js';
+import { presaleSection } from './presale_panel.js';
 
 const NOT_ON_SALE = '';
 
@@ -25,8 +26,6 @@ function isoOf(local) {
   const t = new Date(local);
   return Number.isNaN(t.getTime()) ? '' : t.toISOString();
 }
-
-import { presaleSection } from './presale_panel.js';
 
 /** A venue's sections; a seed venue's are one unnamed section of rows A..maxRow. */
 function sectionsOf(venue) {
@@ -359,10 +358,8 @@ export async function concertFormView(root, which) {
   if (!editing) return undefined;
   const panel = detail.waitingRoom ? roomPanel(detail.id) : null;
   if (panel) root.append(panel.el);
-  root.append(posterSection(detail), await salesSection(detail.id));
+  root.append(posterSection(detail), await salesSection(detail.id), await presaleSection(detail));
   return panel ? panel.stop : undefined;
-import { presaleSection } from './presale_panel.js';
-
 }
 
 function posterSection(detail) {
