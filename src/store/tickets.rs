@@ -398,19 +398,33 @@ where
             return Err(TransferError::ToSelf);
         }
         let version = ticket.version + 1;
-        sqlx::query(
-            "INSERT INTO ticket_holders (reservation_id, concert_id, holder_id, version, changed_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (reservation_id) DO UPDATE
-             SET holder_id = excluded.holder_id, version = excluded.version, changed_at = excluded.changed_at",
+        // A ticket that moved before has its holder row replaced, one that never moved gets
+        // one. Not as one upsert: its INSERT's checks (version 2, a holder other than the
+        // buyer) run before the conflict is found, on both backends, and would refuse
+        // every second move.
+        let replaced: Option<i64> = sqlx::query_scalar(
+            "UPDATE ticket_holders SET holder_id = $2, version = $3, changed_at = $4 WHERE reservation_id = $1
+             RETURNING reservation_id",
         )
         .bind(id)
-        .bind(ticket.concert_id)
         .bind(to_id)
         .bind(version)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        if replaced.is_none() {
+            sqlx::query(
+                "INSERT INTO ticket_holders (reservation_id, concert_id, holder_id, version, changed_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(ticket.concert_id)
+            .bind(to_id)
+            .bind(version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO ticket_transfers (reservation_id, from_user_id, to_user_id, version, at)
              VALUES ($1, $2, $3, $4, $5)",
