@@ -227,6 +227,41 @@ async fn a_transfer_moves_the_ticket_and_revokes_its_old_code() {
 }
 
 #[tokio::test]
+async fn a_ticket_moves_again_on_to_a_third_fan_and_back_to_its_buyer_each_time_with_a_new_code() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("again-promoter").await;
+    let id = concert(&app, &promoter, "Again").await;
+    let (buyer_id, buyer) = app.fan("again-buyer").await;
+    let (_, second) = app.fan("again-second").await;
+    app.fan("again-third").await;
+    let reservation = book(&app, id, &buyer, "B", 3).await;
+    let transfer = format!("/api/v1/tickets/{reservation}/transfer");
+    let mut codes = vec![ticket(&app, reservation, &buyer).await["code"].as_str().unwrap().to_owned()];
+    for (to, from, version) in
+        [("again-second", &buyer, 2), ("again-buyer", &second, 3), ("again-second", &buyer, 4)]
+    {
+        let moved = app.post(&transfer, &json!({"username": to}), Some(from)).await;
+        moved.assert_status(200);
+        assert_eq!(moved.data()["version"], version);
+        codes.push(moved.data()["code"].as_str().unwrap().to_owned());
+    }
+    let onwards = app.post(&transfer, &json!({"username": "again-third"}), Some(&second)).await;
+    onwards.assert_status(200);
+    assert_eq!(onwards.data()["version"], 5);
+    codes.push(onwards.data()["code"].as_str().unwrap().to_owned());
+    let distinct: std::collections::HashSet<&String> = codes.iter().collect();
+    assert_eq!(distinct.len(), 5, "a new code each time");
+    // Only the last code opens the door.
+    for old in &codes[..4] {
+        app.post(&checkins(id), &json!({"code": old}), Some(&promoter))
+            .await
+            .assert_error(409, "TICKET_REVOKED");
+    }
+    assert_ne!(ticket(&app, reservation, &promoter).await["holder"]["id"], buyer_id);
+    app.post(&checkins(id), &json!({"code": codes[4]}), Some(&promoter)).await.assert_status(200);
+}
+
+#[tokio::test]
 async fn a_ticket_does_not_move_once_the_concert_started() {
     let app = TestApp::spawn().await;
     let (_, promoter) = app.promoter("late-promoter").await;
