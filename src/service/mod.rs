@@ -62,8 +62,8 @@ pub struct Parts {
     /// The shared Redis, if any: readiness looks at it.
     pub shared_state: Option<SharedState>,
     pub payments: crate::config::PaymentSettings,
-    /// What ticket codes are signed with.
-    pub ticket_key: crate::ticket::TicketKey,
+    /// What ticket codes are signed with (the e-mail sender signs them too).
+    pub ticket_key: Arc<crate::ticket::TicketKey>,
 }
 
 impl Services {

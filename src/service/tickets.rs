@@ -87,10 +87,21 @@ type Queued = (Scan, oneshot::Sender<Result<Option<Checkin>, StoreError>>);
 /// Most scans the door's writer keeps in one transaction.
 const SCANS_PER_BATCH: usize = 256;
 
+/// A ticket's code of its current version, signed with `key`.
+pub fn code_of(ticket: &TicketRecord, key: &TicketKey) -> String {
+    let claims = TicketClaims {
+        ticket_id: ticket.id,
+        concert_id: ticket.concert_id,
+        version: u32::try_from(ticket.version).unwrap_or(u32::MAX),
+        seat: ticket.seat,
+    };
+    encode_and_sign(&claims, key)
+}
+
 /// The use cases of tickets and the door.
 pub struct Tickets {
     store: Arc<dyn Store>,
-    key: TicketKey,
+    key: Arc<TicketKey>,
     verifying: VerifyingKey,
     /// The door's writer ([`admit_forever`]).
     door: mpsc::UnboundedSender<Queued>,
@@ -98,7 +109,7 @@ pub struct Tickets {
 
 impl Tickets {
     /// The tickets' use cases; starts the door's writer on the current runtime.
-    pub fn new(store: Arc<dyn Store>, key: TicketKey) -> Self {
+    pub fn new(store: Arc<dyn Store>, key: Arc<TicketKey>) -> Self {
         let verifying = key.verifying_key();
         let (door, scans) = mpsc::unbounded_channel();
         tokio::spawn(admit_forever(store.clone(), scans));
@@ -107,13 +118,7 @@ impl Tickets {
 
     /// The ticket's code of its current version.
     pub fn code(&self, ticket: &TicketRecord) -> String {
-        let claims = TicketClaims {
-            ticket_id: ticket.id,
-            concert_id: ticket.concert_id,
-            version: u32::try_from(ticket.version).unwrap_or(u32::MAX),
-            seat: ticket.seat,
-        };
-        encode_and_sign(&claims, &self.key)
+        code_of(ticket, &self.key)
     }
 
     /// The public key the door verifies codes with (32 bytes, base64url).

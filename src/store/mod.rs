@@ -31,7 +31,7 @@ pub use orders::{
     OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
     Settled, UnsentRefund,
 };
-pub use outbox::{OutboxEmail, OutboxStore};
+pub use outbox::{ConfirmedOrder, ORDER_CONFIRMED, OutboxEmail, OutboxStore};
 pub use tickets::{
     Attendee, Checkin, CheckinRecord, CheckinTokenRecord, DoorTicket, GradeCount, Scan, TicketRecord,
     TicketStore, TransferError,

@@ -687,6 +687,39 @@ where
     }
 }
 
+/// The tickets of orders (`list`: their ids, comma-separated), cancelled ones too, by order
+/// and in id order.
+pub(super) async fn tickets_of_orders<B>(
+    conn: &mut Conn<B>,
+    list: &str,
+) -> Result<std::collections::HashMap<i64, Vec<TicketRecord>>, StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    Option<String>: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
+{
+    // Through the reservations' index by order.
+    let rows: Vec<TicketRow> = sqlx::query_as(&format!(
+        "{TICKET_SELECT} WHERE r.order_id IN ({list}) AND {IS_TICKET} ORDER BY r.id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_order: std::collections::HashMap<i64, Vec<TicketRecord>> = std::collections::HashMap::new();
+    for row in rows {
+        let ticket = row.record()?;
+        by_order.entry(ticket.order_id.unwrap_or_default()).or_default().push(ticket);
+    }
+    Ok(by_order)
+}
+
 /// A ticket as `conn` sees it, its reservation locked with `lock` (a row-lock clause, or
 /// nothing).
 async fn ticket_in<B>(conn: &mut Conn<B>, id: i64, lock: &str) -> Result<Option<TicketRecord>, StoreError>

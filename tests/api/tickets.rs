@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::emails::{Mail, assert_carries_tickets};
 use crate::helpers::TestApp;
 
 /// A hall of two rows of five (A at grade R, B at S) and a `DIRECT` concert in it.
@@ -123,6 +124,102 @@ async fn a_confirmed_booking_is_a_ticket_whose_code_opens_the_door_once() {
     app.post(&checkins(id), &json!({"code": code.to_lowercase()}), Some(&promoter))
         .await
         .assert_error(409, "ALREADY_CHECKED_IN");
+}
+
+/// Books seats in one order; answers the tickets' ids and their codes as they are now.
+async fn book_order(app: &TestApp, concert: i64, fan: &str, seats: &[(&str, u32)]) -> Vec<(i64, String)> {
+    let seats: Vec<Value> =
+        seats.iter().map(|(row, seat)| json!({"horizontal": row, "vertical": seat})).collect();
+    let booked = app
+        .post(&format!("/api/v1/concerts/{concert}/reservations"), &json!({"seats": seats}), Some(fan))
+        .await;
+    booked.assert_status(201);
+    let mut tickets = Vec::new();
+    for reservation in booked.data()["reservations"].as_array().unwrap() {
+        let id = reservation["id"].as_i64().unwrap();
+        tickets.push((id, ticket(app, id, fan).await["code"].as_str().unwrap().to_owned()));
+    }
+    tickets
+}
+
+#[tokio::test]
+async fn a_direct_booking_is_confirmed_once_by_e_mail_with_each_tickets_qr_code_inline() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("mail-promoter").await;
+    let id = concert(&app, &promoter, "Mailed").await;
+    let (_, fan) = app.fan("mail-fan").await;
+    let one = book_order(&app, id, &fan, &[("A", 1)]).await;
+    let pair = book_order(&app, id, &fan, &[("B", 1), ("B", 2)]).await;
+
+    let sent = app.emails(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(app.emails(2).await.len(), 2, "one e-mail per booking");
+    let mails: Vec<Mail> = sent.iter().map(|raw| Mail::parse(raw)).collect();
+    let with_ticket = |ticket: i64| {
+        let found: Vec<&Mail> =
+            mails.iter().filter(|m| m.text().contains(&format!("/tickets/{ticket}\n"))).collect();
+        assert_eq!(found.len(), 1, "ticket {ticket} in one e-mail: {sent:#?}");
+        found[0]
+    };
+    for (tickets, mail) in [(&one, with_ticket(one[0].0)), (&pair, with_ticket(pair[0].0))] {
+        assert_eq!(mail.header("To"), Some("mail-fan@example.com"));
+        assert!(mail.header("Subject").unwrap().starts_with("Your tickets: order "), "{mail:#?}");
+        assert!(mail.text().contains(" is confirmed.\n\nMailed, "), "{}", mail.text());
+        let carried: Vec<(i64, &str)> = tickets.iter().map(|(id, code)| (*id, code.as_str())).collect();
+        assert_carries_tickets(mail, &carried);
+    }
+}
+
+#[tokio::test]
+async fn a_confirmation_sent_after_transfers_carries_the_current_codes_of_the_tickets_still_held() {
+    let app = TestApp::spawn().await;
+    // Nothing can be delivered while the outbox folder is a file: the confirmation waits.
+    std::fs::write(app.dir.path().join("outbox"), b"not a folder").unwrap();
+    let (_, promoter) = app.promoter("later-promoter").await;
+    let id = concert(&app, &promoter, "Later").await;
+    let (_, buyer) = app.fan("buyer").await;
+    let (_, friend) = app.fan("friend").await;
+    let booked = book_order(&app, id, &buyer, &[("A", 1), ("A", 2)]).await;
+    let ((back, first_code), (given, _)) = (booked[0].clone(), booked[1].clone());
+    let transfer = |ticket: i64, to: &str, token: &str| {
+        let path = format!("/api/v1/tickets/{ticket}/transfer");
+        let body = json!({"username": to});
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.post(&path, &body, Some(&token)).await.assert_status(200);
+        }
+    };
+    transfer(back, "friend", &buyer).await;
+    transfer(back, "buyer", &friend).await;
+    transfer(given, "friend", &buyer).await;
+    let current = ticket(&app, back, &buyer).await;
+    assert_eq!(current["version"], 3);
+    let current_code = current["code"].as_str().unwrap().to_owned();
+    assert_ne!(current_code, first_code);
+
+    // Deliverable again, and due now: the confirmation and the six transfer notices.
+    std::fs::remove_file(app.dir.path().join("outbox")).unwrap();
+    app.run_sql("UPDATE outbox SET next_attempt_at = created_at WHERE sent_at IS NULL AND failed_at IS NULL")
+        .await;
+    let sent = app.emails(7).await;
+    let confirmations: Vec<Mail> = sent
+        .iter()
+        .map(|raw| Mail::parse(raw))
+        .filter(|m| m.header("Subject").unwrap().starts_with("Your tickets"))
+        .collect();
+    assert_eq!(confirmations.len(), 1, "{sent:#?}");
+    let mail = &confirmations[0];
+    assert_eq!(mail.header("To"), Some("buyer@example.com"));
+    // The ticket given back shows its code of now (version 3), not the one of the booking;
+    // the ticket given away is the friend's: neither its code nor its link.
+    assert_carries_tickets(mail, &[(back, &current_code)]);
+    assert!(!crate::emails::png_shows_qr_code_of(&mail.images()[0].2, &first_code));
+    assert!(mail.text().contains("- A-2: given to another fan\n"), "{}", mail.text());
+    assert!(
+        !mail.text().contains(&format!("/tickets/{given}"))
+            && !mail.html().contains(&format!("/tickets/{given}"))
+    );
 }
 
 #[tokio::test]

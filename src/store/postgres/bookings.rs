@@ -121,7 +121,8 @@ pub(super) async fn refund_seat(
 pub(super) type NewOrder = (i64, i64, ReservationStatus, i64, Option<DateTime<Utc>>);
 
 /// New orders, one per [`NewOrder`],
-/// made at `now` in their concerts' currencies; returns their ids in the same order.
+/// made at `now` in their concerts' currencies, with the confirmation e-mails of those
+/// confirmed at once; returns their ids in the same order.
 pub(super) async fn insert_orders(
     conn: &mut PgConnection,
     orders: &[NewOrder],
@@ -132,7 +133,9 @@ pub(super) async fn insert_orders(
     }
     // One statement: each new order takes its id from the sequence once (the CTE is
     // materialized), and the ids come back in the list's order, which `RETURNING` alone
-    // does not promise.
+    // does not promise. The orders confirmed at once (`DIRECT`) queue their confirmation
+    // e-mails in the same statement: light rows (the outbox's `QUEUE_CONFIRMATION`, set
+    // by set), composed by the sender.
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "WITH new AS MATERIALIZED (
              SELECT nextval('orders_id_seq') AS id, t.*
@@ -142,7 +145,12 @@ pub(super) async fn insert_orders(
              INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at, expires_at)
              SELECT new.id, new.concert_id, new.user_id, new.status, new.total, c.currency, $6, new.expires_at
              FROM new JOIN concerts c ON c.id = new.concert_id
-             RETURNING id)
+             RETURNING id),
+         confirmed AS (
+             INSERT INTO outbox (event_key, recipient, subject, body_text, kind, order_id, created_at, next_attempt_at)
+             SELECT 'order-' || new.id || '-confirmed', u.email, '', '', 'ORDER_CONFIRMED', new.id, $6, $6
+             FROM new JOIN users u ON u.id = new.user_id WHERE new.status = 'CONFIRMED'
+             ON CONFLICT DO NOTHING)
          SELECT new.id, (SELECT count(*) FROM inserted) FROM new ORDER BY new.n",
     )
     .bind(orders.iter().map(|o| o.1).collect::<Vec<_>>())
