@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
+use futures_util::{Stream, StreamExt};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -83,6 +84,9 @@ pub struct DoorStats {
 
 /// A scan waiting for the door's writer, and where its answer goes.
 type Queued = (Scan, oneshot::Sender<Result<Option<Checkin>, StoreError>>);
+
+/// How many attendee rows the export reads ahead of its client.
+const ATTENDEES_AHEAD: usize = 256;
 
 /// Most scans the door's writer keeps in one transaction.
 const SCANS_PER_BATCH: usize = 256;
@@ -291,14 +295,30 @@ impl Tickets {
         Ok(self.store.checkins(concert_id, result).await?)
     }
 
-    /// Everyone holding a valid ticket, with their admission, for the promoter's export.
+    /// Everyone holding a valid ticket, with their admission, for the promoter's export:
+    /// the rows as the database sends them, a few hundred ahead of the reader at most (a
+    /// task reads them; it stops when the reader is gone).
     pub async fn attendees(
         &self,
         caller: &Principal,
         concert_id: i64,
-    ) -> Result<Vec<Attendee>, ServiceError> {
+    ) -> Result<impl Stream<Item = Result<Attendee, StoreError>> + Send + 'static, ServiceError> {
         self.owned(caller, concert_id).await?;
-        Ok(self.store.attendees(concert_id).await?)
+        let (rows, read) = mpsc::channel(ATTENDEES_AHEAD);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut attendees = store.attendees(concert_id);
+            while let Some(row) = attendees.next().await {
+                let failed = row.is_err();
+                if rows.send(row).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(futures_util::stream::unfold(
+            read,
+            |mut read| async move { read.recv().await.map(|row| (row, read)) },
+        ))
     }
 
     /// A new check-in token for the concert's door staff: the secret is answered once.

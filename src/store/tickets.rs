@@ -6,6 +6,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
@@ -193,8 +195,10 @@ pub trait TicketStore {
         concert_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<DoorTicket>, StoreError>;
-    /// Everyone holding a valid ticket, by seat, with their admission.
-    async fn attendees(&self, concert_id: i64) -> Result<Vec<Attendee>, StoreError>;
+    /// Everyone holding a valid ticket, by seat, with their admission: one query, its rows
+    /// handed on as the database sends them (the stream holds a connection until it ends
+    /// or is dropped).
+    fn attendees(&self, concert_id: i64) -> BoxStream<'_, Result<Attendee, StoreError>>;
     /// A new check-in token of the concert, stored by its secret's hash.
     async fn create_checkin_token(
         &self,
@@ -561,7 +565,7 @@ where
             .collect()
     }
 
-    async fn attendees(&self, concert_id: i64) -> Result<Vec<Attendee>, StoreError> {
+    fn attendees(&self, concert_id: i64) -> BoxStream<'_, Result<Attendee, StoreError>> {
         type Row = (
             i64,
             String,
@@ -574,7 +578,7 @@ where
             Option<DateTime<Utc>>,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
+        sqlx::query_as::<_, Row>(
             "SELECT r.id, s.section, s.horizontal, s.vertical, s.grade, u.username, u.nickname, u.email,
                     k.scanned_at, k.device_id
              FROM reservations r
@@ -586,24 +590,22 @@ where
              ORDER BY s.section, s.horizontal, s.vertical",
         )
         .bind(concert_id)
-        .fetch_all(self.lagging())
-        .await?;
-        rows.into_iter()
-            .map(
-                |(ticket_id, section, horizontal, vertical, grade, username, nickname, email, at, device)| {
-                    Ok(Attendee {
-                        ticket_id,
-                        seat: seat_ref(&section, &horizontal, vertical)?,
-                        grade: letter(&grade)?,
-                        holder_username: username,
-                        holder_nickname: nickname,
-                        holder_email: email,
-                        admitted_at: at,
-                        device_id: device,
-                    })
-                },
-            )
-            .collect()
+        .fetch(self.lagging())
+        .map(|row| {
+            let (ticket_id, section, horizontal, vertical, grade, username, nickname, email, at, device) =
+                row?;
+            Ok(Attendee {
+                ticket_id,
+                seat: seat_ref(&section, &horizontal, vertical)?,
+                grade: letter(&grade)?,
+                holder_username: username,
+                holder_nickname: nickname,
+                holder_email: email,
+                admitted_at: at,
+                device_id: device,
+            })
+        })
+        .boxed()
     }
 
     async fn create_checkin_token(

@@ -574,6 +574,57 @@ async fn the_promoter_sees_admissions_per_grade_and_exports_the_attendees() {
 }
 
 #[tokio::test]
+async fn the_attendee_export_of_a_full_hall_is_streamed_row_by_seat() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("export-promoter").await;
+    let hall = app
+        .post(
+            "/api/v1/auditoriums",
+            &json!({"name": "Big hall", "address": "x", "maxRow": "T", "maxColumn": 100}),
+            Some(&promoter),
+        )
+        .await;
+    hall.assert_status(201);
+    let rows: Vec<String> = ('A'..='T').map(String::from).collect();
+    let created = app
+        .post(
+            "/api/v1/concerts",
+            &json!({"name": "Full", "startTime": "2099-01-01T19:00:00Z", "auditoriumId": hall.data()["id"],
+                    "seatPrices": [{"grade": "R", "price": 100}], "seatList": [{"horizontals": rows, "grade": "R"}]}),
+            Some(&promoter),
+        )
+        .await;
+    created.assert_status(201);
+    let id = created.data()["id"].as_i64().unwrap();
+    let (fan_id, _) = app.fan("export-fan").await;
+    // Every seat sold, behind the service's back (the per-fan limit raised for it).
+    app.run_sql(&format!("UPDATE concerts SET max_seats_per_fan = 100000 WHERE id = {id}")).await;
+    app.run_sql(&format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         SELECT {fan_id}, {id}, s.id, 'Y', 10000, '2026-01-01T00:00:00+00:00' FROM seats s WHERE s.concert_id = {id}"
+    ))
+    .await;
+
+    let csv = app.get(&format!("/api/v1/concerts/{id}/attendees.csv"), Some(&promoter)).await;
+    csv.assert_status(200);
+    assert!(csv.headers.get("content-length").is_none(), "streamed, not buffered: {:?}", csv.headers);
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 1 + 2_000);
+    assert!(lines[1].ends_with(",,A,1,R,export-fan,,export-fan@example.com,,"), "{}", lines[1]);
+    // By seat: row by row, seat by seat.
+    let seats: Vec<(String, u32)> = lines[1..]
+        .iter()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[2].to_owned(), fields[3].parse().unwrap())
+        })
+        .collect();
+    let expected: Vec<(String, u32)> =
+        rows.iter().flat_map(|r| (1..=100).map(move |n| (r.clone(), n))).collect();
+    assert_eq!(seats, expected);
+}
+
+#[tokio::test]
 async fn a_held_seat_is_no_ticket_until_it_is_paid() {
     let app = TestApp::spawn().await;
     let (_, promoter) = app.promoter("paid-promoter").await;
