@@ -142,12 +142,16 @@ where
             DateTime<Utc>,
         );
         let mut tx = self.begin().await?;
+        // In the order of the index of unsent e-mails by due time (`outbox_due`), so that a
+        // claim reads about as many rows as it takes: in id order, SQLite sorted every due
+        // e-mail of a backlog for each claim, and PostgreSQL walked past every e-mail ever
+        // sent (sent rows are kept) before the first unsent one.
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "UPDATE outbox SET claimed_until = $2
              WHERE id IN (SELECT id FROM outbox
                           WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
                             AND (claimed_until IS NULL OR claimed_until <= $1)
-                          ORDER BY id LIMIT $3{})
+                          ORDER BY next_attempt_at, id LIMIT $3{})
              RETURNING id, event_key, recipient, subject, body_text, body_html, kind, order_id, attempts, created_at",
             B::locking(" FOR UPDATE SKIP LOCKED")
         ))
