@@ -10,7 +10,7 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
 use super::bookings::{HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
-use super::outbox::{QUEUE_CONFIRMATION, confirmation_key};
+use super::outbox::QUEUE_CONFIRMATION;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
 use crate::domain::order::{
@@ -456,13 +456,8 @@ where
         match outcome {
             PaymentOutcome::AlreadyPaid => {}
             PaymentOutcome::Paid => {
-                // A light row: the sender composes it with the tickets as they are then.
-                sqlx::query(QUEUE_CONFIRMATION)
-                    .bind(confirmation_key(id))
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                // Pending: the sender composes it with the tickets as they are then.
+                sqlx::query(QUEUE_CONFIRMATION).bind(id).bind(now).execute(&mut *tx).await?;
             }
             PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {
                 let reason = match outcome {

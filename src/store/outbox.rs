@@ -2,9 +2,11 @@
 //! claimed, marked sent or failed by the background sender (several instances may send:
 //! a claim is a lease, so a sender that died leaves its e-mails to another a little later).
 //!
-//! Most rows hold their e-mail whole. An order's confirmation is a light row instead,
-//! written with every booking: its kind ([`ORDER_CONFIRMED`]) and its order, composed by
-//! the sender from the order and its tickets ([`OutboxStore::confirmed_orders`]).
+//! Most rows hold their e-mail whole. An order's confirmation, due with every booking, is
+//! only noted then ([`QUEUE_CONFIRMATION`]: its order, in a table of pending confirmations);
+//! the sender moves pending confirmations into the outbox as it claims e-mails, as light
+//! rows (their kind, [`ORDER_CONFIRMED`], and their order), and composes them from the
+//! order and its tickets ([`OutboxStore::confirmed_orders`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,20 +36,25 @@ pub(in crate::store) const QUEUE_EMAIL_TO_USER: &str =
 /// The kind of a light row: an order's confirmation with its tickets.
 pub const ORDER_CONFIRMED: &str = "ORDER_CONFIRMED";
 
-/// The event key of an order's confirmation: once per order, whether it was confirmed at
-/// booking (`DIRECT`) or when paid. (PostgreSQL's booking writer spells it in SQL, in the
-/// statement that inserts a batch's orders.)
-pub fn confirmation_key(order: i64) -> String {
-    format!("order-{order}-confirmed")
-}
-
-/// Queues the confirmation of order `$3` to its fan as a light row, once per event key
-/// (`$1`, [`confirmation_key`]), written at `$2`. (Parameters in their numbers' order,
-/// for SQLite's own binding on the booking writer.)
+/// Notes that order `$1`, confirmed at `$2`, is to be confirmed to its fan by e-mail: in
+/// the booking's (or the payment's) transaction, about the least write there is (one short
+/// row by its key), moved into the outbox by the sender ([`PROMOTE_CONFIRMATIONS`]).
+/// PostgreSQL's booking writer does the same in the statement that inserts a batch's orders.
 pub(in crate::store) const QUEUE_CONFIRMATION: &str =
+    "INSERT INTO confirmations_pending (order_id, queued_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/// Up to `$1` pending confirmations, oldest orders first (locked against other senders'
+/// claims, which skip them, where rows are locked).
+const PENDING: &str = "SELECT order_id FROM confirmations_pending ORDER BY order_id LIMIT $1";
+
+/// Moves pending confirmations (of the orders `{list}`) into the outbox as light rows due
+/// at `$1`, once per order (event key `order-<id>-confirmed`, whether confirmed at booking
+/// or when paid), queued when the order was confirmed. Orders that are gone are left out.
+const PROMOTE_CONFIRMATIONS: &str =
     "INSERT INTO outbox (event_key, recipient, subject, body_text, kind, order_id, created_at, next_attempt_at)
-     SELECT $1, u.email, '', '', 'ORDER_CONFIRMED', o.id, $2, $2
-     FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $3
+     SELECT 'order-' || q.order_id || '-confirmed', u.email, '', '', 'ORDER_CONFIRMED', q.order_id, q.queued_at, $1
+     FROM confirmations_pending q JOIN orders o ON o.id = q.order_id JOIN users u ON u.id = o.user_id
+     WHERE q.order_id IN ({list})
      ON CONFLICT DO NOTHING";
 
 /// An e-mail claimed for sending.
@@ -142,6 +149,20 @@ where
             DateTime<Utc>,
         );
         let mut tx = self.begin().await?;
+        // The confirmations pending since the last claim join the outbox first, as many as
+        // a claim takes: a backlog of them waits in its own table, out of the bookings' way.
+        let pending: Vec<i64> =
+            sqlx::query_scalar(&format!("{PENDING}{}", B::locking(" FOR UPDATE SKIP LOCKED")))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !pending.is_empty() {
+            let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            sqlx::query(&PROMOTE_CONFIRMATIONS.replace("{list}", &list)).bind(now).execute(&mut *tx).await?;
+            sqlx::query(&format!("DELETE FROM confirmations_pending WHERE order_id IN ({list})"))
+                .execute(&mut *tx)
+                .await?;
+        }
         // In the order of the index of unsent e-mails by due time (`outbox_due`), so that a
         // claim reads about as many rows as it takes: in id order, SQLite sorted every due
         // e-mail of a backlog for each claim, and PostgreSQL walked past every e-mail ever

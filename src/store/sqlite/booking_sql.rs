@@ -21,7 +21,7 @@ use crate::store::bookings::{
     SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, as_first_answered,
     cancellable, corrupt, place, saved_ids, seat_ref,
 };
-use crate::store::outbox::{QUEUE_CONFIRMATION, QUEUE_EMAIL, confirmation_key};
+use crate::store::outbox::{QUEUE_CONFIRMATION, QUEUE_EMAIL};
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
 /// A cancellation as the writer holds it.
@@ -572,9 +572,9 @@ fn refund_seat(
     queue(conn, order, &notice, now)
 }
 
-/// Queues the confirmation e-mail of an order confirmed at once (`DIRECT`), in the
-/// booking's transaction: a light row, composed by the sender (held seats are confirmed by
-/// their payment).
+/// Notes the confirmation e-mail of an order confirmed at once (`DIRECT`) as pending, in
+/// the booking's transaction: one short row, which the sender moves into the outbox and
+/// composes (held seats are confirmed by their payment).
 fn confirm(
     conn: &Connection,
     order: i64,
@@ -582,11 +582,7 @@ fn confirm(
     now: DateTime<Utc>,
 ) -> Result<(), BookingError> {
     if status == ReservationStatus::Active {
-        conn.prepare_cached(QUEUE_CONFIRMATION)?.execute(params![
-            confirmation_key(order),
-            time_text(now),
-            order
-        ])?;
+        conn.prepare_cached(QUEUE_CONFIRMATION)?.execute(params![order, time_text(now)])?;
     }
     Ok(())
 }
