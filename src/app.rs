@@ -45,9 +45,19 @@ pub struct Service {
     pub orders: Arc<service::Orders>,
     /// The waiting rooms, whose ticker runs beside the server.
     pub queue: Arc<service::Queue>,
-    /// Where e-mails from the outbox go: the settings, the data dir (for `.eml` files) and
-    /// the public address their links point at.
-    pub mail: (crate::config::MailSettings, std::path::PathBuf, String),
+    /// What the e-mail sender needs.
+    pub mail: MailParts,
+}
+
+/// Where e-mails from the outbox go, and what they are composed with.
+pub struct MailParts {
+    pub settings: crate::config::MailSettings,
+    /// The data dir, for `.eml` files without SMTP.
+    pub data_dir: std::path::PathBuf,
+    /// The public address their links point at.
+    pub public_url: String,
+    /// What the tickets' codes in order confirmations are signed with.
+    pub ticket_key: Arc<TicketKey>,
 }
 
 /// Opens the backends, applies migrations and creates the first admin account.
@@ -78,7 +88,12 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         backups,
         orders,
         queue,
-        mail: (config.mail.clone(), config.data_dir.clone(), config.payments.public_url.clone()),
+        mail: MailParts {
+            settings: config.mail.clone(),
+            data_dir: config.data_dir.clone(),
+            public_url: config.payments.public_url.clone(),
+            ticket_key: assembled.ticket_key,
+        },
     })
 }
 
@@ -87,6 +102,7 @@ pub(crate) struct Assembled {
     pub store: Arc<dyn Store>,
     pub backends: String,
     pub seat_news: Arc<SeatNews>,
+    pub ticket_key: Arc<TicketKey>,
 }
 
 /// The use cases over the configured backends, ready to serve.
@@ -96,10 +112,10 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
     let store = store::open(&config.database).await?;
     ensure_admin(store.as_ref(), &config.admin).await?;
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
-    let ticket_key = match &config.ticket_signing_key {
+    let ticket_key = Arc::new(match &config.ticket_signing_key {
         Some(key) => TicketKey::from_setting(key).context("TICKET_SIGNING_KEY")?,
         None => TicketKey::load_or_create(&config.data_dir)?,
-    };
+    });
     let shared = match &config.redis {
         Some(redis) => Some(SharedState::connect(&redis.url, &redis.key_prefix).await?),
         None => None,
@@ -146,11 +162,11 @@ pub(crate) async fn assemble(config: &Config) -> anyhow::Result<(Services, Assem
         throttle: Arc::new(Throttle::new(fast.limiter, config.rate_limits)),
         shared_state: shared,
         payments: config.payments.clone(),
-        ticket_key,
+        ticket_key: ticket_key.clone(),
         lines: fast.lines,
         passes: crate::queue::PassKey::new(&secret),
     })?;
-    Ok((services, Assembled { store, backends, seat_news }))
+    Ok((services, Assembled { store, backends, seat_news, ticket_key }))
 }
 
 /// The fast views in front of the database: each kept in process, or in Redis.
@@ -273,9 +289,9 @@ pub async fn run(
     let maintenance = tokio::spawn(maintain(service.store.clone()));
     let sweeper = tokio::spawn(service::orders::sweep_forever(service.orders.clone()));
     let queue = tokio::spawn(service::queue::run_forever(service.queue.clone()));
-    let (mail_settings, data_dir, public_url) = service.mail;
-    let mailer = crate::mail::Mailer::new(mail_settings.smtp_url.as_deref(), &mail_settings.from, &data_dir)?;
-    let outbox = Arc::new(service::mail::StoreOutbox::new(service.store.clone(), public_url));
+    let MailParts { settings, data_dir, public_url, ticket_key } = service.mail;
+    let mailer = crate::mail::Mailer::new(settings.smtp_url.as_deref(), &settings.from, &data_dir)?;
+    let outbox = Arc::new(service::mail::StoreOutbox::new(service.store.clone(), public_url, ticket_key));
     let (stop_mail, mail_stopped) = tokio::sync::oneshot::channel::<()>();
     let sender = crate::mail::spawn_sender(
         outbox,

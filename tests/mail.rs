@@ -243,6 +243,7 @@ fn email(key: &str, to: &str) -> Email {
         subject: format!("About {key}"),
         text: format!("This is {key}."),
         html: None,
+        images: Vec::new(),
     }
 }
 
@@ -320,6 +321,7 @@ async fn an_email_arrives_with_its_headers_body_and_a_message_id_fixed_by_its_ke
         subject: "예매 확인: Order 12".into(),
         text: "Seat A-1, ₩55,000.\nSee you there!".into(),
         html: Some("<p>Seat <b>A-1</b>, ₩55,000.</p>".into()),
+        images: Vec::new(),
     };
     mailer.send(&confirmation).await.unwrap();
     mailer.send(&confirmation).await.unwrap();

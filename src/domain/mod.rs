@@ -2,6 +2,7 @@
 //! boundary into types that can only hold valid data ("parse, don't validate").
 
 pub mod booking;
+pub mod confirmation;
 pub mod order;
 pub mod poster;
 pub mod presale;

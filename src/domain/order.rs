@@ -101,12 +101,12 @@ pub fn on_payment(
 /// Where an e-mail's links point: replaced by the service's public address when it is sent.
 pub const PUBLIC_URL: &str = "{PUBLIC_URL}";
 
-/// An e-mail to a fan about their order: `(event key, subject, text)`. The key names the
-/// event, so that it is sent once per (event, recipient).
+/// An e-mail to a fan about their order, composed whole when the change it reports is
+/// written: `(event key, subject, text)`. The key names the event, so that it is sent
+/// once per (event, recipient). (An order's confirmation is composed when it is sent
+/// instead: [`super::confirmation`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice<'a> {
-    /// Paid: the tickets are the fan's (`tickets`: each ticket's id and seat).
-    Paid { order: i64, tickets: &'a [(i64, String)], total: &'a str, currency: &'a str },
     /// Money goes back (`part`: which refund of the order this is).
     Refunded { order: i64, part: i64, amount: &'a str, currency: &'a str, reason: &'a str },
     /// The hold ended unpaid.
@@ -122,18 +122,6 @@ impl Notice<'_> {
         let link = |order: i64| format!("{PUBLIC_URL}/orders?order={order}");
         let ticket_link = |ticket: i64| format!("{PUBLIC_URL}/tickets/{ticket}");
         match self {
-            Notice::Paid { order, tickets, total, currency } => (
-                format!("order-{order}-paid"),
-                format!("Your tickets: order {order}"),
-                format!(
-                    "Thank you: order {order} is paid ({total} {currency}).\n\nYour tickets (show the QR code of each at the door):\n{}\nYour order: {}\n",
-                    tickets
-                        .iter()
-                        .map(|(id, seat)| format!("- {seat}: {}\n", ticket_link(*id)))
-                        .collect::<String>(),
-                    link(*order)
-                ),
-            ),
             Notice::Refunded { order, part, amount, currency, reason } => (
                 format!("order-{order}-refund-{part}"),
                 format!("Refund for order {order}"),

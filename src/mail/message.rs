@@ -1,7 +1,8 @@
 //! An [`Email`] as an RFC 5322 message, with a Message-ID fixed by its key.
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use super::{Email, MailError};
@@ -19,6 +20,21 @@ pub(crate) fn build(email: &Email, from: &Mailbox) -> Result<Message, MailError>
         .subject(email.subject.as_str())
         .message_id(Some(message_id(&email.key, from)));
     let message = match &email.html {
+        Some(html) if !email.images.is_empty() => {
+            // The HTML and its images together, as the text's alternative.
+            let mut related = MultiPart::related().singlepart(SinglePart::html(html.clone()));
+            for image in &email.images {
+                let content_type = ContentType::parse(image.content_type).map_err(|e| {
+                    MailError::Rejected(format!("content type {:?}: {e}", image.content_type))
+                })?;
+                related = related.singlepart(
+                    Attachment::new_inline(image.content_id.clone()).body(image.data.clone(), content_type),
+                );
+            }
+            builder.multipart(
+                MultiPart::alternative().singlepart(SinglePart::plain(email.text.clone())).multipart(related),
+            )
+        }
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text.clone(), html.clone())),
         None => builder.singlepart(SinglePart::plain(email.text.clone())),
     };
@@ -40,6 +56,7 @@ pub(crate) fn key_digest(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::InlineImage;
 
     fn from() -> Mailbox {
         "tickitecking <tickets@example.com>".parse().unwrap()
@@ -53,6 +70,7 @@ mod tests {
             subject: "Your tickets".into(),
             text: "Seat A-1".into(),
             html: None,
+            images: Vec::new(),
         }
     }
 
@@ -78,6 +96,29 @@ mod tests {
         let both = formatted(&Email { html: Some("<p>Seat A-1</p>".into()), ..email("k") });
         assert!(both.contains("Content-Type: multipart/alternative"), "{both}");
         assert!(both.contains("text/plain") && both.contains("text/html"), "{both}");
+    }
+
+    #[test]
+    fn inline_images_go_with_the_html_as_related_parts() {
+        let image = InlineImage {
+            content_id: "ticket-7@tickets".into(),
+            content_type: "image/png",
+            data: crate::ticket::png::SIGNATURE.to_vec(),
+        };
+        let message = formatted(&Email {
+            html: Some("<img src=\"cid:ticket-7@tickets\">".into()),
+            images: vec![image],
+            ..email("k")
+        });
+        let at = |needle: &str| message.find(needle).unwrap_or_else(|| panic!("{needle:?} in {message}"));
+        assert!(at("Content-Type: multipart/alternative") < at("Content-Type: text/plain"), "{message}");
+        assert!(at("Content-Type: text/plain") < at("Content-Type: multipart/related"), "{message}");
+        assert!(at("Content-Type: multipart/related") < at("Content-Type: text/html"), "{message}");
+        assert!(at("Content-Type: text/html") < at("Content-ID: <ticket-7@tickets>"), "{message}");
+        assert!(message.contains("Content-Disposition: inline"), "{message}");
+        assert!(message.contains("Content-Type: image/png"), "{message}");
+        assert!(message.contains("Content-Transfer-Encoding: base64"), "{message}");
+        assert!(message.contains("iVBORw0KGgo"), "the image in base64: {message}");
     }
 
     #[test]

@@ -33,6 +33,19 @@ pub struct Email {
     pub text: String,
     /// An HTML alternative to the text, sent with it as `multipart/alternative`.
     pub html: Option<String>,
+    /// Images the HTML shows inline (`<img src="cid:…">`), sent with it as
+    /// `multipart/related`.
+    pub images: Vec<InlineImage>,
+}
+
+/// An image shown inside an e-mail's HTML, named by its Content-ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlineImage {
+    /// What the HTML's `cid:` names, e.g. `ticket-12@tickets` (without angle brackets).
+    pub content_id: String,
+    /// e.g. `image/png`.
+    pub content_type: &'static str,
+    pub data: Vec<u8>,
 }
 
 /// Why an e-mail was not delivered, and whether trying again later can help.

@@ -68,8 +68,8 @@ pub struct Parts {
     /// The shared Redis, if any: readiness looks at it.
     pub shared_state: Option<SharedState>,
     pub payments: crate::config::PaymentSettings,
-    /// What ticket codes are signed with.
-    pub ticket_key: crate::ticket::TicketKey,
+    /// What ticket codes are signed with (the e-mail sender signs them too).
+    pub ticket_key: Arc<crate::ticket::TicketKey>,
     /// The waiting rooms' lines, and what their passes are signed with.
     pub lines: Arc<dyn crate::queue::Lines>,
     pub passes: crate::queue::PassKey,

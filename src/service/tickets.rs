@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
+use futures_util::{Stream, StreamExt};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -84,13 +85,27 @@ pub struct DoorStats {
 /// A scan waiting for the door's writer, and where its answer goes.
 type Queued = (Scan, oneshot::Sender<Result<Option<Checkin>, StoreError>>);
 
+/// How many attendee rows the export reads ahead of its client.
+const ATTENDEES_AHEAD: usize = 256;
+
 /// Most scans the door's writer keeps in one transaction.
 const SCANS_PER_BATCH: usize = 256;
+
+/// A ticket's code of its current version, signed with `key`.
+pub fn code_of(ticket: &TicketRecord, key: &TicketKey) -> String {
+    let claims = TicketClaims {
+        ticket_id: ticket.id,
+        concert_id: ticket.concert_id,
+        version: u32::try_from(ticket.version).unwrap_or(u32::MAX),
+        seat: ticket.seat,
+    };
+    encode_and_sign(&claims, key)
+}
 
 /// The use cases of tickets and the door.
 pub struct Tickets {
     store: Arc<dyn Store>,
-    key: TicketKey,
+    key: Arc<TicketKey>,
     verifying: VerifyingKey,
     /// The door's writer ([`admit_forever`]).
     door: mpsc::UnboundedSender<Queued>,
@@ -98,7 +113,7 @@ pub struct Tickets {
 
 impl Tickets {
     /// The tickets' use cases; starts the door's writer on the current runtime.
-    pub fn new(store: Arc<dyn Store>, key: TicketKey) -> Self {
+    pub fn new(store: Arc<dyn Store>, key: Arc<TicketKey>) -> Self {
         let verifying = key.verifying_key();
         let (door, scans) = mpsc::unbounded_channel();
         tokio::spawn(admit_forever(store.clone(), scans));
@@ -107,13 +122,7 @@ impl Tickets {
 
     /// The ticket's code of its current version.
     pub fn code(&self, ticket: &TicketRecord) -> String {
-        let claims = TicketClaims {
-            ticket_id: ticket.id,
-            concert_id: ticket.concert_id,
-            version: u32::try_from(ticket.version).unwrap_or(u32::MAX),
-            seat: ticket.seat,
-        };
-        encode_and_sign(&claims, &self.key)
+        code_of(ticket, &self.key)
     }
 
     /// The public key the door verifies codes with (32 bytes, base64url).
@@ -286,14 +295,30 @@ impl Tickets {
         Ok(self.store.checkins(concert_id, result).await?)
     }
 
-    /// Everyone holding a valid ticket, with their admission, for the promoter's export.
+    /// Everyone holding a valid ticket, with their admission, for the promoter's export:
+    /// the rows as the database sends them, a few hundred ahead of the reader at most (a
+    /// task reads them; it stops when the reader is gone).
     pub async fn attendees(
         &self,
         caller: &Principal,
         concert_id: i64,
-    ) -> Result<Vec<Attendee>, ServiceError> {
+    ) -> Result<impl Stream<Item = Result<Attendee, StoreError>> + Send + 'static, ServiceError> {
         self.owned(caller, concert_id).await?;
-        Ok(self.store.attendees(concert_id).await?)
+        let (rows, read) = mpsc::channel(ATTENDEES_AHEAD);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut attendees = store.attendees(concert_id);
+            while let Some(row) = attendees.next().await {
+                let failed = row.is_err();
+                if rows.send(row).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(futures_util::stream::unfold(
+            read,
+            |mut read| async move { read.recv().await.map(|row| (row, read)) },
+        ))
     }
 
     /// A new check-in token for the concert's door staff: the secret is answered once.

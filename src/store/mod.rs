@@ -33,7 +33,7 @@ pub use orders::{
     OrderError, OrderEvent, OrderLine, OrderRecord, OrderStore, Payment, PaymentRecord, RefundRecord,
     Settled, UnsentRefund,
 };
-pub use outbox::{OutboxEmail, OutboxStore};
+pub use outbox::{ConfirmedOrder, ORDER_CONFIRMED, OutboxEmail, OutboxStore};
 pub use presales::{CodeRecord, PresaleRecord, PresaleStore};
 pub use queue::{
     ENDED_BY_OWNER, ENDED_BY_SELLING_OUT, EntryRecord, QueueStore, RoomChange, RoomRecord, Tick,

@@ -10,6 +10,7 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
 use super::bookings::{HOLD_ENDED, ORDER_EVENT, corrupt, seat_ref};
+use super::outbox::QUEUE_CONFIRMATION;
 use super::sql::{Args, Backend, Column, Conn, FOR_UPDATE, RowOf, WriteTx};
 use crate::domain::booking::{ReservationStatus, SeatRef};
 use crate::domain::order::{
@@ -457,14 +458,8 @@ where
         match outcome {
             PaymentOutcome::AlreadyPaid => {}
             PaymentOutcome::Paid => {
-                let tickets: Vec<(i64, String)> = lines_of::<B>(&mut tx, id)
-                    .await?
-                    .iter()
-                    .filter(|l| l.status == ReservationStatus::Active)
-                    .map(|l| (l.reservation_id, l.seat.to_string()))
-                    .collect();
-                let notice = Notice::Paid { order: id, tickets: &tickets, total: &total, currency };
-                queue_many::<B>(&mut tx, &[(id, notice.compose())], now).await?;
+                // Pending: the sender composes it with the tickets as they are then.
+                sqlx::query(QUEUE_CONFIRMATION).bind(id).bind(now).execute(&mut *tx).await?;
             }
             PaymentOutcome::RefundExpired | PaymentOutcome::Refund => {
                 let reason = match outcome {

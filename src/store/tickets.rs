@@ -6,6 +6,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::StoreError;
@@ -193,8 +195,10 @@ pub trait TicketStore {
         concert_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<DoorTicket>, StoreError>;
-    /// Everyone holding a valid ticket, by seat, with their admission.
-    async fn attendees(&self, concert_id: i64) -> Result<Vec<Attendee>, StoreError>;
+    /// Everyone holding a valid ticket, by seat, with their admission: one query, its rows
+    /// handed on as the database sends them (the stream holds a connection until it ends
+    /// or is dropped).
+    fn attendees(&self, concert_id: i64) -> BoxStream<'_, Result<Attendee, StoreError>>;
     /// A new check-in token of the concert, stored by its secret's hash.
     async fn create_checkin_token(
         &self,
@@ -398,19 +402,33 @@ where
             return Err(TransferError::ToSelf);
         }
         let version = ticket.version + 1;
-        sqlx::query(
-            "INSERT INTO ticket_holders (reservation_id, concert_id, holder_id, version, changed_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (reservation_id) DO UPDATE
-             SET holder_id = excluded.holder_id, version = excluded.version, changed_at = excluded.changed_at",
+        // A ticket that moved before has its holder row replaced, one that never moved gets
+        // one. Not as one upsert: its INSERT's checks (version 2, a holder other than the
+        // buyer) run before the conflict is found, on both backends, and would refuse
+        // every second move.
+        let replaced: Option<i64> = sqlx::query_scalar(
+            "UPDATE ticket_holders SET holder_id = $2, version = $3, changed_at = $4 WHERE reservation_id = $1
+             RETURNING reservation_id",
         )
         .bind(id)
-        .bind(ticket.concert_id)
         .bind(to_id)
         .bind(version)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        if replaced.is_none() {
+            sqlx::query(
+                "INSERT INTO ticket_holders (reservation_id, concert_id, holder_id, version, changed_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(ticket.concert_id)
+            .bind(to_id)
+            .bind(version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO ticket_transfers (reservation_id, from_user_id, to_user_id, version, at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -547,7 +565,7 @@ where
             .collect()
     }
 
-    async fn attendees(&self, concert_id: i64) -> Result<Vec<Attendee>, StoreError> {
+    fn attendees(&self, concert_id: i64) -> BoxStream<'_, Result<Attendee, StoreError>> {
         type Row = (
             i64,
             String,
@@ -560,7 +578,7 @@ where
             Option<DateTime<Utc>>,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
+        sqlx::query_as::<_, Row>(
             "SELECT r.id, s.section, s.horizontal, s.vertical, s.grade, u.username, u.nickname, u.email,
                     k.scanned_at, k.device_id
              FROM reservations r
@@ -572,24 +590,22 @@ where
              ORDER BY s.section, s.horizontal, s.vertical",
         )
         .bind(concert_id)
-        .fetch_all(self.lagging())
-        .await?;
-        rows.into_iter()
-            .map(
-                |(ticket_id, section, horizontal, vertical, grade, username, nickname, email, at, device)| {
-                    Ok(Attendee {
-                        ticket_id,
-                        seat: seat_ref(&section, &horizontal, vertical)?,
-                        grade: letter(&grade)?,
-                        holder_username: username,
-                        holder_nickname: nickname,
-                        holder_email: email,
-                        admitted_at: at,
-                        device_id: device,
-                    })
-                },
-            )
-            .collect()
+        .fetch(self.lagging())
+        .map(|row| {
+            let (ticket_id, section, horizontal, vertical, grade, username, nickname, email, at, device) =
+                row?;
+            Ok(Attendee {
+                ticket_id,
+                seat: seat_ref(&section, &horizontal, vertical)?,
+                grade: letter(&grade)?,
+                holder_username: username,
+                holder_nickname: nickname,
+                holder_email: email,
+                admitted_at: at,
+                device_id: device,
+            })
+        })
+        .boxed()
     }
 
     async fn create_checkin_token(
@@ -671,6 +687,39 @@ where
         .fetch_optional(self.fresh())
         .await?)
     }
+}
+
+/// The tickets of orders (`list`: their ids, comma-separated), cancelled ones too, by order
+/// and in id order.
+pub(super) async fn tickets_of_orders<B>(
+    conn: &mut Conn<B>,
+    list: &str,
+) -> Result<std::collections::HashMap<i64, Vec<TicketRecord>>, StoreError>
+where
+    B: Backend,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::DB>,
+    for<'q> Args<'q, B>: IntoArguments<'q, B::DB>,
+    for<'r> &'r str: ColumnIndex<RowOf<B>>,
+    usize: ColumnIndex<RowOf<B>>,
+    i64: Column<B::DB>,
+    Option<i64>: Column<B::DB>,
+    String: Column<B::DB>,
+    Option<String>: Column<B::DB>,
+    DateTime<Utc>: Column<B::DB>,
+    Option<DateTime<Utc>>: Column<B::DB>,
+{
+    // Through the reservations' index by order.
+    let rows: Vec<TicketRow> = sqlx::query_as(&format!(
+        "{TICKET_SELECT} WHERE r.order_id IN ({list}) AND {IS_TICKET} ORDER BY r.id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_order: std::collections::HashMap<i64, Vec<TicketRecord>> = std::collections::HashMap::new();
+    for row in rows {
+        let ticket = row.record()?;
+        by_order.entry(ticket.order_id.unwrap_or_default()).or_default().push(ticket);
+    }
+    Ok(by_order)
 }
 
 /// A ticket as `conn` sees it, its reservation locked with `lock` (a row-lock clause, or

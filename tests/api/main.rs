@@ -12,6 +12,7 @@ mod backend;
 mod bookings;
 mod catalog;
 mod contract;
+mod emails;
 mod fake_stripe;
 mod helpers;
 mod hygiene;

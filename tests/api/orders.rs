@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::emails::{Mail, assert_carries_tickets};
 use crate::helpers::TestApp;
 
 /// A hall and a `PAYMENT` concert (plus `extra` fields) of two rows of five, R at 100.
@@ -290,28 +291,6 @@ async fn without_a_payment_provider_only_direct_concerts_can_be_made() {
     assert_eq!(refused.error_fields(), ["checkout"]);
 }
 
-/// The `.eml` files the service wrote (no `SMTP_URL`), waited for until `count` are there.
-async fn emails(app: &TestApp, count: usize) -> Vec<String> {
-    let dir = app.dir.path().join("outbox");
-    for _ in 0..100 {
-        let mut found: Vec<String> = std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if found.len() >= count {
-            found.sort();
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {count} e-mails in {}", dir.display());
-}
-
 #[tokio::test]
 async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
     let app = TestApp::spawn().await;
@@ -331,10 +310,10 @@ async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
     let lapsed = app.post(&book(id), &json!({"horizontal": "A", "vertical": 2}), Some(&fan)).await;
     let lapsed_order = lapsed.data()["orderId"].as_i64().unwrap();
     app.end_hold(lapsed_order).await;
-    let sent = emails(&app, 3).await;
+    let sent = app.emails(3).await;
     // Give a second sweep and send round the chance to send anything twice.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(emails(&app, 3).await.len(), 3, "one e-mail per event");
+    assert_eq!(app.emails(3).await.len(), 3, "one e-mail per event");
     let with = |needle: &str| sent.iter().filter(|m| m.contains(needle)).count();
     assert_eq!(with(&format!("Subject: Your tickets: order {paid_order}")), 1);
     assert_eq!(with(&format!("Subject: Refund for order {paid_order}")), 1);
@@ -343,4 +322,44 @@ async fn the_fan_is_emailed_once_per_event_paid_refunded_or_expired() {
     assert!(sent.iter().any(|m| m.contains(&format!("/orders?order={paid_order}"))));
     // The paid order's e-mail links each ticket's page (its QR code).
     assert!(sent.iter().any(|m| m.contains(&format!("/tickets/{reservation}"))), "{sent:#?}");
+}
+
+#[tokio::test]
+async fn a_paid_order_is_confirmed_once_with_each_tickets_qr_code_inline() {
+    let app = TestApp::spawn().await;
+    let (promoter, id) = concert(&app, json!({})).await;
+    let (_, fan) = app.fan("paid-mail").await;
+    let held = app
+        .post(
+            &book(id),
+            &json!({"seats": [{"horizontal": "B", "vertical": 1}, {"horizontal": "B", "vertical": 2}]}),
+            Some(&fan),
+        )
+        .await;
+    held.assert_status(201);
+    let order = held.data()["reservations"][0]["orderId"].as_i64().unwrap();
+    let ids: Vec<i64> =
+        held.data()["reservations"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    for _ in 0..2 {
+        app.post(&format!("/api/v1/orders/{order}/mark-paid"), &json!({}), Some(&promoter)).await;
+    }
+    let mut codes = Vec::new();
+    for id in &ids {
+        let ticket = app.get(&format!("/api/v1/tickets/{id}"), Some(&fan)).await;
+        ticket.assert_status(200);
+        codes.push(ticket.data()["code"].as_str().unwrap().to_owned());
+    }
+
+    let sent = app.emails(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(app.emails(1).await.len(), 1, "one confirmation, however often the payment is recorded");
+    let mail = Mail::parse(&sent[0]);
+    assert_eq!(mail.header("Subject"), Some(format!("Your tickets: order {order}").as_str()));
+    assert_eq!(mail.header("To"), Some("paid-mail@example.com"));
+    assert!(
+        mail.text().starts_with(&format!("Thank you: order {order} is paid (200 EUR).")),
+        "{}",
+        mail.text()
+    );
+    assert_carries_tickets(&mail, &[(ids[0], &codes[0]), (ids[1], &codes[1])]);
 }

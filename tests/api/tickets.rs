@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::emails::{Mail, assert_carries_tickets};
 use crate::helpers::TestApp;
 
 /// A hall of two rows of five (A at grade R, B at S) and a `DIRECT` concert in it.
@@ -125,6 +126,102 @@ async fn a_confirmed_booking_is_a_ticket_whose_code_opens_the_door_once() {
         .assert_error(409, "ALREADY_CHECKED_IN");
 }
 
+/// Books seats in one order; answers the tickets' ids and their codes as they are now.
+async fn book_order(app: &TestApp, concert: i64, fan: &str, seats: &[(&str, u32)]) -> Vec<(i64, String)> {
+    let seats: Vec<Value> =
+        seats.iter().map(|(row, seat)| json!({"horizontal": row, "vertical": seat})).collect();
+    let booked = app
+        .post(&format!("/api/v1/concerts/{concert}/reservations"), &json!({"seats": seats}), Some(fan))
+        .await;
+    booked.assert_status(201);
+    let mut tickets = Vec::new();
+    for reservation in booked.data()["reservations"].as_array().unwrap() {
+        let id = reservation["id"].as_i64().unwrap();
+        tickets.push((id, ticket(app, id, fan).await["code"].as_str().unwrap().to_owned()));
+    }
+    tickets
+}
+
+#[tokio::test]
+async fn a_direct_booking_is_confirmed_once_by_e_mail_with_each_tickets_qr_code_inline() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("mail-promoter").await;
+    let id = concert(&app, &promoter, "Mailed").await;
+    let (_, fan) = app.fan("mail-fan").await;
+    let one = book_order(&app, id, &fan, &[("A", 1)]).await;
+    let pair = book_order(&app, id, &fan, &[("B", 1), ("B", 2)]).await;
+
+    let sent = app.emails(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(app.emails(2).await.len(), 2, "one e-mail per booking");
+    let mails: Vec<Mail> = sent.iter().map(|raw| Mail::parse(raw)).collect();
+    let with_ticket = |ticket: i64| {
+        let found: Vec<&Mail> =
+            mails.iter().filter(|m| m.text().contains(&format!("/tickets/{ticket}\n"))).collect();
+        assert_eq!(found.len(), 1, "ticket {ticket} in one e-mail: {sent:#?}");
+        found[0]
+    };
+    for (tickets, mail) in [(&one, with_ticket(one[0].0)), (&pair, with_ticket(pair[0].0))] {
+        assert_eq!(mail.header("To"), Some("mail-fan@example.com"));
+        assert!(mail.header("Subject").unwrap().starts_with("Your tickets: order "), "{mail:#?}");
+        assert!(mail.text().contains(" is confirmed.\n\nMailed, "), "{}", mail.text());
+        let carried: Vec<(i64, &str)> = tickets.iter().map(|(id, code)| (*id, code.as_str())).collect();
+        assert_carries_tickets(mail, &carried);
+    }
+}
+
+#[tokio::test]
+async fn a_confirmation_sent_after_transfers_carries_the_current_codes_of_the_tickets_still_held() {
+    let app = TestApp::spawn().await;
+    // Nothing can be delivered while the outbox folder is a file: the confirmation waits.
+    std::fs::write(app.dir.path().join("outbox"), b"not a folder").unwrap();
+    let (_, promoter) = app.promoter("later-promoter").await;
+    let id = concert(&app, &promoter, "Later").await;
+    let (_, buyer) = app.fan("buyer").await;
+    let (_, friend) = app.fan("friend").await;
+    let booked = book_order(&app, id, &buyer, &[("A", 1), ("A", 2)]).await;
+    let ((back, first_code), (given, _)) = (booked[0].clone(), booked[1].clone());
+    let transfer = |ticket: i64, to: &str, token: &str| {
+        let path = format!("/api/v1/tickets/{ticket}/transfer");
+        let body = json!({"username": to});
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.post(&path, &body, Some(&token)).await.assert_status(200);
+        }
+    };
+    transfer(back, "friend", &buyer).await;
+    transfer(back, "buyer", &friend).await;
+    transfer(given, "friend", &buyer).await;
+    let current = ticket(&app, back, &buyer).await;
+    assert_eq!(current["version"], 3);
+    let current_code = current["code"].as_str().unwrap().to_owned();
+    assert_ne!(current_code, first_code);
+
+    // Deliverable again, and due now: the confirmation and the six transfer notices.
+    std::fs::remove_file(app.dir.path().join("outbox")).unwrap();
+    app.run_sql("UPDATE outbox SET next_attempt_at = created_at WHERE sent_at IS NULL AND failed_at IS NULL")
+        .await;
+    let sent = app.emails(7).await;
+    let confirmations: Vec<Mail> = sent
+        .iter()
+        .map(|raw| Mail::parse(raw))
+        .filter(|m| m.header("Subject").unwrap().starts_with("Your tickets"))
+        .collect();
+    assert_eq!(confirmations.len(), 1, "{sent:#?}");
+    let mail = &confirmations[0];
+    assert_eq!(mail.header("To"), Some("buyer@example.com"));
+    // The ticket given back shows its code of now (version 3), not the one of the booking;
+    // the ticket given away is the friend's: neither its code nor its link.
+    assert_carries_tickets(mail, &[(back, &current_code)]);
+    assert!(!crate::emails::png_shows_qr_code_of(&mail.images()[0].2, &first_code));
+    assert!(mail.text().contains("- A-2: given to another fan\n"), "{}", mail.text());
+    assert!(
+        !mail.text().contains(&format!("/tickets/{given}"))
+            && !mail.html().contains(&format!("/tickets/{given}"))
+    );
+}
+
 #[tokio::test]
 async fn forged_truncated_and_other_concert_codes_are_invalid_and_change_nothing() {
     let app = TestApp::spawn().await;
@@ -224,6 +321,41 @@ async fn a_transfer_moves_the_ticket_and_revokes_its_old_code() {
     app.post(&transfer, &json!({"username": "giver"}), Some(&taker))
         .await
         .assert_error(409, "ALREADY_CHECKED_IN");
+}
+
+#[tokio::test]
+async fn a_ticket_moves_again_on_to_a_third_fan_and_back_to_its_buyer_each_time_with_a_new_code() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("again-promoter").await;
+    let id = concert(&app, &promoter, "Again").await;
+    let (buyer_id, buyer) = app.fan("again-buyer").await;
+    let (_, second) = app.fan("again-second").await;
+    app.fan("again-third").await;
+    let reservation = book(&app, id, &buyer, "B", 3).await;
+    let transfer = format!("/api/v1/tickets/{reservation}/transfer");
+    let mut codes = vec![ticket(&app, reservation, &buyer).await["code"].as_str().unwrap().to_owned()];
+    for (to, from, version) in
+        [("again-second", &buyer, 2), ("again-buyer", &second, 3), ("again-second", &buyer, 4)]
+    {
+        let moved = app.post(&transfer, &json!({"username": to}), Some(from)).await;
+        moved.assert_status(200);
+        assert_eq!(moved.data()["version"], version);
+        codes.push(moved.data()["code"].as_str().unwrap().to_owned());
+    }
+    let onwards = app.post(&transfer, &json!({"username": "again-third"}), Some(&second)).await;
+    onwards.assert_status(200);
+    assert_eq!(onwards.data()["version"], 5);
+    codes.push(onwards.data()["code"].as_str().unwrap().to_owned());
+    let distinct: std::collections::HashSet<&String> = codes.iter().collect();
+    assert_eq!(distinct.len(), 5, "a new code each time");
+    // Only the last code opens the door.
+    for old in &codes[..4] {
+        app.post(&checkins(id), &json!({"code": old}), Some(&promoter))
+            .await
+            .assert_error(409, "TICKET_REVOKED");
+    }
+    assert_ne!(ticket(&app, reservation, &promoter).await["holder"]["id"], buyer_id);
+    app.post(&checkins(id), &json!({"code": codes[4]}), Some(&promoter)).await.assert_status(200);
 }
 
 #[tokio::test]
@@ -439,6 +571,57 @@ async fn the_promoter_sees_admissions_per_grade_and_exports_the_attendees() {
         "{text}"
     );
     assert!(lines[3].contains(",B,1,S,") && lines[3].ends_with(",,"), "{text}");
+}
+
+#[tokio::test]
+async fn the_attendee_export_of_a_full_hall_is_streamed_row_by_seat() {
+    let app = TestApp::spawn().await;
+    let (_, promoter) = app.promoter("export-promoter").await;
+    let hall = app
+        .post(
+            "/api/v1/auditoriums",
+            &json!({"name": "Big hall", "address": "x", "maxRow": "T", "maxColumn": 100}),
+            Some(&promoter),
+        )
+        .await;
+    hall.assert_status(201);
+    let rows: Vec<String> = ('A'..='T').map(String::from).collect();
+    let created = app
+        .post(
+            "/api/v1/concerts",
+            &json!({"name": "Full", "startTime": "2099-01-01T19:00:00Z", "auditoriumId": hall.data()["id"],
+                    "seatPrices": [{"grade": "R", "price": 100}], "seatList": [{"horizontals": rows, "grade": "R"}]}),
+            Some(&promoter),
+        )
+        .await;
+    created.assert_status(201);
+    let id = created.data()["id"].as_i64().unwrap();
+    let (fan_id, _) = app.fan("export-fan").await;
+    // Every seat sold, behind the service's back (the per-fan limit raised for it).
+    app.run_sql(&format!("UPDATE concerts SET max_seats_per_fan = 100000 WHERE id = {id}")).await;
+    app.run_sql(&format!(
+        "INSERT INTO reservations (user_id, concert_id, seat_id, status, price_cents, created_at)
+         SELECT {fan_id}, {id}, s.id, 'Y', 10000, '2026-01-01T00:00:00+00:00' FROM seats s WHERE s.concert_id = {id}"
+    ))
+    .await;
+
+    let csv = app.get(&format!("/api/v1/concerts/{id}/attendees.csv"), Some(&promoter)).await;
+    csv.assert_status(200);
+    assert!(csv.headers.get("content-length").is_none(), "streamed, not buffered: {:?}", csv.headers);
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 1 + 2_000);
+    assert!(lines[1].ends_with(",,A,1,R,export-fan,,export-fan@example.com,,"), "{}", lines[1]);
+    // By seat: row by row, seat by seat.
+    let seats: Vec<(String, u32)> = lines[1..]
+        .iter()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[2].to_owned(), fields[3].parse().unwrap())
+        })
+        .collect();
+    let expected: Vec<(String, u32)> =
+        rows.iter().flat_map(|r| (1..=100).map(move |n| (r.clone(), n))).collect();
+    assert_eq!(seats, expected);
 }
 
 #[tokio::test]

@@ -122,7 +122,8 @@ pub(super) async fn refund_seat(
 pub(super) type NewOrder = (i64, i64, ReservationStatus, i64, Option<DateTime<Utc>>);
 
 /// New orders, one per [`NewOrder`],
-/// made at `now` in their concerts' currencies; returns their ids in the same order.
+/// made at `now` in their concerts' currencies, those confirmed at once with their
+/// confirmation e-mails pending; returns their ids in the same order.
 pub(super) async fn insert_orders(
     conn: &mut PgConnection,
     orders: &[NewOrder],
@@ -133,7 +134,9 @@ pub(super) async fn insert_orders(
     }
     // One statement: each new order takes its id from the sequence once (the CTE is
     // materialized), and the ids come back in the list's order, which `RETURNING` alone
-    // does not promise.
+    // does not promise. The orders confirmed at once (`DIRECT`) note their confirmation
+    // e-mails as pending in the same statement (the outbox's `QUEUE_CONFIRMATION`, set by
+    // set), for the sender to move into the outbox and compose.
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "WITH new AS MATERIALIZED (
              SELECT nextval('orders_id_seq') AS id, t.*
@@ -143,7 +146,11 @@ pub(super) async fn insert_orders(
              INSERT INTO orders (id, concert_id, user_id, status, total_cents, currency, created_at, expires_at)
              SELECT new.id, new.concert_id, new.user_id, new.status, new.total, c.currency, $6, new.expires_at
              FROM new JOIN concerts c ON c.id = new.concert_id
-             RETURNING id)
+             RETURNING id),
+         confirmed AS (
+             INSERT INTO confirmations_pending (order_id, queued_at)
+             SELECT new.id, $6 FROM new WHERE new.status = 'CONFIRMED'
+             ON CONFLICT DO NOTHING)
          SELECT new.id, (SELECT count(*) FROM inserted) FROM new ORDER BY new.n",
     )
     .bind(orders.iter().map(|o| o.1).collect::<Vec<_>>())

@@ -22,7 +22,7 @@ use crate::store::bookings::{
     SAVED_ANSWER, SEAT_CANCELLED, SEAT_REFUND_REASON, SECTION_SOLD, SchemaRefusal, Shortfall, USE_CODE,
     as_first_answered, cancellable, code_refusal, corrupt, place, saved_ids, seat_ref,
 };
-use crate::store::outbox::QUEUE_EMAIL;
+use crate::store::outbox::{QUEUE_CONFIRMATION, QUEUE_EMAIL};
 use crate::store::{Booked, BookingError, Cancelled, ReservationRecord, StoreError};
 
 /// A cancellation as the writer holds it.
@@ -174,13 +174,16 @@ fn book_one(
     let (status, expires_at) = booked_as(checkout, hold_minutes, now);
     let order_id = insert_order(conn, request, status, price, expires_at, now)?;
     match insert_reservation(conn, request, seat_id, price, now, (status, expires_at, order_id)) {
-        Ok(record) => Ok(Booked {
-            reservations: vec![record],
-            version: 0,
-            replayed: false,
-            seats: vec![seat],
-            released: Vec::new(),
-        }),
+        Ok(record) => {
+            confirm(conn, order_id, status, now)?;
+            Ok(Booked {
+                reservations: vec![record],
+                version: 0,
+                replayed: false,
+                seats: vec![seat],
+                released: Vec::new(),
+            })
+        }
         Err(refused) => {
             conn.prepare_cached("DELETE FROM orders WHERE id = ?1")?.execute([order_id])?;
             let held: Option<String> = conn
@@ -473,6 +476,7 @@ fn book_checked(conn: &Connection, request: &OwnedBooking) -> Result<Booked, Boo
             booked.push(seat);
         }
     }
+    confirm(conn, order_id, status, now)?;
     if let Some((key, fingerprint)) = &request.idempotency {
         let ids: Vec<String> = reservations.iter().map(|r| r.id.to_string()).collect();
         conn.prepare_cached(
@@ -620,6 +624,21 @@ fn refund_seat(
     let notice =
         Notice::Refunded { order, part, amount: &amount, currency: &currency, reason: SEAT_REFUND_REASON };
     queue(conn, order, &notice, now)
+}
+
+/// Notes the confirmation e-mail of an order confirmed at once (`DIRECT`) as pending, in
+/// the booking's transaction: one short row, which the sender moves into the outbox and
+/// composes (held seats are confirmed by their payment).
+fn confirm(
+    conn: &Connection,
+    order: i64,
+    status: ReservationStatus,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    if status == ReservationStatus::Active {
+        conn.prepare_cached(QUEUE_CONFIRMATION)?.execute(params![order, time_text(now)])?;
+    }
+    Ok(())
 }
 
 /// Writes an e-mail about an order to its fan into the outbox, in the batch's transaction.
