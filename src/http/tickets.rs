@@ -711,7 +711,8 @@ async fn attendees_csv(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let mut attendees = Box::pin(state.tickets.attendees(&principal, id).await?);
+    // Fused: after a first `None` (no attendee), the rest must not poll the stream again.
+    let mut attendees = Box::pin(state.tickets.attendees(&principal, id).await?.fuse());
     // The first row (or the end) before the answer: a query that fails at once is a 500,
     // not a cut-off 200. A failure later can only cut the body short.
     let first = attendees.next().await.transpose().map_err(ServiceError::from)?;
