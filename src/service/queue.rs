@@ -347,14 +347,19 @@ impl Queue {
         concert_id: i64,
         pass: Option<&str>,
     ) -> Result<(), ServiceError> {
-        // A room put up less than a tick ago is not asked for yet: its sales open later.
-        let room = match self.known_room(concert_id) {
-            Some(known) => known,
-            None => self.room(concert_id).await?,
-        };
-        let Some(room) = room else { return Ok(()) };
+        // On every booking: decided under the rooms' lock, no room copied. A room put up
+        // less than a tick ago is not asked for yet: its sales open later.
         let now = Utc::now();
-        if room.ended.is_some() || now < room.sales_open_at {
+        let on = |room: &RoomRecord| room.ended.is_none() && now >= room.sales_open_at;
+        let known = {
+            let rooms = self.rooms.read().expect("rooms lock");
+            rooms.as_ref().map(|rooms| rooms.get(&concert_id).is_some_and(on))
+        };
+        let room_on = match known {
+            Some(on) => on,
+            None => self.room(concert_id).await?.as_ref().is_some_and(on),
+        };
+        if !room_on {
             return Ok(());
         }
         match pass {
@@ -528,7 +533,8 @@ impl Queue {
                 recent.entry(room.concert_id).or_default().push_back((now_ms, admitted.len() as u64));
             }
             // Nobody left to let in: what was owed is not saved up for a burst later.
-            (admitted.clone(), if (admitted.len() as u64) < n { 0.0 } else { owed })
+            let carry = if (admitted.len() as u64) < n { 0.0 } else { owed };
+            (admitted, carry)
         };
         let lines = &self.lines;
         let counts = self.on_line(room, |key| lines.counts(key)).await?;
