@@ -56,7 +56,10 @@ pub enum TokenError {
 }
 
 /// Access tokens remembered as verified, at most; past that the memory starts afresh.
-const MAX_VERIFIED: usize = 65_536;
+/// 57,344 is seven eighths of 65,536: the most a hash table of 65,536 buckets holds before
+/// it doubles, so the cache never takes more than those buckets (under 6 MiB), and never
+/// holds the old table and the new one at once while growing past them.
+const MAX_VERIFIED: usize = 57_344;
 
 /// Signing and verification keys with the algorithm pinned to HS256.
 pub struct TokenKeys {
@@ -68,7 +71,7 @@ pub struct TokenKeys {
     /// claims costs more than the look-up. Keys never change while the process runs, so
     /// the same text verifies the same way; expiry is checked again on every use, and
     /// revocation is checked by the caller every time, cached or not.
-    verified: Mutex<HashMap<[u8; 32], Verified>>,
+    verified: Mutex<HashMap<[u8; 16], Verified>>,
 }
 
 /// An access token's claims as the cache keeps them: about a hundred bytes, not the few
@@ -112,10 +115,15 @@ impl Verified {
     }
 }
 
-/// The cache's key of a token: the SHA-256 of its text.
-fn cache_key(token: &str) -> [u8; 32] {
+/// The cache's key of a token: the first 128 bits of the SHA-256 of its text. Finding
+/// another text with the same key as a token that was verified is a second preimage of
+/// 128 bits (2^128 tries); half the digest halves the key's share of a cache entry.
+fn cache_key(token: &str) -> [u8; 16] {
     use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).into()
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 impl TokenKeys {

@@ -206,7 +206,9 @@ where
                  ON CONFLICT DO NOTHING",
                 values.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(concert_id);
+            // Each length of chunk is a statement of its own: prepared for this batch only,
+            // not kept by the connection (hundreds of shapes would each stay prepared).
+            let mut query = sqlx::query(&sql).persistent(false).bind(concert_id);
             for entry in chunk {
                 query =
                     query.bind(entry.user_id).bind(entry.place).bind(entry.joined_at).bind(entry.admitted_at);
@@ -244,7 +246,7 @@ where
                  WHERE concert_id = $1 AND admitted_at IS NULL AND user_id IN ({})",
                 list.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(tick.concert_id).bind(tick.at);
+            let mut query = sqlx::query(&sql).persistent(false).bind(tick.concert_id).bind(tick.at);
             for user in chunk {
                 query = query.bind(*user);
             }

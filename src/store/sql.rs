@@ -27,7 +27,7 @@ pub const FOR_SHARE: &str = " FOR SHARE";
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// The sqlx database it runs on.
-    type DB: Database;
+    type DB: Database + sqlx::database::HasStatementCache;
     /// Whether writers run side by side and lock the rows a rule is about before they
     /// check it, as PostgreSQL's do; SQLite runs one write transaction at a time.
     const ROW_LOCKS: bool;
