@@ -102,14 +102,23 @@ pub async fn join_all(
 ) -> anyhow::Result<Joins> {
     let fans = fan_auth.len();
     let step = fans.div_ceil(SAMPLE).max(1);
+    // The lanes' connections are opened first, each answered once, so what the service
+    // spends on a connection (its task, its buffers) is in `before`: what the joins add
+    // is what the fans cost, not what the generator's connections do.
+    let mut conns = Vec::with_capacity(connections.min(fans));
+    for _ in 0..connections.min(fans) {
+        let mut conn = Connection::new(address);
+        let answer = conn.send(Method::GET, "/health", None, None).await?;
+        anyhow::ensure!(answer.status == StatusCode::OK, "GET /health answered {}", answer.status);
+        conns.push(conn);
+    }
     let before = resident_bytes(address).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut lanes = Vec::with_capacity(connections);
-    for _ in 0..connections.min(fans) {
+    for mut conn in conns {
         let (next, fan_auth, path) = (next.clone(), fan_auth.clone(), room.path(""));
         lanes.push(tokio::spawn(async move {
-            let mut conn = Connection::new(address);
             let mut tally = Tally::new()?;
             let mut firsts = Vec::new();
             loop {
