@@ -4,7 +4,8 @@
 //! the status reads run as a load (`GET /concerts/{id}/queue/me`, with `--ceiling` beside
 //! `/health`), and once sales open the bench watches the owner's counts against the rate
 //! while the admitted fans book a seat each with their pass. Memory per waiting fan is the
-//! service's resident memory after the joins less before, over the fans.
+//! service's resident memory after the joins less before (with the bench's connections
+//! already open), over the fans.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
