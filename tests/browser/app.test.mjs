@@ -524,7 +524,7 @@ try {
   step('the promoter opens a presale on the concert\'s page and gets its code; a fan types it and books before sales open');
   const presaleConcert = await call('POST', '/concerts', {
     name: 'Fan Club First', startTime: '2099-05-01T19:00:00Z', auditoriumId: edited.auditoriumId,
-    salesOpenAt: '2099-04-01T10:00:00Z',
+    salesOpenAt: '2099-04-01T10:00:00Z', salesCloseAt: '2099-04-30T12:00:00Z',
     seatPrices: [{ grade: 'R', price: 50000 }], seatList: [{ horizontals: ['A'], grade: 'R' }],
   }, promoterToken);
   assert.equal(presaleConcert.status, 201, JSON.stringify(presaleConcert.json));
@@ -541,7 +541,9 @@ try {
   await presalePanel.getByText('1 code · 0 bookings made').waitFor();
   await pre.getByRole('button', { name: 'Save concert' }).click();
   await pre.getByText('Concert saved.').waitFor();
-  assert.equal((await call('GET', `/concerts/${presaleId}`)).json.data.salesOpenAt, '2099-04-01T10:00:00Z', 'saving keeps the opening');
+  const saved = (await call('GET', `/concerts/${presaleId}`)).json.data;
+  assert.equal(saved.salesOpenAt, '2099-04-01T10:00:00Z', 'saving keeps the opening');
+  assert.equal(saved.salesCloseAt, '2099-04-30T12:00:00Z', 'saving keeps the close');
   assert.equal((await call('POST', '/users/signup', { username: 'juno', password: PASSWORD, email: 'juno@example.com' })).status, 201);
   const insider = await context();
   await logIn(insider.page, 'juno', PASSWORD);

@@ -116,9 +116,14 @@ export async function concertFormView(root, which) {
       value: String(room ? room.passMinutes : 15) }, 'How long an admitted fan has to book.'));
   roomFields.hidden = !room;
   const saleFields = h('fieldset', {}, h('legend', {}, 'Sales and waiting room'),
-    field('Sales open', { name: 'salesOpenAt', type: 'datetime-local', step: '1',
-      value: detail ? localInput(detail.salesOpenAt) : '' },
-      'Empty: at once. A waiting room needs a time; presales, with access codes, run before it.'),
+    h('div', { class: 'field-pair' },
+      field('Sales open', { name: 'salesOpenAt', type: 'datetime-local', step: '1',
+        value: detail ? localInput(detail.salesOpenAt) : '' },
+        'Empty: at once. A waiting room needs a time; presales, with access codes, run before it.'),
+      // A close at the start itself is the default: left empty, it follows the start when that moves.
+      field('Sales close', { name: 'salesCloseAt', type: 'datetime-local', step: '1',
+        value: detail && detail.salesCloseAt && detail.salesCloseAt !== detail.startTime ? localInput(detail.salesCloseAt) : '' },
+        'Empty: when the concert starts.')),
     h('label', { class: 'choice' }, h('input', { type: 'checkbox', name: 'hasWaitingRoom', checked: !!room,
       onchange: (e) => { roomFields.hidden = !e.target.checked; } }),
     'Put a waiting room in front of the sale: fans who join before sales open get a random place in line, then are let in at a steady rate'),
@@ -334,6 +339,7 @@ export async function concertFormView(root, which) {
       seatPrices: sentPrices.map((p) => ({ grade: p.grade, price: p.price })),
       seatList,
       salesOpenAt: isoOf(value('salesOpenAt')),
+      salesCloseAt: isoOf(value('salesCloseAt')),
       waitingRoom: form.elements.namedItem('hasWaitingRoom').checked ? {
         opensAt: isoOf(value('waitingRoom.opensAt')),
         admitPerMinute: Number(value('waitingRoom.admitPerMinute')),
