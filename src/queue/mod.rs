@@ -14,6 +14,8 @@
 //! started, a Redis that was flushed). [`MemoryLines`] serves one process;
 //! [`RedisLines`] is shared by every instance of a scaled-out deployment.
 
+#[cfg(test)]
+mod contract;
 mod memory;
 mod pass;
 mod redis;
