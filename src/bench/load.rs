@@ -16,7 +16,7 @@ use super::checkin::{self, Door};
 use super::client::{Connection, bearer};
 use super::phases::{Kind, Phases};
 use super::report::Tally;
-use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at};
+use super::setup::{Fixture, SEATS_PER_CONCERT, seat_at, seat_body};
 use super::webhook::{self, Webhooks};
 use super::{Scenario, arena};
 
@@ -231,7 +231,7 @@ pub async fn worker(run: Arc<Run>, mut conn: Connection, seed: u64) -> anyhow::R
                 conn.send_as(Method::GET, path, Some(run.fan_auth[*fan].clone()), None).await
             }
             Step::Book { concert, row, column, fan } => {
-                let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
+                let body = seat_body(row, *column);
                 let path = format!("/api/v1/concerts/{concert}/reservations");
                 conn.send_as(Method::POST, &path, Some(run.fan_auth[*fan].clone()), Some(body)).await
             }

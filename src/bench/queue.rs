@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
@@ -23,7 +22,7 @@ use serde_json::json;
 use super::client::Connection;
 use super::footprint::resident_bytes;
 use super::report::{Latency, Tally, Verification};
-use super::setup::{Fixture, SEATS_PER_CONCERT, Venue, seat_at};
+use super::setup::{Fixture, SEATS_PER_CONCERT, Venue, seat_at, seat_body};
 
 /// Fans who join a second time, to see the same place answered (evenly spread).
 const SAMPLE: usize = 300;
@@ -246,7 +245,7 @@ pub async fn admit_and_book(
     let mut conn = Connection::new(address);
     // A booking without a pass, on the last seat (never booked with one).
     let (row, column) = seat_at(SEATS_PER_CONCERT - 1);
-    let body = Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
+    let body = seat_body(&row, column);
     let book_path = format!("/api/v1/concerts/{}/reservations", room.concert);
     let probe = conn.send_as(Method::POST, &book_path, Some(fan_auth[0].clone()), Some(body)).await?;
     let passless_code = probe.json()["code"].as_str().unwrap_or_default().to_owned();
@@ -292,8 +291,7 @@ pub async fn admit_and_book(
                                 continue;
                             }
                             let (row, column) = seat_at(seat);
-                            let body =
-                                Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#));
+                            let body = seat_body(&row, column);
                             let headers = [
                                 (AUTHORIZATION, fan_auth[fan].clone()),
                                 (QUEUE_PASS, HeaderValue::from_str(pass)?),

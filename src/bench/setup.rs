@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -194,6 +195,11 @@ impl Venue {
 pub fn seat_at(index: usize) -> (String, usize) {
     let row = char::from(b'A' + u8::try_from(index / 100 % 26).unwrap_or(0));
     (row.to_string(), index % 100 + 1)
+}
+
+/// The body of a booking of one seated place.
+pub fn seat_body(row: &str, column: usize) -> Bytes {
+    Bytes::from(format!(r#"{{"horizontal":"{row}","vertical":{column}}}"#))
 }
 
 /// Fans written straight into the embedded database of the service whose data dir is
